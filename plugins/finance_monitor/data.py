@@ -1,0 +1,31 @@
+"""Financial PhraseBank files: one ``sentence@label`` per line (Malo et al. 2014), ISO-8859-1 or UTF-8."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tlsuite_core.data import DataAdapter, Table, _fingerprint, _read_bytes
+from tlsuite_core.errors import DataError
+
+
+def read_phrasebank(path: Path) -> Table:
+    data = _read_bytes(path)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        text = data.decode("latin-1")  # the 50/66/75Agree releases are ISO-8859-1
+    rows, lines = [], []
+    for number, line in enumerate(text.removeprefix("\ufeff").splitlines(), start=1):
+        if not line.strip():
+            continue
+        sentence, sep, label = line.rpartition("@")
+        if not sep:
+            raise DataError("expected 'sentence@label' (no '@' on this line)", path=path, line=number)
+        rows.append({"sentence": sentence.strip(), "label": label.strip()})
+        lines.append(number)
+    return Table(str(path), ["sentence", "label"], rows, lines, "phrasebank", _fingerprint(data))
+
+
+PHRASEBANK = DataAdapter(
+    "phrasebank", (".txt",), read_phrasebank, "Financial PhraseBank 'sentence@label' lines (latin-1 tolerant)"
+)

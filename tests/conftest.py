@@ -1,0 +1,106 @@
+"""Shared fixtures: a tiny BERT built in the test session, tiny labelled data, an isolated runs folder."""
+
+from __future__ import annotations
+
+import csv
+import os
+import random
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+POSITIVE = ["profit", "rose", "growth", "record", "beat", "upgrade", "gain", "strong"]
+NEGATIVE = ["loss", "fell", "layoffs", "fine", "miss", "downgrade", "weak", "default"]
+NEUTRAL = ["meeting", "appoints", "annual", "report", "date", "board", "filed", "office"]
+FILLER = ["the", "company", "said", "in", "quarter", "shares", "bank", "group", "of", "a"]
+SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+VOCAB = SPECIAL + POSITIVE + NEGATIVE + NEUTRAL + FILLER + [f"w{i}" for i in range(60)]
+
+
+def make_rows(n: int, seed: int) -> list[tuple[str, str]]:
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        label, words = [("positive", POSITIVE), ("negative", NEGATIVE), ("neutral", NEUTRAL)][i % 3]
+        k = rng.randint(2, 10)
+        text = " ".join(rng.choice(FILLER) for _ in range(k)) + " " + " ".join(rng.sample(words, 2))
+        text += " " + " ".join(f"w{rng.randrange(60)}" for _ in range(rng.randint(0, 12)))
+        rows.append((text.strip(), label))
+    return rows
+
+
+def write_csv(path: Path, rows: list[tuple[str, str]], header: tuple[str, str] = ("text", "label")) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A randomly initialised 2-layer BERT (hidden 32) with a word-level vocab, saved as safetensors."""
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    folder = tmp_path_factory.mktemp("tiny-bert")
+    (folder / "vocab.txt").write_text("\n".join(VOCAB) + "\n", encoding="utf-8")
+    tokenizer = BertTokenizerFast(vocab_file=str(folder / "vocab.txt"), do_lower_case=True, model_max_length=128)
+    tokenizer.save_pretrained(folder)
+    config = BertConfig(
+        vocab_size=len(VOCAB),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=37,
+        max_position_embeddings=128,
+    )
+    import torch
+
+    torch.manual_seed(0)
+    BertModel(config).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("tiny-data")
+    return {
+        "train": write_csv(folder / "train.csv", make_rows(96, 1)),
+        "dev": write_csv(folder / "dev.csv", make_rows(30, 2)),
+    }
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Run each test in its own folder, so runs/ lands in tmp_path."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("TLSUITE_RUNS_DIR", raising=False)
+    return tmp_path
+
+
+@pytest.fixture
+def cli():
+    """Invoke the tlsuite CLI in-process; returns the click Result (exit_code, stdout, stderr)."""
+    from typer.testing import CliRunner
+
+    from tlsuite_core.cli import build_app
+
+    runner = CliRunner()
+
+    def invoke(*args: str, input: str | None = None):
+        return runner.invoke(build_app(), [str(a) for a in args], input=input)
+
+    return invoke
+
+
+def shared_file(*parts: str) -> Path:
+    path = SHARED_DATA.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"{path} is not available (../shared/data)")
+    return path

@@ -1,0 +1,131 @@
+"""Apps: what a plugin registers (:class:`AppSpec`), and a trained app loaded for use (:class:`TrainedApp`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from .errors import ModelError
+
+
+@dataclass(frozen=True)
+class AppSpec:
+    """A domain application.
+
+    Args:
+        name: the command group and the folder under ``runs/`` (``finance-monitor``).
+        task: the registered task shape it trains (``sequence-classification``).
+        description: one line for help and listings.
+        default_model: model reference used when ``--model`` is not given.
+        default_labels: label order used when the data's labels fit it.
+        demo_train / demo_dev: shipped demo data used when no ``--train`` is given.
+        defaults: training-option defaults tuned for this app (override the engine's; overridden by the user).
+    """
+
+    name: str
+    task: str
+    description: str = ""
+    default_model: str = "minilm"
+    default_labels: tuple[str, ...] | None = None
+    demo_train: Path | None = None
+    demo_dev: Path | None = None
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Prediction:
+    """One prediction of a classification app: the label, its probability and every class's probability."""
+
+    label: str
+    score: float
+    scores: dict[str, float]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"label": self.label, "score": self.score, "scores": self.scores}
+
+
+class TrainedApp:
+    """A completed run, loaded for inference. Get one with :func:`load_app`."""
+
+    def __init__(self, run_dir: Path | None, model_dir: Path, record: dict[str, Any], task: Any, model: Any, tokenizer: Any, device: str) -> None:
+        self.run_dir = run_dir
+        self.model_dir = model_dir
+        self.record = record
+        self.task = task
+        self.model = model
+        self.tokenizer = tokenizer
+        self.device = device
+
+    @property
+    def app(self) -> str | None:
+        return self.record.get("app")
+
+    @property
+    def labels(self) -> list[str]:
+        config = self.model.config
+        return [config.id2label[i] for i in range(config.num_labels)]
+
+    @property
+    def max_length(self) -> int:
+        return int(self.record.get("config", {}).get("max_length") or 512)
+
+    def predict(self, texts: Sequence[str] | str, *, batch_size: int = 64) -> list[Prediction]:
+        """Classify texts in length-sorted batches; returns one :class:`Prediction` per text, in input order."""
+        if isinstance(texts, str):
+            texts = [texts]
+        rows = self.task.predict(self.model, self.tokenizer, list(texts), batch_size=batch_size, max_length=self.max_length)
+        return [Prediction(**row) for row in rows]
+
+    def evaluate(self, data: Any, *, batch_size: int = 64) -> dict[str, Any]:
+        """Metrics on labelled data (a :class:`tlsuite_core.data.LabelledData`); labels must be known to the model."""
+        from .errors import DataError
+
+        label2id = {label: i for i, label in enumerate(self.labels)}
+        for label, line in zip(data.labels, data.lines):
+            if label not in label2id:
+                raise DataError(
+                    f"label {label!r} is unknown to the model (its labels: {', '.join(self.labels)})",
+                    path=data.source,
+                    line=line,
+                    field=data.label_column,
+                )
+        predictions = self.predict(data.texts, batch_size=batch_size)
+        refs = [label2id[label] for label in data.labels]
+        preds = [label2id[p.label] for p in predictions]
+        return self.task.final_metrics(refs, preds, self.labels)
+
+
+def load_app(ref: str | Path, *, device: str = "auto", runs_dir: str | Path = "runs", threads: int | None = None) -> TrainedApp:
+    """Load a trained app for inference.
+
+    :param ref: a run folder (``runs/finance-monitor/20261123-101500``), or an app name (its latest completed run
+        under ``runs_dir``), or a model folder saved by tlsuite.
+    """
+    from . import devices
+    from .models import load_model, load_tokenizer, resolve_model
+    from .plugins import get_host
+    from .training.runs import default_run, read_json
+
+    host = get_host()
+    path = Path(ref)
+    if not path.exists() and host.registry.get("app", str(ref)) is not None:
+        path = default_run(runs_dir, str(ref))
+    resolved = resolve_model(str(path))
+    record: dict[str, Any] = {}
+    if resolved.run_dir is not None:
+        record = read_json(resolved.run_dir / "run.json")
+    task_name = record.get("task")
+    if task_name is None:
+        meta = resolved.path / "tlsuite.json"
+        if meta.exists():
+            task_name = read_json(meta).get("task")
+    if task_name is None:
+        raise ModelError(f"{path}: not a tlsuite run (no run.json naming its task)")
+    task = host.task(task_name)()
+    plan = devices.plan(device, "fp32", threads)
+    tokenizer = load_tokenizer(resolved)
+    model = load_model(resolved, task.model_class())
+    model.to(plan.device)
+    model.eval()
+    return TrainedApp(resolved.run_dir, resolved.path, record, task, model, tokenizer, plan.device)

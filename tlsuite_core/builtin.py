@@ -1,0 +1,32 @@
+"""The core's own registrations, loaded as the built-in plugin ``core``: task shapes, file formats, metrics, models."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from .data import BUILTIN_ADAPTERS
+from .hookspecs import hookimpl
+from .metrics import CLASSIFICATION
+from .models import MINILM
+from .tasks import SequenceClassification
+
+
+@hookimpl
+def tlsuite_register_tasks(register: Callable[[Any], None]) -> None:
+    register(SequenceClassification)
+
+
+@hookimpl
+def tlsuite_register_data_adapters(register: Callable[[Any], None]) -> None:
+    for adapter in BUILTIN_ADAPTERS:
+        register(adapter)
+
+
+@hookimpl
+def tlsuite_register_metrics(register: Callable[[Any], None]) -> None:
+    register(CLASSIFICATION)
+
+
+@hookimpl
+def tlsuite_register_models(register: Callable[[Any], None]) -> None:
+    register(MINILM)

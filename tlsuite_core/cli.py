@@ -1,0 +1,152 @@
+"""The ``tlsuite`` command line: the root app, the core commands, and every plugin's commands.
+
+The CLI parses and prints; the work happens in the library. Errors tlsuite raises on purpose
+(:class:`tlsuite_core.errors.TlsuiteError`) print as one line on stderr and exit with code 2.
+"""
+
+
+import json
+import sys
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from typer.core import TyperGroup
+
+from .errors import TlsuiteError
+from .plugins import PluginHost, get_host
+
+err = Console(stderr=True)
+
+
+class RootGroup(TyperGroup):
+    """Turns tlsuite's own errors into one line on stderr and exit code 2, for every (plugin) command."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except TlsuiteError as exc:
+            Console(stderr=True, highlight=False, soft_wrap=True).print(f"[bold red]error:[/] {exc}", markup=True)
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            Console(stderr=True).print("interrupted")
+            raise typer.Exit(130) from None
+
+
+def _fmt_bytes(n: int | None) -> str:
+    if n is None:
+        return "-"
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)
+
+
+def build_app(host: PluginHost | None = None) -> typer.Typer:
+    """A fresh root CLI with the core commands and the commands of every plugin ``host`` loaded."""
+    host = host or get_host()
+    app = typer.Typer(
+        cls=RootGroup,
+        name="tlsuite",
+        help="tlsuite: fine-tune pretrained models for business tasks, evaluate them honestly, run them.",
+        epilog="Example: tlsuite finance-monitor train   (fine-tunes the default model on the demo data)",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+    )
+
+    @app.callback()
+    def root(
+        version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+    ) -> None:
+        if version:
+            from . import __version__
+
+            typer.echo(f"tlsuite {__version__}")
+            raise typer.Exit(0)
+
+    @app.command(epilog="Example: tlsuite doctor --json")
+    def doctor(
+        as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    ) -> None:
+        """Versions, devices, precision support, plugins and model availability."""
+        from . import devices
+        from .models import list_models
+
+        info = devices.describe_environment()
+        info["plugins"] = [p.as_dict() for p in host.plugins()]
+        info["models"] = list_models()
+        info["apps"] = host.registry.names("app")
+        if as_json:
+            typer.echo(json.dumps(info, indent=2))
+            return
+        out = Console()
+        table = Table(title="tlsuite doctor", show_header=False)
+        for key in ("tlsuite", "python", "platform", "torch", "transformers", "accelerate", "datasets", "peft", "cpu_cores", "torch_threads"):
+            table.add_row(key, str(info.get(key)))
+        table.add_row("cuda", "yes" if info["cuda_available"] else "no")
+        for dev in info["cuda_devices"]:
+            table.add_row(f"cuda:{dev['index']}", f"{dev['name']} {dev['memory_gib']} GiB bf16={'yes' if dev['bf16'] else 'no'} fp16=yes")
+        table.add_row("mps", "yes" if info["mps_available"] else "no")
+        table.add_row("precision (auto)", "bf16 on GPUs that support it, else fp16 on GPU; fp32 on CPU")
+        for p in info["plugins"]:
+            table.add_row(f"plugin {p['name']}", p["status"] + (f": {p['error']}" if p["error"] else ""))
+        for m in info["models"]:
+            table.add_row(f"model {m['alias']}", "available" if m["available"] else f"missing ({m['install']})")
+        table.add_row("apps", ", ".join(info["apps"]) or "none")
+        out.print(table)
+
+    models_app = typer.Typer(help="Pretrained models: aliases and where they resolve.", no_args_is_help=True)
+
+    @models_app.command("list", epilog="Example: tlsuite models list --json")
+    def models_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+        """Model aliases usable with --model: where they resolve, size and availability."""
+        from .models import list_models
+
+        rows = list_models()
+        if as_json:
+            typer.echo(json.dumps(rows, indent=2))
+            return
+        table = Table(title="model aliases (--model also takes a model folder, a run folder or a hub id org/name)")
+        for col in ("alias", "available", "size", "path", "description"):
+            table.add_column(col, overflow="fold")
+        for r in rows:
+            table.add_row(r["alias"], "yes" if r["available"] else f"no: {r['install']}", _fmt_bytes(r["size_bytes"]), r["path"] or "-", r["description"])
+        Console(width=max(Console().width, 160)).print(table)
+
+    app.add_typer(models_app, name="models")
+
+    plugins_app = typer.Typer(help="Installed plugins and what they register.", no_args_is_help=True)
+
+    @plugins_app.command("list", epilog="Example: tlsuite plugins list --json")
+    def plugins_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+        """Every plugin found: name, version, hooks, status and the error of a plugin that failed to load."""
+        rows = [p.as_dict() for p in host.plugins()]
+        if as_json:
+            typer.echo(json.dumps(rows, indent=2))
+            return
+        table = Table(title="tlsuite plugins (entry-point group 'tlsuite'; TLSUITE_LOAD_PLUGINS limits which load)")
+        for col in ("name", "version", "status", "hooks", "error"):
+            table.add_column(col, overflow="fold")
+        for r in rows:
+            style = {"loaded": "green", "error": "red", "disabled": "yellow"}.get(r["status"], "")
+            table.add_row(
+                r["name"] + (" (built-in)" if r["builtin"] else ""),
+                r["version"] or "-",
+                f"[{style}]{r['status']}[/]",
+                ", ".join(h.removeprefix("tlsuite_") for h in r["hooks"]) or "-",
+                r["error"] or "",
+            )
+        Console(width=max(Console().width, 140)).print(table)
+
+    app.add_typer(plugins_app, name="plugins")
+    host.add_commands(app)
+    return app
+
+
+def main(argv: Optional[list[str]] = None) -> None:
+    """Console-script entry point."""
+    app = build_app()
+    app(args=argv if argv is not None else sys.argv[1:], prog_name="tlsuite")

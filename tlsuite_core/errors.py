@@ -1,0 +1,59 @@
+"""Errors raised by tlsuite, written for the person at the terminal.
+
+Exception tree::
+
+    TlsuiteError              base; the CLI prints its message on one line and exits with code 2
+     +-- DataError            a curated input (training/evaluation file) is unusable; names file, row, field
+     +-- ConfigError          a configuration value or combination is invalid
+     +-- ModelError           a model reference cannot be resolved or loaded safely
+     +-- PluginError          a plugin failed to load or clashes with another plugin
+
+Only the CLI turns these into exit codes; library callers catch them like any exception.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = ["ConfigError", "DataError", "ModelError", "PluginError", "TlsuiteError"]
+
+
+class TlsuiteError(Exception):
+    """Base class of every error tlsuite raises on purpose."""
+
+    exit_code = 2
+
+
+class DataError(TlsuiteError):
+    """A data file cannot be used. The message names the file, the row (line) and the field."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | Path | None = None,
+        line: int | None = None,
+        field: str | None = None,
+    ) -> None:
+        self.path = str(path) if path is not None else None
+        self.line = line
+        self.field = field
+        self.reason = message
+        where = []
+        if self.path is not None:
+            where.append(self.path if line is None else f"{self.path}:{line}")
+        if field is not None:
+            where.append(f"field '{field}'")
+        super().__init__(f"{', '.join(where)}: {message}" if where else message)
+
+
+class ConfigError(TlsuiteError):
+    """A configuration problem (bad option value, bad config file, impossible combination)."""
+
+
+class ModelError(TlsuiteError):
+    """A model reference cannot be resolved, or its weights cannot be loaded safely."""
+
+
+class PluginError(TlsuiteError):
+    """A plugin failed to import or register, or clashes with another plugin."""

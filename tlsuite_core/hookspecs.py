@@ -1,0 +1,78 @@
+"""The plugin contract: every hook a tlsuite plugin may implement.
+
+A plugin is a module (or object) registered under the ``tlsuite`` entry-point group whose functions carry
+``@tlsuite_core.hookimpl``. Registration hooks receive a ``register`` callback instead of returning values,
+so the plugin manager always knows which plugin registered what and can report clashes naming both plugins.
+Every hook is optional. See ``docs/plugins.md`` for a worked example.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("tlsuite")
+hookimpl = pluggy.HookimplMarker("tlsuite")
+
+# --------------------------------------------------------------------------------------------------
+# Command line
+# --------------------------------------------------------------------------------------------------
+
+
+@hookspec
+def tlsuite_register_commands(cli: Any) -> None:
+    """Attach command groups to the CLI.
+
+    :param cli: a ``typer.Typer``; call ``cli.add_typer(sub_app, name="my-app", help="...")`` or
+        ``cli.command()(func)``. Names are checked against other plugins' before they reach the root CLI.
+    """
+
+
+# --------------------------------------------------------------------------------------------------
+# Apps, tasks, data, metrics, models
+# --------------------------------------------------------------------------------------------------
+
+
+@hookspec
+def tlsuite_register_apps(register: Callable[..., None]) -> None:
+    """Register domain applications.
+
+    :param register: call ``register(spec)`` with a :class:`tlsuite_core.apps.AppSpec`.
+    """
+
+
+@hookspec
+def tlsuite_register_tasks(register: Callable[..., None]) -> None:
+    """Register task shapes (sequence classification, token classification, ...).
+
+    :param register: call ``register(task_class)`` with a :class:`tlsuite_core.tasks.Task` subclass; its
+        ``name`` attribute is the key stored in run folders.
+    """
+
+
+@hookspec
+def tlsuite_register_data_adapters(register: Callable[..., None]) -> None:
+    """Register readers for data formats.
+
+    :param register: call ``register(adapter)`` with a :class:`tlsuite_core.data.DataAdapter`: a name, the file
+        suffixes it claims, and ``read(path, columns) -> Table`` that raises :class:`tlsuite_core.errors.DataError`
+        naming file, line and field on a bad row.
+    """
+
+
+@hookspec
+def tlsuite_register_metrics(register: Callable[..., None]) -> None:
+    """Register metric functions.
+
+    :param register: call ``register(metric)`` with a :class:`tlsuite_core.metrics.Metric` (a name and
+        ``fn(references, predictions, label_names) -> dict``).
+    """
+
+
+@hookspec
+def tlsuite_register_models(register: Callable[..., None]) -> None:
+    """Register model aliases usable with ``--model``.
+
+    :param register: call ``register(alias)`` with a :class:`tlsuite_core.models.ModelAlias`.
+    """

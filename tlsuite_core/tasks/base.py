@@ -1,0 +1,58 @@
+"""The interface between the engine and a task shape."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar, Sequence
+
+
+class Task:
+    """Base class of task shapes.
+
+    The engine calls, in order: :meth:`load_data` (curated files -> validated examples), :meth:`label_names`,
+    :meth:`load_model` (pretrained weights + a head sized for the labels), :meth:`encode` (examples ->
+    tokenized ``datasets.Dataset``), :meth:`collator`, :meth:`compute_metrics` (inside Trainer evaluation),
+    :meth:`final_metrics` and :meth:`write_report` (after training). A trained run is used through
+    :meth:`predict`.
+    """
+
+    #: stored in run.json; the key under which the task is registered
+    name: ClassVar[str] = ""
+    #: the ``transformers`` auto class a run's ``model/`` loads with
+    auto_class: ClassVar[str] = ""
+
+    def model_class(self) -> Any:
+        import transformers
+
+        return getattr(transformers, self.auto_class)
+
+    # -- data --------------------------------------------------------------------------------------
+    def load_data(self, source: str, config: Any) -> Any:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def label_names(self, train: Any, others: Sequence[Any], config: Any, default: Sequence[str] | None) -> list[str]:
+        raise NotImplementedError
+
+    # -- model -------------------------------------------------------------------------------------
+    def load_model(self, model: Any, labels: Sequence[str]) -> Any:
+        raise NotImplementedError
+
+    def encode(self, data: Any, tokenizer: Any, labels: Sequence[str], max_length: int) -> Any:
+        raise NotImplementedError
+
+    def collator(self, tokenizer: Any) -> Any:
+        raise NotImplementedError
+
+    # -- evaluation --------------------------------------------------------------------------------
+    def compute_metrics(self, labels: Sequence[str]) -> Any:
+        raise NotImplementedError
+
+    def final_metrics(self, references: Any, predictions: Any, labels: Sequence[str]) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def write_report(self, folder: Path, metrics: dict[str, Any], labels: Sequence[str]) -> list[str]:
+        return []
+
+    # -- inference ---------------------------------------------------------------------------------
+    def predict(self, model: Any, tokenizer: Any, inputs: Sequence[Any], **kwargs: Any) -> list[Any]:
+        raise NotImplementedError

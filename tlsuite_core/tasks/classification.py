@@ -1,0 +1,182 @@
+"""Sequence classification: one label per text (sentiment, intent, topic...)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, ClassVar, Sequence
+
+import numpy as np
+
+from ..data import LabelledData, check_label_sets, load_labelled
+from ..errors import DataError
+from ..metrics import classification_metrics, flatten_for_trainer
+from .base import Task
+
+
+class SequenceClassification(Task):
+    """Texts -> one label each. Model: ``AutoModelForSequenceClassification``; data: text + label columns."""
+
+    name: ClassVar[str] = "sequence-classification"
+    auto_class: ClassVar[str] = "AutoModelForSequenceClassification"
+
+    # -- data --------------------------------------------------------------------------------------
+    def load_data(self, source: str, config: Any, *, limit: int | None = None) -> LabelledData:
+        return load_labelled(
+            source,
+            text_column=config.text_col,
+            label_column=config.label_col,
+            fmt=config.format,
+            skip_bad_rows=config.skip_bad_rows,
+            limit=limit,
+        )
+
+    def label_names(
+        self, train: LabelledData, others: Sequence[LabelledData], config: Any, default: Sequence[str] | None
+    ) -> list[str]:
+        check_label_sets(train, others)
+        present = set(train.labels)
+        if config.labels:
+            for data in (train, *others):
+                for label, line in zip(data.labels, data.lines):
+                    if label not in config.labels:
+                        raise DataError(
+                            f"label {label!r} is not in --labels ({', '.join(config.labels)})",
+                            path=data.source,
+                            line=line,
+                            field=data.label_column,
+                        )
+            return list(config.labels)
+        if default and present <= set(default):
+            return [label for label in default if label in present]
+        return sorted(present)
+
+    # -- model -------------------------------------------------------------------------------------
+    def load_model(self, model: Any, labels: Sequence[str]) -> Any:
+        from ..models import load_model
+
+        return load_model(
+            model,
+            self.model_class(),
+            num_labels=len(labels),
+            id2label=dict(enumerate(labels)),
+            label2id={label: i for i, label in enumerate(labels)},
+            ignore_mismatched_sizes=True,
+        )
+
+    def encode(self, data: LabelledData, tokenizer: Any, labels: Sequence[str], max_length: int) -> Any:
+        """Tokenize without padding (the collator pads per batch). Returns (dataset, number of truncated texts)."""
+        import datasets
+
+        label2id = {label: i for i, label in enumerate(labels)}
+        enc, truncated = tokenize(tokenizer, data.texts, max_length)
+        columns = {key: enc[key] for key in ("input_ids", "attention_mask", "token_type_ids") if key in enc}
+        columns["labels"] = [label2id[label] for label in data.labels]
+        return datasets.Dataset.from_dict(columns), truncated
+
+    def collator(self, tokenizer: Any) -> Any:
+        from transformers import DataCollatorWithPadding
+
+        return DataCollatorWithPadding(tokenizer)
+
+    # -- evaluation --------------------------------------------------------------------------------
+    def compute_metrics(self, labels: Sequence[str]) -> Any:
+        def compute(eval_pred: Any) -> dict[str, float]:
+            logits = eval_pred.predictions[0] if isinstance(eval_pred.predictions, tuple) else eval_pred.predictions
+            return flatten_for_trainer(classification_metrics(eval_pred.label_ids, logits.argmax(-1), labels))
+
+        return compute
+
+    def final_metrics(self, references: Any, predictions: Any, labels: Sequence[str]) -> dict[str, Any]:
+        return classification_metrics(references, predictions, labels)
+
+    def write_report(self, folder: Path, metrics: dict[str, Any], labels: Sequence[str]) -> list[str]:
+        from ..training.report import confusion_matrix_png
+
+        folder.mkdir(parents=True, exist_ok=True)
+        lines = [f"{'label':<24}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>10}"]
+        for label, v in metrics["per_class"].items():
+            lines.append(f"{label:<24}{v['precision']:>10.4f}{v['recall']:>10.4f}{v['f1']:>10.4f}{v['support']:>10}")
+        lines.append("")
+        lines.append(f"{'accuracy':<24}{'':>20}{metrics['accuracy']:>10.4f}{metrics['n']:>10}")
+        lines.append(f"{'macro avg':<24}{metrics['macro_precision']:>10.4f}{metrics['macro_recall']:>10.4f}{metrics['macro_f1']:>10.4f}{metrics['n']:>10}")
+        (folder / "classification_report.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        (folder / "classification_report.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
+        confusion_matrix_png(folder / "confusion_matrix.png", metrics["confusion_matrix"])
+        return ["classification_report.txt", "classification_report.json", "confusion_matrix.png"]
+
+    # -- inference ---------------------------------------------------------------------------------
+    def predict(self, model: Any, tokenizer: Any, inputs: Sequence[str], **kwargs: Any) -> list[dict[str, Any]]:
+        probs = predict_proba(model, tokenizer, inputs, **kwargs)
+        id2label = model.config.id2label
+        out = []
+        for row in probs:
+            best = int(row.argmax())
+            out.append(
+                {
+                    "label": id2label[best],
+                    "score": float(row[best]),
+                    "scores": {id2label[i]: float(p) for i, p in enumerate(row)},
+                }
+            )
+        return out
+
+
+def tokenize(tokenizer: Any, texts: Sequence[str], max_length: int) -> tuple[dict[str, list[list[int]]], int]:
+    """Tokenize a batch of texts without padding; count those cut at ``max_length`` (reported, never silent)."""
+    enc = tokenizer(list(texts), truncation=False, padding=False, verbose=False)
+    long = [i for i, ids in enumerate(enc["input_ids"]) if len(ids) > max_length]
+    if long:
+        cut = tokenizer([texts[i] for i in long], truncation=True, max_length=max_length, padding=False)
+        for key in enc.keys():
+            for j, i in enumerate(long):
+                enc[key][i] = cut[key][j]
+    return dict(enc), len(long)
+
+
+def predict_proba(
+    model: Any,
+    tokenizer: Any,
+    texts: Sequence[str],
+    *,
+    batch_size: int = 64,
+    max_length: int | None = None,
+    device: Any = None,
+) -> np.ndarray:
+    """Class probabilities for ``texts``: one fast tokenizer call, batches sorted by length, padded per batch.
+
+    Sorting means each batch pads only to its own longest text, so compute goes to real tokens.
+    """
+    import torch
+
+    if not texts:
+        return np.zeros((0, model.config.num_labels), dtype=np.float32)
+    limit = max_length or min(getattr(tokenizer, "model_max_length", 512) or 512, 512)
+    enc, _ = tokenize(tokenizer, texts, limit)
+    ids = enc["input_ids"]
+    types = enc.get("token_type_ids")
+    lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
+    order = np.argsort(-lengths, kind="stable")
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    device = device or next(model.parameters()).device
+    out = np.empty((len(ids), model.config.num_labels), dtype=np.float32)
+    model.eval()
+    with torch.inference_mode():
+        for start in range(0, len(order), batch_size):
+            idx = order[start : start + batch_size]
+            width = int(lengths[idx[0]])
+            input_ids = torch.full((len(idx), width), pad_id, dtype=torch.long)
+            mask = torch.zeros((len(idx), width), dtype=torch.long)
+            type_ids = torch.zeros((len(idx), width), dtype=torch.long) if types is not None else None
+            for row, i in enumerate(idx):
+                n = int(lengths[i])
+                input_ids[row, :n] = torch.tensor(ids[i])
+                mask[row, :n] = 1
+                if type_ids is not None:
+                    type_ids[row, :n] = torch.tensor(types[i])
+            batch = {"input_ids": input_ids.to(device), "attention_mask": mask.to(device)}
+            if type_ids is not None:
+                batch["token_type_ids"] = type_ids.to(device)
+            logits = model(**batch).logits.float()
+            out[idx] = torch.softmax(logits, dim=-1).cpu().numpy()
+    return out

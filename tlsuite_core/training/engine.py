@@ -1,0 +1,334 @@
+"""The training engine: (app, config) -> a run folder. The only code that builds a ``transformers.Trainer``.
+
+Reads top to bottom like a recipe: resolve device and model, load and validate data, open the run folder, encode,
+train (or resume from the last checkpoint), evaluate the selected model, save model/metrics/report, mark complete.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import random
+import shutil
+import sys
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+from .. import devices
+from ..apps import AppSpec
+from ..config import TrainConfig, build_config, load_config_file, save_config
+from ..errors import ConfigError, TlsuiteError
+from ..models import load_tokenizer, resolve_model
+from ..plugins import get_host
+from .runs import RunFolder, Timer, now_iso, write_json
+
+
+@dataclass
+class RunResult:
+    path: Path
+    metrics: dict[str, Any]
+    record: dict[str, Any]
+
+
+def _versions() -> dict[str, Any]:
+    env = devices.describe_environment()
+    keys = ("python", "platform", "torch", "transformers", "accelerate", "datasets", "peft", "tlsuite")
+    return {k: env.get(k) for k in keys}
+
+
+def _subsample(data: Any, n: int | None, seed: int) -> Any:
+    if n is None or n >= len(data):
+        return data
+    keep = sorted(random.Random(seed).sample(range(len(data)), n))
+    return dataclasses.replace(
+        data,
+        texts=[data.texts[i] for i in keep],
+        labels=[data.labels[i] for i in keep],
+        lines=[data.lines[i] for i in keep],
+    )
+
+
+def _trainer_class() -> Any:
+    import torch
+    from transformers import Trainer
+
+    class TlsTrainer(Trainer):
+        """Trainer with an optional class-weighted cross-entropy."""
+
+        def __init__(self, *args: Any, class_weights: Any = None, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.class_weights = class_weights
+
+        def compute_loss(self, model: Any, inputs: Any, return_outputs: bool = False, num_items_in_batch: Any = None) -> Any:
+            if self.class_weights is None:
+                return super().compute_loss(model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch)
+            labels = inputs.pop("labels")
+            outputs = model(**inputs)
+            logits = outputs.logits
+            loss = torch.nn.functional.cross_entropy(
+                logits.float().view(-1, logits.shape[-1]), labels.view(-1), weight=self.class_weights.to(logits.device)
+            )
+            return (loss, outputs) if return_outputs else loss
+
+    return TlsTrainer
+
+
+def resolve_training_config(
+    app: AppSpec, *, config_file: str | None, overrides: dict[str, Any], resume: str | None
+) -> tuple[TrainConfig, RunFolder | None]:
+    """Build the config for a new run, or reload a run's saved config to resume it."""
+    if resume is not None:
+        run = RunFolder(Path(resume))
+        if not (run.path / "config.yaml").is_file() or not run.record_path.is_file():
+            raise ConfigError(f"--resume {resume}: not a run folder (no config.yaml / run.json)")
+        status = run.record().get("status")
+        if status == "completed":
+            raise ConfigError(f"--resume {resume}: this run already completed")
+        given = {k: v for k, v in overrides.items() if v is not None and k not in ("threads", "device")}
+        if given or config_file:
+            raise ConfigError(
+                f"--resume continues a run with its saved config ({run.path / 'config.yaml'}); drop "
+                + ", ".join(f"--{k.replace('_', '-')}" for k in (list(given) + (["config"] if config_file else [])))
+            )
+        saved = load_config_file(run.path / "config.yaml")
+        return build_config(saved, {k: overrides.get(k) for k in ("threads", "device")}), run
+    file_layer = load_config_file(config_file) if config_file else None
+    return build_config({"model": app.default_model}, dict(app.defaults), file_layer, overrides), None
+
+
+def train(
+    app: AppSpec,
+    config: TrainConfig,
+    *,
+    resume_run: RunFolder | None = None,
+    console: Any = None,
+    callbacks: Sequence[Any] = (),
+) -> RunResult:
+    """Train ``app``'s task as ``config`` says and return the completed run folder."""
+    from rich.console import Console
+
+    console = console or Console(stderr=True)
+    timer = Timer()
+    host = get_host()
+    task = host.task(app.task)()
+    plan = devices.plan(config.device, config.precision, config.threads)
+
+    # -- data ---------------------------------------------------------------------------------------
+    on_demo = config.train is None
+    if on_demo:
+        if app.demo_train is None:
+            raise ConfigError(f"{app.name} ships no demo data; pass --train FILE")
+        config.train = str(app.demo_train)
+        if config.dev is None and app.demo_dev is not None:
+            config.dev = str(app.demo_dev)
+        console.print(f"[dim]no --train given: using the {app.name} demo data ({config.train})[/]")
+    train_data = task.load_data(config.train, config)
+    train_data = _subsample(train_data, config.max_train_samples, config.seed)
+    dev_data = task.load_data(config.dev, config) if config.dev else None
+    labels = task.label_names(train_data, [dev_data] if dev_data is not None else [], config, app.default_labels)
+    if dev_data is None and config.early_stopping:
+        raise ConfigError("--early-stopping needs a dev set (--dev FILE)")
+    metric = config.metric
+    known_metrics = {"loss", "accuracy", "macro_f1", "weighted_f1", "macro_precision", "macro_recall"} | {f"f1_{l}" for l in labels}
+    if metric not in known_metrics:
+        raise ConfigError(f"--metric {metric}: unknown (choose from {', '.join(sorted(known_metrics))})")
+
+    # -- model --------------------------------------------------------------------------------------
+    resolved = resolve_model(config.model, allow_pickle=config.allow_pickle)
+
+    # -- run folder ---------------------------------------------------------------------------------
+    fingerprints = {"train": train_data.describe(), "dev": dev_data.describe() if dev_data is not None else None}
+    if resume_run is None:
+        run = RunFolder.create(config.runs_dir, app.name, config.name)
+        config.name = run.path.name
+        checkpoint = None
+        save_config(
+            config,
+            run.path / "config.yaml",
+            f"tlsuite {app.name} train: resolved configuration of run {run.path}\n"
+            f"re-run: tlsuite {app.name} train --config {run.path / 'config.yaml'} --name NEW_NAME",
+        )
+        record = run.update(
+            app=app.name,
+            task=task.name,
+            status="running",
+            created_at=now_iso(),
+            config=config.to_dict(),
+            labels=labels,
+            model={"ref": config.model, "kind": resolved.kind, "path": str(resolved.path)},
+            data=fingerprints,
+            versions=_versions(),
+            device=plan.as_dict(),
+            command=" ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        )
+    else:
+        run = resume_run
+        checkpoint = run.latest_checkpoint()
+        if checkpoint is None:
+            raise ConfigError(f"--resume {run.path}: no checkpoint written yet; start the run again")
+        before = run.record().get("data", {})
+        for split in ("train", "dev"):
+            old = (before.get(split) or {}).get("sha256")
+            new = (fingerprints.get(split) or {}).get("sha256")
+            if old != new:
+                raise ConfigError(f"--resume {run.path}: the {split} data changed since the run started ({config.train if split == 'train' else config.dev})")
+        record = run.update(status="running", resumed_from=str(checkpoint.relative_to(run.path)), resumed_at=now_iso(), device=plan.as_dict())
+        console.print(f"resuming {run.path} from {checkpoint.name}")
+
+    try:
+        result = _train_in_run(app, task, config, plan, resolved, train_data, dev_data, labels, run, checkpoint, console, callbacks, timer)
+    except KeyboardInterrupt:
+        run.update(status="interrupted", finished_at=now_iso(), error="interrupted by the user")
+        shutil.rmtree(run.path / ".model.tmp", ignore_errors=True)
+        raise
+    except TlsuiteError as exc:
+        run.update(status="failed", finished_at=now_iso(), error=str(exc))
+        shutil.rmtree(run.path / ".model.tmp", ignore_errors=True)
+        raise
+    except Exception as exc:
+        run.update(status="failed", finished_at=now_iso(), error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc())
+        shutil.rmtree(run.path / ".model.tmp", ignore_errors=True)
+        raise
+    return result
+
+
+def _train_in_run(app, task, config, plan, resolved, train_data, dev_data, labels, run, checkpoint, console, callbacks, timer) -> RunResult:  # noqa: ANN001
+    import torch
+    from transformers import EarlyStoppingCallback, PrinterCallback, TrainingArguments, set_seed
+    from transformers.utils import logging as hf_logging
+
+    from .callbacks import RichProgress, RunRecord
+    from .report import learning_curve_png
+
+    hf_logging.set_verbosity_error()
+    set_seed(config.seed)
+    tokenizer = load_tokenizer(resolved)
+    model = task.load_model(resolved, labels)
+    train_ds, train_truncated = task.encode(train_data, tokenizer, labels, config.max_length)
+    dev_ds, dev_truncated = (task.encode(dev_data, tokenizer, labels, config.max_length) if dev_data is not None else (None, 0))
+    for split, n, total in (("train", train_truncated, len(train_data)), ("dev", dev_truncated, len(dev_data) if dev_data else 0)):
+        if n:
+            console.print(f"[yellow]note:[/] {n} of {total} {split} texts are longer than --max-length {config.max_length} tokens and were truncated")
+    params_total = sum(p.numel() for p in model.parameters())
+    params_trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    console.print(
+        f"{app.name}: {len(train_data)} train / {len(dev_data) if dev_data else 0} dev examples, labels {labels}; "
+        f"model {resolved.describe()} ({params_trainable / 1e6:.1f}M trainable of {params_total / 1e6:.1f}M); "
+        f"device {plan.device} {plan.precision}" + (f", {plan.threads} threads" if plan.threads else "")
+    )
+
+    has_dev = dev_ds is not None
+    strategy = "steps" if config.save_steps else "epoch"
+    warmup: float | int = config.warmup if config.warmup < 1 else int(config.warmup)
+    args = TrainingArguments(
+        output_dir=str(run.checkpoints),
+        per_device_train_batch_size=config.batch_size,
+        per_device_eval_batch_size=config.eval_batch_size,
+        gradient_accumulation_steps=config.grad_accum,
+        learning_rate=config.learning_rate,
+        weight_decay=config.weight_decay,
+        num_train_epochs=config.epochs,
+        max_steps=config.max_steps or -1,
+        lr_scheduler_type=config.scheduler,
+        warmup_steps=warmup,
+        max_grad_norm=config.max_grad_norm,
+        seed=config.seed,
+        data_seed=config.seed,
+        eval_strategy=strategy if has_dev else "no",
+        eval_steps=(config.eval_steps or config.save_steps) if has_dev and config.save_steps else None,
+        save_strategy=strategy,
+        save_steps=config.save_steps or 500,
+        save_total_limit=config.save_total_limit,
+        load_best_model_at_end=has_dev,
+        metric_for_best_model=config.metric if has_dev else None,
+        greater_is_better=config.metric != "loss",
+        logging_strategy="steps",
+        # a logging window never straddles a checkpoint, so a resumed run logs the same losses
+        logging_steps=math.gcd(config.logging_steps, config.save_steps) if config.save_steps else config.logging_steps,
+        report_to=[],
+        disable_tqdm=True,
+        train_sampling_strategy="group_by_length" if config.group_by_length else "random",
+        include_num_input_tokens_seen="non_padding",
+        dataloader_num_workers=0,
+        **devices.training_arguments(plan),
+    )
+    class_weights = None
+    if config.class_weights == "balanced":
+        counts = torch.bincount(torch.tensor(train_ds["labels"]), minlength=len(labels)).float()
+        class_weights = counts.sum() / (len(labels) * counts.clamp(min=1))
+        console.print("class weights: " + ", ".join(f"{l} {w:.2f}" for l, w in zip(labels, class_weights.tolist())))
+    cbs: list[Any] = [RichProgress(console, config.metric), RunRecord(run), *callbacks]
+    if config.early_stopping and has_dev:
+        cbs.append(EarlyStoppingCallback(early_stopping_patience=config.early_stopping))
+    trainer = _trainer_class()(
+        model=model,
+        args=args,
+        train_dataset=train_ds,
+        eval_dataset=dev_ds,
+        data_collator=task.collator(tokenizer),
+        processing_class=tokenizer,
+        compute_metrics=task.compute_metrics(labels) if has_dev else None,
+        callbacks=cbs,
+        class_weights=class_weights,
+    )
+    trainer.remove_callback(PrinterCallback)
+    train_timer = Timer()
+    output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    train_seconds = train_timer.seconds()
+    state = trainer.state
+
+    # -- evaluate the selected model ----------------------------------------------------------------
+    metrics: dict[str, Any] = {"split": "dev" if has_dev else None}
+    files: list[str] = []
+    run.report_dir.mkdir(exist_ok=True)
+    if has_dev:
+        pred = trainer.predict(dev_ds)
+        logits = pred.predictions[0] if isinstance(pred.predictions, tuple) else pred.predictions
+        metrics.update(task.final_metrics(pred.label_ids, logits.argmax(-1), labels))
+        metrics["loss"] = float(pred.metrics.get("test_loss", float("nan")))
+        files += task.write_report(run.report_dir, metrics, labels)
+        console.print(f"dev: accuracy {metrics['accuracy']:.4f}  macro-F1 {metrics['macro_f1']:.4f}  (n={metrics['n']})")
+    if learning_curve_png(run.report_dir / "learning_curve.png", state.log_history, config.metric):
+        files.append("learning_curve.png")
+    write_json(run.report_dir / "log_history.json", state.log_history)
+    if train_data.skipped or (dev_data is not None and dev_data.skipped):
+        write_json(
+            run.report_dir / "skipped_rows.json",
+            {"train": [s.__dict__ for s in train_data.skipped], "dev": [s.__dict__ for s in (dev_data.skipped if dev_data else [])]},
+        )
+        files.append("skipped_rows.json")
+
+    # -- save: model (staged, then moved into place), metrics, record --------------------------------
+    staging = run.path / ".model.tmp"
+    shutil.rmtree(staging, ignore_errors=True)
+    trainer.save_model(str(staging))
+    write_json(staging / "tlsuite.json", {"task": task.name, "app": app.name, "labels": labels, "max_length": config.max_length})
+    run.finish_model(staging)
+    best = state.best_model_checkpoint
+    tokens = int(getattr(state, "num_input_tokens_seen", 0) or 0)
+    write_json(run.path / "metrics.json", metrics)
+    if not config.keep_checkpoints:
+        run.drop_checkpoints()
+    record = run.update(
+        status="completed",
+        finished_at=now_iso(),
+        metrics={k: v for k, v in metrics.items() if isinstance(v, (int, float))},
+        best_checkpoint=Path(best).name if best else None,
+        steps=state.global_step,
+        epochs=round(state.epoch or 0.0, 4),
+        parameters={"total": params_total, "trainable": params_trainable},
+        timings={
+            "train_seconds": train_seconds,
+            "total_seconds": timer.seconds(),
+            "train_runtime": output.metrics.get("train_runtime"),
+            "real_tokens_seen": tokens,
+            "real_tokens_per_second": round(tokens / train_seconds, 1) if train_seconds and tokens else None,
+        },
+        truncated={"train": train_truncated, "dev": dev_truncated},
+        report=files,
+        error=None,
+    )
+    return RunResult(run.path, metrics, record)
