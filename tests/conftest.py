@@ -13,7 +13,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+SHARED_DATA = Path(os.environ.get("TLSUITE_SHARED_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
 
 POSITIVE = ["profit", "rose", "growth", "record", "beat", "upgrade", "gain", "strong"]
 NEGATIVE = ["loss", "fell", "layoffs", "fine", "miss", "downgrade", "weak", "default"]

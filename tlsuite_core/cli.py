@@ -11,6 +11,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from typer.core import TyperGroup
 
@@ -27,7 +28,7 @@ class RootGroup(TyperGroup):
         try:
             return super().invoke(ctx)
         except TlsuiteError as exc:
-            Console(stderr=True, highlight=False, soft_wrap=True).print(f"[bold red]error:[/] {exc}", markup=True)
+            Console(stderr=True, highlight=False, soft_wrap=True).print(f"[bold red]error:[/] {escape(str(exc))}", markup=True)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             Console(stderr=True).print("interrupted")
@@ -98,7 +99,7 @@ def build_app(host: PluginHost | None = None) -> typer.Typer:
         table.add_row("apps", ", ".join(info["apps"]) or "none")
         out.print(table)
 
-    models_app = typer.Typer(help="Pretrained models: aliases and where they resolve.", no_args_is_help=True)
+    models_app = typer.Typer(help="Pretrained models: aliases and where they resolve.", epilog="Example: tlsuite models list --json", no_args_is_help=True)
 
     @models_app.command("list", epilog="Example: tlsuite models list --json")
     def models_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
@@ -118,7 +119,7 @@ def build_app(host: PluginHost | None = None) -> typer.Typer:
 
     app.add_typer(models_app, name="models")
 
-    plugins_app = typer.Typer(help="Installed plugins and what they register.", no_args_is_help=True)
+    plugins_app = typer.Typer(help="Installed plugins and what they register.", epilog="Example: tlsuite plugins list --json", no_args_is_help=True)
 
     @plugins_app.command("list", epilog="Example: tlsuite plugins list --json")
     def plugins_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:

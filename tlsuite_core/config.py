@@ -35,6 +35,9 @@ class TrainConfig:
         max_length: token limit per text (longer texts are truncated and counted in run.json).
         epochs, batch_size, eval_batch_size, learning_rate, warmup (ratio of steps, or steps when >= 1),
         weight_decay, scheduler, grad_accum, max_grad_norm: optimisation.
+        layer_lr_decay: each transformer layer below the top trains at this factor of the one above (1: off).
+        head_lr_scale: the task head's learning rate relative to ``learning_rate``.
+        label_smoothing: label-smoothing factor of the cross-entropy.
         seed: seed for weights init, data order and dropout.
         early_stopping: patience in evaluations (0 disables); metric: dev metric for selection and stopping.
         class_weights: ``balanced`` weighs the loss by inverse class frequency.
@@ -66,6 +69,9 @@ class TrainConfig:
     scheduler: str = "linear"
     grad_accum: int = 1
     max_grad_norm: float = 1.0
+    layer_lr_decay: float = 1.0
+    head_lr_scale: float = 1.0
+    label_smoothing: float = 0.0
     seed: int = 42
     early_stopping: int = 0
     metric: str = "macro_f1"
@@ -96,6 +102,12 @@ class TrainConfig:
                 problems.append(f"{name} must be >= 1")
         if self.learning_rate <= 0:
             problems.append("learning_rate must be > 0")
+        if not 0 < self.layer_lr_decay <= 1:
+            problems.append("layer_lr_decay must be in (0, 1]")
+        if self.head_lr_scale <= 0:
+            problems.append("head_lr_scale must be > 0")
+        if not 0 <= self.label_smoothing < 1:
+            problems.append("label_smoothing must be in [0, 1)")
         if self.warmup < 0:
             problems.append("warmup must be >= 0 (a ratio below 1, or a number of steps)")
         if self.precision not in PRECISIONS:

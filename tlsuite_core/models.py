@@ -190,9 +190,18 @@ def list_models() -> list[dict[str, Any]]:
     return rows
 
 
+def quiet_transformers() -> None:
+    """tlsuite reports loading and progress itself; silence transformers' per-shard bars and load chatter."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+
+
 def load_tokenizer(model: ResolvedModel) -> Any:
     from transformers import AutoTokenizer
 
+    quiet_transformers()
     try:
         return AutoTokenizer.from_pretrained(str(model.path), trust_remote_code=False)
     except Exception as exc:
@@ -201,6 +210,7 @@ def load_tokenizer(model: ResolvedModel) -> Any:
 
 def load_model(model: ResolvedModel, model_class: Any, **kwargs: Any) -> Any:
     """Load weights into ``model_class`` (an ``AutoModelFor...``) safely."""
+    quiet_transformers()
     try:
         return model_class.from_pretrained(
             str(model.path), use_safetensors=None if model.allow_pickle else True, trust_remote_code=False, **kwargs

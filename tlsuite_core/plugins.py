@@ -91,6 +91,11 @@ class Registry:
     def values(self, kind: str) -> list[Any]:
         return [self._items[kind][n].value for n in self.names(kind)]
 
+    def drop_owner(self, owner: str) -> None:
+        for items in self._items.values():
+            for name in [n for n, item in items.items() if item.owner == owner]:
+                del items[name]
+
     def _commit(self, items: list[Registered]) -> None:
         for item in items:
             self._items[item.kind][item.name] = item
@@ -175,14 +180,18 @@ class PluginHost:
         unknown = [
             impl.name
             for impl in _hookimpl_names(obj)
-            if impl.name.startswith("tlsuite_") and not hasattr(self.pm.hook, impl.name)
+            if impl.name.startswith("tlsuite_") and not self._is_spec(impl.name)
         ]
         known = sorted(
-            n for n in dir(self.pm.hook) if n.startswith("tlsuite_") and self._owns_impl(name, n)
+            n for n in dir(self.pm.hook) if n.startswith("tlsuite_") and self._is_spec(n) and self._owns_impl(name, n)
         )
         info.hooks = known
         if unknown:
             self._fail(name, f"unknown hook(s) {', '.join(sorted(unknown))} (misspelled?)")
+
+    def _is_spec(self, hook_name: str) -> bool:
+        # pluggy creates a caller even for unknown names when a plugin implements them; only specs count
+        return getattr(getattr(self.pm.hook, hook_name, None), "spec", None) is not None
 
     def _owns_impl(self, plugin_name: str, hook_name: str) -> bool:
         caller = getattr(self.pm.hook, hook_name, None)
@@ -191,6 +200,7 @@ class PluginHost:
     def _fail(self, name: str, error: str) -> None:
         info = self.infos[name]
         info.status, info.error = "error", error
+        self.registry.drop_owner(name)
         plugin = self.pm.get_plugin(name)
         if plugin is not None:
             self.pm.unregister(plugin, name=name)
@@ -199,8 +209,9 @@ class PluginHost:
     def _collect_registrations(self) -> None:
         for hook_name, kind in REGISTRATION_HOOKS.items():
             caller = getattr(self.pm.hook, hook_name)
-            # pluggy lists impls last-registered-first; call them in load order so the first plugin wins a clash
-            for impl in reversed(caller.get_hookimpls()):
+            # get_hookimpls() lists plugins in registration order (built-ins, then entry points by name):
+            # the first plugin to register a name keeps it
+            for impl in caller.get_hookimpls():
                 owner = impl.plugin_name
                 if self.infos[owner].status != "loaded":
                     continue
@@ -240,7 +251,7 @@ class PluginHost:
         owners: dict[str, str] = {name: "tlsuite (core)" for name in CORE_COMMANDS}
         collected: list[tuple[str, Any, str]] = []
         caller = self.pm.hook.tlsuite_register_commands
-        for impl in reversed(caller.get_hookimpls()):
+        for impl in caller.get_hookimpls():
             owner = impl.plugin_name
             if self.infos[owner].status != "loaded":
                 continue
@@ -272,6 +283,8 @@ class PluginHost:
 
     # -- queries -----------------------------------------------------------------------------------
     def plugins(self) -> list[PluginInfo]:
+        if self._commands is None:  # command clashes are part of a plugin's status
+            self._commands = self._collect_commands()
         return list(self.infos.values())
 
     def app(self, name: str) -> Any:

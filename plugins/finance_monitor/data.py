@@ -15,7 +15,9 @@ def read_phrasebank(path: Path) -> Table:
     except UnicodeDecodeError:
         text = data.decode("latin-1")  # the 50/66/75Agree releases are ISO-8859-1
     rows, lines = [], []
-    for number, line in enumerate(text.removeprefix("\ufeff").splitlines(), start=1):
+    # split on \n only: latin-1 byte 0x85 decodes to U+0085, which str.splitlines() would treat as a line break
+    for number, line in enumerate(text.removeprefix("\ufeff").split("\n"), start=1):
+        line = line.rstrip("\r")
         if not line.strip():
             continue
         sentence, sep, label = line.rpartition("@")

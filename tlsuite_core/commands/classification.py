@@ -86,7 +86,7 @@ def read_texts(inputs: list[str], input_file: str | None, text_col: str | None, 
 
 def classification_commands(spec: AppSpec) -> typer.Typer:
     """The train / evaluate / predict command group for a classification app."""
-    app = typer.Typer(help=spec.description, no_args_is_help=True)
+    app = typer.Typer(help=spec.description, epilog=f"Example: tlsuite {spec.name} train --train train.csv --dev dev.csv", no_args_is_help=True)
     name = spec.name
 
     @app.command(
@@ -117,6 +117,9 @@ def classification_commands(spec: AppSpec) -> typer.Typer:
         weight_decay: Annotated[Optional[float], typer.Option(help="AdamW weight decay.", rich_help_panel="Optimisation")] = None,
         scheduler: Annotated[Optional[str], typer.Option(help="LR schedule: linear, cosine, constant, ...", rich_help_panel="Optimisation")] = None,
         grad_accum: Annotated[Optional[int], typer.Option(help="Gradient accumulation steps.", rich_help_panel="Optimisation")] = None,
+        layer_lr_decay: Annotated[Optional[float], typer.Option(help="Layer-wise LR decay: each layer below the top trains at this factor of the one above (1: off).", rich_help_panel="Optimisation")] = None,
+        head_lr_scale: Annotated[Optional[float], typer.Option(help="Learning rate of the task head relative to --lr.", rich_help_panel="Optimisation")] = None,
+        label_smoothing: Annotated[Optional[float], typer.Option(help="Label-smoothing factor of the loss.", rich_help_panel="Optimisation")] = None,
         seed: Annotated[Optional[int], typer.Option(help="Random seed (init, data order, dropout).", rich_help_panel="Optimisation")] = None,
         class_weights: Annotated[Optional[str], typer.Option(help="none | balanced (loss weighted by inverse class frequency).", rich_help_panel="Optimisation")] = None,
         early_stopping: Annotated[Optional[int], typer.Option(help="Stop after N evaluations without improvement of --metric (0: off).", rich_help_panel="Optimisation")] = None,
@@ -139,6 +142,7 @@ def classification_commands(spec: AppSpec) -> typer.Typer:
             model=model, train=train, dev=dev, text_col=text_col, label_col=label_col, format=format,
             labels=labels, max_length=max_length, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
             warmup=warmup, weight_decay=weight_decay, scheduler=scheduler, grad_accum=grad_accum, seed=seed,
+            layer_lr_decay=layer_lr_decay, head_lr_scale=head_lr_scale, label_smoothing=label_smoothing,
             class_weights=class_weights, early_stopping=early_stopping, metric=metric, max_steps=max_steps,
             max_train_samples=max_train_samples, save_steps=save_steps, eval_steps=eval_steps, device=device,
             precision=precision, threads=threads, name=name, runs_dir=runs_dir or os.environ.get("TLSUITE_RUNS_DIR"),

@@ -58,9 +58,29 @@ def _trainer_class() -> Any:
     class TlsTrainer(Trainer):
         """Trainer with an optional class-weighted cross-entropy."""
 
-        def __init__(self, *args: Any, class_weights: Any = None, **kwargs: Any) -> None:
+        def __init__(self, *args: Any, class_weights: Any = None, layer_lr_decay: float = 1.0, head_lr_scale: float = 1.0, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             self.class_weights = class_weights
+            self.layer_lr_decay = layer_lr_decay
+            self.head_lr_scale = head_lr_scale
+
+        def create_optimizer(self, model: Any = None) -> Any:
+            if self.optimizer is not None or (self.layer_lr_decay == 1.0 and self.head_lr_scale == 1.0):
+                return super().create_optimizer(model)
+            from .optim import layerwise_groups
+
+            opt_model = self.model if model is None else model
+            groups = layerwise_groups(
+                opt_model,
+                base_lr=self.args.learning_rate,
+                decay=self.layer_lr_decay,
+                head_scale=self.head_lr_scale,
+                weight_decay=self.args.weight_decay,
+                decay_parameter_names=self.get_decay_parameter_names(opt_model),
+            )
+            optimizer_cls, optimizer_kwargs = self.get_optimizer_cls_and_kwargs(self.args, opt_model)
+            self.optimizer = optimizer_cls(groups, **optimizer_kwargs)
+            return self.optimizer
 
         def compute_loss(self, model: Any, inputs: Any, return_outputs: bool = False, num_items_in_batch: Any = None) -> Any:
             if self.class_weights is None:
@@ -198,12 +218,11 @@ def train(
 def _train_in_run(app, task, config, plan, resolved, train_data, dev_data, labels, run, checkpoint, console, callbacks, timer) -> RunResult:  # noqa: ANN001
     import torch
     from transformers import EarlyStoppingCallback, PrinterCallback, TrainingArguments, set_seed
-    from transformers.utils import logging as hf_logging
-
+    from ..models import quiet_transformers
     from .callbacks import RichProgress, RunRecord
     from .report import learning_curve_png
 
-    hf_logging.set_verbosity_error()
+    quiet_transformers()
     set_seed(config.seed)
     tokenizer = load_tokenizer(resolved)
     model = task.load_model(resolved, labels)
@@ -235,6 +254,7 @@ def _train_in_run(app, task, config, plan, resolved, train_data, dev_data, label
         lr_scheduler_type=config.scheduler,
         warmup_steps=warmup,
         max_grad_norm=config.max_grad_norm,
+        label_smoothing_factor=config.label_smoothing,
         seed=config.seed,
         data_seed=config.seed,
         eval_strategy=strategy if has_dev else "no",
@@ -273,6 +293,8 @@ def _train_in_run(app, task, config, plan, resolved, train_data, dev_data, label
         compute_metrics=task.compute_metrics(labels) if has_dev else None,
         callbacks=cbs,
         class_weights=class_weights,
+        layer_lr_decay=config.layer_lr_decay,
+        head_lr_scale=config.head_lr_scale,
     )
     trainer.remove_callback(PrinterCallback)
     train_timer = Timer()

@@ -1,0 +1,50 @@
+"""Parameter groups for discriminative (layer-wise) learning rates.
+
+Layer-wise learning-rate decay (Howard & Ruder 2018, "discriminative fine-tuning"; Sun et al. 2019): the top
+transformer layer trains at the base rate, each layer below at ``decay`` times the one above, the embeddings
+below the lowest layer. Task heads (classifier, pooler, ...) train at ``base * head_scale``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Iterable
+
+LAYER = re.compile(r"\.(?:layer|layers|h|block|blocks)\.(\d+)\.")
+HEAD_PREFIXES = ("classifier", "pooler", "score", "qa_outputs", "lm_head", "cls.", "head")
+
+
+def parameter_depth(name: str, num_layers: int) -> int | None:
+    """0 for embeddings, i + 1 for transformer layer i, ``None`` for task-head parameters."""
+    match = LAYER.search(name)
+    if match:
+        return int(match.group(1)) + 1
+    if "embed" in name:
+        return 0
+    short = name.split(".", 1)[1] if name.count(".") and not name.startswith(HEAD_PREFIXES) else name
+    if name.startswith(HEAD_PREFIXES) or short.startswith(HEAD_PREFIXES):
+        return None
+    return num_layers  # other encoder parameters (final norms): treat as top layer
+
+
+def layerwise_groups(
+    model: Any,
+    *,
+    base_lr: float,
+    decay: float,
+    head_scale: float,
+    weight_decay: float,
+    decay_parameter_names: Iterable[str],
+) -> list[dict[str, Any]]:
+    decay_names = set(decay_parameter_names)
+    depths = {n: parameter_depth(n, 0) for n, _ in model.named_parameters()}
+    num_layers = max([d for d in depths.values() if d is not None] + [0])
+    groups: dict[tuple[float, float], list[Any]] = {}
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        depth = parameter_depth(name, num_layers)
+        lr = base_lr * head_scale if depth is None else base_lr * decay ** (num_layers - depth)
+        wd = weight_decay if name in decay_names else 0.0
+        groups.setdefault((lr, wd), []).append(param)
+    return [{"params": params, "lr": lr, "weight_decay": wd} for (lr, wd), params in sorted(groups.items(), key=lambda kv: kv[0])]
