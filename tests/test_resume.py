@@ -83,3 +83,19 @@ def test_killed_then_resumed_matches_uninterrupted(cli, workdir, tiny_model, tin
     full_log = json.loads((full_run / "report" / "log_history.json").read_text())
     resumed_log = json.loads((run / "report" / "log_history.json").read_text())
     assert [h.get("loss") for h in full_log if "loss" in h] == pytest.approx([h.get("loss") for h in resumed_log if "loss" in h], rel=1e-5)
+
+
+def test_sigterm_marks_the_run_interrupted_and_it_resumes(cli, workdir, tiny_model, tiny_data):
+    script = KILLER.replace("signal.SIGKILL", "signal.SIGTERM")
+    args = train_args(tiny_model, tiny_data, "--save-steps", "4", "--name", "stopped")
+    proc = subprocess.run([sys.executable, "-c", script, *args], cwd=workdir, env={**os.environ, "KILL_AT_STEP": "6"},
+                          capture_output=True, text=True)
+    assert proc.returncode == 130, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+    run = workdir / "runs" / "finance-monitor" / "stopped"
+    record = json.loads((run / "run.json").read_text())
+    assert record["status"] == "interrupted" and record["last_checkpoint"] == "checkpoints/checkpoint-4"
+    assert not (run / "model").exists()
+    resumed = cli("finance-monitor", "train", "--resume", str(run))
+    assert resumed.exit_code == 0, resumed.output
+    assert json.loads((run / "run.json").read_text())["status"] == "completed"

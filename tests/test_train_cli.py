@@ -42,3 +42,38 @@ def test_train_writes_a_complete_run_folder(cli, workdir, tiny_model, tiny_data)
     model = AutoModelForSequenceClassification.from_pretrained(run / "model")
     AutoTokenizer.from_pretrained(run / "model")
     assert model.config.id2label == {0: "positive", 1: "neutral", 2: "negative"}
+
+
+def test_training_options_reach_the_trainer(cli, workdir, tiny_model, tiny_data):
+    result = cli(
+        *train_args(tiny_model, tiny_data, "--name", "opts"),
+        "--layer-lr-decay", "0.8", "--head-lr-scale", "5", "--label-smoothing", "0.1",
+        "--class-weights", "balanced", "--early-stopping", "1", "--metric", "accuracy", "--scheduler", "cosine",
+    )
+    assert result.exit_code == 0, result.output
+    assert "class weights:" in result.output
+    record = json.loads((workdir / "runs" / "finance-monitor" / "opts" / "run.json").read_text())
+    config = record["config"]
+    assert (config["layer_lr_decay"], config["head_lr_scale"], config["label_smoothing"]) == (0.8, 5.0, 0.1)
+    assert config["class_weights"] == "balanced" and config["metric"] == "accuracy"
+
+
+def test_layerwise_learning_rates():
+    from transformers import BertConfig, BertForSequenceClassification
+
+    from tlsuite_core.training.optim import layerwise_groups
+
+    model = BertForSequenceClassification(
+        BertConfig(vocab_size=99, hidden_size=32, num_hidden_layers=3, num_attention_heads=4, intermediate_size=37)
+    )
+    names = {id(p): n for n, p in model.named_parameters()}
+    groups = layerwise_groups(model, base_lr=1.0, decay=0.5, head_scale=10.0, weight_decay=0.01,
+                              decay_parameter_names=[n for n in names.values() if "bias" not in n and "LayerNorm" not in n])
+    lr_of = {names[id(p)]: g["lr"] for g in groups for p in g["params"]}
+    wd_of = {names[id(p)]: g["weight_decay"] for g in groups for p in g["params"]}
+    assert lr_of["bert.embeddings.word_embeddings.weight"] == 0.125
+    assert lr_of["bert.encoder.layer.0.attention.self.query.weight"] == 0.25
+    assert lr_of["bert.encoder.layer.2.output.dense.weight"] == 1.0
+    assert lr_of["classifier.weight"] == 10.0 and lr_of["bert.pooler.dense.weight"] == 10.0
+    assert wd_of["classifier.bias"] == 0.0 and wd_of["classifier.weight"] == 0.01
+    assert len(lr_of) == len(names)

@@ -42,7 +42,8 @@ class TrainConfig:
         early_stopping: patience in evaluations (0 disables); metric: dev metric for selection and stopping.
         class_weights: ``balanced`` weighs the loss by inverse class frequency.
         max_steps / max_train_samples: cap a run for quick trials.
-        save_steps: checkpoint (and evaluate) every N optimiser steps; ``None``: every epoch.
+        evals_per_epoch: evaluate and checkpoint this many times per epoch (when ``save_steps`` is not set).
+        save_steps: checkpoint (and evaluate) every N optimiser steps; ``None``: ``evals_per_epoch`` times per epoch.
         eval_steps: evaluate every N steps (must divide save_steps).
         group_by_length: batch texts of similar length (less padding).
         device, precision, threads: where and how to compute.
@@ -78,6 +79,7 @@ class TrainConfig:
     class_weights: str = "none"
     max_steps: int | None = None
     max_train_samples: int | None = None
+    evals_per_epoch: int = 1
     save_steps: int | None = None
     eval_steps: int | None = None
     save_total_limit: int = 2
@@ -97,7 +99,7 @@ class TrainConfig:
         problems = []
         if self.epochs <= 0:
             problems.append("epochs must be > 0")
-        for name in ("batch_size", "eval_batch_size", "grad_accum", "max_length", "save_total_limit", "logging_steps"):
+        for name in ("batch_size", "eval_batch_size", "grad_accum", "max_length", "save_total_limit", "logging_steps", "evals_per_epoch"):
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be >= 1")
         if self.learning_rate <= 0:

@@ -11,6 +11,7 @@ import math
 import os
 import random
 import shutil
+import signal
 import sys
 import traceback
 from dataclasses import dataclass
@@ -198,6 +199,7 @@ def train(
         record = run.update(status="running", resumed_from=str(checkpoint.relative_to(run.path)), resumed_at=now_iso(), device=plan.as_dict())
         console.print(f"resuming {run.path} from {checkpoint.name}")
 
+    previous = _sigterm_as_interrupt()
     try:
         result = _train_in_run(app, task, config, plan, resolved, train_data, dev_data, labels, run, checkpoint, console, callbacks, timer)
     except KeyboardInterrupt:
@@ -212,7 +214,30 @@ def train(
         run.update(status="failed", finished_at=now_iso(), error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc())
         shutil.rmtree(run.path / ".model.tmp", ignore_errors=True)
         raise
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     return result
+
+
+def _aligned_logging_steps(wanted: int, save_steps: int) -> int:
+    """A divisor of ``save_steps`` near ``wanted``: logging windows then never straddle a checkpoint, so a
+    resumed run logs exactly the losses an uninterrupted one logs."""
+    divisors = [d for d in range(1, save_steps + 1) if save_steps % d == 0 and d >= max(1, wanted // 2)]
+    return min(divisors, key=lambda d: (abs(d - wanted), d)) if divisors else save_steps
+
+
+def _sigterm_as_interrupt() -> Any:
+    """Treat SIGTERM (a scheduler stopping the job) like Ctrl-C, so the run is recorded as interrupted."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    return signal.signal(signal.SIGTERM, handler)
 
 
 def _train_in_run(app, task, config, plan, resolved, train_data, dev_data, labels, run, checkpoint, console, callbacks, timer) -> RunResult:  # noqa: ANN001
@@ -240,7 +265,11 @@ def _train_in_run(app, task, config, plan, resolved, train_data, dev_data, label
     )
 
     has_dev = dev_ds is not None
-    strategy = "steps" if config.save_steps else "epoch"
+    save_steps = config.save_steps
+    if save_steps is None and config.evals_per_epoch > 1:
+        per_epoch = math.ceil(len(train_ds) / (config.batch_size * config.grad_accum))
+        save_steps = max(1, math.ceil(per_epoch / config.evals_per_epoch))
+    strategy = "steps" if save_steps else "epoch"
     warmup: float | int = config.warmup if config.warmup < 1 else int(config.warmup)
     args = TrainingArguments(
         output_dir=str(run.checkpoints),
@@ -258,16 +287,16 @@ def _train_in_run(app, task, config, plan, resolved, train_data, dev_data, label
         seed=config.seed,
         data_seed=config.seed,
         eval_strategy=strategy if has_dev else "no",
-        eval_steps=(config.eval_steps or config.save_steps) if has_dev and config.save_steps else None,
+        eval_steps=(config.eval_steps or save_steps) if has_dev and save_steps else None,
         save_strategy=strategy,
-        save_steps=config.save_steps or 500,
+        save_steps=save_steps or 500,
         save_total_limit=config.save_total_limit,
         load_best_model_at_end=has_dev,
         metric_for_best_model=config.metric if has_dev else None,
         greater_is_better=config.metric != "loss",
         logging_strategy="steps",
         # a logging window never straddles a checkpoint, so a resumed run logs the same losses
-        logging_steps=math.gcd(config.logging_steps, config.save_steps) if config.save_steps else config.logging_steps,
+        logging_steps=_aligned_logging_steps(config.logging_steps, save_steps) if save_steps else config.logging_steps,
         report_to=[],
         disable_tqdm=True,
         train_sampling_strategy="group_by_length" if config.group_by_length else "random",
