@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 import shutil
 from pathlib import Path
@@ -10,7 +9,6 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from .conftest import make_rows
 
 APP = "finance-monitor"
 

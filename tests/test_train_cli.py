@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 
 
 def train_args(tiny_model: Path, tiny_data: dict[str, Path], *extra: str) -> list[str]:

@@ -13,7 +13,7 @@ import importlib.metadata
 import os
 import traceback
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any, Iterable
 
 import pluggy
 

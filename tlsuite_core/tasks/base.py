@@ -44,11 +44,29 @@ class Task:
         raise NotImplementedError
 
     # -- evaluation --------------------------------------------------------------------------------
+    def class_weights(self, dataset: Any, labels: Sequence[str]) -> Any:
+        """Inverse-frequency loss weights (a float tensor, one per label) for ``--class-weights balanced``."""
+        raise NotImplementedError
+
+    def metric_names(self, labels: Sequence[str]) -> set[str]:
+        """The scalar dev metrics ``--metric`` may name (``loss`` is always available)."""
+        raise NotImplementedError
+
     def compute_metrics(self, labels: Sequence[str]) -> Any:
+        """``compute_metrics`` for the Trainer: ``EvalPrediction -> {name: float}``."""
         raise NotImplementedError
 
     def final_metrics(self, references: Any, predictions: Any, labels: Sequence[str]) -> dict[str, Any]:
+        """Full metrics (JSON-serialisable) from reference and predicted label ids."""
         raise NotImplementedError
+
+    def evaluate_output(self, output: Any, labels: Sequence[str]) -> dict[str, Any]:
+        """Full metrics from ``Trainer.predict`` output."""
+        raise NotImplementedError
+
+    def summary(self, metrics: dict[str, Any]) -> str:
+        """One line for the terminal."""
+        return ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if isinstance(v, float))
 
     def write_report(self, folder: Path, metrics: dict[str, Any], labels: Sequence[str]) -> list[str]:
         return []

@@ -79,7 +79,26 @@ class SequenceClassification(Task):
 
         return DataCollatorWithPadding(tokenizer)
 
+    def class_weights(self, dataset: Any, labels: Sequence[str]) -> Any:
+        import torch
+
+        counts = torch.bincount(torch.tensor(dataset["labels"]), minlength=len(labels)).float()
+        return counts.sum() / (len(labels) * counts.clamp(min=1))
+
     # -- evaluation --------------------------------------------------------------------------------
+    def metric_names(self, labels: Sequence[str]) -> set[str]:
+        base = {"loss", "accuracy", "macro_f1", "weighted_f1", "macro_precision", "macro_recall"}
+        return base | {f"f1_{label}" for label in labels}
+
+    def evaluate_output(self, output: Any, labels: Sequence[str]) -> dict[str, Any]:
+        logits = output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions
+        metrics = classification_metrics(output.label_ids, logits.argmax(-1), labels)
+        metrics["loss"] = float(output.metrics.get("test_loss", float("nan")))
+        return metrics
+
+    def summary(self, metrics: dict[str, Any]) -> str:
+        return f"accuracy {metrics['accuracy']:.4f}  macro-F1 {metrics['macro_f1']:.4f}  (n={metrics['n']})"
+
     def compute_metrics(self, labels: Sequence[str]) -> Any:
         def compute(eval_pred: Any) -> dict[str, float]:
             logits = eval_pred.predictions[0] if isinstance(eval_pred.predictions, tuple) else eval_pred.predictions

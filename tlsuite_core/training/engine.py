@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 import random
 import shutil
 import signal
@@ -152,10 +151,9 @@ def train(
     labels = task.label_names(train_data, [dev_data] if dev_data is not None else [], config, app.default_labels)
     if dev_data is None and config.early_stopping:
         raise ConfigError("--early-stopping needs a dev set (--dev FILE)")
-    metric = config.metric
-    known_metrics = {"loss", "accuracy", "macro_f1", "weighted_f1", "macro_precision", "macro_recall"} | {f"f1_{l}" for l in labels}
-    if metric not in known_metrics:
-        raise ConfigError(f"--metric {metric}: unknown (choose from {', '.join(sorted(known_metrics))})")
+    known_metrics = task.metric_names(labels)
+    if config.metric not in known_metrics:
+        raise ConfigError(f"--metric {config.metric}: unknown (choose from {', '.join(sorted(known_metrics))})")
 
     # -- model --------------------------------------------------------------------------------------
     resolved = resolve_model(config.model, allow_pickle=config.allow_pickle)
@@ -172,7 +170,7 @@ def train(
             f"tlsuite {app.name} train: resolved configuration of run {run.path}\n"
             f"re-run: tlsuite {app.name} train --config {run.path / 'config.yaml'} --name NEW_NAME",
         )
-        record = run.update(
+        run.update(
             app=app.name,
             task=task.name,
             status="running",
@@ -196,7 +194,7 @@ def train(
             new = (fingerprints.get(split) or {}).get("sha256")
             if old != new:
                 raise ConfigError(f"--resume {run.path}: the {split} data changed since the run started ({config.train if split == 'train' else config.dev})")
-        record = run.update(status="running", resumed_from=str(checkpoint.relative_to(run.path)), resumed_at=now_iso(), device=plan.as_dict())
+        run.update(status="running", resumed_from=str(checkpoint.relative_to(run.path)), resumed_at=now_iso(), device=plan.as_dict())
         console.print(f"resuming {run.path} from {checkpoint.name}")
 
     previous = _sigterm_as_interrupt()
@@ -241,7 +239,6 @@ def _sigterm_as_interrupt() -> Any:
 
 
 def _train_in_run(app, task, config, plan, resolved, train_data, dev_data, labels, run, checkpoint, console, callbacks, timer) -> RunResult:  # noqa: ANN001
-    import torch
     from transformers import EarlyStoppingCallback, PrinterCallback, TrainingArguments, set_seed
     from ..models import quiet_transformers
     from .callbacks import RichProgress, RunRecord
@@ -306,8 +303,7 @@ def _train_in_run(app, task, config, plan, resolved, train_data, dev_data, label
     )
     class_weights = None
     if config.class_weights == "balanced":
-        counts = torch.bincount(torch.tensor(train_ds["labels"]), minlength=len(labels)).float()
-        class_weights = counts.sum() / (len(labels) * counts.clamp(min=1))
+        class_weights = task.class_weights(train_ds, labels)
         console.print("class weights: " + ", ".join(f"{l} {w:.2f}" for l, w in zip(labels, class_weights.tolist())))
     cbs: list[Any] = [RichProgress(console, config.metric), RunRecord(run), *callbacks]
     if config.early_stopping and has_dev:
@@ -336,12 +332,9 @@ def _train_in_run(app, task, config, plan, resolved, train_data, dev_data, label
     files: list[str] = []
     run.report_dir.mkdir(exist_ok=True)
     if has_dev:
-        pred = trainer.predict(dev_ds)
-        logits = pred.predictions[0] if isinstance(pred.predictions, tuple) else pred.predictions
-        metrics.update(task.final_metrics(pred.label_ids, logits.argmax(-1), labels))
-        metrics["loss"] = float(pred.metrics.get("test_loss", float("nan")))
+        metrics.update(task.evaluate_output(trainer.predict(dev_ds), labels))
         files += task.write_report(run.report_dir, metrics, labels)
-        console.print(f"dev: accuracy {metrics['accuracy']:.4f}  macro-F1 {metrics['macro_f1']:.4f}  (n={metrics['n']})")
+        console.print(f"dev ({'best' if state.best_model_checkpoint else 'final'} checkpoint): {task.summary(metrics)}")
     if learning_curve_png(run.report_dir / "learning_curve.png", state.log_history, config.metric):
         files.append("learning_curve.png")
     write_json(run.report_dir / "log_history.json", state.log_history)
