@@ -70,30 +70,26 @@ class TrainedApp:
     def max_length(self) -> int:
         return int(self.record.get("config", {}).get("max_length") or 512)
 
-    def predict(self, texts: Sequence[str] | str, *, batch_size: int = 64) -> list[Prediction]:
-        """Classify texts in length-sorted batches; returns one :class:`Prediction` per text, in input order."""
+    def inference_options(self, batch_size: int, options: Mapping[str, Any]) -> dict[str, Any]:
+        """Keyword arguments for the task's ``predict``/``evaluate``: the run's settings, then ``options``."""
+        return {"batch_size": batch_size, "max_length": self.max_length, **self.task.inference_options(self.record), **options}
+
+    def predict(self, texts: Sequence[str] | str, *, batch_size: int = 64, **options: Any) -> list[Any]:
+        """Run the model on texts in length-sorted batches; one result per text, in input order.
+
+        Classification apps return a :class:`Prediction` per text; token-classification apps a list of
+        :class:`~tlsuite_core.tasks.token_classification.Entity` per text. ``options`` go to the task's ``predict``
+        (e.g. ``aggregation="max"`` for token classification).
+        """
         if isinstance(texts, str):
             texts = [texts]
-        rows = self.task.predict(self.model, self.tokenizer, list(texts), batch_size=batch_size, max_length=self.max_length)
-        return [Prediction(**row) for row in rows]
+        rows = self.task.predict(self.model, self.tokenizer, list(texts), **self.inference_options(batch_size, options))
+        return self.task.results(rows)
 
-    def evaluate(self, data: Any, *, batch_size: int = 64) -> dict[str, Any]:
-        """Metrics on labelled data (a :class:`tlsuite_core.data.LabelledData`); labels must be known to the model."""
-        from .errors import DataError
-
-        label2id = {label: i for i, label in enumerate(self.labels)}
-        for label, line in zip(data.labels, data.lines):
-            if label not in label2id:
-                raise DataError(
-                    f"label {label!r} is unknown to the model (its labels: {', '.join(self.labels)})",
-                    path=data.source,
-                    line=line,
-                    field=data.label_column,
-                )
-        predictions = self.predict(data.texts, batch_size=batch_size)
-        refs = [label2id[label] for label in data.labels]
-        preds = [label2id[p.label] for p in predictions]
-        return self.task.final_metrics(refs, preds, self.labels)
+    def evaluate(self, data: Any, *, batch_size: int = 64, **options: Any) -> dict[str, Any]:
+        """Metrics on labelled data (what the task's ``load_data`` returns, e.g. a
+        :class:`tlsuite_core.data.LabelledData`); labels must be known to the model."""
+        return self.task.evaluate(self.model, self.tokenizer, data, self.labels, **self.inference_options(batch_size, options))
 
 
 def load_app(ref: str | Path, *, device: str = "auto", runs_dir: str | Path = "runs", threads: int | None = None) -> TrainedApp:

@@ -8,12 +8,13 @@ from .data import BUILTIN_ADAPTERS
 from .hookspecs import hookimpl
 from .metrics import CLASSIFICATION
 from .models import MINILM
-from .tasks import SequenceClassification
+from .tasks import SequenceClassification, TokenClassification
 
 
 @hookimpl
 def tlsuite_register_tasks(register: Callable[[Any], None]) -> None:
     register(SequenceClassification)
+    register(TokenClassification)
 
 
 @hookimpl

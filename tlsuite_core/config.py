@@ -51,6 +51,8 @@ class TrainConfig:
         skip_bad_rows: drop bad rows instead of failing (listed in the run report).
         name, runs_dir: the run folder is ``<runs_dir>/<app>/<name>``.
         keep_checkpoints: keep ``checkpoints/`` after a completed run.
+        extra: options of the app's task (token classification: ``scheme``, ``repair_tags``,
+            ``label_all_subtokens``, ``stride``); merged key by key across layers.
     """
 
     model: str = "minilm"
@@ -175,6 +177,11 @@ def build_config(
                 continue
             if key not in _field_names():
                 raise ConfigError(f"unknown option '{key}'")
+            if key == "extra":
+                if not isinstance(value, Mapping):
+                    raise ConfigError(f"invalid value for extra: {value!r} (expected a mapping of task options)")
+                # task options merge key by key across layers (app defaults < config file < command line)
+                value = {**merged.get("extra", {}), **{k: v for k, v in value.items() if v is not None}}
             merged[key] = value
     try:
         config = TrainConfig(**merged)

@@ -12,7 +12,7 @@ import hashlib
 import io
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
@@ -74,6 +74,16 @@ class LabelledData:
 
     def __len__(self) -> int:
         return len(self.texts)
+
+    def subset(self, indices: Sequence[int]) -> "LabelledData":
+        """The rows at ``indices`` (in that order), e.g. a ``--max-train-samples`` sample."""
+        pick = list(indices)
+        return replace(
+            self,
+            texts=[self.texts[i] for i in pick],
+            labels=[self.labels[i] for i in pick],
+            lines=[self.lines[i] for i in pick],
+        )
 
     def describe(self) -> dict[str, Any]:
         counts: dict[str, int] = {}

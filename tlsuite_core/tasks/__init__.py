@@ -8,5 +8,6 @@ from __future__ import annotations
 
 from .base import Task
 from .classification import SequenceClassification
+from .token_classification import TokenClassification
 
-__all__ = ["SequenceClassification", "Task"]
+__all__ = ["SequenceClassification", "Task", "TokenClassification"]

@@ -13,13 +13,20 @@ class Task:
     :meth:`load_model` (pretrained weights + a head sized for the labels), :meth:`encode` (examples ->
     tokenized ``datasets.Dataset``), :meth:`collator`, :meth:`compute_metrics` (inside Trainer evaluation),
     :meth:`final_metrics` and :meth:`write_report` (after training). A trained run is used through
-    :meth:`predict`.
+    :meth:`predict` (whose rows :meth:`results` turns into the objects ``TrainedApp.predict`` returns) and
+    :meth:`evaluate`. :meth:`configure` runs first, with the training configuration (task options live in
+    ``config.extra``).
     """
 
     #: stored in run.json; the key under which the task is registered
     name: ClassVar[str] = ""
     #: the ``transformers`` auto class a run's ``model/`` loads with
     auto_class: ClassVar[str] = ""
+    #: evaluation predictions must come back in the encoded dataset's order (metrics read its extra columns)
+    ordered_evaluation: ClassVar[bool] = False
+
+    def configure(self, config: Any) -> None:
+        """Read task options from the training configuration (``config.extra``); called before anything else."""
 
     def model_class(self) -> Any:
         import transformers
@@ -52,16 +59,17 @@ class Task:
         """The scalar dev metrics ``--metric`` may name (``loss`` is always available)."""
         raise NotImplementedError
 
-    def compute_metrics(self, labels: Sequence[str]) -> Any:
-        """``compute_metrics`` for the Trainer: ``EvalPrediction -> {name: float}``."""
+    def compute_metrics(self, labels: Sequence[str], dataset: Any = None) -> Any:
+        """``compute_metrics`` for the Trainer: ``EvalPrediction -> {name: float}``. ``dataset`` is the encoded
+        evaluation set (as :meth:`encode` returned it, with any bookkeeping columns the Trainer drops)."""
         raise NotImplementedError
 
     def final_metrics(self, references: Any, predictions: Any, labels: Sequence[str]) -> dict[str, Any]:
         """Full metrics (JSON-serialisable) from reference and predicted label ids."""
         raise NotImplementedError
 
-    def evaluate_output(self, output: Any, labels: Sequence[str]) -> dict[str, Any]:
-        """Full metrics from ``Trainer.predict`` output."""
+    def evaluate_output(self, output: Any, labels: Sequence[str], dataset: Any = None) -> dict[str, Any]:
+        """Full metrics from ``Trainer.predict`` output on the encoded ``dataset``."""
         raise NotImplementedError
 
     def summary(self, metrics: dict[str, Any]) -> str:
@@ -73,4 +81,16 @@ class Task:
 
     # -- inference ---------------------------------------------------------------------------------
     def predict(self, model: Any, tokenizer: Any, inputs: Sequence[Any], **kwargs: Any) -> list[Any]:
+        raise NotImplementedError
+
+    def results(self, rows: list[Any]) -> list[Any]:
+        """What ``TrainedApp.predict`` returns for :meth:`predict`'s rows (default: the rows themselves)."""
+        return rows
+
+    def inference_options(self, record: dict[str, Any]) -> dict[str, Any]:
+        """Keyword arguments for :meth:`predict` / :meth:`evaluate` taken from a run's ``run.json`` record."""
+        return {}
+
+    def evaluate(self, model: Any, tokenizer: Any, data: Any, labels: Sequence[str], **kwargs: Any) -> dict[str, Any]:
+        """Full metrics of a trained model on data :meth:`load_data` (or the app's reader) returned."""
         raise NotImplementedError

@@ -90,7 +90,7 @@ class SequenceClassification(Task):
         base = {"loss", "accuracy", "macro_f1", "weighted_f1", "macro_precision", "macro_recall"}
         return base | {f"f1_{label}" for label in labels}
 
-    def evaluate_output(self, output: Any, labels: Sequence[str]) -> dict[str, Any]:
+    def evaluate_output(self, output: Any, labels: Sequence[str], dataset: Any = None) -> dict[str, Any]:
         logits = output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions
         metrics = classification_metrics(output.label_ids, logits.argmax(-1), labels)
         metrics["loss"] = float(output.metrics.get("test_loss", float("nan")))
@@ -99,7 +99,7 @@ class SequenceClassification(Task):
     def summary(self, metrics: dict[str, Any]) -> str:
         return f"accuracy {metrics['accuracy']:.4f}  macro-F1 {metrics['macro_f1']:.4f}  (n={metrics['n']})"
 
-    def compute_metrics(self, labels: Sequence[str]) -> Any:
+    def compute_metrics(self, labels: Sequence[str], dataset: Any = None) -> Any:
         def compute(eval_pred: Any) -> dict[str, float]:
             logits = eval_pred.predictions[0] if isinstance(eval_pred.predictions, tuple) else eval_pred.predictions
             return flatten_for_trainer(classification_metrics(eval_pred.label_ids, logits.argmax(-1), labels))
@@ -124,7 +124,28 @@ class SequenceClassification(Task):
         confusion_matrix_png(folder / "confusion_matrix.png", metrics["confusion_matrix"])
         return ["classification_report.txt", "classification_report.json", "confusion_matrix.png"]
 
+    def evaluate(self, model: Any, tokenizer: Any, data: LabelledData, labels: Sequence[str], **kwargs: Any) -> dict[str, Any]:
+        """Metrics on labelled data; every label must be known to the model."""
+        label2id = {label: i for i, label in enumerate(labels)}
+        for label, line in zip(data.labels, data.lines):
+            if label not in label2id:
+                raise DataError(
+                    f"label {label!r} is unknown to the model (its labels: {', '.join(labels)})",
+                    path=data.source,
+                    line=line,
+                    field=data.label_column,
+                )
+        rows = self.predict(model, tokenizer, data.texts, **kwargs)
+        refs = [label2id[label] for label in data.labels]
+        preds = [label2id[row["label"]] for row in rows]
+        return self.final_metrics(refs, preds, labels)
+
     # -- inference ---------------------------------------------------------------------------------
+    def results(self, rows: list[dict[str, Any]]) -> list[Any]:
+        from ..apps import Prediction
+
+        return [Prediction(**row) for row in rows]
+
     def predict(self, model: Any, tokenizer: Any, inputs: Sequence[str], **kwargs: Any) -> list[dict[str, Any]]:
         probs = predict_proba(model, tokenizer, inputs, **kwargs)
         id2label = model.config.id2label

@@ -6,7 +6,6 @@ train (or resume from the last checkpoint), evaluate the selected model, save mo
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import random
 import shutil
@@ -40,15 +39,10 @@ def _versions() -> dict[str, Any]:
 
 
 def _subsample(data: Any, n: int | None, seed: int) -> Any:
+    """A seeded random sample of ``n`` examples, in file order (the data object's ``subset``)."""
     if n is None or n >= len(data):
         return data
-    keep = sorted(random.Random(seed).sample(range(len(data)), n))
-    return dataclasses.replace(
-        data,
-        texts=[data.texts[i] for i in keep],
-        labels=[data.labels[i] for i in keep],
-        lines=[data.lines[i] for i in keep],
-    )
+    return data.subset(sorted(random.Random(seed).sample(range(len(data)), n)))
 
 
 def _trainer_class() -> Any:
@@ -58,11 +52,19 @@ def _trainer_class() -> Any:
     class TlsTrainer(Trainer):
         """Trainer with an optional class-weighted cross-entropy."""
 
-        def __init__(self, *args: Any, class_weights: Any = None, layer_lr_decay: float = 1.0, head_lr_scale: float = 1.0, **kwargs: Any) -> None:
+        def __init__(self, *args: Any, class_weights: Any = None, layer_lr_decay: float = 1.0, head_lr_scale: float = 1.0, sequential_eval: bool = False, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
+            self.sequential_eval = sequential_eval
             self.class_weights = class_weights
             self.layer_lr_decay = layer_lr_decay
             self.head_lr_scale = head_lr_scale
+
+        def _get_eval_sampler(self, eval_dataset: Any) -> Any:
+            # transformers length-groups evaluation batches too (shuffled); a task whose metrics read bookkeeping
+            # columns of the evaluated dataset needs predictions in dataset order
+            if self.sequential_eval and eval_dataset is not None and self.args.world_size <= 1:
+                return torch.utils.data.SequentialSampler(eval_dataset)
+            return super()._get_eval_sampler(eval_dataset)
 
         def create_optimizer(self, model: Any = None) -> Any:
             if self.optimizer is not None or (self.layer_lr_decay == 1.0 and self.head_lr_scale == 1.0):
@@ -134,6 +136,7 @@ def train(
     timer = Timer()
     host = get_host()
     task = host.task(app.task)()
+    task.configure(config)
     plan = devices.plan(config.device, config.precision, config.threads)
 
     # -- data ---------------------------------------------------------------------------------------
@@ -315,11 +318,12 @@ def _train_in_run(app, task, config, plan, resolved, train_data, dev_data, label
         eval_dataset=dev_ds,
         data_collator=task.collator(tokenizer),
         processing_class=tokenizer,
-        compute_metrics=task.compute_metrics(labels) if has_dev else None,
+        compute_metrics=task.compute_metrics(labels, dev_ds) if has_dev else None,
         callbacks=cbs,
         class_weights=class_weights,
         layer_lr_decay=config.layer_lr_decay,
         head_lr_scale=config.head_lr_scale,
+        sequential_eval=task.ordered_evaluation,
     )
     trainer.remove_callback(PrinterCallback)
     train_timer = Timer()
@@ -332,7 +336,7 @@ def _train_in_run(app, task, config, plan, resolved, train_data, dev_data, label
     files: list[str] = []
     run.report_dir.mkdir(exist_ok=True)
     if has_dev:
-        metrics.update(task.evaluate_output(trainer.predict(dev_ds), labels))
+        metrics.update(task.evaluate_output(trainer.predict(dev_ds), labels, dev_ds))
         files += task.write_report(run.report_dir, metrics, labels)
         console.print(f"dev ({'best' if state.best_model_checkpoint else 'final'} checkpoint): {task.summary(metrics)}")
     if learning_curve_png(run.report_dir / "learning_curve.png", state.log_history, config.metric):
@@ -348,6 +352,7 @@ def _train_in_run(app, task, config, plan, resolved, train_data, dev_data, label
     # -- save: model (staged, then moved into place), metrics, record --------------------------------
     staging = run.path / ".model.tmp"
     shutil.rmtree(staging, ignore_errors=True)
+    quiet_transformers()  # Trainer's checkpointing re-enables the hub's progress bars
     trainer.save_model(str(staging))
     write_json(staging / "tlsuite.json", {"task": task.name, "app": app.name, "labels": labels, "max_length": config.max_length})
     run.finish_model(staging)

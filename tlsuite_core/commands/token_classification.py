@@ -1,0 +1,313 @@
+"""``train`` / ``evaluate`` / ``predict`` for any token-classification app (named entities, slots, ...).
+
+A plugin calls :func:`token_classification_commands` with its :class:`~tlsuite_core.apps.AppSpec` (and, for
+pre-tokenized file formats it brings, a writer that puts predicted tags back into that format) and adds the
+returned ``typer.Typer`` to the CLI.
+"""
+# no `from __future__ import annotations`: Typer reads these annotations at runtime
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Callable, Mapping, Optional
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from ..apps import AppSpec
+from ..errors import ConfigError
+from .common import (
+    AllowPickleOpt, BatchSizeOpt, ClassWeightsOpt, ConfigOpt, DeviceOpt, EarlyStoppingOpt, EpochsOpt, EvalsPerEpochOpt,
+    EvalStepsOpt, GradAccumOpt, HeadLrScaleOpt, KeepCheckpointsOpt, LabelSmoothingOpt, LayerLrDecayOpt, LearningRateOpt,
+    MaxStepsOpt, MaxTrainSamplesOpt, NameOpt, NoGroupByLengthOpt, PrecisionOpt, ResumeOpt, RunsDirOpt, SaveStepsOpt,
+    SchedulerOpt, SeedOpt, SkipBadRowsOpt, ThreadsOpt, UseBatchSizeOpt, UseDeviceOpt, UseModelOpt, UseRunsDirOpt,
+    UseThreadsOpt, WarmupOpt, WeightDecayOpt, engine_overrides, err, model_for_use, read_texts, run_training,
+    runs_dir_of, write_atomically,
+)
+
+__all__ = ["token_classification_commands"]
+
+#: ``writer(rows, predicted_tags) -> text``: rows as the format's reader returned them
+TaggedWriter = Callable[[list[dict[str, Any]], list[list[str]]], str]
+
+SchemeOpt = Annotated[Optional[str], typer.Option(help="Tagging scheme of the files: auto, IOB1, IOB2, BIOES (default: auto-detect).", rich_help_panel="Data")]
+RepairOpt = Annotated[bool, typer.Option("--repair-tags", help="Rewrite tag sequences that break the scheme (as conlleval reads them) instead of failing.", rich_help_panel="Data")]
+TokensColOpt = Annotated[Optional[str], typer.Option(help="Tokens (or raw text) column of JSONL/CSV data (default: auto: tokens, words / text).", rich_help_panel="Data")]
+TagColOpt = Annotated[Optional[str], typer.Option(help="Tag column: a CoNLL column number (1-based, negative from the end; default: last) or a JSONL key (default: auto: tags, ner_tags / entities).", rich_help_panel="Data")]
+StrideOpt = Annotated[Optional[int], typer.Option(help="Subwords shared by neighbouring windows of a long sentence (default: a quarter of --max-length).")]
+AggregationOpt = Annotated[str, typer.Option(help="A word's tag from its subwords: first | average | max.")]
+
+
+def _scheme(value: str | None) -> str | None:
+    if value is None:
+        return None
+    upper = value.upper()
+    if upper == "IOBES":
+        upper = "BIOES"
+    if upper not in ("AUTO", "IOB1", "IOB2", "BIOES"):
+        raise ConfigError(f"--scheme {value}: expected auto, IOB1, IOB2 or BIOES")
+    return upper.lower() if upper == "AUTO" else upper
+
+
+def token_classification_commands(spec: AppSpec, *, writers: Mapping[str, TaggedWriter] | None = None) -> typer.Typer:
+    """The train / evaluate / predict command group for a token-classification app.
+
+    :param writers: data-format name -> writer of predicted tags in that format (``predict`` on such a file
+        writes the same format back, e.g. CoNLL with the predicted tag as a new last column).
+    """
+    writers = dict(writers or {})
+    app = typer.Typer(help=spec.description, epilog=f"Example: tlsuite {spec.name} train --train train.txt --dev valid.txt", no_args_is_help=True)
+    name = spec.name
+
+    @app.command(
+        epilog=(
+            f"Examples: tlsuite {name} train --train train.txt --dev valid.txt   (CoNLL columns, tag in the last column)  |  "
+            f"tlsuite {name} train --train train.jsonl --dev dev.jsonl --scheme BIOES  |  "
+            f"tlsuite {name} train --config run.yaml --seed 2  |  tlsuite {name} train --resume runs/{name}/NAME"
+        )
+    )
+    def train(
+        config: ConfigOpt = None,
+        resume: ResumeOpt = None,
+        model: Annotated[Optional[str], typer.Option(help=f"Model alias, model/run folder or hub id (default: {spec.default_model}).", rich_help_panel="Model")] = None,
+        allow_pickle: AllowPickleOpt = False,
+        train: Annotated[Optional[str], typer.Option(help="Training data: CoNLL columns (.txt/.conll), JSONL of tokens + tags, or JSONL of text + character-offset entities.", rich_help_panel="Data")] = None,
+        dev: Annotated[Optional[str], typer.Option(help="Dev data for evaluation, model selection and early stopping.", rich_help_panel="Data")] = None,
+        tokens_col: TokensColOpt = None,
+        tag_col: TagColOpt = None,
+        format: Annotated[Optional[str], typer.Option("--format", help="Data format (conll, jsonl, csv, tsv) (default: by suffix; .txt is CoNLL).", rich_help_panel="Data")] = None,
+        scheme: SchemeOpt = None,
+        repair_tags: RepairOpt = False,
+        labels: Annotated[Optional[str], typer.Option(help="Comma-separated tag order for the model head (default: O, then B-/I- (and E-/S-) of each type in the data).", rich_help_panel="Data")] = None,
+        label_all_subtokens: Annotated[bool, typer.Option("--label-all-subtokens", help="Train on every subword of a word, not only the first.", rich_help_panel="Data")] = False,
+        stride: Annotated[Optional[int], typer.Option(help="Subwords shared by neighbouring windows of a sentence longer than --max-length (default: a quarter of it).", rich_help_panel="Data")] = None,
+        max_train_samples: MaxTrainSamplesOpt = None,
+        skip_bad_rows: SkipBadRowsOpt = False,
+        max_length: Annotated[Optional[int], typer.Option(help="Subwords per window; longer sentences are split into overlapping windows, never cut.", rich_help_panel="Data")] = None,
+        epochs: EpochsOpt = None,
+        batch_size: BatchSizeOpt = None,
+        learning_rate: LearningRateOpt = None,
+        warmup: WarmupOpt = None,
+        weight_decay: WeightDecayOpt = None,
+        scheduler: SchedulerOpt = None,
+        grad_accum: GradAccumOpt = None,
+        layer_lr_decay: LayerLrDecayOpt = None,
+        head_lr_scale: HeadLrScaleOpt = None,
+        label_smoothing: LabelSmoothingOpt = None,
+        seed: SeedOpt = None,
+        class_weights: ClassWeightsOpt = None,
+        early_stopping: EarlyStoppingOpt = None,
+        metric: Annotated[Optional[str], typer.Option(help="Dev metric for model selection and early stopping (f1, precision, recall, macro_f1, accuracy, loss, f1_<TYPE>).", rich_help_panel="Optimisation")] = None,
+        max_steps: MaxStepsOpt = None,
+        evals_per_epoch: EvalsPerEpochOpt = None,
+        save_steps: SaveStepsOpt = None,
+        eval_steps: EvalStepsOpt = None,
+        keep_checkpoints: KeepCheckpointsOpt = False,
+        no_group_by_length: NoGroupByLengthOpt = False,
+        device: DeviceOpt = None,
+        precision: PrecisionOpt = None,
+        threads: ThreadsOpt = None,
+        name: NameOpt = None,
+        runs_dir: RunsDirOpt = None,
+    ) -> None:
+        """Fine-tune a pretrained model to tag words (entities); writes a run folder (model, metrics, report)."""
+        overrides = engine_overrides(
+            model=model, allow_pickle=allow_pickle, train=train, dev=dev, max_train_samples=max_train_samples,
+            skip_bad_rows=skip_bad_rows, max_length=max_length, epochs=epochs, batch_size=batch_size,
+            learning_rate=learning_rate, warmup=warmup, weight_decay=weight_decay, scheduler=scheduler,
+            grad_accum=grad_accum, layer_lr_decay=layer_lr_decay, head_lr_scale=head_lr_scale,
+            label_smoothing=label_smoothing, seed=seed, class_weights=class_weights, early_stopping=early_stopping,
+            metric=metric, max_steps=max_steps, evals_per_epoch=evals_per_epoch, save_steps=save_steps,
+            eval_steps=eval_steps, keep_checkpoints=keep_checkpoints, no_group_by_length=no_group_by_length,
+            device=device, precision=precision, threads=threads, name=name, runs_dir=runs_dir,
+        )
+        extra = {
+            "scheme": _scheme(scheme),
+            "repair_tags": repair_tags or None,
+            "label_all_subtokens": label_all_subtokens or None,
+            "stride": stride,
+        }
+        extra = {k: v for k, v in extra.items() if v is not None}
+        overrides.update(text_col=tokens_col, label_col=tag_col, format=format, labels=labels, extra=extra or None)
+        run_training(spec, config=config, resume=resume, overrides=overrides, runs_dir=runs_dir)
+
+    @app.command(epilog=f"Example: tlsuite {name} evaluate --model runs/{name}/NAME --data test.txt --output metrics.json")
+    def evaluate(
+        data: Annotated[str, typer.Option(help="Tagged data to evaluate on (same formats as train).")],
+        model: UseModelOpt = None,
+        output: Annotated[Optional[Path], typer.Option(help="Write the metrics as JSON here.")] = None,
+        tokens_col: TokensColOpt = None,
+        tag_col: TagColOpt = None,
+        format: Annotated[Optional[str], typer.Option("--format", help="Data format (default: by suffix; .txt is CoNLL).")] = None,
+        scheme: SchemeOpt = None,
+        repair_tags: RepairOpt = False,
+        skip_bad_rows: Annotated[bool, typer.Option("--skip-bad-rows", help="Drop bad sentences (counted in the output) instead of failing.")] = False,
+        aggregation: AggregationOpt = "first",
+        stride: StrideOpt = None,
+        batch_size: UseBatchSizeOpt = 32,
+        device: UseDeviceOpt = "auto",
+        threads: UseThreadsOpt = None,
+        runs_dir: UseRunsDirOpt = None,
+    ) -> None:
+        """Score a trained run on tagged data: seqeval entity P/R/F1 (micro, macro, per type) and confusions."""
+        from ..apps import load_app
+        from ..tagging import load_tagged
+
+        ref = model_for_use(spec, model, runs_dir_of(runs_dir))
+        tagged = load_tagged(data, tokens_column=tokens_col, tags_column=tag_col, fmt=format, scheme=_scheme(scheme) or "auto",
+                             repair=repair_tags, skip_bad_rows=skip_bad_rows)
+        trained = load_app(ref, device=device, threads=threads)
+        options: dict[str, Any] = {"aggregation": aggregation}
+        if stride is not None:
+            options["stride"] = stride
+        metrics = trained.evaluate(tagged, batch_size=batch_size, **options)
+        result = {**metrics, "model": str(trained.run_dir or trained.model_dir), "data": tagged.describe()}
+        if output is not None:
+            write_atomically(output, json.dumps(result, indent=2) + "\n")
+        out = Console()
+        table = Table(title=f"{name} evaluation on {data} ({metrics['n']} sentences, {metrics['mode']} {metrics['scheme']})")
+        for col in ("type", "precision", "recall", "f1", "support"):
+            table.add_column(col, justify="right" if col != "type" else "left")
+        for kind, v in metrics["per_type"].items():
+            table.add_row(kind, f"{v['precision']:.4f}", f"{v['recall']:.4f}", f"{v['f1']:.4f}", str(v["support"]))
+        out.print(table)
+        out.print(f"entity F1 {metrics['f1']:.4f}   precision {metrics['precision']:.4f}   recall {metrics['recall']:.4f}   "
+                  f"macro-F1 {metrics['macro_f1']:.4f}   word accuracy {metrics['accuracy']:.4f}")
+        if metrics["confusions"]:
+            out.print("most frequent confusions (words, true -> predicted): "
+                      + ", ".join(f"{c['true']} -> {c['predicted']} {c['words']}" for c in metrics["confusions"][:5]))
+        if tagged.skipped:
+            err.print(f"[yellow]{len(tagged.skipped)} bad sentences skipped[/]")
+        if tagged.repaired:
+            err.print(f"[yellow]{tagged.repaired} sentences had their tags repaired[/]")
+        if output is not None:
+            err.print(f"metrics written to {output}")
+
+    word_formats = ", ".join(sorted(writers)) or "none"
+
+    @app.command(
+        epilog=(
+            f'Examples: tlsuite {name} predict "Angela Merkel visited Paris on Monday"  |  '
+            f"tlsuite {name} predict --input articles.txt --output entities.jsonl  |  cat notes.txt | tlsuite {name} predict  |  "
+            f"tlsuite {name} predict --input test.conll --output predicted.conll"
+        )
+    )
+    def predict(
+        texts: Annotated[Optional[list[str]], typer.Argument(help="Texts to tag (or use --input, or stdin).")] = None,
+        input: Annotated[Optional[str], typer.Option("--input", "-i", help=f"File: .txt (one text per line), JSONL/CSV/TSV (text column), or a pre-tokenized format ({word_formats}) whose tags are written back in that format; - for stdin.")] = None,
+        model: UseModelOpt = None,
+        output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write predictions to this file instead of stdout.")] = None,
+        output_format: Annotated[Optional[str], typer.Option("--output-format", help=f"jsonl | table | the input's word format ({word_formats}) (default: the input's word format, else by --output suffix, else jsonl).")] = None,
+        format: Annotated[Optional[str], typer.Option("--format", help=f"Input format: txt, jsonl, csv, tsv, {word_formats} (default: by suffix; a .txt starting with -DOCSTART- is CoNLL).")] = None,
+        text_col: Annotated[Optional[str], typer.Option(help="Text column of a JSONL/CSV/TSV input (default: auto).")] = None,
+        aggregation: AggregationOpt = "first",
+        stride: StrideOpt = None,
+        batch_size: UseBatchSizeOpt = 32,
+        device: UseDeviceOpt = "auto",
+        threads: UseThreadsOpt = None,
+        runs_dir: UseRunsDirOpt = None,
+    ) -> None:
+        """Find entities: JSONL of {start, end, label, text, score} per text (character offsets into it), or tags
+        written back into a CoNLL input."""
+        from ..apps import load_app
+        from ..data import read_table
+
+        options: dict[str, Any] = {"aggregation": aggregation}
+        if stride is not None:
+            options["stride"] = stride
+        word_format = _word_format(input, format, writers)
+        if word_format is not None and texts:
+            raise ConfigError("give texts as arguments or --input FILE, not both")
+        kind = output_format or (word_format if word_format else None)
+        if kind is None:
+            suffix = output.suffix.lower().lstrip(".") if output is not None else ""
+            kind = suffix if suffix in ("jsonl", *writers) else "jsonl"
+        allowed = ("jsonl", "table", *([word_format] if word_format else []))
+        if kind not in allowed:
+            raise ConfigError(f"--output-format {kind}: expected {', '.join(allowed)}")
+        if kind == "table" and output is not None:
+            raise ConfigError("--output needs a file format (--output-format jsonl or the input's format), not table")
+        if word_format is not None:
+            table = read_table(_stdin_to_file(input, word_format) if input in (None, "-") else input, word_format)
+            rows = [row for row in table.rows if isinstance(row.get("tokens"), list)]
+            if not rows:
+                raise ConfigError(f"{input}: no sentences")
+            trained = load_app(model_for_use(spec, model, runs_dir_of(runs_dir)), device=device, threads=threads)
+            tagged = trained.task.tag(trained.model, trained.tokenizer, [row["tokens"] for row in rows],
+                                      **trained.inference_options(batch_size, options))
+            if kind == word_format:
+                text = writers[word_format](rows, [t.tags for t in tagged])
+            elif kind == "jsonl":
+                text = "".join(json.dumps({"tokens": r["tokens"], "tags": t.tags, "scores": [round(s, 6) for s in t.scores]}, ensure_ascii=False) + "\n" for r, t in zip(rows, tagged))
+            else:
+                _print_tagged(rows, tagged)
+                return
+            _emit(text, output, f"{len(rows)} sentences")
+            return
+        items, _ = read_texts(texts or [], input, text_col, format if format != "txt" else None, strip=False)
+        trained = load_app(model_for_use(spec, model, runs_dir_of(runs_dir)), device=device, threads=threads)
+        predictions = trained.predict(items, batch_size=batch_size, **options)
+        if kind == "table":
+            out = Table(show_lines=False)
+            out.add_column("text", overflow="fold", ratio=3)
+            out.add_column("entities", overflow="fold", ratio=2)
+            for t, entities in zip(items, predictions):
+                out.add_row(escape(t), escape(", ".join(f"{e.label}: {e.text} ({e.score:.2f})" for e in entities)) or "-")
+            Console().print(out)
+            return
+        text = "".join(json.dumps({"text": t, "entities": [e.as_dict() for e in ents]}, ensure_ascii=False) + "\n" for t, ents in zip(items, predictions))
+        _emit(text, output, f"{len(items)} texts")
+
+    return app
+
+
+def _word_format(input_file: str | None, fmt: str | None, writers: Mapping[str, TaggedWriter]) -> str | None:
+    """The pre-tokenized format of the input, when it has one (``--format``, a claimed suffix, or a CoNLL .txt)."""
+    if input_file is None or input_file == "-":
+        return fmt if fmt in writers else None
+    if fmt is not None:
+        return fmt if fmt in writers else None
+    from ..data import adapters
+
+    suffix = Path(input_file).suffix.lower()
+    known = adapters()
+    for format_name in writers:
+        adapter = known.get(format_name)
+        if adapter is not None and suffix in adapter.suffixes:
+            return format_name
+    if suffix == ".txt" and "conll" in writers and Path(input_file).is_file():
+        with open(input_file, "rb") as fh:
+            if fh.read(64).lstrip(b"\xef\xbb\xbf").lstrip().startswith(b"-DOCSTART-"):
+                return "conll"
+    return None
+
+
+def _stdin_to_file(source: str | None, fmt: str) -> str:
+    """Readers take paths: save piped pre-tokenized input to a temporary file (removed at exit)."""
+    import atexit
+    import os
+    import tempfile
+
+    fd, path = tempfile.mkstemp(suffix=f".{fmt}", prefix="tlsuite-stdin-")
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read().encode("utf-8"))
+    atexit.register(lambda: os.path.exists(path) and os.remove(path))
+    return path
+
+
+def _emit(text: str, output: Path | None, what: str) -> None:
+    if output is not None:
+        write_atomically(output, text)
+        err.print(f"{what} written to {output}")
+    else:
+        sys.stdout.write(text)
+
+
+def _print_tagged(rows: list[dict[str, Any]], tagged: list[Any]) -> None:
+    out = Table(show_lines=False)
+    out.add_column("sentence", overflow="fold")
+    for row, t in zip(rows, tagged):
+        out.add_row(escape(" ".join(w if tag == "O" else f"{w}/{tag}" for w, tag in zip(row["tokens"], t.tags))))
+    Console().print(out)
