@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from tlsuite_core import hookimpl
 
@@ -24,4 +25,8 @@ def tlsuite_register_data_adapters(register: Callable[[Any], None]) -> None:
 def tlsuite_register_commands(cli: Any) -> None:
     from tlsuite_core.commands.classification import classification_commands
 
-    cli.add_typer(classification_commands(APP), name=APP.name, help=APP.description)
+    from .cli import add_monitor_commands
+
+    sub = classification_commands(APP)
+    add_monitor_commands(sub)  # monitor, trends, alerts, report
+    cli.add_typer(sub, name=APP.name, help=APP.description)
