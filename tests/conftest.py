@@ -50,7 +50,8 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     folder = tmp_path_factory.mktemp("tiny-bert")
     (folder / "vocab.txt").write_text("\n".join(VOCAB) + "\n", encoding="utf-8")
-    tokenizer = BertTokenizerFast(vocab_file=str(folder / "vocab.txt"), do_lower_case=True, model_max_length=128)
+    # transformers 5 ignores vocab_file= here: pass the vocabulary itself
+    tokenizer = BertTokenizerFast(vocab={w: i for i, w in enumerate(VOCAB)}, do_lower_case=True, model_max_length=128)
     tokenizer.save_pretrained(folder)
     config = BertConfig(
         vocab_size=len(VOCAB),
@@ -97,6 +98,25 @@ def cli():
         return runner.invoke(build_app(), [str(a) for a in args], input=input)
 
     return invoke
+
+
+@pytest.fixture(scope="session")
+def ner_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny BERT for the ner tests (vocabulary and data helpers in tests/ner_support.py)."""
+    from .ner_support import build_tiny_bert
+
+    return build_tiny_bert(tmp_path_factory.mktemp("ner-bert"))
+
+
+@pytest.fixture(scope="session")
+def ner_data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    from .ner_support import make_sentences, write_conll
+
+    folder = tmp_path_factory.mktemp("ner-data")
+    return {
+        "train": write_conll(folder / "train.txt", make_sentences(64, 1)),
+        "dev": write_conll(folder / "dev.txt", make_sentences(16, 2)),
+    }
 
 
 def shared_file(*parts: str) -> Path:

@@ -76,3 +76,21 @@ def test_layerwise_learning_rates():
     assert lr_of["classifier.weight"] == 10.0 and lr_of["bert.pooler.dense.weight"] == 10.0
     assert wd_of["classifier.bias"] == 0.0 and wd_of["classifier.weight"] == 0.01
     assert len(lr_of) == len(names)
+
+
+def test_tiny_model_tokenizer_knows_its_vocabulary(tiny_model):
+    """Guard for the fixture: every test word must map to its own id, not [UNK]."""
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_model)
+    ids = tok("the company profit rose w7")["input_ids"]
+    assert tok.unk_token_id not in ids and len(ids) == 7
+
+
+def test_tiny_model_learns_the_tiny_task(cli, workdir, tiny_model, tiny_data):
+    """The tiny data is learnable: a few epochs reach high dev accuracy (so resume tests compare real learning)."""
+    result = cli(*train_args(tiny_model, tiny_data, "--name", "learn"), "--epochs", "10", "--lr", "3e-3",
+                 "--label-smoothing", "0", "--layer-lr-decay", "1", "--head-lr-scale", "1")
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((workdir / "runs" / "finance-monitor" / "learn" / "metrics.json").read_text())
+    assert metrics["accuracy"] >= 0.9, metrics
