@@ -177,25 +177,15 @@ class PluginHost:
         except Exception as exc:
             info.status, info.error = "error", f"registration failed: {_describe(exc)}"
             return
-        unknown = [
-            impl.name
-            for impl in _hookimpl_names(obj)
-            if impl.name.startswith("tlsuite_") and not self._is_spec(impl.name)
-        ]
-        known = sorted(
-            n for n in dir(self.pm.hook) if n.startswith("tlsuite_") and self._is_spec(n) and self._owns_impl(name, n)
-        )
-        info.hooks = known
+        implemented = sorted(caller.name for caller in self.pm.get_hookcallers(obj) or [])
+        unknown = [hook for hook in implemented if not self._is_spec(hook)]
+        info.hooks = [hook for hook in implemented if self._is_spec(hook)]
         if unknown:
             self._fail(name, f"unknown hook(s) {', '.join(sorted(unknown))} (misspelled?)")
 
     def _is_spec(self, hook_name: str) -> bool:
         # pluggy creates a caller even for unknown names when a plugin implements them; only specs count
         return getattr(getattr(self.pm.hook, hook_name, None), "spec", None) is not None
-
-    def _owns_impl(self, plugin_name: str, hook_name: str) -> bool:
-        caller = getattr(self.pm.hook, hook_name, None)
-        return caller is not None and any(i.plugin_name == plugin_name for i in caller.get_hookimpls())
 
     def _fail(self, name: str, error: str) -> None:
         info = self.infos[name]
@@ -299,18 +289,6 @@ class PluginHost:
         if task is None:
             raise PluginError(f"unknown task '{name}' (known: {', '.join(self.registry.names('task'))})")
         return task
-
-
-def _hookimpl_names(obj: Any) -> list[Any]:
-    out = []
-    for attr in dir(obj):
-        try:
-            value = getattr(obj, attr)
-        except Exception:
-            continue
-        if callable(value) and hasattr(value, "tlsuite_impl"):
-            out.append(type("Impl", (), {"name": attr})())
-    return out
 
 
 def _group_name(info: Any) -> str | None:
