@@ -42,7 +42,18 @@ class Task:
 
     # -- model -------------------------------------------------------------------------------------
     def load_model(self, model: Any, labels: Sequence[str]) -> Any:
-        raise NotImplementedError
+        """Pretrained weights with a head sized for ``labels`` (``id2label`` / ``label2id`` saved in its config);
+        a head of another size (a run trained on other labels) is re-initialised."""
+        from ..models import load_model
+
+        return load_model(
+            model,
+            self.model_class(),
+            num_labels=len(labels),
+            id2label=dict(enumerate(labels)),
+            label2id={label: i for i, label in enumerate(labels)},
+            ignore_mismatched_sizes=True,
+        )
 
     def encode(self, data: Any, tokenizer: Any, labels: Sequence[str], max_length: int) -> Any:
         raise NotImplementedError

@@ -52,18 +52,6 @@ class SequenceClassification(Task):
         return sorted(present)
 
     # -- model -------------------------------------------------------------------------------------
-    def load_model(self, model: Any, labels: Sequence[str]) -> Any:
-        from ..models import load_model
-
-        return load_model(
-            model,
-            self.model_class(),
-            num_labels=len(labels),
-            id2label=dict(enumerate(labels)),
-            label2id={label: i for i, label in enumerate(labels)},
-            ignore_mismatched_sizes=True,
-        )
-
     def encode(self, data: LabelledData, tokenizer: Any, labels: Sequence[str], max_length: int) -> Any:
         """Tokenize without padding (the collator pads per batch). Returns (dataset, number of truncated texts)."""
         import datasets

@@ -296,18 +296,6 @@ class TokenClassification(Task):
         return label_set(types, scheme)
 
     # -- model -------------------------------------------------------------------------------------
-    def load_model(self, model: Any, labels: Sequence[str]) -> Any:
-        from ..models import load_model
-
-        return load_model(
-            model,
-            self.model_class(),
-            num_labels=len(labels),
-            id2label=dict(enumerate(labels)),
-            label2id={label: i for i, label in enumerate(labels)},
-            ignore_mismatched_sizes=True,
-        )
-
     def _window_settings(self, tokenizer: Any, max_length: int, stride: int | None) -> tuple[int, int]:
         limit = getattr(tokenizer, "model_max_length", None)
         if isinstance(limit, int) and 0 < limit < 100_000:
