@@ -12,6 +12,7 @@ from ..data import LabelledData, check_label_sets, load_labelled
 from ..errors import DataError
 from ..metrics import classification_metrics, flatten_for_trainer
 from .base import Task
+from .batching import length_sorted_batches
 
 
 class SequenceClassification(Task):
@@ -181,30 +182,13 @@ def predict_proba(
         return np.zeros((0, model.config.num_labels), dtype=np.float32)
     limit = max_length or min(getattr(tokenizer, "model_max_length", 512) or 512, 512)
     enc, _ = tokenize(tokenizer, texts, limit)
-    ids = enc["input_ids"]
-    types = enc.get("token_type_ids")
-    lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
-    order = np.argsort(-lengths, kind="stable")
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     device = device or next(model.parameters()).device
-    out = np.empty((len(ids), model.config.num_labels), dtype=np.float32)
+    out = np.empty((len(texts), model.config.num_labels), dtype=np.float32)
     model.eval()
     with torch.inference_mode():
-        for start in range(0, len(order), batch_size):
-            idx = order[start : start + batch_size]
-            width = int(lengths[idx[0]])
-            input_ids = torch.full((len(idx), width), pad_id, dtype=torch.long)
-            mask = torch.zeros((len(idx), width), dtype=torch.long)
-            type_ids = torch.zeros((len(idx), width), dtype=torch.long) if types is not None else None
-            for row, i in enumerate(idx):
-                n = int(lengths[i])
-                input_ids[row, :n] = torch.tensor(ids[i])
-                mask[row, :n] = 1
-                if type_ids is not None:
-                    type_ids[row, :n] = torch.tensor(types[i])
-            batch = {"input_ids": input_ids.to(device), "attention_mask": mask.to(device)}
-            if type_ids is not None:
-                batch["token_type_ids"] = type_ids.to(device)
+        batches = length_sorted_batches(enc["input_ids"], enc.get("token_type_ids"), pad_id=pad_id, batch_size=batch_size, device=device)
+        for idx, _, batch in batches:
             logits = model(**batch).logits.float()
             out[idx] = torch.softmax(logits, dim=-1).cpu().numpy()
     return out

@@ -31,6 +31,7 @@ from ..tagging import (
     split_words,
 )
 from .base import Task
+from .batching import length_sorted_batches
 
 AGGREGATIONS = ("first", "average", "max")
 BIG = 1 << 30
@@ -145,31 +146,16 @@ def forward_windows(model: Any, tokenizer: Any, windows: Sequence[Window], *, ba
     out: list[np.ndarray] = [np.zeros((0, 0), dtype=np.float32)] * len(windows)
     if not windows:
         return out
-    lengths = np.fromiter((len(w.input_ids) for w in windows), dtype=np.int64, count=len(windows))
-    order = np.argsort(-lengths, kind="stable")
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     device = device or next(model.parameters()).device
-    with_types = windows[0].token_type_ids is not None
+    types = [w.token_type_ids for w in windows] if windows[0].token_type_ids is not None else None
     model.eval()
     with torch.inference_mode():
-        for start in range(0, len(order), batch_size):
-            idx = order[start : start + batch_size]
-            width = int(lengths[idx[0]])
-            input_ids = torch.full((len(idx), width), pad_id, dtype=torch.long)
-            mask = torch.zeros((len(idx), width), dtype=torch.long)
-            type_ids = torch.zeros((len(idx), width), dtype=torch.long) if with_types else None
-            for row, i in enumerate(idx):
-                n = int(lengths[i])
-                input_ids[row, :n] = torch.tensor(windows[i].input_ids)
-                mask[row, :n] = 1
-                if type_ids is not None:
-                    type_ids[row, :n] = torch.tensor(windows[i].token_type_ids)
-            batch = {"input_ids": input_ids.to(device), "attention_mask": mask.to(device)}
-            if type_ids is not None:
-                batch["token_type_ids"] = type_ids.to(device)
+        batches = length_sorted_batches([w.input_ids for w in windows], types, pad_id=pad_id, batch_size=batch_size, device=device)
+        for idx, lengths, batch in batches:
             probs = torch.softmax(model(**batch).logits.float(), dim=-1).cpu().numpy()
-            for row, i in enumerate(idx):
-                out[i] = probs[row, : int(lengths[i])]
+            for row, (i, n) in enumerate(zip(idx, lengths)):
+                out[i] = probs[row, : int(n)]
     return out
 
 
