@@ -129,17 +129,10 @@ def load_alert_config(path: str | Path | None, *, bucket: str | None = None) -> 
         if bucket:
             config.bucket = parse_bucket(bucket)
         return config
-    import yaml
+    from .records import read_yaml_mapping
 
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: alert rules file not found")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping with 'rules' (and optionally bucket, cooldown, evidence, sinks)")
+    data = read_yaml_mapping(path, "alert rules file", "a mapping with 'rules' (and optionally bucket, cooldown, evidence, sinks)")
     unknown = set(data) - {"bucket", "cooldown", "evidence", "negative_label", "rules", "sinks"}
     if unknown:
         raise ConfigError(f"{path}: unknown key(s) {', '.join(sorted(unknown))}")

@@ -177,17 +177,10 @@ def load_topic_rules(path: str | Path | None) -> TopicAssigner:
     """Read a topic rule file (see the module doc); ``None`` gives item topics + ``other`` only."""
     if path is None:
         return TopicAssigner()
-    import yaml
+    from .records import read_yaml_mapping
 
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: topic rule file not found")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping with a 'topics' key")
+    data = read_yaml_mapping(path, "topic rule file", "a mapping with a 'topics' key")
     unknown = set(data) - {"topics", "default_topic", "zero_shot", "classifier"}
     if unknown:
         raise ConfigError(f"{path}: unknown key(s) {', '.join(sorted(unknown))} (known: topics, default_topic, zero_shot, classifier)")
