@@ -51,6 +51,22 @@ class TrainConfig:
         skip_bad_rows: drop bad rows instead of failing (listed in the run report).
         name, runs_dir: the run folder is ``<runs_dir>/<app>/<name>``.
         keep_checkpoints: keep ``checkpoints/`` after a completed run.
+        strategy: fine-tuning strategy (full, frozen, partial, gradual, lora, adalora, ia3, prefix, prompt,
+            houlsby, pfeiffer; see ``tlsuite_core.training.strategies``).
+        freeze_layers: ``partial``: embeddings and this many bottom layers stay frozen (default: half).
+        unfreeze_every: ``gradual``: optimiser steps between unfreezing layer groups (default: one epoch).
+        lora_r / lora_alpha / lora_dropout: LoRA and AdaLoRA (AdaLoRA's average target rank is ``lora_r``).
+        target_modules: modules PEFT adapts (default: every linear layer of the backbone for LoRA; peft's
+            per-architecture default for IA3).
+        virtual_tokens: ``prefix`` / ``prompt``: number of virtual tokens.
+        adapter_reduction: ``houlsby`` / ``pfeiffer``: bottleneck size is hidden size / this.
+        export_merged: save a merged plain-transformers copy (``merged/``) of a mergeable adapter run.
+        dropout: set every dropout probability of the model to this value.
+        fgm_epsilon: adversarial training (FGM) on the word embeddings with this perturbation norm (0: off).
+        oversample: repeat examples of rare classes until every class is as frequent as the most common one.
+        init_from: start from a completed run of the same app (continual update); its labels must cover the data.
+        replay: with ``init_from``: add this share (of the new training set's size) of the old run's training
+            data, and report forgetting on the old run's dev set.
         extra: options of the app's task (token classification: ``scheme``, ``repair_tags``,
             ``label_all_subtokens``, ``stride``); merged key by key across layers.
     """
@@ -95,6 +111,21 @@ class TrainConfig:
     runs_dir: str = "runs"
     keep_checkpoints: bool = False
     logging_steps: int = 20
+    strategy: str = "full"
+    freeze_layers: int | None = None
+    unfreeze_every: int | None = None
+    lora_r: int = 8
+    lora_alpha: float = 16.0
+    lora_dropout: float = 0.1
+    target_modules: list[str] | None = None
+    virtual_tokens: int = 20
+    adapter_reduction: int = 16
+    export_merged: bool = True
+    dropout: float | None = None
+    fgm_epsilon: float = 0.0
+    oversample: bool = False
+    init_from: str | None = None
+    replay: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
 
     def validate(self) -> "TrainConfig":
@@ -128,6 +159,28 @@ class TrainConfig:
             problems.append("early_stopping must be >= 0")
         if self.save_steps and self.eval_steps and self.save_steps % self.eval_steps:
             problems.append("save_steps must be a multiple of eval_steps")
+        from .training.strategies import STRATEGIES
+
+        if self.strategy not in STRATEGIES:
+            problems.append(f"strategy must be one of {', '.join(STRATEGIES)}")
+        for name in ("lora_r", "virtual_tokens", "adapter_reduction", "unfreeze_every"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                problems.append(f"{name} must be >= 1")
+        if self.freeze_layers is not None and self.freeze_layers < 0:
+            problems.append("freeze_layers must be >= 0")
+        if self.lora_alpha <= 0:
+            problems.append("lora_alpha must be > 0")
+        for name in ("lora_dropout", "dropout"):
+            value = getattr(self, name)
+            if value is not None and not 0 <= value < 1:
+                problems.append(f"{name} must be in [0, 1)")
+        if self.fgm_epsilon < 0:
+            problems.append("fgm_epsilon must be >= 0")
+        if not 0 <= self.replay <= 1:
+            problems.append("replay must be in [0, 1]")
+        if self.replay and not self.init_from:
+            problems.append("replay needs init_from (the run whose training data is replayed)")
         if self.labels is not None and len(set(self.labels)) != len(self.labels):
             problems.append("labels must be distinct")
         if problems:

@@ -85,6 +85,18 @@ class LabelledData:
             lines=[self.lines[i] for i in pick],
         )
 
+    def concat(self, other: "LabelledData") -> "LabelledData":
+        """These rows followed by ``other``'s (e.g. new data plus replayed old data)."""
+        return replace(
+            self,
+            source=f"{self.source} + {other.source}",
+            texts=self.texts + other.texts,
+            labels=self.labels + other.labels,
+            lines=self.lines + other.lines,
+            fingerprint=_fingerprint((self.fingerprint + other.fingerprint).encode()),
+            skipped=self.skipped + other.skipped,
+        )
+
     def describe(self) -> dict[str, Any]:
         counts: dict[str, int] = {}
         for label in self.labels:

@@ -153,3 +153,17 @@ def _version(dist: str) -> str | None:
         return version(dist)
     except PackageNotFoundError:
         return None
+
+
+def peak_memory(device: str) -> dict[str, Any]:
+    """Peak memory of this process so far: the accelerator's peak allocation, and the process's peak resident set
+    (``ru_maxrss``). One training per process gives that training's peak (``compare`` runs each in its own)."""
+    import resource
+    import sys
+
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    out: dict[str, Any] = {"process_peak_rss_mb": round(rss / (1024 * 1024 if sys.platform == "darwin" else 1024), 1)}
+    torch = _torch()
+    if device.startswith("cuda") and torch is not None and torch.cuda.is_available():
+        out["cuda_peak_allocated_mb"] = round(torch.cuda.max_memory_allocated(torch.device(device)) / 2**20, 1)
+    return out

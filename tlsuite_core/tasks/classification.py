@@ -20,6 +20,7 @@ class SequenceClassification(Task):
 
     name: ClassVar[str] = "sequence-classification"
     auto_class: ClassVar[str] = "AutoModelForSequenceClassification"
+    peft_task_type: ClassVar[str | None] = "SEQ_CLS"
 
     # -- data --------------------------------------------------------------------------------------
     def load_data(self, source: str, config: Any, *, limit: int | None = None) -> LabelledData:
@@ -67,6 +68,9 @@ class SequenceClassification(Task):
         from transformers import DataCollatorWithPadding
 
         return DataCollatorWithPadding(tokenizer)
+
+    def example_classes(self, dataset: Any, labels: Sequence[str]) -> list[int]:
+        return list(dataset["labels"])
 
     def class_weights(self, dataset: Any, labels: Sequence[str]) -> Any:
         import torch

@@ -235,6 +235,7 @@ class TokenClassification(Task):
     name: ClassVar[str] = "token-classification"
     auto_class: ClassVar[str] = "AutoModelForTokenClassification"
     ordered_evaluation: ClassVar[bool] = True
+    peft_task_type: ClassVar[str | None] = "TOKEN_CLS"
 
     def __init__(self) -> None:
         self.scheme = "auto"
@@ -338,6 +339,15 @@ class TokenClassification(Task):
         from transformers import DataCollatorForTokenClassification
 
         return DataCollatorForTokenClassification(tokenizer)
+
+    def example_classes(self, dataset: Any, labels: Sequence[str]) -> list[int]:
+        """A window's class is the rarest entity type it contains (``O``-only windows: the ``O`` class), so
+        ``--oversample`` repeats windows with rare entity types."""
+        types = [split_tag(label)[1] for label in labels]
+        rows = [{types[x] for x in row if x != -100 and types[x]} for row in dataset["labels"]]
+        freq = Counter(t for row in rows for t in row)
+        ids = {t: i for i, t in enumerate(sorted(freq), start=1)}
+        return [ids[min(row, key=lambda t: (freq[t], t))] if row else 0 for row in rows]
 
     def class_weights(self, dataset: Any, labels: Sequence[str]) -> Any:
         import torch

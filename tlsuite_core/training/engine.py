@@ -23,6 +23,8 @@ from ..errors import ConfigError, TlsuiteError
 from ..models import load_tokenizer, resolve_model
 from ..plugins import get_host
 from .runs import RunFolder, Timer, now_iso, write_json
+from .saving import save_trained
+from .strategies import count_parameters, get_strategy, planned_steps, prepare_model
 
 
 @dataclass
@@ -52,9 +54,10 @@ def _trainer_class() -> Any:
     class TlsTrainer(Trainer):
         """Trainer with an optional class-weighted cross-entropy."""
 
-        def __init__(self, *args: Any, class_weights: Any = None, layer_lr_decay: float = 1.0, head_lr_scale: float = 1.0, sequential_eval: bool = False, **kwargs: Any) -> None:
+        def __init__(self, *args: Any, class_weights: Any = None, layer_lr_decay: float = 1.0, head_lr_scale: float = 1.0, sequential_eval: bool = False, fgm_epsilon: float = 0.0, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             self.sequential_eval = sequential_eval
+            self.fgm_epsilon = fgm_epsilon
             self.class_weights = class_weights
             self.layer_lr_decay = layer_lr_decay
             self.head_lr_scale = head_lr_scale
@@ -84,14 +87,54 @@ def _trainer_class() -> Any:
             self.optimizer = optimizer_cls(groups, **optimizer_kwargs)
             return self.optimizer
 
+        def training_step(self, model: Any, inputs: Any, num_items_in_batch: Any = None) -> Any:
+            """With ``fgm_epsilon``: FGM adversarial training (Miyato et al. 2017; Goodfellow et al. 2015). After
+            the clean forward/backward, the word-embedding output of each example is moved by ``epsilon`` along
+            its normalised loss gradient and a second forward/backward adds the adversarial loss's gradients.
+            Works for every strategy (frozen embeddings included): the perturbation acts on the embedding output."""
+            if not self.fgm_epsilon:
+                return super().training_step(model, inputs, num_items_in_batch)
+            embeddings = self.model.get_input_embeddings()
+            captured: dict[str, Any] = {}
+
+            def capture(module: Any, args: Any, output: Any) -> Any:
+                if not output.requires_grad:
+                    output.requires_grad_(True)
+                output.retain_grad()
+                captured["output"] = output
+                return output
+
+            handle = embeddings.register_forward_hook(capture)
+            try:
+                loss = super().training_step(model, dict(inputs), num_items_in_batch)
+            finally:
+                handle.remove()
+            grad = captured["output"].grad if "output" in captured else None
+            if grad is None:
+                return loss
+            norm = grad.flatten(1).norm(dim=1).clamp(min=1e-12).view(-1, *([1] * (grad.dim() - 1)))
+            delta = (self.fgm_epsilon * grad / norm).detach()
+            handle = embeddings.register_forward_hook(lambda module, args, output: output + delta.to(output.dtype))
+            try:
+                super().training_step(model, dict(inputs), num_items_in_batch)
+            finally:
+                handle.remove()
+            return loss
+
         def compute_loss(self, model: Any, inputs: Any, return_outputs: bool = False, num_items_in_batch: Any = None) -> Any:
-            if self.class_weights is None:
+            """Cross-entropy with class weights and/or label smoothing computed here (Trainer's label smoother
+            cannot read prompt-learning PEFT models); otherwise the model's own loss."""
+            smoothing = self.args.label_smoothing_factor
+            if (self.class_weights is None and not smoothing) or "labels" not in inputs:
                 return super().compute_loss(model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch)
+            inputs = dict(inputs)
             labels = inputs.pop("labels")
             outputs = model(**inputs)
             logits = outputs.logits
+            weight = self.class_weights.to(logits.device) if self.class_weights is not None else None
             loss = torch.nn.functional.cross_entropy(
-                logits.float().view(-1, logits.shape[-1]), labels.view(-1), weight=self.class_weights.to(logits.device)
+                logits.float().view(-1, logits.shape[-1]), labels.view(-1).to(logits.device), weight=weight,
+                label_smoothing=smoothing, ignore_index=-100,
             )
             return (loss, outputs) if return_outputs else loss
 
@@ -117,8 +160,13 @@ def resolve_training_config(
             )
         saved = load_config_file(run.path / "config.yaml")
         return build_config(saved, {k: overrides.get(k) for k in ("threads", "device")}), run
+    from .strategies import apply_strategy_defaults
+
     file_layer = load_config_file(config_file) if config_file else None
-    return build_config({"model": app.default_model}, dict(app.defaults), file_layer, overrides), None
+    config = build_config({"model": app.default_model}, dict(app.defaults), file_layer, overrides)
+    given = {k for layer in (file_layer or {}, overrides) for k, v in layer.items() if v is not None}
+    apply_strategy_defaults(config, given)
+    return config.validate(), None
 
 
 def train(
@@ -151,7 +199,19 @@ def train(
     train_data = task.load_data(config.train, config)
     train_data = _subsample(train_data, config.max_train_samples, config.seed)
     dev_data = task.load_data(config.dev, config) if config.dev else None
-    labels = task.label_names(train_data, [dev_data] if dev_data is not None else [], config, app.default_labels)
+    continual = _continual_plan(app, task, config, len(train_data)) if config.init_from else None
+    if continual is not None:
+        if continual.replay is not None:
+            train_data = train_data.concat(continual.replay)
+            console.print(f"replay: {len(continual.replay)} rows of {continual.run}'s training data added ({len(train_data)} in all)")
+    others = [d for d in (dev_data, continual.old_dev if continual else None) if d is not None]
+    default_labels = continual.labels if continual is not None else app.default_labels
+    labels = task.label_names(train_data, others, config, default_labels)
+    if continual is not None and labels != continual.labels:
+        raise ConfigError(
+            f"--init-from {continual.run}: its labels {continual.labels} do not cover this data's labels {labels}; "
+            "train a new run instead"
+        )
     if dev_data is None and config.early_stopping:
         raise ConfigError("--early-stopping needs a dev set (--dev FILE)")
     known_metrics = task.metric_names(labels)
@@ -159,7 +219,7 @@ def train(
         raise ConfigError(f"--metric {config.metric}: unknown (choose from {', '.join(sorted(known_metrics))})")
 
     # -- model --------------------------------------------------------------------------------------
-    resolved = resolve_model(config.model, allow_pickle=config.allow_pickle)
+    resolved = resolve_model(config.init_from or config.model, allow_pickle=config.allow_pickle)
 
     # -- run folder ---------------------------------------------------------------------------------
     fingerprints = {"train": train_data.describe(), "dev": dev_data.describe() if dev_data is not None else None}
@@ -202,7 +262,7 @@ def train(
 
     previous = _sigterm_as_interrupt()
     try:
-        result = _train_in_run(app, task, config, plan, resolved, train_data, dev_data, labels, run, checkpoint, console, callbacks, timer)
+        result = _train_in_run(app, task, config, plan, resolved, train_data, dev_data, labels, run, checkpoint, console, callbacks, timer, continual)
     except KeyboardInterrupt:
         run.update(status="interrupted", finished_at=now_iso(), error="interrupted by the user")
         shutil.rmtree(run.path / ".model.tmp", ignore_errors=True)
@@ -219,6 +279,59 @@ def train(
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
     return result
+
+
+@dataclass
+class _Continual:
+    """``--init-from RUN`` (continual update): the run, its labels, replayed rows and its dev set."""
+
+    run: Path
+    labels: list[str]
+    replay: Any
+    old_dev: Any
+
+
+def _continual_plan(app: AppSpec, task: Any, config: TrainConfig, new_rows: int) -> _Continual:
+    from ..errors import ModelError
+    from .runs import read_json
+
+    resolved = resolve_model(config.init_from, allow_pickle=config.allow_pickle)
+    if resolved.run_dir is None:
+        raise ConfigError(f"--init-from {config.init_from}: not a run folder (continual updates start from a completed run)")
+    record = read_json(resolved.run_dir / "run.json")
+    if record.get("app") != app.name:
+        raise ConfigError(f"--init-from {config.init_from}: a {record.get('app')} run, not {app.name}")
+    old_config = build_config(load_config_file(resolved.run_dir / "config.yaml"))
+    replay = None
+    if config.replay:
+        try:
+            old_train = task.load_data(old_config.train, old_config)
+        except TlsuiteError as exc:
+            raise ModelError(f"--replay: cannot read {config.init_from}'s training data ({exc})") from None
+        n = min(len(old_train), max(1, round(config.replay * new_rows)))
+        replay = _subsample(old_train, n, config.seed)
+    old_dev = task.load_data(old_config.dev, old_config) if old_config.dev else None
+    return _Continual(resolved.run_dir, list(record.get("labels") or []), replay, old_dev)
+
+
+def _oversample(task: Any, dataset: Any, labels: Sequence[str], seed: int) -> tuple[Any, int]:
+    """Repeat randomly drawn examples of each class until it is as frequent as the most common class."""
+    classes = task.example_classes(dataset, labels)
+    by_class: dict[int, list[int]] = {}
+    for i, c in enumerate(classes):
+        by_class.setdefault(c, []).append(i)
+    target = max(len(v) for v in by_class.values())
+    rng = random.Random(seed)
+    extra = [i for c in sorted(by_class) for i in rng.choices(by_class[c], k=target - len(by_class[c]))]
+    return (dataset.select(list(range(len(dataset))) + extra), len(extra)) if extra else (dataset, 0)
+
+
+def _scalar_metrics(metrics: dict[str, Any]) -> dict[str, float]:
+    return {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+
+def _millions(n: int) -> str:
+    return f"{n / 1e6:.1f}M" if n >= 1e5 else f"{n / 1e3:.1f}k"
 
 
 def _aligned_logging_steps(wanted: int, save_steps: int) -> int:
@@ -241,7 +354,7 @@ def _sigterm_as_interrupt() -> Any:
     return signal.signal(signal.SIGTERM, handler)
 
 
-def _train_in_run(app, task, config, plan, resolved, train_data, dev_data, labels, run, checkpoint, console, callbacks, timer) -> RunResult:  # noqa: ANN001
+def _train_in_run(app, task, config, plan, resolved, train_data, dev_data, labels, run, checkpoint, console, callbacks, timer, continual) -> RunResult:  # noqa: ANN001
     from transformers import EarlyStoppingCallback, PrinterCallback, TrainingArguments, set_seed
     from ..models import quiet_transformers
     from .callbacks import RichProgress, RunRecord
@@ -256,11 +369,16 @@ def _train_in_run(app, task, config, plan, resolved, train_data, dev_data, label
     for split, n, total in (("train", train_truncated, len(train_data)), ("dev", dev_truncated, len(dev_data) if dev_data else 0)):
         if n:
             console.print(f"[yellow]note:[/] {n} of {total} {split} texts are longer than --max-length {config.max_length} tokens and were truncated")
-    params_total = sum(p.numel() for p in model.parameters())
-    params_trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    if config.oversample:
+        train_ds, added = _oversample(task, train_ds, labels, config.seed)
+        console.print(f"oversampling: {added} repeated examples of rare classes added ({len(train_ds)} in all)")
+    steps_per_epoch, total_steps = planned_steps(len(train_ds), config)
+    model, strategy_callbacks = prepare_model(model, config, task, total_steps=total_steps, steps_per_epoch=steps_per_epoch)
+    counts = count_parameters(model)
     console.print(
         f"{app.name}: {len(train_data)} train / {len(dev_data) if dev_data else 0} dev examples, labels {labels}; "
-        f"model {resolved.describe()} ({params_trainable / 1e6:.1f}M trainable of {params_total / 1e6:.1f}M); "
+        f"model {resolved.describe()}, strategy {config.strategy} ({_millions(counts['trainable'])} trainable of "
+        f"{_millions(counts['total'])}, {100 * counts['trainable_share']:.2f} %); "
         f"device {plan.device} {plan.precision}" + (f", {plan.threads} threads" if plan.threads else "")
     )
 
@@ -308,7 +426,11 @@ def _train_in_run(app, task, config, plan, resolved, train_data, dev_data, label
     if config.class_weights == "balanced":
         class_weights = task.class_weights(train_ds, labels)
         console.print("class weights: " + ", ".join(f"{l} {w:.2f}" for l, w in zip(labels, class_weights.tolist())))
-    cbs: list[Any] = [RichProgress(console, config.metric), RunRecord(run), *callbacks]
+    old_dev_ds = None
+    forgetting: dict[str, Any] = {}
+    if continual is not None and continual.old_dev is not None:
+        old_dev_ds, _ = task.encode(continual.old_dev, tokenizer, labels, config.max_length)
+    cbs: list[Any] = [RichProgress(console, config.metric), RunRecord(run), *strategy_callbacks, *callbacks]
     if config.early_stopping and has_dev:
         cbs.append(EarlyStoppingCallback(early_stopping_patience=config.early_stopping))
     trainer = _trainer_class()(
@@ -324,8 +446,15 @@ def _train_in_run(app, task, config, plan, resolved, train_data, dev_data, label
         layer_lr_decay=config.layer_lr_decay,
         head_lr_scale=config.head_lr_scale,
         sequential_eval=task.ordered_evaluation,
+        fgm_epsilon=config.fgm_epsilon,
     )
     trainer.remove_callback(PrinterCallback)
+    if old_dev_ds is not None:
+        before = run.record().get("forgetting", {}).get("before") if checkpoint else None
+        if before is None:
+            before = _scalar_metrics(task.evaluate_output(trainer.predict(old_dev_ds), labels, old_dev_ds))
+            run.update(forgetting={"before": before})
+        forgetting["before"] = before
     train_timer = Timer()
     output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     train_seconds = train_timer.seconds()
@@ -339,6 +468,18 @@ def _train_in_run(app, task, config, plan, resolved, train_data, dev_data, label
         metrics.update(task.evaluate_output(trainer.predict(dev_ds), labels, dev_ds))
         files += task.write_report(run.report_dir, metrics, labels)
         console.print(f"dev ({'best' if state.best_model_checkpoint else 'final'} checkpoint): {task.summary(metrics)}")
+    if old_dev_ds is not None:
+        after = _scalar_metrics(task.evaluate_output(trainer.predict(old_dev_ds), labels, old_dev_ds))
+        metric = config.metric if config.metric in after else next(iter(after))
+        forgetting.update(
+            old_dev=continual.old_dev.describe()["source"], after=after, metric=metric,
+            forgetting=round(forgetting["before"].get(metric, float("nan")) - after[metric], 6),
+        )
+        metrics["forgetting"] = forgetting
+        console.print(
+            f"old dev set ({forgetting['old_dev']}): {metric} {forgetting['before'].get(metric, float('nan')):.4f} before, "
+            f"{after[metric]:.4f} after (forgetting {forgetting['forgetting']:+.4f})"
+        )
     if learning_curve_png(run.report_dir / "learning_curve.png", state.log_history, config.metric):
         files.append("learning_curve.png")
     write_json(run.report_dir / "log_history.json", state.log_history)
@@ -353,9 +494,11 @@ def _train_in_run(app, task, config, plan, resolved, train_data, dev_data, label
     staging = run.path / ".model.tmp"
     shutil.rmtree(staging, ignore_errors=True)
     quiet_transformers()  # Trainer's checkpointing re-enables the hub's progress bars
-    trainer.save_model(str(staging))
-    write_json(staging / "tlsuite.json", {"task": task.name, "app": app.name, "labels": labels, "max_length": config.max_length})
+    saved = save_trained(trainer, tokenizer, staging, config=config, resolved=resolved, task=task, app=app.name, labels=labels)
     run.finish_model(staging)
+    if saved.get("merged"):
+        run.finish_folder(run.path / saved["merged"], "merged")
+        saved["merged"] = "merged"
     best = state.best_model_checkpoint
     tokens = int(getattr(state, "num_input_tokens_seen", 0) or 0)
     write_json(run.path / "metrics.json", metrics)
@@ -368,7 +511,9 @@ def _train_in_run(app, task, config, plan, resolved, train_data, dev_data, label
         best_checkpoint=Path(best).name if best else None,
         steps=state.global_step,
         epochs=round(state.epoch or 0.0, 4),
-        parameters={"total": params_total, "trainable": params_trainable},
+        parameters=counts,
+        strategy={"name": config.strategy, "loads_with": get_strategy(config.strategy).loads_with, **saved},
+        peak_memory=devices.peak_memory(plan.device),
         timings={
             "train_seconds": train_seconds,
             "total_seconds": timer.seconds(),

@@ -11,19 +11,26 @@ import re
 from typing import Any, Iterable
 
 LAYER = re.compile(r"\.(?:layer|layers|h|block|blocks)\.(\d+)\.")
-HEAD_PREFIXES = ("classifier", "pooler", "score", "qa_outputs", "lm_head", "cls.", "head")
+HEAD_NAMES = frozenset({"classifier", "pooler", "score", "qa_outputs", "lm_head", "cls", "head", "pre_classifier"})
 
 
 def parameter_depth(name: str, num_layers: int) -> int | None:
-    """0 for embeddings, i + 1 for transformer layer i, ``None`` for task-head parameters."""
+    """0 for embeddings, i + 1 for transformer layer i, ``None`` for task-head parameters.
+
+    Names may sit inside wrappers (``base_model.model.bert.encoder.layer.3.attention...lora_A.default.weight``);
+    a head is recognised by any dotted component (``classifier``, ``pooler``, ``score``, ...). PEFT's virtual
+    tokens (``prompt_encoder``) count as the top layer: they are new weights that need the full rate.
+    """
+    parts = name.split(".")
+    if any(part in HEAD_NAMES for part in parts):
+        return None
+    if parts[0] == "prompt_encoder":
+        return num_layers
     match = LAYER.search(name)
     if match:
         return int(match.group(1)) + 1
     if "embed" in name:
         return 0
-    short = name.split(".", 1)[1] if name.count(".") and not name.startswith(HEAD_PREFIXES) else name
-    if name.startswith(HEAD_PREFIXES) or short.startswith(HEAD_PREFIXES):
-        return None
     return num_layers  # other encoder parameters (final norms): treat as top layer
 
 

@@ -98,6 +98,13 @@ class RunFolder:
             shutil.rmtree(self.model_dir)
         os.replace(staging, self.model_dir)
 
+    def finish_folder(self, staging: Path, name: str) -> None:
+        """Move another fully written folder (e.g. ``merged/``) into place."""
+        target = self.path / name
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(staging, target)
+
     def drop_checkpoints(self) -> None:
         shutil.rmtree(self.checkpoints, ignore_errors=True)
 

@@ -1,0 +1,391 @@
+"""Fine-tuning strategies: how much of a pretrained model a run adapts, and how.
+
+One table (:data:`STRATEGIES`) lists every strategy ``--strategy`` accepts; :func:`prepare_model` applies one to a
+freshly loaded task model (freezing, PEFT wrapping, bottleneck adapters) and returns the callbacks it needs during
+training (gradual unfreezing, AdaLoRA's rank allocation). Saving and loading adapter runs lives in
+:mod:`tlsuite_core.models` (``load_model`` reads what :func:`save_trained` writes).
+
+==========  ==================================================================  ==========================
+strategy    what trains                                                         the saved model loads with
+==========  ==================================================================  ==========================
+full        every weight                                                        transformers
+frozen      the task head only (backbone frozen: feature extraction)            transformers
+partial     the head and the top layers (embeddings + bottom K layers frozen)   transformers
+gradual     the head first, then one more layer group from the top at a time    transformers
+lora        low-rank updates of every backbone linear layer + the head          peft (merged: transformers)
+adalora     LoRA with rank budget re-allocated during training + the head      peft (merged: transformers)
+ia3         learned rescaling of keys, values and feed-forward + the head       peft (merged: transformers)
+prefix      trainable key/value prefixes in every layer + the head              peft
+prompt      trainable virtual input tokens + the head                           peft
+houlsby     bottleneck adapters after attention and feed-forward + the head     tlsuite
+pfeiffer    bottleneck adapters after the feed-forward only + the head          tlsuite
+==========  ==================================================================  ==========================
+
+Layer-wise learning-rate decay (``--layer-lr-decay``) and the head's own rate (``--head-lr-scale``) combine with
+every strategy: they act on whatever is trainable.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from ..errors import ConfigError
+from .optim import HEAD_NAMES, parameter_depth
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """One fine-tuning strategy.
+
+    Args:
+        name: the ``--strategy`` value.
+        description: one line for help and reports.
+        kind: ``weights`` (freezing choices over the model's own weights), ``peft`` or ``bottleneck``.
+        lr_scale: default learning rate relative to the app's (tuned for full fine-tuning) when the user gives
+            none; parameter-efficient methods train few, freshly initialised weights and want larger steps.
+        defaults: other option defaults applied when the user gives none (e.g. the head's rate).
+        mergeable: the adapter folds into the base weights, so a plain-transformers copy can be exported.
+    """
+
+    name: str
+    description: str
+    kind: str = "weights"
+    lr_scale: float = 1.0
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+    mergeable: bool = False
+
+    @property
+    def loads_with(self) -> str:
+        return {"weights": "transformers", "peft": "peft", "bottleneck": "tlsuite"}[self.kind]
+
+
+STRATEGIES: dict[str, Strategy] = {
+    s.name: s
+    for s in (
+        Strategy("full", "fine-tune every weight"),
+        Strategy("frozen", "feature extraction: freeze the backbone, train the task head", lr_scale=10.0, defaults={"head_lr_scale": 1.0}),
+        Strategy("partial", "freeze the embeddings and the bottom --freeze-layers layers"),
+        Strategy("gradual", "unfreeze one layer group from the top every epoch (or --unfreeze-every steps)"),
+        Strategy("lora", "LoRA: low-rank updates of the backbone's linear layers", kind="peft", lr_scale=5.0, mergeable=True),
+        Strategy("adalora", "AdaLoRA: LoRA with an adaptive rank budget", kind="peft", lr_scale=5.0, mergeable=True),
+        Strategy("ia3", "IA3: learned rescaling of keys, values and feed-forward activations", kind="peft", lr_scale=30.0, defaults={"head_lr_scale": 1.0}, mergeable=True),
+        Strategy("prefix", "prefix tuning: trainable key/value prefixes in every layer", kind="peft", lr_scale=50.0, defaults={"head_lr_scale": 1.0}),
+        Strategy("prompt", "prompt tuning: trainable virtual tokens before the input", kind="peft", lr_scale=100.0, defaults={"head_lr_scale": 1.0}),
+        Strategy("houlsby", "bottleneck adapters after attention and feed-forward (Houlsby et al. 2019)", kind="bottleneck", lr_scale=10.0, defaults={"head_lr_scale": 1.0}),
+        Strategy("pfeiffer", "bottleneck adapters after the feed-forward only (Pfeiffer et al. 2020)", kind="bottleneck", lr_scale=10.0, defaults={"head_lr_scale": 1.0}),
+    )
+}
+
+
+def get_strategy(name: str) -> Strategy:
+    try:
+        return STRATEGIES[name]
+    except KeyError:
+        raise ConfigError(f"--strategy {name}: unknown (choose from {', '.join(STRATEGIES)})") from None
+
+
+def apply_strategy_defaults(config: Any, given: set[str]) -> None:
+    """Strategy defaults for options the user did not set (``given``: option names set in a file or the CLI)."""
+    strategy = get_strategy(config.strategy)
+    if "learning_rate" not in given and strategy.lr_scale != 1.0:
+        config.learning_rate = config.learning_rate * strategy.lr_scale
+    for key, value in strategy.defaults.items():
+        if key not in given:
+            setattr(config, key, value)
+
+
+# -- model anatomy ----------------------------------------------------------------------------------------------
+
+
+def is_head(name: str) -> bool:
+    """A task-head parameter or module (classifier, pooler, score, lm_head, ...), also inside PEFT wrappers."""
+    return any(part in HEAD_NAMES for part in name.split("."))
+
+
+def num_layers(model: Any) -> int:
+    depths = [parameter_depth(n, 0) for n, _ in model.named_parameters()]
+    return max([d for d in depths if d is not None] + [0])
+
+
+def layer_group(name: str, layers: int) -> int | None:
+    """0 for embeddings, i + 1 for transformer layer i, ``None`` for the head (see :func:`parameter_depth`)."""
+    if is_head(name):
+        return None
+    return parameter_depth(name, layers)
+
+
+def count_parameters(model: Any) -> dict[str, Any]:
+    total = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return {"trainable": trainable, "total": total, "trainable_share": round(trainable / total, 6) if total else 0.0}
+
+
+def set_dropout(model: Any, p: float) -> int:
+    """Set every dropout layer's probability to ``p`` (``--dropout``); returns how many were changed."""
+    import torch
+
+    changed = 0
+    for module in model.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.p = p
+            changed += 1
+    for key in ("hidden_dropout_prob", "attention_probs_dropout_prob", "dropout", "attention_dropout", "classifier_dropout"):
+        if getattr(model.config, key, None) is not None:
+            setattr(model.config, key, p)
+    return changed
+
+
+def _freeze_below(model: Any, trainable_from: int) -> None:
+    """Train the head and layer groups >= ``trainable_from`` (0: embeddings, i + 1: layer i); freeze the rest."""
+    layers = num_layers(model)
+    for name, param in model.named_parameters():
+        group = layer_group(name, layers)
+        param.requires_grad = group is None or group >= trainable_from
+
+
+def _head_modules(model: Any) -> list[str]:
+    """Qualified names of the head's leaf modules (what PEFT must keep trainable and save)."""
+    return sorted({name.rsplit(".", 1)[0] for name, _ in model.named_parameters() if is_head(name)})
+
+
+def _backbone_linears(model: Any) -> list[str]:
+    import torch
+
+    return [n for n, m in model.named_modules() if isinstance(m, torch.nn.Linear) and not is_head(n)]
+
+
+# -- applying a strategy ---------------------------------------------------------------------------------------
+
+
+def prepare_model(model: Any, config: Any, task: Any, *, total_steps: int, steps_per_epoch: int) -> tuple[Any, list[Any]]:
+    """Apply ``config.strategy`` to ``model``; return the (possibly wrapped) model and the training callbacks."""
+    strategy = get_strategy(config.strategy)
+    if config.dropout is not None:
+        set_dropout(model, config.dropout)
+    callbacks: list[Any] = []
+    layers = num_layers(model)
+    if strategy.name == "frozen":
+        _freeze_below(model, layers + 1)
+    elif strategy.name == "partial":
+        k = config.freeze_layers if config.freeze_layers is not None else layers // 2
+        if not 0 <= k <= layers:
+            raise ConfigError(f"--freeze-layers {k}: the model has {layers} layers")
+        _freeze_below(model, k + 1)
+    elif strategy.name == "gradual":
+        every = config.unfreeze_every or steps_per_epoch
+        callbacks.append(GradualUnfreezing(model, layers, every))
+    elif strategy.kind == "peft":
+        model, extra = _wrap_peft(model, strategy, config, task, total_steps)
+        callbacks += extra
+    elif strategy.kind == "bottleneck":
+        from .adapters import BottleneckConfig, add_bottleneck_adapters, mark_adapter_trainable
+
+        add_bottleneck_adapters(model, BottleneckConfig(kind=strategy.name, reduction=config.adapter_reduction))
+        mark_adapter_trainable(model)
+    return model, callbacks
+
+
+def peft_config_for(strategy: Strategy, config: Any, task: Any, model: Any, total_steps: int) -> Any:
+    import peft
+
+    task_type = getattr(task, "peft_task_type", None)
+    common: dict[str, Any] = {"task_type": task_type}
+    heads = _head_modules(model)
+    targets = config.target_modules or None
+    if strategy.name in ("lora", "adalora"):
+        if targets is None:
+            targets = _backbone_linears(model)
+        kwargs = dict(common, r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
+                      target_modules=targets, modules_to_save=heads or None)
+        if strategy.name == "lora":
+            return peft.LoraConfig(**kwargs)
+        if total_steps < 10:
+            raise ConfigError(f"--strategy adalora needs at least 10 optimiser steps (this run has {total_steps})")
+        kwargs.pop("r")
+        # AdaLoRA: start every matrix at rank 1.5 r, prune to an average of r between 10 % and 80 % of training
+        return peft.AdaLoraConfig(
+            **kwargs, init_r=max(2, int(round(config.lora_r * 1.5))), target_r=config.lora_r, total_step=total_steps,
+            tinit=max(1, int(total_steps * 0.1)), tfinal=max(1, int(total_steps * 0.2)),
+            deltaT=max(1, total_steps // 50),
+        )
+    if strategy.name == "ia3":
+        kwargs = dict(common, modules_to_save=heads or None)
+        if targets is not None:
+            kwargs.update(target_modules=targets, feedforward_modules=[t for t in targets if re.search(r"output|down|fc2|lin2|wo", t)])
+        return peft.IA3Config(**kwargs)
+    if strategy.name in ("prefix", "prompt"):
+        if strategy.name == "prompt" and task_type == "TOKEN_CLS":
+            raise ConfigError(
+                "--strategy prompt does not fit token classification (peft prepends virtual tokens to the output "
+                "sequence); use prefix, which conditions every layer without adding output positions"
+            )
+        cls = peft.PrefixTuningConfig if strategy.name == "prefix" else peft.PromptTuningConfig
+        return cls(**common, num_virtual_tokens=config.virtual_tokens, modules_to_save=heads or None)
+    raise ConfigError(f"--strategy {strategy.name}: not a PEFT method")
+
+
+def _wrap_peft(model: Any, strategy: Strategy, config: Any, task: Any, total_steps: int) -> tuple[Any, list[Any]]:
+    import peft
+
+    pc = peft_config_for(strategy, config, task, model, total_steps)
+    try:
+        wrapped = peft.get_peft_model(model, pc)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise ConfigError(f"--strategy {strategy.name}: peft cannot wrap {type(model).__name__} ({str(exc).splitlines()[0][:200]})") from None
+    callbacks = [AdaLoraAllocation()] if strategy.name == "adalora" else []
+    return wrapped, callbacks
+
+
+# -- training-time callbacks -----------------------------------------------------------------------------------
+
+
+def _callback_base() -> Any:
+    from transformers import TrainerCallback
+
+    return TrainerCallback
+
+
+class GradualUnfreezing(_callback_base()):  # type: ignore[misc]
+    """ULMFiT-style gradual unfreezing: the head trains from the start; every ``every`` optimiser steps the next
+    layer group from the top (top layer first, embeddings last) joins.
+
+    What is trainable is a function of the global step alone, so a resumed run unfreezes exactly like an
+    uninterrupted one. The optimiser holds every parameter from the start; a frozen one has no gradient, so AdamW
+    skips it (no update, no weight decay, no moment state) until it is unfrozen.
+    """
+
+    def __init__(self, model: Any, layers: int, every: int) -> None:
+        self.model = model
+        self.layers = layers
+        self.every = max(1, int(every))
+        self.stage = -1
+
+    def trainable_from(self, step: int) -> int:
+        """The lowest trainable layer group at ``step`` (``layers + 1``: head only)."""
+        return max(0, self.layers + 1 - step // self.every)
+
+    def _apply(self, step: int) -> None:
+        lowest = self.trainable_from(step)
+        if lowest != self.stage:
+            _freeze_below(self.model, lowest)
+            self.stage = lowest
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self._apply(state.global_step)
+
+    def on_step_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self._apply(state.global_step)
+
+    def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        # the model leaves training with every weight trainable (its state no longer depends on the schedule)
+        _freeze_below(self.model, 0)
+
+
+class AdaLoraAllocation(_callback_base()):  # type: ignore[misc]
+    """AdaLoRA re-allocates ranks from gradient-based importance after every backward pass and before the
+    optimiser step (``update_and_allocate``).
+
+    The rank pattern is held here, not in the adapter's config: peft masks pruned ranks to zero in place, and with a
+    pattern in the config it would also *resize* the tensors it saves, which a checkpoint can then not be loaded
+    back from (``load_best_model_at_end``, ``--resume``), and a fully pruned matrix (rank 0) fails to save. Saved
+    full-size with zeros, the adapter computes exactly the same function. The importance statistics and the
+    pattern are saved with each checkpoint, so a resumed run allocates exactly like an uninterrupted one.
+    """
+
+    FILE = "adalora_state.safetensors"
+
+    def __init__(self) -> None:
+        self.pattern: dict[str, Any] | None = None
+
+    def on_pre_optimizer_step(self, args: Any, state: Any, control: Any, model: Any = None, **kwargs: Any) -> None:
+        base = _peft_base(model)
+        if base is None:
+            return
+        config = base.peft_config[base.trainable_adapter_name]
+        config.rank_pattern = self.pattern
+        try:
+            base.update_and_allocate(state.global_step)
+            self.pattern = config.rank_pattern
+        finally:
+            config.rank_pattern = None
+
+    def on_save(self, args: Any, state: Any, control: Any, model: Any = None, **kwargs: Any) -> None:
+        from pathlib import Path
+
+        from safetensors.torch import save_file
+
+        base = _peft_base(model)
+        if base is None or not args.should_save:
+            return
+        folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+        if folder.is_dir():
+            tensors, metadata = _allocator_state(base, self.pattern)
+            save_file(tensors, str(folder / self.FILE), metadata=metadata)
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, model: Any = None, **kwargs: Any) -> None:
+        from pathlib import Path
+
+        from safetensors import safe_open
+        from safetensors.torch import load_file
+
+        base = _peft_base(model)
+        resume = _resumed_from(args, state)
+        if base is None or not resume:
+            return
+        path = Path(resume) / self.FILE
+        if path.is_file():
+            with safe_open(str(path), framework="pt") as handle:
+                metadata = handle.metadata() or {}
+            self.pattern = _load_allocator_state(base, load_file(str(path)), metadata)
+
+
+def _resumed_from(args: Any, state: Any) -> str | None:
+    from pathlib import Path
+
+    if state.global_step:
+        folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+        return str(folder) if folder.is_dir() else None
+    return None
+
+
+def _peft_base(model: Any) -> Any:
+    base = getattr(model, "base_model", None)
+    return base if base is not None and hasattr(base, "update_and_allocate") else None
+
+
+def _allocator_state(base: Any, pattern: dict[str, Any] | None) -> tuple[dict[str, Any], dict[str, str]]:
+    """AdaLoRA's importance statistics (tensors) and its current rank pattern (metadata)."""
+    import json
+
+    allocator = base.rankallocator
+    out = {}
+    for key in ("ipt", "exp_avg_ipt", "exp_avg_unc"):
+        for name, tensor in getattr(allocator, key).items():
+            out[f"{key}::{name}"] = tensor.detach().cpu().contiguous()
+    plain = {k: [bool(x) for x in (v.tolist() if hasattr(v, "tolist") else v)] for k, v in (pattern or {}).items()}
+    return out, {"rank_pattern": json.dumps(plain)}
+
+
+def _load_allocator_state(base: Any, tensors: dict[str, Any], metadata: dict[str, str]) -> dict[str, Any] | None:
+    import json
+
+    allocator = base.rankallocator
+    for key in ("ipt", "exp_avg_ipt", "exp_avg_unc"):
+        getattr(allocator, key).clear()
+    for full, tensor in tensors.items():
+        key, name = full.split("::", 1)
+        getattr(allocator, key)[name] = tensor
+    return json.loads(metadata.get("rank_pattern") or "{}") or None
+
+
+# -- steps -----------------------------------------------------------------------------------------------------
+
+
+def planned_steps(examples: int, config: Any) -> tuple[int, int]:
+    """(optimiser steps per epoch, total optimiser steps) for ``examples`` training rows (single process)."""
+    per_epoch = max(1, math.ceil(math.ceil(examples / config.batch_size) / config.grad_accum))
+    total = config.max_steps or max(1, math.ceil(per_epoch * config.epochs))
+    return per_epoch, total
