@@ -9,12 +9,14 @@ from .hookspecs import hookimpl
 from .metrics import CLASSIFICATION
 from .models import MINILM
 from .tasks import SequenceClassification, TokenClassification
+from .tasks.language_modeling import LanguageModeling
 
 
 @hookimpl
 def tlsuite_register_tasks(register: Callable[[Any], None]) -> None:
     register(SequenceClassification)
     register(TokenClassification)
+    register(LanguageModeling)
 
 
 @hookimpl

@@ -143,6 +143,9 @@ def build_app(host: PluginHost | None = None) -> typer.Typer:
         Console(width=max(Console().width, 140)).print(table)
 
     app.add_typer(plugins_app, name="plugins")
+    from .commands import pretrain
+
+    pretrain.register(app)
     host.add_commands(app)
     return app
 

@@ -67,6 +67,9 @@ class TrainConfig:
         init_from: start from a completed run of the same app (continual update); its labels must cover the data.
         replay: with ``init_from``: add this share (of the new training set's size) of the old run's training
             data, and report forgetting on the old run's dev set.
+        dev_split: without ``dev``: hold out this share of the training rows (seeded) as the dev set.
+        from_scratch: the model's architecture with random weights instead of its pretrained ones (the
+            no-transfer baseline of ``compare``).
         extra: options of the app's task (token classification: ``scheme``, ``repair_tags``,
             ``label_all_subtokens``, ``stride``); merged key by key across layers.
     """
@@ -126,6 +129,8 @@ class TrainConfig:
     oversample: bool = False
     init_from: str | None = None
     replay: float = 0.0
+    dev_split: float = 0.0
+    from_scratch: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
     def validate(self) -> "TrainConfig":
@@ -177,6 +182,8 @@ class TrainConfig:
                 problems.append(f"{name} must be in [0, 1)")
         if self.fgm_epsilon < 0:
             problems.append("fgm_epsilon must be >= 0")
+        if not 0 <= self.dev_split < 1:
+            problems.append("dev_split must be in [0, 1)")
         if not 0 <= self.replay <= 1:
             problems.append("replay must be in [0, 1]")
         if self.replay and not self.init_from:

@@ -255,6 +255,20 @@ def load_model(model: ResolvedModel, model_class: Any, *, merge: bool = True, tr
         raise ModelError(f"{model.path}: cannot load model ({_first_line(exc)})") from None
 
 
+def random_model(model: ResolvedModel, model_class: Any, **kwargs: Any) -> Any:
+    """``model``'s architecture (its config) with freshly initialised weights: the from-scratch baseline."""
+    from transformers import AutoConfig
+
+    quiet_transformers()
+    if model.adapter is not None:
+        raise ModelError(f"{model.path}: an adapter folder has no architecture of its own; name its base model")
+    try:
+        config = AutoConfig.from_pretrained(str(model.path), trust_remote_code=False, **kwargs)
+        return model_class.from_config(config)
+    except Exception as exc:
+        raise ModelError(f"{model.path}: cannot build the architecture ({_first_line(exc)})") from None
+
+
 def _load_adapter_model(model: ResolvedModel, model_class: Any, *, merge: bool, trainable_start: bool, **kwargs: Any) -> Any:
     meta = json.loads((model.path / "tlsuite.json").read_text(encoding="utf-8"))
     base_info = meta.get("base_model") or {}

@@ -183,6 +183,8 @@ class TaggedData:
     repaired: int = 0
     texts: list[str] | None = None
     offsets: list[list[tuple[int, int]]] | None = None
+    #: the document of each sentence, where the format marks documents (CoNLL ``-DOCSTART-``)
+    docs: list[int] | None = None
 
     def __len__(self) -> int:
         return len(self.tokens)
@@ -197,6 +199,7 @@ class TaggedData:
             token_lines=[self.token_lines[i] for i in pick],
             texts=[self.texts[i] for i in pick] if self.texts is not None else None,
             offsets=[self.offsets[i] for i in pick] if self.offsets is not None else None,
+            docs=[self.docs[i] for i in pick] if self.docs is not None else None,
         )
 
     def concat(self, other: "TaggedData") -> "TaggedData":
@@ -217,6 +220,8 @@ class TaggedData:
             repaired=self.repaired + other.repaired,
             texts=self.texts + other.texts if both_text else None,
             offsets=self.offsets + other.offsets if both_text else None,
+            # documents of the other data are numbered after this data's, so none merge across files
+            docs=self.docs + [d + max(self.docs, default=0) + 1 for d in other.docs] if self.docs is not None and other.docs is not None else None,
         )
 
     def types(self) -> set[str]:
@@ -328,6 +333,7 @@ def load_tagged(
     texts: list[str] | None = [] if text_col else None
     offsets: list[list[tuple[int, int]]] | None = [] if text_col else None
     skipped: list[SkippedSentence] = []
+    docs: list[int] | None = [] if table.rows and "_doc" in table.rows[0] else None
     for row, line in zip(table.rows, table.lines):
         try:
             if tok_col:
@@ -348,6 +354,8 @@ def load_tagged(
         tags.append(word_tags)
         lines.append(line)
         token_lines.append(where)
+        if docs is not None:
+            docs.append(int(row["_doc"]))
         if texts is not None and offsets is not None:
             texts.append(text)
             offsets.append(spans_at or [])
@@ -358,7 +366,7 @@ def load_tagged(
 
     data = TaggedData(
         table.source, tokens, tags, lines, token_lines, "IOB2", "IOB2", tok_col or text_col or "", tag_col or "",
-        table.format, table.fingerprint, skipped, texts=texts, offsets=offsets,
+        table.format, table.fingerprint, skipped, texts=texts, offsets=offsets, docs=docs,
     )
     if tag_col is None or text_col is not None:
         return data  # no tags, or tags built from spans (IOB2, valid by construction)

@@ -25,6 +25,7 @@ def read_conll(path: Path) -> Table:
     width_line = 0
     current: list[list[str]] = []
     current_lines: list[int] = []
+    doc = [0]
 
     def close() -> None:
         if current:
@@ -34,6 +35,7 @@ def read_conll(path: Path) -> Table:
             if len(columns) > 1:
                 row["tags"] = list(columns[-1])
             row["_token_lines"] = list(current_lines)
+            row["_doc"] = doc[0]
             rows.append(row)
             lines.append(current_lines[0])
             current.clear()
@@ -49,6 +51,7 @@ def read_conll(path: Path) -> Table:
         fields = [f.strip() for f in fields]
         if fields[0] == DOCSTART:
             close()
+            doc[0] += 1
             continue
         if width is None:
             width, width_line = len(fields), number

@@ -20,7 +20,8 @@ from ..apps import AppSpec
 from ..errors import ConfigError
 from .common import (
     UseBatchSizeOpt, UseDeviceOpt, UseModelOpt, UseRunsDirOpt, UseThreadsOpt, engine_overrides, err, model_for_use,
-    read_texts, run_training, runs_dir_of, with_engine_options, write_atomically,
+    read_texts, run_comparison, run_training, runs_dir_of, with_engine_options, write_atomically,
+    NOT_FOR_COMPARE, StrategiesOpt, TestOpt,
 )
 
 __all__ = ["classification_commands", "read_texts"]
@@ -58,6 +59,34 @@ def classification_commands(spec: AppSpec) -> typer.Typer:
             labels=labels, max_length=max_length, metric=metric,
         )
         run_training(spec, engine, overrides)
+
+    @app.command(
+        epilog=(
+            f"Examples: tlsuite {name} compare --train train.csv --dev dev.csv   (full,frozen,partial,gradual,lora,ia3,prefix + baselines)  |  "
+            f"tlsuite {name} compare --train train.csv --dev dev.csv --test test.csv --strategies full,lora,houlsby --seed 2"
+        )
+    )
+    @with_engine_options(exclude=NOT_FOR_COMPARE)
+    def compare(
+        engine: dict,
+        strategies: StrategiesOpt = None,
+        test: TestOpt = None,
+        model: Annotated[Optional[str], typer.Option(help=f"Model alias, model/run folder or hub id (default: {spec.default_model}).", rich_help_panel="Model")] = None,
+        train: Annotated[Optional[str], typer.Option(help="Training data (same formats as train). Default: demo data.", rich_help_panel="Data")] = None,
+        dev: Annotated[Optional[str], typer.Option(help="Dev data: every strategy is scored on it.", rich_help_panel="Data")] = None,
+        text_col: Annotated[Optional[str], typer.Option(help="Text column (default: auto).", rich_help_panel="Data")] = None,
+        label_col: Annotated[Optional[str], typer.Option(help="Label column (default: auto).", rich_help_panel="Data")] = None,
+        format: Annotated[Optional[str], typer.Option("--format", help="Data format (default: by suffix).", rich_help_panel="Data")] = None,
+        labels: Annotated[Optional[str], typer.Option(help="Comma-separated label order for the model head.", rich_help_panel="Data")] = None,
+        max_length: Annotated[Optional[int], typer.Option(help="Token limit per text.", rich_help_panel="Data")] = None,
+        metric: Annotated[Optional[str], typer.Option(help="Dev metric the report compares (default: the app's).", rich_help_panel="Optimisation")] = None,
+    ) -> None:
+        """Train several strategies and two baselines on the same data and seed; write a table and a chart."""
+        overrides = engine_overrides(
+            engine, model=model, train=train, dev=dev, text_col=text_col, label_col=label_col, format=format,
+            labels=labels, max_length=max_length, metric=metric,
+        )
+        run_comparison(spec, engine, overrides, strategies, test)
 
     @app.command(epilog=f"Example: tlsuite {name} evaluate --model runs/{name}/NAME --data test.csv --output metrics.json")
     def evaluate(

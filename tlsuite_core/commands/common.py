@@ -75,12 +75,15 @@ FgmOpt = Annotated[Optional[float], typer.Option("--fgm", help="Adversarial trai
 OversampleOpt = Annotated[bool, typer.Option("--oversample", help="Repeat examples of rare classes until classes are balanced.", rich_help_panel="Regularisation")]
 InitFromOpt = Annotated[Optional[str], typer.Option(help="Continual update: start from this completed run of the app (same labels).", rich_help_panel="Continual")]
 ReplayOpt = Annotated[Optional[float], typer.Option(help="With --init-from: add this share of the old run's training data; reports forgetting on its dev set.", rich_help_panel="Continual")]
+FromScratchOpt = Annotated[bool, typer.Option("--from-scratch", help="Random weights in the model's architecture (the no-transfer baseline).", rich_help_panel="Model")]
+DevSplitOpt = Annotated[Optional[float], typer.Option(help="Without --dev: hold out this share of the training rows as the dev set (seeded).", rich_help_panel="Data")]
 SearchOpt = Annotated[Optional[int], typer.Option(help="Hyperparameter search: N Optuna trials on the dev metric, then the table and the best config.", rich_help_panel="Search")]
 
 #: the engine options every app's ``train`` shares: (parameter, type, default)
 ENGINE_OPTIONS: list[tuple[str, Any, Any]] = [
     ("config", ConfigOpt, None), ("resume", ResumeOpt, None), ("allow_pickle", AllowPickleOpt, False),
-    ("max_train_samples", MaxTrainSamplesOpt, None), ("skip_bad_rows", SkipBadRowsOpt, False),
+    ("from_scratch", FromScratchOpt, False),
+    ("max_train_samples", MaxTrainSamplesOpt, None), ("dev_split", DevSplitOpt, None), ("skip_bad_rows", SkipBadRowsOpt, False),
     ("strategy", StrategyOpt, None), ("freeze_layers", FreezeLayersOpt, None), ("unfreeze_every", UnfreezeEveryOpt, None),
     ("lora_r", LoraROpt, None), ("lora_alpha", LoraAlphaOpt, None), ("lora_dropout", LoraDropoutOpt, None),
     ("target_modules", TargetModulesOpt, None), ("virtual_tokens", VirtualTokensOpt, None),
@@ -100,8 +103,8 @@ ENGINE_OPTIONS: list[tuple[str, Any, Any]] = [
 ]
 
 
-def with_engine_options(func: Any) -> Any:
-    """Give a Typer ``train`` command every engine option of :data:`ENGINE_OPTIONS`, after its own.
+def with_engine_options(func: Any = None, *, exclude: tuple[str, ...] = ()) -> Any:
+    """Give a Typer ``train`` command every engine option of :data:`ENGINE_OPTIONS` (less ``exclude``), after its own.
 
     The command declares its app-specific options (model, data, metric...) and one parameter ``engine``; it
     receives the engine options' values as a dict there (pass it to :func:`engine_overrides`).
@@ -109,17 +112,20 @@ def with_engine_options(func: Any) -> Any:
     import functools
     import inspect
 
+    if func is None:
+        return lambda f: with_engine_options(f, exclude=exclude)
+    options = [o for o in ENGINE_OPTIONS if o[0] not in exclude]
     signature = inspect.signature(func)
     own = [p for p in signature.parameters.values() if p.name != "engine"]
-    added = [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=d, annotation=a) for n, a, d in ENGINE_OPTIONS]
+    added = [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=d, annotation=a) for n, a, d in options]
 
     @functools.wraps(func)
     def wrapper(**kwargs: Any) -> Any:
-        engine = {n: kwargs.pop(n) for n, _, _ in ENGINE_OPTIONS}
+        engine = {n: kwargs.pop(n) for n, _, _ in options}
         return func(engine=engine, **kwargs)
 
     wrapper.__signature__ = signature.replace(parameters=own + added)  # type: ignore[attr-defined]
-    wrapper.__annotations__ = {**{p.name: p.annotation for p in own}, **{n: a for n, a, _ in ENGINE_OPTIONS}}
+    wrapper.__annotations__ = {**{p.name: p.annotation for p in own}, **{n: a for n, a, _ in options}}
     del wrapper.__wrapped__  # Typer must read the new signature, not the wrapped one's
     return wrapper
 
@@ -135,7 +141,7 @@ def engine_overrides(engine: dict[str, Any], **app_options: Any) -> dict[str, An
             "virtual_tokens", "adapter_reduction", "epochs", "batch_size", "learning_rate", "warmup", "weight_decay",
             "scheduler", "grad_accum", "layer_lr_decay", "head_lr_scale", "seed", "early_stopping", "max_steps",
             "label_smoothing", "dropout", "class_weights", "init_from", "replay", "evals_per_epoch", "save_steps",
-            "eval_steps", "device", "precision", "threads", "name",
+            "eval_steps", "device", "precision", "threads", "name", "dev_split",
         )
     }
     overrides.update(
@@ -146,6 +152,7 @@ def engine_overrides(engine: dict[str, Any], **app_options: Any) -> dict[str, An
         group_by_length=False if e.get("no_group_by_length") else None,
         export_merged=False if e.get("no_merged") else None,
         oversample=e.get("oversample") or None,
+        from_scratch=e.get("from_scratch") or None,
         fgm_epsilon=e.get("fgm"),
         target_modules=[m.strip() for m in e["target_modules"].split(",") if m.strip()] if e.get("target_modules") else None,
     )
@@ -153,7 +160,7 @@ def engine_overrides(engine: dict[str, Any], **app_options: Any) -> dict[str, An
     return overrides
 
 
-def run_training(spec: AppSpec, engine: dict[str, Any], overrides: dict[str, Any]) -> None:
+def run_training(spec: AppSpec, engine: dict[str, Any], overrides: dict[str, Any], *, run_path: Path | None = None) -> None:
     """Resolve the configuration (or the resumed run's), train (or search), and print the run folder on stdout."""
     from ..training.engine import resolve_training_config, train as engine_train
 
@@ -170,9 +177,25 @@ def run_training(spec: AppSpec, engine: dict[str, Any], overrides: dict[str, Any
         typer.echo(str(result))
         return
     cfg, resume_run = resolve_training_config(spec, config_file=config, overrides=overrides, resume=resume)
-    result = engine_train(spec, cfg, resume_run=resume_run, console=err)
+    result = engine_train(spec, cfg, resume_run=resume_run, console=err, run_path=run_path if resume is None else None)
     err.print(f"[green]completed[/] {result.path}")
     typer.echo(str(result.path))
+
+
+def run_comparison(spec: AppSpec, engine: dict[str, Any], overrides: dict[str, Any], strategies: str | None, test: str | None) -> None:
+    """``<app> compare``: train each strategy and the baselines; print the report folder on stdout."""
+    from ..training.compare import parse_strategies, run_compare
+
+    folder = run_compare(spec, strategies=parse_strategies(strategies), config_file=engine.get("config"), overrides=overrides, test=test, console=err)
+    err.print((folder / "compare.md").read_text(encoding="utf-8"))
+    err.print(f"[green]report written[/] {folder}/compare.md, compare.csv, compare.json, compare.png")
+    typer.echo(str(folder))
+
+
+#: engine options that make no sense for ``compare`` (it sets the strategy and the baselines itself)
+NOT_FOR_COMPARE = ("strategy", "search", "resume", "init_from", "replay", "from_scratch")
+StrategiesOpt = Annotated[Optional[str], typer.Option(help="Comma-separated strategies to compare (default: full,frozen,partial,gradual,lora,ia3,prefix); the majority and from-scratch baselines are always added.", rich_help_panel="Compare")]
+TestOpt = Annotated[Optional[str], typer.Option(help="Also score every strategy on this labelled test file.", rich_help_panel="Compare")]
 
 
 def runs_dir_of(value: str | None) -> str:

@@ -20,7 +20,8 @@ from ..apps import AppSpec
 from ..errors import ConfigError
 from .common import (
     UseBatchSizeOpt, UseDeviceOpt, UseModelOpt, UseRunsDirOpt, UseThreadsOpt, engine_overrides, err, model_for_use,
-    read_texts, run_training, runs_dir_of, with_engine_options, write_atomically,
+    read_texts, run_comparison, run_training, runs_dir_of, with_engine_options, write_atomically,
+    NOT_FOR_COMPARE, StrategiesOpt, TestOpt,
 )
 
 __all__ = ["token_classification_commands"]
@@ -33,6 +34,7 @@ RepairOpt = Annotated[bool, typer.Option("--repair-tags", help="Rewrite tag sequ
 TokensColOpt = Annotated[Optional[str], typer.Option(help="Tokens (or raw text) column of JSONL/CSV data (default: auto: tokens, words / text).", rich_help_panel="Data")]
 TagColOpt = Annotated[Optional[str], typer.Option(help="Tag column: a CoNLL column number (1-based, negative from the end; default: last) or a JSONL key (default: auto: tags, ner_tags / entities).", rich_help_panel="Data")]
 StrideOpt = Annotated[Optional[int], typer.Option(help="Subwords shared by neighbouring windows of a long sentence (default: a quarter of --max-length).")]
+ContextOpt = Annotated[Optional[str], typer.Option(help="sentence | document: read each sentence alone, or with the rest of its document (CoNLL -DOCSTART-) as context.", rich_help_panel="Data")]
 AggregationOpt = Annotated[str, typer.Option(help="A word's tag from its subwords: first | average | max.")]
 
 
@@ -78,6 +80,7 @@ def token_classification_commands(spec: AppSpec, *, writers: Mapping[str, Tagged
         labels: Annotated[Optional[str], typer.Option(help="Comma-separated tag order for the model head (default: O, then B-/I- (and E-/S-) of each type in the data).", rich_help_panel="Data")] = None,
         label_all_subtokens: Annotated[bool, typer.Option("--label-all-subtokens", help="Train on every subword of a word, not only the first.", rich_help_panel="Data")] = False,
         stride: Annotated[Optional[int], typer.Option(help="Subwords shared by neighbouring windows of a sentence longer than --max-length (default: a quarter of it).", rich_help_panel="Data")] = None,
+        context: ContextOpt = None,
         max_length: Annotated[Optional[int], typer.Option(help="Subwords per window; longer sentences are split into overlapping windows, never cut.", rich_help_panel="Data")] = None,
         metric: Annotated[Optional[str], typer.Option(help="Dev metric for model selection and early stopping (f1, precision, recall, macro_f1, accuracy, loss, f1_<TYPE>).", rich_help_panel="Optimisation")] = None,
     ) -> None:
@@ -87,6 +90,7 @@ def token_classification_commands(spec: AppSpec, *, writers: Mapping[str, Tagged
             "repair_tags": repair_tags or None,
             "label_all_subtokens": label_all_subtokens or None,
             "stride": stride,
+            "context": context,
         }
         extra = {k: v for k, v in extra.items() if v is not None}
         overrides = engine_overrides(
@@ -94,6 +98,38 @@ def token_classification_commands(spec: AppSpec, *, writers: Mapping[str, Tagged
             labels=labels, max_length=max_length, metric=metric, extra=extra or None,
         )
         run_training(spec, engine, overrides)
+
+    @app.command(
+        epilog=(
+            f"Examples: tlsuite {name} compare --train train.csv --dev dev.csv   (full,frozen,partial,gradual,lora,ia3,prefix + baselines)  |  "
+            f"tlsuite {name} compare --train train.csv --dev dev.csv --test test.csv --strategies full,lora,houlsby --seed 2"
+        )
+    )
+    @with_engine_options(exclude=NOT_FOR_COMPARE)
+    def compare(
+        engine: dict,
+        strategies: StrategiesOpt = None,
+        test: TestOpt = None,
+        model: Annotated[Optional[str], typer.Option(help=f"Model alias, model/run folder or hub id (default: {spec.default_model}).", rich_help_panel="Model")] = None,
+        train: Annotated[Optional[str], typer.Option(help="Training data (same formats as train).", rich_help_panel="Data")] = None,
+        dev: Annotated[Optional[str], typer.Option(help="Dev data: every strategy is scored on it.", rich_help_panel="Data")] = None,
+        tokens_col: TokensColOpt = None,
+        tag_col: TagColOpt = None,
+        format: Annotated[Optional[str], typer.Option("--format", help="Data format (default: by suffix).", rich_help_panel="Data")] = None,
+        scheme: SchemeOpt = None,
+        repair_tags: RepairOpt = False,
+        labels: Annotated[Optional[str], typer.Option(help="Comma-separated tag order for the model head.", rich_help_panel="Data")] = None,
+        context: ContextOpt = None,
+        max_length: Annotated[Optional[int], typer.Option(help="Subwords per window.", rich_help_panel="Data")] = None,
+        metric: Annotated[Optional[str], typer.Option(help="Dev metric the report compares (default: the app's).", rich_help_panel="Optimisation")] = None,
+    ) -> None:
+        """Train several strategies and two baselines on the same data and seed; write a table and a chart."""
+        overrides = engine_overrides(
+            engine, model=model, train=train, dev=dev, text_col=tokens_col, label_col=tag_col, format=format,
+            labels=labels, max_length=max_length, metric=metric,
+            extra={k: v for k, v in {"scheme": _scheme(scheme), "repair_tags": repair_tags or None, "context": context}.items() if v is not None} or None,
+        )
+        run_comparison(spec, engine, overrides, strategies, test)
 
     @app.command(epilog=f"Example: tlsuite {name} evaluate --model runs/{name}/NAME --data test.txt --output metrics.json")
     def evaluate(
@@ -197,7 +233,8 @@ def token_classification_commands(spec: AppSpec, *, writers: Mapping[str, Tagged
             if not rows:
                 raise ConfigError(f"{input}: no sentences")
             trained = load_app(model_for_use(spec, model, runs_dir_of(runs_dir)), device=device, threads=threads)
-            tagged = trained.task.tag(trained.model, trained.tokenizer, [row["tokens"] for row in rows],
+            docs = [row["_doc"] for row in rows] if all("_doc" in row for row in rows) else None
+            tagged = trained.task.tag(trained.model, trained.tokenizer, [row["tokens"] for row in rows], docs=docs,
                                       **trained.inference_options(batch_size, options))
             if kind == word_format:
                 text = writers[word_format](rows, [t.tags for t in tagged])

@@ -43,26 +43,31 @@ class Task:
         raise NotImplementedError
 
     # -- model -------------------------------------------------------------------------------------
-    def load_model(self, model: Any, labels: Sequence[str]) -> Any:
+    def load_model(self, model: Any, labels: Sequence[str], *, from_scratch: bool = False) -> Any:
         """Pretrained weights with a head sized for ``labels`` (``id2label`` / ``label2id`` saved in its config);
-        a head of another size (a run trained on other labels) is re-initialised."""
-        from ..models import load_model
+        a head of another size (a run trained on other labels) is re-initialised. ``from_scratch``: the same
+        architecture with random weights (the no-transfer baseline)."""
+        from ..models import load_model, random_model
 
-        return load_model(
-            model,
-            self.model_class(),
-            num_labels=len(labels),
-            id2label=dict(enumerate(labels)),
-            label2id={label: i for i, label in enumerate(labels)},
-            ignore_mismatched_sizes=True,
-            trainable_start=True,
-        )
+        kwargs = dict(num_labels=len(labels), id2label=dict(enumerate(labels)), label2id={label: i for i, label in enumerate(labels)})
+        if from_scratch:
+            return random_model(model, self.model_class(), **kwargs)
+        return load_model(model, self.model_class(), ignore_mismatched_sizes=True, trainable_start=True, **kwargs)
+
+    def majority_baseline(self, train: Any, data: Any, labels: Sequence[str]) -> dict[str, Any]:
+        """Metrics on ``data`` of always predicting the most frequent training label (the no-model baseline)."""
+        raise NotImplementedError
 
     def encode(self, data: Any, tokenizer: Any, labels: Sequence[str], max_length: int) -> Any:
         raise NotImplementedError
 
     def collator(self, tokenizer: Any) -> Any:
         raise NotImplementedError
+
+    def prepare_evaluation(self, dataset: Any, tokenizer: Any, seed: int) -> Any:
+        """The encoded dev set as evaluation sees it (default: unchanged). A task whose collator is random
+        (masked-LM masking) fixes it here once, so every evaluation scores the same inputs."""
+        return dataset
 
     def example_classes(self, dataset: Any, labels: Sequence[str]) -> list[int]:
         """One class id per encoded example, for ``--oversample`` (which repeats examples of rare classes)."""

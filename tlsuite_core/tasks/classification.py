@@ -69,6 +69,13 @@ class SequenceClassification(Task):
 
         return DataCollatorWithPadding(tokenizer)
 
+    def majority_baseline(self, train: LabelledData, data: LabelledData, labels: Sequence[str]) -> dict[str, Any]:
+        from collections import Counter
+
+        ids = {label: i for i, label in enumerate(labels)}
+        top = Counter(train.labels).most_common(1)[0][0]
+        return self.final_metrics([ids[label] for label in data.labels], [ids[top]] * len(data), labels)
+
     def example_classes(self, dataset: Any, labels: Sequence[str]) -> list[int]:
         return list(dataset["labels"])
 

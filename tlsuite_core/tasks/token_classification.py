@@ -139,6 +139,32 @@ def make_windows(tokenizer: Any, word_lists: Sequence[Sequence[str]], max_length
     return out
 
 
+def document_units(word_lists: Sequence[Sequence[str]], docs: Sequence[int] | None) -> tuple[list[list[str]], list[list[int]]]:
+    """Consecutive sentences of one document joined into one word list (``docs``: the document of each
+    sentence; ``None``: every sentence stands alone). Returns the units and, per unit, its sentences' lengths."""
+    units: list[list[str]] = []
+    lengths: list[list[int]] = []
+    for i, words in enumerate(word_lists):
+        if units and docs is not None and docs[i] == docs[i - 1]:
+            units[-1].extend(words)
+            lengths[-1].append(len(words))
+        else:
+            units.append(list(words))
+            lengths.append([len(words)])
+    return units, lengths
+
+
+def split_units(values: Sequence[Sequence[Any]], lengths: Sequence[Sequence[int]]) -> list[list[Any]]:
+    """Undo :func:`document_units` on per-word values."""
+    out: list[list[Any]] = []
+    for unit, parts in zip(values, lengths):
+        start = 0
+        for n in parts:
+            out.append(list(unit[start : start + n]))
+            start += n
+    return out
+
+
 def forward_windows(model: Any, tokenizer: Any, windows: Sequence[Window], *, batch_size: int = 32, device: Any = None) -> list[np.ndarray]:
     """Label probabilities ``[len, num_labels]`` of each window: batches sorted by length, padded per batch."""
     import torch
@@ -224,6 +250,9 @@ def entity_metrics(y_true: Sequence[Sequence[str]], y_pred: Sequence[Sequence[st
     }
 
 
+CONTEXTS = ("sentence", "document")
+
+
 class TokenClassification(Task):
     """Word lists -> one tag each. Model: ``AutoModelForTokenClassification``; data: tokens + tags, or text + spans.
 
@@ -242,6 +271,7 @@ class TokenClassification(Task):
         self.repair_tags = False
         self.label_all_subtokens = False
         self.stride: int | None = None
+        self.context = "sentence"
 
     def configure(self, config: Any) -> None:
         extra = dict(getattr(config, "extra", None) or {})
@@ -252,6 +282,18 @@ class TokenClassification(Task):
         if stride is not None and (not isinstance(stride, int) or stride < 0):
             raise ConfigError(f"stride must be an integer >= 0, got {stride!r}")
         self.stride = stride
+        self.context = str(extra.get("context") or "sentence")
+        if self.context not in CONTEXTS:
+            raise ConfigError(f"context {self.context!r}: expected one of {', '.join(CONTEXTS)}")
+
+    def _units(self, data: TaggedData) -> tuple[list[list[str]], list[list[str]], list[list[int]]]:
+        """Word lists the model reads: sentences, or (``context: document``) whole documents, so each sentence is
+        read with its neighbours as context (Schweter & Akbik 2020, FLERT) at no extra compute; tags and scores
+        are split back into sentences afterwards."""
+        docs = data.docs if self.context == "document" else None
+        units, lengths = document_units(data.tokens, docs)
+        tags, _ = document_units(data.tags, docs)
+        return units, tags, lengths
 
     # -- data --------------------------------------------------------------------------------------
     def load_data(self, source: str, config: Any, *, limit: int | None = None) -> TaggedData:
@@ -304,12 +346,13 @@ class TokenClassification(Task):
         label2id = {label: i for i, label in enumerate(labels)}
         inside = {i: label2id.get(f"I-{split_tag(label)[1]}", i) for i, label in enumerate(labels) if split_tag(label)[0] == "B"}
         max_length, stride = self._window_settings(tokenizer, max_length, self.stride)
-        windows = make_windows(tokenizer, data.tokens, max_length, stride)
+        units, unit_tags, lengths = self._units(data)
+        windows = make_windows(tokenizer, units, max_length, stride)
         index_in_doc: list[int] = []
         for i, window in enumerate(windows):
             index_in_doc.append(index_in_doc[-1] + 1 if i and windows[i - 1].doc == window.doc else 0)
         order = sorted(range(len(windows)), key=lambda i: -len(windows[i].input_ids))
-        columns: dict[str, list[Any]] = {"input_ids": [], "attention_mask": [], "labels": [], "sentence": [], "window": [], "word_mask": []}
+        columns: dict[str, list[Any]] = {"input_ids": [], "attention_mask": [], "labels": [], "sentence": [], "window": [], "word_mask": [], "parts": []}
         if windows and windows[0].token_type_ids is not None:
             columns["token_type_ids"] = []
         for i in order:
@@ -317,7 +360,7 @@ class TokenClassification(Task):
             n = len(window.input_ids)
             target = [-100] * n
             mask = [0] * n
-            tags = data.tags[window.doc]
+            tags = unit_tags[window.doc]
             for w, positions in window.owned:
                 label = label2id[tags[w]]
                 target[positions[0]] = label
@@ -331,6 +374,7 @@ class TokenClassification(Task):
             columns["sentence"].append(window.doc)
             columns["window"].append(index_in_doc[i])
             columns["word_mask"].append(mask)
+            columns["parts"].append(lengths[window.doc])
             if "token_type_ids" in columns:
                 columns["token_type_ids"].append(window.token_type_ids)
         return datasets.Dataset.from_dict(columns), 0
@@ -339,6 +383,11 @@ class TokenClassification(Task):
         from transformers import DataCollatorForTokenClassification
 
         return DataCollatorForTokenClassification(tokenizer)
+
+    def majority_baseline(self, train: TaggedData, data: TaggedData, labels: Sequence[str]) -> dict[str, Any]:
+        """Every word tagged ``O`` (the most frequent tag): entity scores 0, token accuracy the ``O`` share."""
+        data = data.converted(scheme_of_labels(labels))
+        return self.final_metrics(data.tags, [["O"] * len(tags) for tags in data.tags], labels)
 
     def example_classes(self, dataset: Any, labels: Sequence[str]) -> list[int]:
         """A window's class is the rarest entity type it contains (``O``-only windows: the ``O`` class), so
@@ -376,6 +425,10 @@ class TokenClassification(Task):
             windows = sorted(parts[doc], key=lambda part: part[0])
             y_true.append([tag for _, gold, _ in windows for tag in gold])
             y_pred.append([tag for _, _, pred in windows for tag in pred])
+        if "parts" in dataset.column_names:  # units of several sentences: score sentence by sentence
+            lengths = dict(zip(dataset["sentence"], dataset["parts"]))
+            order = [lengths[doc] for doc in sorted(parts)]
+            return split_units(y_true, order), split_units(y_pred, order)
         return y_true, y_pred
 
     def compute_metrics(self, labels: Sequence[str], dataset: Any = None) -> Any:
@@ -418,13 +471,13 @@ class TokenClassification(Task):
         """Metrics of a trained model on tagged data (tags converted to the model's scheme)."""
         data = data.converted(scheme_of_labels(labels))
         check_known_tags(data, labels, "the model")
-        predicted = self.tag(model, tokenizer, data.tokens, **kwargs)
+        predicted = self.tag(model, tokenizer, data.tokens, docs=data.docs, **kwargs)
         return self.final_metrics(data.tags, [p.tags for p in predicted], labels)
 
     # -- inference ---------------------------------------------------------------------------------
     def inference_options(self, record: dict[str, Any]) -> dict[str, Any]:
-        stride = ((record.get("config") or {}).get("extra") or {}).get("stride")
-        return {} if stride is None else {"stride": stride}
+        extra = (record.get("config") or {}).get("extra") or {}
+        return {k: extra[k] for k in ("stride", "context") if extra.get(k) is not None}
 
     def tag(
         self,
@@ -437,10 +490,22 @@ class TokenClassification(Task):
         stride: int | None = None,
         aggregation: str = "first",
         device: Any = None,
+        docs: Sequence[int] | None = None,
+        context: str = "sentence",
     ) -> list[TaggedWords]:
-        """Tags for pre-split words (CoNLL input), each word's subwords aggregated ``first``/``average``/``max``."""
+        """Tags for pre-split words (CoNLL input), each word's subwords aggregated ``first``/``average``/``max``.
+
+        ``context="document"`` with ``docs`` (each sentence's document) reads consecutive sentences of a document
+        together, as a run trained with that context did."""
         if aggregation not in AGGREGATIONS:
             raise ConfigError(f"aggregation {aggregation!r}: expected one of {', '.join(AGGREGATIONS)}")
+        if context == "document" and docs is not None and len(docs) == len(word_lists):
+            units, lengths = document_units(word_lists, docs)
+            tagged = self.tag(model, tokenizer, units, batch_size=batch_size, max_length=max_length, stride=stride,
+                              aggregation=aggregation, device=device)
+            tags = split_units([t.tags for t in tagged], lengths)
+            scores = split_units([t.scores for t in tagged], lengths)
+            return [TaggedWords(t, sc) for t, sc in zip(tags, scores)]
         max_length, stride = self._window_settings(tokenizer, max_length, stride)
         windows = make_windows(tokenizer, word_lists, max_length, stride)
         probs = forward_windows(model, tokenizer, windows, batch_size=batch_size, device=device)

@@ -17,10 +17,24 @@ class RichProgress(TrainerCallback):
         self.metric = metric
         self.progress: Any = None
         self.bar: Any = None
+        self.every = 1
+        self.started = 0.0
+        self.first_step = 0
+        self.last_text = ""
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        import time
+
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+        self.started = time.perf_counter()
+        self.first_step = state.global_step
+        self.last_text = ""
+        if not self.console.is_terminal:
+            # a log file or pipe: one plain line every 5 % of the steps instead of a live bar
+            self.every = max(1, state.max_steps // 20)
+            self.console.print(f"train: {state.max_steps} steps (from step {state.global_step})")
+            return
         self.progress = Progress(
             TextColumn("[bold]train[/]"),
             BarColumn(),
@@ -38,12 +52,23 @@ class RichProgress(TrainerCallback):
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         if self.progress is not None:
             self.progress.update(self.bar, completed=state.global_step)
+        elif state.global_step % self.every == 0 or state.global_step == state.max_steps:
+            import time
+
+            done = state.global_step - self.first_step
+            elapsed = time.perf_counter() - self.started
+            eta = elapsed / done * (state.max_steps - state.global_step) if done else 0.0
+            self.console.print(
+                f"step {state.global_step}/{state.max_steps} ({100 * state.global_step / max(1, state.max_steps):.0f} %)  "
+                f"elapsed {elapsed / 60:.1f} min  eta {eta / 60:.1f} min  {self.last_text}"
+            )
 
     def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kwargs: Any) -> None:
-        if self.progress is not None and logs and "loss" in logs:
+        if logs and "loss" in logs:
             lr = logs.get("learning_rate")
-            text = f"loss {logs['loss']:.4f}" + (f"  lr {lr:.2e}" if lr is not None else "")
-            self.progress.update(self.bar, description=text)
+            self.last_text = f"loss {logs['loss']:.4f}" + (f"  lr {lr:.2e}" if lr is not None else "")
+            if self.progress is not None:
+                self.progress.update(self.bar, description=self.last_text)
 
     def on_evaluate(self, args: Any, state: Any, control: Any, metrics: dict[str, Any] | None = None, **kwargs: Any) -> None:
         if not metrics:
@@ -70,3 +95,49 @@ class RunRecord(TrainerCallback):
 
     def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self.run.update(last_checkpoint=f"checkpoints/checkpoint-{state.global_step}", step=state.global_step, updated_at=now_iso())
+
+
+def current_rss_mb() -> float | None:
+    """This process's resident set size now (Linux ``/proc``), in MiB; ``None`` where unavailable."""
+    import os
+
+    try:
+        with open("/proc/self/statm", encoding="ascii") as fh:
+            pages = int(fh.read().split()[1])
+        return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+class MemoryMonitor(TrainerCallback):
+    """Memory that training itself needs: resident memory sampled right after each optimiser step (weights,
+    gradients and optimiser state all live) against the level when training began, and on CUDA the peak
+    allocation during training. The process-wide peak (which includes loading) is recorded separately."""
+
+    def __init__(self, device: str) -> None:
+        self.device = device
+        self.start: float | None = None
+        self.peak: float | None = None
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self.start = self.peak = current_rss_mb()
+        if self.device.startswith("cuda"):
+            import torch
+
+            torch.cuda.reset_peak_memory_stats()
+
+    def on_optimizer_step(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        now = current_rss_mb()
+        if now is not None and (self.peak is None or now > self.peak):
+            self.peak = now
+
+    def summary(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.start is not None and self.peak is not None:
+            out.update(train_start_rss_mb=round(self.start, 1), train_peak_rss_mb=round(self.peak, 1),
+                       train_rss_growth_mb=round(self.peak - self.start, 1))
+        if self.device.startswith("cuda"):
+            import torch
+
+            out["train_cuda_peak_allocated_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+        return out

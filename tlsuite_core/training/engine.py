@@ -176,6 +176,7 @@ def train(
     resume_run: RunFolder | None = None,
     console: Any = None,
     callbacks: Sequence[Any] = (),
+    run_path: Path | None = None,
 ) -> RunResult:
     """Train ``app``'s task as ``config`` says and return the completed run folder."""
     from rich.console import Console
@@ -199,6 +200,9 @@ def train(
     train_data = task.load_data(config.train, config)
     train_data = _subsample(train_data, config.max_train_samples, config.seed)
     dev_data = task.load_data(config.dev, config) if config.dev else None
+    if dev_data is None and config.dev_split:
+        train_data, dev_data = _split(train_data, config.dev_split, config.seed)
+        console.print(f"dev set: {len(dev_data)} rows held out of {config.train} (--dev-split {config.dev_split})")
     continual = _continual_plan(app, task, config, len(train_data)) if config.init_from else None
     if continual is not None:
         if continual.replay is not None:
@@ -224,7 +228,7 @@ def train(
     # -- run folder ---------------------------------------------------------------------------------
     fingerprints = {"train": train_data.describe(), "dev": dev_data.describe() if dev_data is not None else None}
     if resume_run is None:
-        run = RunFolder.create(config.runs_dir, app.name, config.name)
+        run = RunFolder.at(run_path) if run_path is not None else RunFolder.create(config.runs_dir, app.name, config.name)
         config.name = run.path.name
         checkpoint = None
         save_config(
@@ -314,6 +318,16 @@ def _continual_plan(app: AppSpec, task: Any, config: TrainConfig, new_rows: int)
     return _Continual(resolved.run_dir, list(record.get("labels") or []), replay, old_dev)
 
 
+def _split(data: Any, share: float, seed: int) -> tuple[Any, Any]:
+    """A seeded random split of ``data`` into (rest, held-out share), each in file order."""
+    n = len(data)
+    held = max(1, round(n * share))
+    if held >= n:
+        raise ConfigError(f"--dev-split {share}: {n} rows leave nothing to train on")
+    picked = set(random.Random(seed).sample(range(n), held))
+    return data.subset([i for i in range(n) if i not in picked]), data.subset(sorted(picked))
+
+
 def _oversample(task: Any, dataset: Any, labels: Sequence[str], seed: int) -> tuple[Any, int]:
     """Repeat randomly drawn examples of each class until it is as frequent as the most common class."""
     classes = task.example_classes(dataset, labels)
@@ -357,18 +371,24 @@ def _sigterm_as_interrupt() -> Any:
 def _train_in_run(app, task, config, plan, resolved, train_data, dev_data, labels, run, checkpoint, console, callbacks, timer, continual) -> RunResult:  # noqa: ANN001
     from transformers import EarlyStoppingCallback, PrinterCallback, TrainingArguments, set_seed
     from ..models import quiet_transformers
-    from .callbacks import RichProgress, RunRecord
+    from .callbacks import MemoryMonitor, RichProgress, RunRecord
     from .report import learning_curve_png
 
     quiet_transformers()
     set_seed(config.seed)
     tokenizer = load_tokenizer(resolved)
-    model = task.load_model(resolved, labels)
+    model = task.load_model(resolved, labels, from_scratch=config.from_scratch)
+    if config.from_scratch:
+        console.print("[yellow]note:[/] --from-scratch: the architecture starts from random weights (no transfer)")
+    for note in getattr(task, "load_notes", ()):
+        console.print(f"[yellow]note:[/] {note}")
     train_ds, train_truncated = task.encode(train_data, tokenizer, labels, config.max_length)
     dev_ds, dev_truncated = (task.encode(dev_data, tokenizer, labels, config.max_length) if dev_data is not None else (None, 0))
     for split, n, total in (("train", train_truncated, len(train_data)), ("dev", dev_truncated, len(dev_data) if dev_data else 0)):
         if n:
             console.print(f"[yellow]note:[/] {n} of {total} {split} texts are longer than --max-length {config.max_length} tokens and were truncated")
+    if dev_ds is not None:
+        dev_ds = task.prepare_evaluation(dev_ds, tokenizer, config.seed)
     if config.oversample:
         train_ds, added = _oversample(task, train_ds, labels, config.seed)
         console.print(f"oversampling: {added} repeated examples of rare classes added ({len(train_ds)} in all)")
@@ -419,6 +439,9 @@ def _train_in_run(app, task, config, plan, resolved, train_data, dev_data, label
         disable_tqdm=True,
         train_sampling_strategy="group_by_length" if config.group_by_length else "random",
         include_num_input_tokens_seen="non_padding",
+        prediction_loss_only=getattr(task, "loss_only_evaluation", False),
+        # a collator that needs more than the model's inputs (whole-word masking reads offsets) gets every column
+        remove_unused_columns=not getattr(task, "collator_reads_all_columns", False),
         dataloader_num_workers=0,
         **devices.training_arguments(plan),
     )
@@ -430,7 +453,8 @@ def _train_in_run(app, task, config, plan, resolved, train_data, dev_data, label
     forgetting: dict[str, Any] = {}
     if continual is not None and continual.old_dev is not None:
         old_dev_ds, _ = task.encode(continual.old_dev, tokenizer, labels, config.max_length)
-    cbs: list[Any] = [RichProgress(console, config.metric), RunRecord(run), *strategy_callbacks, *callbacks]
+    memory = MemoryMonitor(plan.device)
+    cbs: list[Any] = [RichProgress(console, config.metric), RunRecord(run), memory, *strategy_callbacks, *callbacks]
     if config.early_stopping and has_dev:
         cbs.append(EarlyStoppingCallback(early_stopping_patience=config.early_stopping))
     trainer = _trainer_class()(
@@ -513,7 +537,7 @@ def _train_in_run(app, task, config, plan, resolved, train_data, dev_data, label
         epochs=round(state.epoch or 0.0, 4),
         parameters=counts,
         strategy={"name": config.strategy, "loads_with": get_strategy(config.strategy).loads_with, **saved},
-        peak_memory=devices.peak_memory(plan.device),
+        peak_memory={**devices.peak_memory(plan.device), **memory.summary()},
         timings={
             "train_seconds": train_seconds,
             "total_seconds": timer.seconds(),

@@ -73,6 +73,17 @@ class RunFolder:
         path.mkdir(parents=True, exist_ok=True)
         return cls(path)
 
+    @classmethod
+    def at(cls, path: str | Path) -> "RunFolder":
+        """A new run in exactly ``path`` (``tlsuite pretrain --out DIR``)."""
+        path = Path(path)
+        if path.exists() and (path / RUN_FILE).exists():
+            raise ConfigError(f"{path}: a run exists there (pick another folder, or --resume {path})")
+        if path.exists() and any(path.iterdir()):
+            raise ConfigError(f"{path}: folder exists and is not empty")
+        path.mkdir(parents=True, exist_ok=True)
+        return cls(path)
+
     def record(self) -> dict[str, Any]:
         return read_json(self.record_path) if self.record_path.exists() else {}
 

@@ -27,7 +27,7 @@ from ..apps import AppSpec
 from ..config import TrainConfig, save_config
 from ..errors import ConfigError, TlsuiteError
 from .runs import now_iso, write_json
-from .strategies import get_strategy, num_layers
+from .strategies import get_strategy
 
 
 def _optuna() -> Any:
