@@ -62,20 +62,23 @@ class Strategy:
         return {"weights": "transformers", "peft": "peft", "bottleneck": "tlsuite"}[self.kind]
 
 
+#: new, freshly initialised weights want the plain (not layer-decayed) rate, and the head no extra boost
+_PEFT_DEFAULTS = {"head_lr_scale": 1.0, "layer_lr_decay": 1.0}
+
 STRATEGIES: dict[str, Strategy] = {
     s.name: s
     for s in (
         Strategy("full", "fine-tune every weight"),
-        Strategy("frozen", "feature extraction: freeze the backbone, train the task head", lr_scale=10.0, defaults={"head_lr_scale": 1.0}),
+        Strategy("frozen", "feature extraction: freeze the backbone, train the task head", lr_scale=10.0, defaults=_PEFT_DEFAULTS),
         Strategy("partial", "freeze the embeddings and the bottom --freeze-layers layers"),
         Strategy("gradual", "unfreeze one layer group from the top every epoch (or --unfreeze-every steps)"),
-        Strategy("lora", "LoRA: low-rank updates of the backbone's linear layers", kind="peft", lr_scale=5.0, mergeable=True),
-        Strategy("adalora", "AdaLoRA: LoRA with an adaptive rank budget", kind="peft", lr_scale=5.0, mergeable=True),
-        Strategy("ia3", "IA3: learned rescaling of keys, values and feed-forward activations", kind="peft", lr_scale=30.0, defaults={"head_lr_scale": 1.0}, mergeable=True),
-        Strategy("prefix", "prefix tuning: trainable key/value prefixes in every layer", kind="peft", lr_scale=50.0, defaults={"head_lr_scale": 1.0}),
-        Strategy("prompt", "prompt tuning: trainable virtual tokens before the input", kind="peft", lr_scale=100.0, defaults={"head_lr_scale": 1.0}),
-        Strategy("houlsby", "bottleneck adapters after attention and feed-forward (Houlsby et al. 2019)", kind="bottleneck", lr_scale=10.0, defaults={"head_lr_scale": 1.0}),
-        Strategy("pfeiffer", "bottleneck adapters after the feed-forward only (Pfeiffer et al. 2020)", kind="bottleneck", lr_scale=10.0, defaults={"head_lr_scale": 1.0}),
+        Strategy("lora", "LoRA: low-rank updates of the backbone's linear layers", kind="peft", lr_scale=8.0, defaults=_PEFT_DEFAULTS, mergeable=True),
+        Strategy("adalora", "AdaLoRA: LoRA with an adaptive rank budget", kind="peft", lr_scale=8.0, defaults=_PEFT_DEFAULTS, mergeable=True),
+        Strategy("ia3", "IA3: learned rescaling of keys, values and feed-forward activations", kind="peft", lr_scale=30.0, defaults=_PEFT_DEFAULTS, mergeable=True),
+        Strategy("prefix", "prefix tuning: trainable key/value prefixes in every layer", kind="peft", lr_scale=100.0, defaults=_PEFT_DEFAULTS),
+        Strategy("prompt", "prompt tuning: trainable virtual tokens before the input", kind="peft", lr_scale=300.0, defaults=_PEFT_DEFAULTS),
+        Strategy("houlsby", "bottleneck adapters after attention and feed-forward (Houlsby et al. 2019)", kind="bottleneck", lr_scale=10.0, defaults=_PEFT_DEFAULTS),
+        Strategy("pfeiffer", "bottleneck adapters after the feed-forward only (Pfeiffer et al. 2020)", kind="bottleneck", lr_scale=10.0, defaults=_PEFT_DEFAULTS),
     )
 }
 
