@@ -218,3 +218,54 @@ def test_killed_then_resumed_matches_uninterrupted(cli, workdir, ner_model, ner_
 
     for key in a:
         torch.testing.assert_close(a[key], b[key], rtol=1e-5, atol=1e-6, msg=key)
+
+
+def test_document_context_reads_sentences_together_and_scores_them_apart(tmp_path, ner_model):
+    """context=document: consecutive sentences of a CoNLL document share windows (context), metrics and
+    predictions come back per sentence, and documents never merge."""
+    import numpy as np
+    from transformers import AutoTokenizer
+
+    from tlsuite_core.config import build_config
+    from tlsuite_core.tagging import load_tagged
+    from tlsuite_core.tasks.token_classification import TokenClassification
+
+    from .ner_support import make_sentences
+
+    sentences = make_sentences(12, 7)
+    text = "-DOCSTART- -X- O\n\n"
+    for i, (words, tags) in enumerate(sentences):
+        if i == 6:
+            text += "-DOCSTART- -X- O\n\n"
+        text += "".join(f"{w} NN {t}\n" for w, t in zip(words, tags)) + "\n"
+    path = tmp_path / "docs.txt"
+    path.write_text(text, encoding="utf-8")
+    data = load_tagged(path)
+    assert data.docs == [1] * 6 + [2] * 6
+    assert data.subset([0, 7]).docs == [1, 2]
+
+    tokenizer = AutoTokenizer.from_pretrained(ner_model)
+    labels = ["O", "B-LOC", "I-LOC", "B-ORG", "I-ORG", "B-PER", "I-PER"]
+    by_sentence, by_document = TokenClassification(), TokenClassification()
+    by_document.configure(build_config({"extra": {"context": "document"}}))
+    ds_s, _ = by_sentence.encode(data, tokenizer, labels, 64)
+    ds_d, _ = by_document.encode(data, tokenizer, labels, 64)
+    assert len(ds_d) < len(ds_s)  # sentences share windows
+    assert set(ds_d["sentence"]) == {0, 1}  # two documents, never merged
+    # perfect logits score 1.0 over the 12 sentences in both modes
+    for task, ds in ((by_sentence, ds_s), (by_document, ds_d)):
+        width = max(len(x) for x in ds["labels"])
+        ids = np.full((len(ds), width), -100)
+        for i, row in enumerate(ds["labels"]):
+            ids[i, : len(row)] = row
+        logits = np.eye(len(labels))[np.where(ids < 0, 0, ids)]
+        y_true, y_pred = task._sentences(logits, ids, ds, labels)
+        assert len(y_true) == 12 and y_true == y_pred
+        assert [len(t) for t in y_true] == [len(t) for t in data.tags]
+
+    # tagging with documents returns one result per sentence, aligned with its words
+    from transformers import AutoModelForTokenClassification
+
+    model = AutoModelForTokenClassification.from_pretrained(ner_model, num_labels=len(labels))
+    tagged = by_document.tag(model, tokenizer, data.tokens, docs=data.docs, context="document", max_length=64)
+    assert [len(t.tags) for t in tagged] == [len(w) for w in data.tokens]

@@ -99,7 +99,7 @@ def load_app(ref: str | Path, *, device: str = "auto", runs_dir: str | Path = "r
         under ``runs_dir``), or a model folder saved by tlsuite.
     """
     from . import devices
-    from .models import load_model, load_tokenizer, resolve_model
+    from .models import load_tokenizer, resolve_model
     from .plugins import get_host
     from .training.runs import default_run, read_json
 
@@ -119,9 +119,11 @@ def load_app(ref: str | Path, *, device: str = "auto", runs_dir: str | Path = "r
     if task_name is None:
         raise ModelError(f"{path}: not a tlsuite run (no run.json naming its task)")
     task = host.task(task_name)()
+    task.configure_for_inference(record)
     plan = devices.plan(device, "fp32", threads)
     tokenizer = load_tokenizer(resolved)
-    model = load_model(resolved, task.model_class())
+    model = task.load_trained(resolved)
+    task.prepare_tokenizer(tokenizer, model)
     model.to(plan.device)
     model.eval()
     return TrainedApp(resolved.run_dir, resolved.path, record, task, model, tokenizer, plan.device)

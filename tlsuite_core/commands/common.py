@@ -75,6 +75,7 @@ FgmOpt = Annotated[Optional[float], typer.Option("--fgm", help="Adversarial trai
 OversampleOpt = Annotated[bool, typer.Option("--oversample", help="Repeat examples of rare classes until classes are balanced.", rich_help_panel="Regularisation")]
 InitFromOpt = Annotated[Optional[str], typer.Option(help="Continual update: start from this completed run of the app (same labels).", rich_help_panel="Continual")]
 ReplayOpt = Annotated[Optional[float], typer.Option(help="With --init-from: add this share of the old run's training data; reports forgetting on its dev set.", rich_help_panel="Continual")]
+MaxTrainMinutesOpt = Annotated[Optional[float], typer.Option(help="Stop after N minutes of training steps (evaluation not counted): equal-budget comparisons.", rich_help_panel="Optimisation")]
 FromScratchOpt = Annotated[bool, typer.Option("--from-scratch", help="Random weights in the model's architecture (the no-transfer baseline).", rich_help_panel="Model")]
 DevSplitOpt = Annotated[Optional[float], typer.Option(help="Without --dev: hold out this share of the training rows as the dev set (seeded).", rich_help_panel="Data")]
 SearchOpt = Annotated[Optional[int], typer.Option(help="Hyperparameter search: N Optuna trials on the dev metric, then the table and the best config.", rich_help_panel="Search")]
@@ -91,7 +92,7 @@ ENGINE_OPTIONS: list[tuple[str, Any, Any]] = [
     ("epochs", EpochsOpt, None), ("batch_size", BatchSizeOpt, None), ("learning_rate", LearningRateOpt, None),
     ("warmup", WarmupOpt, None), ("weight_decay", WeightDecayOpt, None), ("scheduler", SchedulerOpt, None),
     ("grad_accum", GradAccumOpt, None), ("layer_lr_decay", LayerLrDecayOpt, None), ("head_lr_scale", HeadLrScaleOpt, None),
-    ("seed", SeedOpt, None), ("early_stopping", EarlyStoppingOpt, None), ("max_steps", MaxStepsOpt, None),
+    ("seed", SeedOpt, None), ("early_stopping", EarlyStoppingOpt, None), ("max_steps", MaxStepsOpt, None), ("max_train_minutes", MaxTrainMinutesOpt, None),
     ("no_group_by_length", NoGroupByLengthOpt, False),
     ("label_smoothing", LabelSmoothingOpt, None), ("dropout", DropoutOpt, None), ("fgm", FgmOpt, None),
     ("class_weights", ClassWeightsOpt, None), ("oversample", OversampleOpt, False),
@@ -141,7 +142,7 @@ def engine_overrides(engine: dict[str, Any], **app_options: Any) -> dict[str, An
             "virtual_tokens", "adapter_reduction", "epochs", "batch_size", "learning_rate", "warmup", "weight_decay",
             "scheduler", "grad_accum", "layer_lr_decay", "head_lr_scale", "seed", "early_stopping", "max_steps",
             "label_smoothing", "dropout", "class_weights", "init_from", "replay", "evals_per_epoch", "save_steps",
-            "eval_steps", "device", "precision", "threads", "name", "dev_split",
+            "eval_steps", "device", "precision", "threads", "name", "dev_split", "max_train_minutes",
         )
     }
     overrides.update(

@@ -26,9 +26,15 @@ class Task:
     ordered_evaluation: ClassVar[bool] = False
     #: ``peft.TaskType`` name for parameter-efficient strategies (``SEQ_CLS``, ``TOKEN_CLS``, ``CAUSAL_LM``...)
     peft_task_type: ClassVar[str | None] = None
+    #: the task adds a freshly initialised head (classifier) that every strategy trains and saves
+    new_head: ClassVar[bool] = True
 
     def configure(self, config: Any) -> None:
         """Read task options from the training configuration (``config.extra``); called before anything else."""
+
+    def model_reference(self, config: Any) -> str:
+        """The model reference whose folder gives the tokenizer and the starting weights."""
+        return config.init_from or config.model
 
     def model_class(self) -> Any:
         import transformers
@@ -57,6 +63,31 @@ class Task:
     def majority_baseline(self, train: Any, data: Any, labels: Sequence[str]) -> dict[str, Any]:
         """Metrics on ``data`` of always predicting the most frequent training label (the no-model baseline)."""
         raise NotImplementedError
+
+    def prepare_tokenizer(self, tokenizer: Any, model: Any) -> None:
+        """Adjust special tokens / model config once both are loaded (default: nothing)."""
+
+    def attach(self, trainer: Any) -> None:
+        """Called with the Trainer once it is built (a task whose metrics need the live model keeps it)."""
+
+    def model_meta(self) -> dict[str, Any]:
+        """Extra keys for the saved model folder's ``tlsuite.json``."""
+        return {}
+
+    def configure_for_inference(self, record: dict[str, Any]) -> None:
+        """Configure from a completed run's ``run.json`` before :meth:`load_trained` (default: its config)."""
+        from ..config import TrainConfig
+
+        config = record.get("config")
+        if config:
+            known = {k: v for k, v in config.items() if k in TrainConfig.__dataclass_fields__}
+            self.configure(TrainConfig(**known))
+
+    def load_trained(self, model: Any) -> Any:
+        """A trained model folder for inference."""
+        from ..models import load_model
+
+        return load_model(model, self.model_class())
 
     def encode(self, data: Any, tokenizer: Any, labels: Sequence[str], max_length: int) -> Any:
         raise NotImplementedError

@@ -141,3 +141,32 @@ class MemoryMonitor(TrainerCallback):
 
             out["train_cuda_peak_allocated_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
         return out
+
+
+class TimeBudget(TrainerCallback):
+    """Stops training after ``minutes`` of training steps (evaluation and checkpointing not counted), for
+    comparisons at an equal compute budget. The stop is a clean end of training: the best checkpoint is loaded,
+    evaluated and saved as usual. Wall time is not reproducible, so a budget-limited run resumes to the same budget
+    but not necessarily the same step."""
+
+    def __init__(self, minutes: float) -> None:
+        self.budget = minutes * 60.0
+        self.used = 0.0
+        self.began: float | None = None
+
+    def on_step_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        import time
+
+        self.began = time.perf_counter()
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        import time
+
+        if self.began is not None:
+            self.used += time.perf_counter() - self.began
+            self.began = None
+        if self.used >= self.budget:
+            state.stopped_by_time_budget = True
+            control.should_training_stop = True
+            control.should_evaluate = True
+            control.should_save = True

@@ -54,8 +54,9 @@ def _trainer_class() -> Any:
     class TlsTrainer(Trainer):
         """Trainer with an optional class-weighted cross-entropy."""
 
-        def __init__(self, *args: Any, class_weights: Any = None, layer_lr_decay: float = 1.0, head_lr_scale: float = 1.0, sequential_eval: bool = False, fgm_epsilon: float = 0.0, **kwargs: Any) -> None:
+        def __init__(self, *args: Any, class_weights: Any = None, layer_lr_decay: float = 1.0, head_lr_scale: float = 1.0, sequential_eval: bool = False, fgm_epsilon: float = 0.0, shift_labels: bool = False, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
+            self.shift_labels = shift_labels
             self.sequential_eval = sequential_eval
             self.fgm_epsilon = fgm_epsilon
             self.class_weights = class_weights
@@ -131,9 +132,11 @@ def _trainer_class() -> Any:
             labels = inputs.pop("labels")
             outputs = model(**inputs)
             logits = outputs.logits
+            if self.shift_labels:  # causal LM: position t predicts token t + 1
+                logits, labels = logits[:, :-1, :], labels[:, 1:]
             weight = self.class_weights.to(logits.device) if self.class_weights is not None else None
             loss = torch.nn.functional.cross_entropy(
-                logits.float().view(-1, logits.shape[-1]), labels.view(-1).to(logits.device), weight=weight,
+                logits.float().reshape(-1, logits.shape[-1]), labels.reshape(-1).to(logits.device), weight=weight,
                 label_smoothing=smoothing, ignore_index=-100,
             )
             return (loss, outputs) if return_outputs else loss
@@ -223,7 +226,7 @@ def train(
         raise ConfigError(f"--metric {config.metric}: unknown (choose from {', '.join(sorted(known_metrics))})")
 
     # -- model --------------------------------------------------------------------------------------
-    resolved = resolve_model(config.init_from or config.model, allow_pickle=config.allow_pickle)
+    resolved = resolve_model(task.model_reference(config), allow_pickle=config.allow_pickle)
 
     # -- run folder ---------------------------------------------------------------------------------
     fingerprints = {"train": train_data.describe(), "dev": dev_data.describe() if dev_data is not None else None}
@@ -371,13 +374,14 @@ def _sigterm_as_interrupt() -> Any:
 def _train_in_run(app, task, config, plan, resolved, train_data, dev_data, labels, run, checkpoint, console, callbacks, timer, continual) -> RunResult:  # noqa: ANN001
     from transformers import EarlyStoppingCallback, PrinterCallback, TrainingArguments, set_seed
     from ..models import quiet_transformers
-    from .callbacks import MemoryMonitor, RichProgress, RunRecord
+    from .callbacks import MemoryMonitor, RichProgress, RunRecord, TimeBudget
     from .report import learning_curve_png
 
     quiet_transformers()
     set_seed(config.seed)
     tokenizer = load_tokenizer(resolved)
     model = task.load_model(resolved, labels, from_scratch=config.from_scratch)
+    task.prepare_tokenizer(tokenizer, model)
     if config.from_scratch:
         console.print("[yellow]note:[/] --from-scratch: the architecture starts from random weights (no transfer)")
     for note in getattr(task, "load_notes", ()):
@@ -455,6 +459,10 @@ def _train_in_run(app, task, config, plan, resolved, train_data, dev_data, label
         old_dev_ds, _ = task.encode(continual.old_dev, tokenizer, labels, config.max_length)
     memory = MemoryMonitor(plan.device)
     cbs: list[Any] = [RichProgress(console, config.metric), RunRecord(run), memory, *strategy_callbacks, *callbacks]
+    budget = None
+    if config.max_train_minutes:
+        budget = TimeBudget(config.max_train_minutes)
+        cbs.append(budget)
     if config.early_stopping and has_dev:
         cbs.append(EarlyStoppingCallback(early_stopping_patience=config.early_stopping))
     trainer = _trainer_class()(
@@ -471,8 +479,11 @@ def _train_in_run(app, task, config, plan, resolved, train_data, dev_data, label
         head_lr_scale=config.head_lr_scale,
         sequential_eval=task.ordered_evaluation,
         fgm_epsilon=config.fgm_epsilon,
+        shift_labels=getattr(task, "kind", None) == "causal",
+        preprocess_logits_for_metrics=getattr(task, "preprocess_logits_for_metrics", None) if has_dev else None,
     )
     trainer.remove_callback(PrinterCallback)
+    task.attach(trainer)
     if old_dev_ds is not None:
         before = run.record().get("forgetting", {}).get("before") if checkpoint else None
         if before is None:
@@ -544,6 +555,8 @@ def _train_in_run(app, task, config, plan, resolved, train_data, dev_data, label
             "train_runtime": output.metrics.get("train_runtime"),
             "real_tokens_seen": tokens,
             "real_tokens_per_second": round(tokens / train_seconds, 1) if train_seconds and tokens else None,
+            "training_step_seconds": round(budget.used, 1) if budget is not None else None,
+            "stopped_by_time_budget": bool(budget is not None and budget.used >= budget.budget),
         },
         truncated={"train": train_truncated, "dev": dev_truncated},
         report=files,

@@ -43,7 +43,7 @@ def save_trained(
     made, is written next to it as ``.merged.tmp`` (the caller moves both into place)."""
     strategy = get_strategy(config.strategy)
     model = trainer.model
-    meta: dict[str, Any] = {"task": task.name, "app": app, "labels": list(labels), "max_length": config.max_length, "strategy": strategy.name}
+    meta: dict[str, Any] = {"task": task.name, "app": app, "labels": list(labels), "max_length": config.max_length, "strategy": strategy.name, **task.model_meta()}
     info: dict[str, Any] = {"adapter": None, "merged": None}
     if strategy.kind == "weights":
         trainer.save_model(str(staging))

@@ -196,7 +196,7 @@ def peft_config_for(strategy: Strategy, config: Any, task: Any, model: Any, tota
 
     task_type = getattr(task, "peft_task_type", None)
     common: dict[str, Any] = {"task_type": task_type}
-    heads = _head_modules(model)
+    heads = _head_modules(model) if getattr(task, "new_head", True) else []
     targets = config.target_modules or None
     if strategy.name in ("lora", "adalora"):
         if targets is None:

@@ -1,0 +1,211 @@
+"""``train`` / ``compare`` / ``evaluate`` / ``run`` for any generation app (translation, summarization, replies).
+
+A plugin calls :func:`generation_commands` with its :class:`~tlsuite_core.apps.AppSpec` and adds the returned
+``typer.Typer`` to the CLI. The app's defaults (``extra``) name its metric and generation settings.
+"""
+# no `from __future__ import annotations`: Typer reads these annotations at runtime
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from ..apps import AppSpec
+from .common import (
+    NOT_FOR_COMPARE, StrategiesOpt, TestOpt, UseBatchSizeOpt, UseDeviceOpt, UseModelOpt, UseRunsDirOpt, UseThreadsOpt,
+    engine_overrides, err, model_for_use, read_texts, run_comparison, run_training, runs_dir_of, with_engine_options,
+    write_atomically,
+)
+
+__all__ = ["generation_commands"]
+
+SourceColOpt = Annotated[Optional[str], typer.Option(help="Source column of CSV/TSV/JSONL data (default: auto: source, text, document, dialogue...).", rich_help_panel="Data")]
+TargetColOpt = Annotated[Optional[str], typer.Option(help="Target column(s), comma-separated for several references (default: auto: target, summary, summary1..N...).", rich_help_panel="Data")]
+FormatOpt = Annotated[Optional[str], typer.Option("--format", help="Data format (csv, tsv, jsonl, parallel) (default: by suffix; PREFIX with --src-lang/--tgt-lang or SRC,TGT is parallel text).", rich_help_panel="Data")]
+SrcLangOpt = Annotated[Optional[str], typer.Option(help="Source language code (parallel files PREFIX.<src>; models with language tokens).", rich_help_panel="Data")]
+TgtLangOpt = Annotated[Optional[str], typer.Option(help="Target language code.", rich_help_panel="Data")]
+EncoderOpt = Annotated[Optional[str], typer.Option(help="Warm start: encoder checkpoint (alias, folder or hub id) of a new encoder-decoder.", rich_help_panel="Model")]
+DecoderOpt = Annotated[Optional[str], typer.Option(help="Warm start: decoder checkpoint (default: the encoder's).", rich_help_panel="Model")]
+InstructionOpt = Annotated[Optional[str], typer.Option(help="Decoder-only models: text put before each source in the prompt.", rich_help_panel="Model")]
+MaxTargetOpt = Annotated[Optional[int], typer.Option(help="Target tokens kept for training (longer targets are cut and counted).", rich_help_panel="Data")]
+MaxNewOpt = Annotated[Optional[int], typer.Option(help="Generation: most new tokens per output (outputs that reach it are counted).", rich_help_panel="Generation")]
+MinNewOpt = Annotated[Optional[int], typer.Option(help="Generation: fewest new tokens per output.", rich_help_panel="Generation")]
+BeamsOpt = Annotated[Optional[int], typer.Option(help="Generation: beam width (1: greedy).", rich_help_panel="Generation")]
+LengthPenaltyOpt = Annotated[Optional[float], typer.Option(help="Generation: beam length penalty (> 1 favours longer outputs).", rich_help_panel="Generation")]
+NoRepeatOpt = Annotated[Optional[int], typer.Option(help="Generation: forbid repeating n-grams of this size.", rich_help_panel="Generation")]
+EvalLimitOpt = Annotated[Optional[int], typer.Option(help="Score at most N dev pairs at evaluations during training (the final evaluation uses all).", rich_help_panel="Generation")]
+
+
+def _extra(**values: Any) -> dict[str, Any] | None:
+    extra = {k: v for k, v in values.items() if v is not None}
+    return extra or None
+
+
+def generation_commands(spec: AppSpec) -> typer.Typer:
+    """The train / compare / evaluate / run command group for a generation app."""
+    app = typer.Typer(help=spec.description, epilog=f"Example: tlsuite {spec.name} train --train train.jsonl --dev dev.jsonl", no_args_is_help=True)
+    name = spec.name
+
+    @app.command(
+        epilog=(
+            f"Examples: tlsuite {name} train   (demo data, warm-started encoder-decoder)  |  "
+            f"tlsuite {name} train --train train --dev val --src-lang en --tgt-lang de   (train.en/train.de)  |  "
+            f"tlsuite {name} train --model t5-small --train pairs.jsonl --dev dev.jsonl  |  "
+            f"tlsuite {name} train --model smollm2-135m --strategy lora --train pairs.jsonl --dev dev.jsonl"
+        )
+    )
+    @with_engine_options
+    def train(
+        engine: dict,
+        model: Annotated[Optional[str], typer.Option(help="Seq2seq or decoder-only model: alias, folder or hub id.", rich_help_panel="Model")] = None,
+        encoder: EncoderOpt = None,
+        decoder: DecoderOpt = None,
+        instruction: InstructionOpt = None,
+        train: Annotated[Optional[str], typer.Option(help="Training pairs: CSV/TSV/JSONL, or parallel text (PREFIX with --src-lang/--tgt-lang, or SRC,TGT). Default: demo data.", rich_help_panel="Data")] = None,
+        dev: Annotated[Optional[str], typer.Option(help="Dev pairs: generated and scored at each evaluation.", rich_help_panel="Data")] = None,
+        source_col: SourceColOpt = None,
+        target_col: TargetColOpt = None,
+        format: FormatOpt = None,
+        src_lang: SrcLangOpt = None,
+        tgt_lang: TgtLangOpt = None,
+        max_length: Annotated[Optional[int], typer.Option(help="Source tokens kept (longer sources are cut and counted).", rich_help_panel="Data")] = None,
+        max_target_length: MaxTargetOpt = None,
+        max_new_tokens: MaxNewOpt = None,
+        min_new_tokens: MinNewOpt = None,
+        num_beams: BeamsOpt = None,
+        length_penalty: LengthPenaltyOpt = None,
+        no_repeat_ngram_size: NoRepeatOpt = None,
+        eval_limit: EvalLimitOpt = None,
+        metric: Annotated[Optional[str], typer.Option(help="Dev metric for model selection (e.g. chrf, bleu, rougeL, loss).", rich_help_panel="Optimisation")] = None,
+    ) -> None:
+        """Fine-tune a generation model on source -> target pairs; writes a run folder (model, metrics, report)."""
+        extra = _extra(encoder=encoder, decoder=decoder, instruction=instruction, src_lang=src_lang, tgt_lang=tgt_lang,
+                       max_target_length=max_target_length, max_new_tokens=max_new_tokens, min_new_tokens=min_new_tokens,
+                       num_beams=num_beams, length_penalty=length_penalty, no_repeat_ngram_size=no_repeat_ngram_size,
+                       eval_limit=eval_limit)
+        overrides = engine_overrides(engine, model=model, train=train, dev=dev, text_col=source_col, label_col=target_col,
+                                     format=format, max_length=max_length, metric=metric, extra=extra)
+        run_training(spec, engine, overrides)
+
+    @app.command(epilog=f"Example: tlsuite {name} compare --encoder minilm --train train.jsonl --dev dev.jsonl --strategies full,partial")
+    @with_engine_options(exclude=NOT_FOR_COMPARE)
+    def compare(
+        engine: dict,
+        strategies: StrategiesOpt = None,
+        test: TestOpt = None,
+        model: Annotated[Optional[str], typer.Option(help="Seq2seq or decoder-only model.", rich_help_panel="Model")] = None,
+        encoder: EncoderOpt = None,
+        decoder: DecoderOpt = None,
+        train: Annotated[Optional[str], typer.Option(help="Training pairs.", rich_help_panel="Data")] = None,
+        dev: Annotated[Optional[str], typer.Option(help="Dev pairs.", rich_help_panel="Data")] = None,
+        source_col: SourceColOpt = None,
+        target_col: TargetColOpt = None,
+        format: FormatOpt = None,
+        src_lang: SrcLangOpt = None,
+        tgt_lang: TgtLangOpt = None,
+        max_length: Annotated[Optional[int], typer.Option(help="Source tokens kept.", rich_help_panel="Data")] = None,
+        metric: Annotated[Optional[str], typer.Option(help="Dev metric the report compares.", rich_help_panel="Optimisation")] = None,
+    ) -> None:
+        """Train several strategies and two baselines on the same pairs and seed; write a table and a chart."""
+        overrides = engine_overrides(engine, model=model, train=train, dev=dev, text_col=source_col, label_col=target_col, format=format,
+                                     max_length=max_length, metric=metric, extra=_extra(encoder=encoder, decoder=decoder, src_lang=src_lang, tgt_lang=tgt_lang))
+        run_comparison(spec, engine, overrides, strategies, test)
+
+    @app.command(epilog=f"Example: tlsuite {name} evaluate --model runs/{name}/NAME --data test.jsonl --output metrics.json")
+    def evaluate(
+        data: Annotated[str, typer.Option(help="Pairs to score (same formats as train).")],
+        model: UseModelOpt = None,
+        output: Annotated[Optional[Path], typer.Option(help="Write the metrics as JSON here.")] = None,
+        predictions: Annotated[Optional[Path], typer.Option(help="Also write every source, output and references as JSONL here.")] = None,
+        source_col: Annotated[Optional[str], typer.Option(help="Source column (default: auto).")] = None,
+        target_col: Annotated[Optional[str], typer.Option(help="Target column(s) (default: auto).")] = None,
+        format: Annotated[Optional[str], typer.Option("--format", help="Data format (default: by suffix).")] = None,
+        src_lang: Annotated[Optional[str], typer.Option(help="Source language (parallel files).")] = None,
+        tgt_lang: Annotated[Optional[str], typer.Option(help="Target language (parallel files).")] = None,
+        max_new_tokens: Annotated[Optional[int], typer.Option(help="Override the saved generation setting.")] = None,
+        num_beams: Annotated[Optional[int], typer.Option(help="Override the saved beam width.")] = None,
+        batch_size: UseBatchSizeOpt = 16,
+        device: UseDeviceOpt = "auto",
+        threads: UseThreadsOpt = None,
+        runs_dir: UseRunsDirOpt = None,
+    ) -> None:
+        """Generate for labelled pairs with a trained run and score the outputs (the app's metric)."""
+        from ..apps import load_app
+        from ..pairs import load_pairs
+
+        trained = load_app(model_for_use(spec, model, runs_dir_of(runs_dir)), device=device, threads=threads)
+        langs = trained.task.options
+        pairs = load_pairs(data, source_column=source_col, target_column=target_col, fmt=format,
+                           src_lang=src_lang or langs.get("src_lang"), tgt_lang=tgt_lang or langs.get("tgt_lang"))
+        outputs = trained.predict(pairs.sources, batch_size=batch_size, **_extra(max_new_tokens=max_new_tokens, num_beams=num_beams) or {})
+        metrics = trained.task.score(pairs.targets, outputs)
+        result = {**metrics, "model": str(trained.run_dir or trained.model_dir), "data": pairs.describe()}
+        if output is not None:
+            write_atomically(output, json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+        if predictions is not None:
+            write_atomically(predictions, "".join(json.dumps({"source": s, "output": o.text, "truncated": o.truncated, "references": r}, ensure_ascii=False) + "\n"
+                                                  for s, o, r in zip(pairs.sources, outputs, pairs.targets)))
+        for key, value in metrics.items():
+            if isinstance(value, (int, float)):
+                typer.echo(f"{key:>24}  {value:.4f}" if isinstance(value, float) else f"{key:>24}  {value}")
+        for key, value in (metrics.get("signatures") or {}).items():
+            typer.echo(f"{key:>24}  {value}")
+        _warn_truncated(metrics.get("generation_truncated", 0), len(outputs), max_new_tokens or trained.task.options.get("max_new_tokens"))
+
+    @app.command(
+        epilog=(
+            f'Examples: tlsuite {name} run "A man is riding a bike."  |  tlsuite {name} run --input docs.txt --output out.jsonl  |  '
+            f"cat docs.txt | tlsuite {name} run"
+        )
+    )
+    def run(
+        texts: Annotated[Optional[list[str]], typer.Argument(help="Source texts (or --input, or stdin).")] = None,
+        input: Annotated[Optional[str], typer.Option("--input", "-i", help="File of sources: .txt (one per line), CSV/TSV/JSONL (source column), or - for stdin.")] = None,
+        model: UseModelOpt = None,
+        output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write outputs here (.txt: one per line; .jsonl: with sources and flags).")] = None,
+        source_col: Annotated[Optional[str], typer.Option(help="Source column of a CSV/TSV/JSONL input (default: auto).")] = None,
+        format: Annotated[Optional[str], typer.Option("--format", help="Input format (default: by suffix).")] = None,
+        max_new_tokens: Annotated[Optional[int], typer.Option(help="Override the saved generation setting.")] = None,
+        num_beams: Annotated[Optional[int], typer.Option(help="Override the saved beam width.")] = None,
+        batch_size: UseBatchSizeOpt = 16,
+        device: UseDeviceOpt = "auto",
+        threads: UseThreadsOpt = None,
+        runs_dir: UseRunsDirOpt = None,
+    ) -> None:
+        """Generate with a trained run for texts, a file or stdin (batched, sorted by length)."""
+        from ..apps import load_app
+
+        items = _sources(texts or [], input, source_col, format)
+        trained = load_app(model_for_use(spec, model, runs_dir_of(runs_dir)), device=device, threads=threads)
+        outputs = trained.predict(items, batch_size=batch_size, **_extra(max_new_tokens=max_new_tokens, num_beams=num_beams) or {})
+        if output is not None and output.suffix.lower() == ".jsonl":
+            write_atomically(output, "".join(json.dumps({"source": s, "output": o.text, "truncated": o.truncated}, ensure_ascii=False) + "\n" for s, o in zip(items, outputs)))
+        else:
+            text = "".join(o.text.replace("\n", " ") + "\n" for o in outputs)
+            if output is not None:
+                write_atomically(output, text)
+            else:
+                sys.stdout.write(text)
+        if output is not None:
+            err.print(f"{len(outputs)} outputs written to {output}")
+        _warn_truncated(sum(o.truncated for o in outputs), len(outputs), max_new_tokens or trained.task.options.get("max_new_tokens"))
+
+    return app
+
+
+def _sources(texts: list[str], input_file: Optional[str], source_col: Optional[str], fmt: Optional[str]) -> list[str]:
+    if input_file is not None and Path(input_file).suffix.lower() in (".csv", ".tsv", ".jsonl", ".json") or fmt in ("csv", "tsv", "jsonl"):
+        from ..pairs import load_pairs
+
+        return load_pairs(input_file, source_column=source_col, fmt=fmt, require_targets=False).sources
+    items, _ = read_texts(texts, input_file, None, None)
+    return items
+
+
+def _warn_truncated(count: int, total: int, limit: Any) -> None:
+    if count:
+        err.print(f"[yellow]warning:[/] {count} of {total} outputs stopped at max_new_tokens ({limit}) without an end token; "
+                  "raise --max-new-tokens if they look cut")
+

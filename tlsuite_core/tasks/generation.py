@@ -1,0 +1,397 @@
+"""Text generation: source -> target pairs on encoder-decoder and decoder-only models (translation, summarization,
+replies).
+
+Model routes (chosen at load time from the model's config):
+
+* **encoder-decoder** (``AutoModelForSeq2SeqLM``: T5, BART, Marian, mBART... folders or hub ids);
+* **warm start** (``extra.encoder`` / ``extra.decoder``): an ``EncoderDecoderModel`` built from two encoder
+  checkpoints (Rothe et al. 2020, bert2bert); the decoder gets causal masks and cross-attention (new weights), the
+  special tokens are set so the decoder starts at ``[CLS]`` and stops at ``[SEP]``;
+* **decoder-only** (``AutoModelForCausalLM``: Llama, SmolLM2, GPT-2...): supervised fine-tuning on prompt + target
+  where the loss covers the target tokens only; the prompt goes through the tokenizer's chat template when it has
+  one, else ``instruction + source + newline``.
+
+Evaluation generates (batched, sorted by length, with the saved generation config) and scores with the app's
+metric (``extra.metrics``: a registered metric such as ``translation`` or ``summarization``). Outputs that stop at
+``max_new_tokens`` without an end token are counted and reported (``generation_truncated``): the transformers
+default of 20 new tokens silently cuts summaries in many published runs, so tlsuite always sets it explicitly.
+Inputs longer than ``max_length`` (targets: ``max_target_length``) are truncated and counted, never silently.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar, Mapping, Sequence
+
+import numpy as np
+
+from ..errors import ConfigError, DataError, ModelError
+from ..pairs import PairedData, load_pairs
+from .base import Task
+
+GENERATION_KEYS = ("max_new_tokens", "min_new_tokens", "num_beams", "length_penalty", "no_repeat_ngram_size", "do_sample",
+                   "temperature", "top_p", "repetition_penalty")
+DEFAULTS: dict[str, Any] = {"max_new_tokens": 128, "num_beams": 4, "max_target_length": 128}
+
+
+@dataclass
+class Generated:
+    """One generated output: the text and whether it stopped at ``max_new_tokens`` without an end token."""
+
+    text: str
+    truncated: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"text": self.text, "truncated": self.truncated}
+
+
+class Generation(Task):
+    """Source texts -> generated target texts. Task options (``config.extra``):
+
+    ``metrics`` (registered metric name), ``src_lang`` / ``tgt_lang``, ``encoder`` / ``decoder`` (warm start),
+    ``instruction`` (decoder-only prompt prefix), ``max_target_length``, generation options (``max_new_tokens``,
+    ``min_new_tokens``, ``num_beams``, ``length_penalty``, ``no_repeat_ngram_size``, ...), ``eval_limit`` (score at
+    most N dev pairs during training evaluations; the final evaluation uses all).
+    """
+
+    name: ClassVar[str] = "generation"
+    auto_class: ClassVar[str] = "AutoModelForSeq2SeqLM"
+    new_head: ClassVar[bool] = False
+
+    def __init__(self) -> None:
+        self.options: dict[str, Any] = dict(DEFAULTS)
+        self.kind = "seq2seq"  # seq2seq | warm | causal
+        self.peft_task_type = "SEQ_2_SEQ_LM"
+        self.trainer: Any = None
+        self.raw: dict[int, PairedData] = {}
+        self.truncated_targets = 0
+        self.load_notes: list[str] = []
+
+    # -- configuration -------------------------------------------------------------------------------
+    def configure(self, config: Any) -> None:
+        self.options = {**DEFAULTS, **dict(getattr(config, "extra", None) or {})}
+        for key in ("max_new_tokens", "max_target_length", "num_beams"):
+            value = self.options.get(key)
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise ConfigError(f"{key} must be an integer >= 1, got {value!r}")
+        self.config = config
+
+    def model_reference(self, config: Any) -> str:
+        if self.options.get("encoder") or self.options.get("decoder"):
+            return self.options.get("encoder") or self.options.get("decoder")
+        return super().model_reference(config)
+
+    def generation_kwargs(self, **overrides: Any) -> dict[str, Any]:
+        out = {k: self.options[k] for k in GENERATION_KEYS if self.options.get(k) is not None}
+        out.update({k: v for k, v in overrides.items() if v is not None})
+        return out
+
+    # -- data --------------------------------------------------------------------------------------
+    def load_data(self, source: str, config: Any, *, limit: int | None = None) -> PairedData:
+        return load_pairs(source, source_column=config.text_col, target_column=config.label_col, fmt=config.format,
+                          src_lang=self.options.get("src_lang"), tgt_lang=self.options.get("tgt_lang"),
+                          skip_bad_rows=config.skip_bad_rows)
+
+    def label_names(self, train: Any, others: Sequence[Any], config: Any, default: Sequence[str] | None) -> list[str]:
+        return []
+
+    # -- model -------------------------------------------------------------------------------------
+    def resolve_kind(self, model: Any) -> str:
+        if self.options.get("encoder") or self.options.get("decoder"):
+            return "warm"
+        from transformers import AutoConfig
+        from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+
+        path = model.path
+        if model.adapter is not None:
+            import json
+
+            base = json.loads((path / "tlsuite.json").read_text(encoding="utf-8"))
+            return base.get("generation_kind", "seq2seq")
+        config = AutoConfig.from_pretrained(str(path))
+        if getattr(config, "is_encoder_decoder", False):
+            return "seq2seq"
+        if config.model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES and config.model_type not in ("bert", "roberta", "xlm-roberta", "electra"):
+            return "causal"
+        raise ModelError(
+            f"{path}: a {config.model_type} encoder cannot generate on its own; warm-start an encoder-decoder from it "
+            "with --encoder MODEL --decoder MODEL, or pick a seq2seq or decoder-only model"
+        )
+
+    def model_class(self) -> Any:
+        import transformers
+
+        return {"causal": transformers.AutoModelForCausalLM, "warm": transformers.EncoderDecoderModel}.get(self.kind, transformers.AutoModelForSeq2SeqLM)
+
+    def load_model(self, model: Any, labels: Sequence[str], *, from_scratch: bool = False) -> Any:
+        from ..models import load_model, random_model
+
+        self.kind = self.resolve_kind(model)
+        self.peft_task_type = "CAUSAL_LM" if self.kind == "causal" else "SEQ_2_SEQ_LM"
+        if self.kind == "warm":
+            loaded = self._warm_start(from_scratch)
+        elif from_scratch:
+            loaded = random_model(model, self.model_class())
+        else:
+            loaded = load_model(model, self.model_class(), trainable_start=True)
+        self._set_generation_config(loaded)
+        return loaded
+
+    def model_meta(self) -> dict[str, Any]:
+        return {"generation_kind": "seq2seq" if self.kind == "warm" else self.kind}
+
+    def load_trained(self, model: Any) -> Any:
+        from ..models import load_model
+
+        # a trained warm start is saved as an ordinary encoder-decoder folder: load it as one
+        self.options.pop("encoder", None)
+        self.options.pop("decoder", None)
+        self.kind = self.resolve_kind(model)
+        self.peft_task_type = "CAUSAL_LM" if self.kind == "causal" else "SEQ_2_SEQ_LM"
+        return load_model(model, self.model_class())
+
+    def _warm_start(self, from_scratch: bool) -> Any:
+        from transformers import AutoConfig, EncoderDecoderConfig, EncoderDecoderModel
+
+        from ..models import quiet_transformers, resolve_model
+        from ..training.strategies import get_strategy
+
+        quiet_transformers()
+        strategy = getattr(getattr(self, "config", None), "strategy", "full")
+        if get_strategy(strategy).kind != "weights":
+            raise ConfigError(f"--strategy {strategy}: a warm-started encoder-decoder has new cross-attention weights; "
+                              "train it with full, partial or gradual (adapters need one pretrained base to refer to)")
+        enc = resolve_model(self.options.get("encoder") or self.options.get("decoder"))
+        dec = resolve_model(self.options.get("decoder") or self.options.get("encoder"))
+        self.warm_paths = (enc, dec)
+        try:
+            if from_scratch:
+                config = EncoderDecoderConfig.from_encoder_decoder_configs(
+                    AutoConfig.from_pretrained(str(enc.path)), AutoConfig.from_pretrained(str(dec.path), is_decoder=True, add_cross_attention=True)
+                )
+                model = EncoderDecoderModel(config=config)
+            else:
+                model = EncoderDecoderModel.from_encoder_decoder_pretrained(str(enc.path), str(dec.path))
+                self.load_notes = ["warm start: the decoder's cross-attention layers are new and start random (Rothe et al. 2020)"]
+        except Exception as exc:
+            raise ModelError(f"cannot build an encoder-decoder from {enc.path} and {dec.path} ({str(exc).splitlines()[0][:200]})") from None
+        return model
+
+    def prepare_tokenizer(self, tokenizer: Any, model: Any) -> None:
+        """Special tokens the route needs (called once the tokenizer and model are loaded)."""
+        if self.kind == "warm":
+            cls_id = tokenizer.cls_token_id if tokenizer.cls_token_id is not None else tokenizer.bos_token_id
+            sep_id = tokenizer.sep_token_id if tokenizer.sep_token_id is not None else tokenizer.eos_token_id
+            if cls_id is None or sep_id is None or tokenizer.pad_token_id is None:
+                raise ModelError("warm start needs a tokenizer with start ([CLS]/<s>), end ([SEP]/</s>) and pad tokens")
+            model.config.decoder_start_token_id = cls_id
+            model.config.eos_token_id = sep_id
+            model.config.pad_token_id = tokenizer.pad_token_id
+            model.config.vocab_size = model.config.encoder.vocab_size
+            self._set_generation_config(model, decoder_start_token_id=cls_id, eos_token_id=sep_id, pad_token_id=tokenizer.pad_token_id)
+        elif self.kind == "causal":
+            if tokenizer.eos_token is None and tokenizer.sep_token is not None:
+                tokenizer.eos_token = tokenizer.sep_token
+            if tokenizer.pad_token is None:
+                tokenizer.pad_token = tokenizer.eos_token
+            model.config.pad_token_id = tokenizer.pad_token_id
+            self._set_generation_config(model, pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
+
+    def _set_generation_config(self, model: Any, **ids: Any) -> None:
+        from transformers import GenerationConfig
+
+        current = getattr(model, "generation_config", None)
+        base = current.to_dict() if current is not None else {}
+        base.update({k: v for k, v in ids.items() if v is not None})
+        base.update(self.generation_kwargs())
+        base.pop("transformers_version", None)
+        model.generation_config = GenerationConfig(**{k: v for k, v in base.items() if not k.startswith("_")})
+
+    # -- encoding ------------------------------------------------------------------------------------
+    def prompt(self, tokenizer: Any, source: str) -> list[int]:
+        """Token ids of the decoder-only prompt for ``source`` (chat template when the tokenizer has one)."""
+        instruction = self.options.get("instruction") or ""
+        content = f"{instruction}{source}"
+        if getattr(tokenizer, "chat_template", None):
+            ids = tokenizer.apply_chat_template([{"role": "user", "content": content}], add_generation_prompt=True, tokenize=True)
+            return list(ids["input_ids"] if isinstance(ids, Mapping) else ids)
+        return tokenizer(content + "\n", add_special_tokens=True)["input_ids"]
+
+    def encode(self, data: PairedData, tokenizer: Any, labels: Sequence[str], max_length: int) -> Any:
+        import datasets
+
+        target_limit = int(self.options.get("max_target_length") or 128)
+        if self.kind == "causal":
+            columns: dict[str, list[Any]] = {"input_ids": [], "attention_mask": [], "labels": []}
+            truncated = 0
+            end = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else tokenizer.sep_token_id
+            eos = [end] if end is not None else []
+            for source, target in zip(data.sources, data.first_targets):
+                prompt = self.prompt(tokenizer, source)
+                answer = tokenizer(target, add_special_tokens=False)["input_ids"][: target_limit] + eos
+                if len(prompt) + len(answer) > max_length:
+                    truncated += 1
+                    prompt = prompt[: max(1, max_length - len(answer))]
+                ids = prompt + answer
+                columns["input_ids"].append(ids[:max_length])
+                columns["attention_mask"].append([1] * len(ids[:max_length]))
+                columns["labels"].append(([-100] * len(prompt) + answer)[:max_length])
+        else:
+            enc = tokenizer(data.sources, truncation=True, max_length=max_length)
+            full = tokenizer(data.sources, truncation=False)["input_ids"]
+            truncated = sum(1 for ids in full if len(ids) > max_length)
+            target_ids = tokenizer(text_target=data.first_targets, truncation=False)["input_ids"]
+            start = getattr(getattr(self, "_model_config", None), "decoder_start_token_id", None)
+            cut: list[list[int]] = []
+            for ids in target_ids:
+                if self.kind == "warm" and ids and tokenizer.cls_token_id is not None and ids[0] == tokenizer.cls_token_id:
+                    ids = ids[1:]  # the decoder starts at [CLS]: it predicts the words and [SEP], not [CLS] again
+                if len(ids) > target_limit:
+                    self.truncated_targets += 1
+                    ids = ids[: target_limit - 1] + ids[-1:]
+                cut.append(ids)
+            del start
+            columns = {k: enc[k] for k in ("input_ids", "attention_mask") if k in enc}
+            columns["labels"] = cut
+        dataset = datasets.Dataset.from_dict(columns)
+        self.raw[id(dataset)] = data
+        return dataset, truncated
+
+    def collator(self, tokenizer: Any) -> Any:
+        from transformers import DataCollatorForSeq2Seq
+
+        return DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=-100)
+
+    def attach(self, trainer: Any) -> None:
+        self.trainer = trainer
+
+    # -- generation ----------------------------------------------------------------------------------
+    def generate(self, model: Any, tokenizer: Any, sources: Sequence[str], *, batch_size: int = 16, max_length: int = 512,
+                 device: Any = None, **overrides: Any) -> list[Generated]:
+        """Generate for every source: batches sorted by length, padded per batch (left for decoder-only)."""
+        import torch
+
+        if not sources:
+            return []
+        device = device or next(model.parameters()).device
+        kwargs = self.generation_kwargs(**overrides)
+        max_new = int(kwargs.get("max_new_tokens") or 20)
+        if self.kind == "causal":
+            encoded = [self.prompt(tokenizer, s)[-max_length:] for s in sources]
+        else:
+            encoded = tokenizer(list(sources), truncation=True, max_length=max_length)["input_ids"]
+        order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i]))
+        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        eos = model.generation_config.eos_token_id
+        eos_ids = set(eos if isinstance(eos, list) else [eos]) if eos is not None else set()
+        out: list[Generated | None] = [None] * len(sources)
+        model.eval()
+        with torch.inference_mode():
+            for start in range(0, len(order), batch_size):
+                idx = order[start : start + batch_size]
+                width = max(len(encoded[i]) for i in idx)
+                ids = torch.full((len(idx), width), pad, dtype=torch.long)
+                mask = torch.zeros((len(idx), width), dtype=torch.long)
+                for row, i in enumerate(idx):
+                    seq = torch.tensor(encoded[i], dtype=torch.long)
+                    if self.kind == "causal":
+                        ids[row, width - len(seq):], mask[row, width - len(seq):] = seq, 1
+                    else:
+                        ids[row, : len(seq)], mask[row, : len(seq)] = seq, 1
+                result = model.generate(input_ids=ids.to(device), attention_mask=mask.to(device), **kwargs)
+                new = result[:, width:] if self.kind == "causal" else result
+                for row, i in enumerate(idx):
+                    tokens = [t for t in new[row].tolist() if t != pad]
+                    body = [t for t in tokens if t not in eos_ids]
+                    hit_limit = len(body) >= max_new and not (eos_ids & set(tokens))
+                    out[i] = Generated(tokenizer.decode(body, skip_special_tokens=True).strip(), hit_limit)
+        return [g for g in out if g is not None]
+
+    def score(self, references: Sequence[Sequence[str]], predictions: Sequence[Generated]) -> dict[str, Any]:
+        from ..plugins import get_host
+
+        name = self.options.get("metrics")
+        metrics: dict[str, Any] = {}
+        if name:
+            metric = get_host().registry.get("metric", name)
+            if metric is None:
+                raise ConfigError(f"metrics {name!r}: no such metric is registered (is its plugin installed?)")
+            metrics.update(metric.fn(list(references), [p.text for p in predictions], self.options))
+        metrics["n"] = len(predictions)
+        metrics["generation_truncated"] = sum(p.truncated for p in predictions)
+        metrics["mean_generated_words"] = float(np.mean([len(p.text.split()) for p in predictions])) if predictions else 0.0
+        return metrics
+
+    # -- evaluation --------------------------------------------------------------------------------
+    def metric_names(self, labels: Sequence[str]) -> set[str]:
+        names = {"loss", "generation_truncated", "mean_generated_words"}
+        from ..plugins import get_host
+
+        name = self.options.get("metrics")
+        metric = get_host().registry.get("metric", name) if name else None
+        names |= set(getattr(metric, "keys", ()) or ())
+        return names
+
+    def compute_metrics(self, labels: Sequence[str], dataset: Any = None) -> Any:
+        """Generation metrics on the dev pairs, computed with the model being trained (attached by the engine)."""
+        data = self.raw.get(id(dataset)) if dataset is not None else None
+        if data is None:
+            return None
+        limit = self.options.get("eval_limit")
+
+        def compute(eval_pred: Any) -> dict[str, float]:
+            model = self.trainer.model
+            pairs = data if not limit or limit >= len(data) else data.subset(range(int(limit)))
+            predictions = self.generate(model, self.trainer.processing_class, pairs.sources, batch_size=self.trainer.args.per_device_eval_batch_size,
+                                        max_length=self.config.max_length)
+            metrics = self.score(pairs.targets, predictions)
+            return {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+        return compute
+
+    def preprocess_logits_for_metrics(self, logits: Any, labels: Any) -> Any:
+        """Evaluation keeps no logits (generation metrics regenerate): a vocabulary-sized tensor per token is large."""
+        first = logits[0] if isinstance(logits, tuple) else logits
+        return first.argmax(-1)
+
+    def evaluate_output(self, output: Any, labels: Sequence[str], dataset: Any = None) -> dict[str, Any]:
+        metrics = {k[len("test_"):]: v for k, v in output.metrics.items() if k.startswith("test_")}
+        for key in ("runtime", "samples_per_second", "steps_per_second"):
+            metrics.pop(key, None)
+        metrics["truncated_targets"] = self.truncated_targets
+        return metrics
+
+    def summary(self, metrics: dict[str, Any]) -> str:
+        shown = [f"{k} {v:.2f}" for k, v in metrics.items() if isinstance(v, float) and k not in ("loss", "mean_generated_words")]
+        text = "  ".join(shown[:6])
+        if metrics.get("generation_truncated"):
+            text += f"  [{int(metrics['generation_truncated'])} outputs stopped at max_new_tokens]"
+        return text
+
+    def example_classes(self, dataset: Any, labels: Sequence[str]) -> list[int]:
+        raise ConfigError("--oversample needs labelled classes; generation pairs have none")
+
+    def class_weights(self, dataset: Any, labels: Sequence[str]) -> Any:
+        raise ConfigError("--class-weights needs labelled classes; generation pairs have none")
+
+    def majority_baseline(self, train: Any, data: Any, labels: Sequence[str]) -> dict[str, Any]:
+        """No model: every output is the most frequent training target (a floor for the metric)."""
+        from collections import Counter
+
+        top = Counter(train.first_targets).most_common(1)[0][0]
+        return self.score(data.targets, [Generated(top)] * len(data))
+
+    # -- inference ---------------------------------------------------------------------------------
+    def inference_options(self, record: dict[str, Any]) -> dict[str, Any]:
+        return {}
+
+    def predict(self, model: Any, tokenizer: Any, inputs: Sequence[str], **kwargs: Any) -> list[Generated]:
+        return self.generate(model, tokenizer, inputs, **kwargs)
+
+    def evaluate(self, model: Any, tokenizer: Any, data: PairedData, labels: Sequence[str], **kwargs: Any) -> dict[str, Any]:
+        predictions = self.generate(model, tokenizer, data.sources, **kwargs)
+        return self.score(data.targets, predictions)
+
+    def check_inputs(self, data: Any) -> None:
+        if not isinstance(data, PairedData):
+            raise DataError("expected source/target pairs")
