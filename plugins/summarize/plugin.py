@@ -1,7 +1,6 @@
 """Hook implementations of the summarize plugin (entry point ``summarize`` in group ``tlsuite``).
 
-No ``tlsuite_register_commands`` hook yet: the command group comes from the core's generation commands
-(``tlsuite_core.commands.generation``), which the lead wires up once they exist.
+Commands: the core's generation command group (train / compare / evaluate / run) for this app.
 """
 
 from __future__ import annotations
@@ -25,16 +24,15 @@ def tlsuite_register_metrics(register: Callable[[Any], None]) -> None:
     register(SUMMARIZATION)
 
 
-# --------------------------------------------------------------------------------------------------
-# register_commands_later: NOT REGISTERED YET. The lead adds the commands hook once the core's generation command
-# group (tlsuite_core.commands.generation) exists, along the lines of the ner / finance-monitor plugins:
-#
-#     @hookimpl
-#     def tlsuite_register_commands(cli: Any) -> None:
-#         from tlsuite_core.commands.generation import generation_commands
-#
-#         cli.add_typer(generation_commands(APP), name=APP.name, help=APP.description)
-#
-# tlsuite_summarize.data.DIALOGSUM (a DataAdapter, format "dialogsum") is not registered either; registering it
-# needs a tlsuite_register_data_adapters hook here (see the ner plugin).
-# --------------------------------------------------------------------------------------------------
+@hookimpl
+def tlsuite_register_commands(cli: Any) -> None:
+    from tlsuite_core.commands.generation import generation_commands
+
+    cli.add_typer(generation_commands(APP), name=APP.name, help=APP.description)
+
+
+@hookimpl
+def tlsuite_register_data_adapters(register: Callable[[Any], None]) -> None:
+    from .data import DIALOGSUM
+
+    register(DIALOGSUM)

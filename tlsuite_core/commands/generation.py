@@ -8,7 +8,7 @@ A plugin calls :func:`generation_commands` with its :class:`~tlsuite_core.apps.A
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any, Callable, Optional
 
 import typer
 
@@ -43,8 +43,18 @@ def _extra(**values: Any) -> dict[str, Any] | None:
     return extra or None
 
 
-def generation_commands(spec: AppSpec) -> typer.Typer:
-    """The train / compare / evaluate / run command group for a generation app."""
+def generation_commands(spec: AppSpec, *, check_options: Optional[Callable[[dict], None]] = None) -> typer.Typer:
+    """The train / compare / evaluate / run command group for a generation app.
+
+    :param check_options: validates (and may normalise) the task options given on the command line, e.g. the
+        translate app's language codes; raises ``ConfigError``.
+    """
+
+    def checked(extra: Optional[dict]) -> Optional[dict]:
+        if extra and check_options is not None:
+            check_options(extra)
+        return extra
+
     app = typer.Typer(help=spec.description, epilog=f"Example: tlsuite {spec.name} train --train train.jsonl --dev dev.jsonl", no_args_is_help=True)
     name = spec.name
 
@@ -86,7 +96,7 @@ def generation_commands(spec: AppSpec) -> typer.Typer:
                        num_beams=num_beams, length_penalty=length_penalty, no_repeat_ngram_size=no_repeat_ngram_size,
                        eval_limit=eval_limit)
         overrides = engine_overrides(engine, model=model, train=train, dev=dev, text_col=source_col, label_col=target_col,
-                                     format=format, max_length=max_length, metric=metric, extra=extra)
+                                     format=format, max_length=max_length, metric=metric, extra=checked(extra))
         run_training(spec, engine, overrides)
 
     @app.command(epilog=f"Example: tlsuite {name} compare --encoder minilm --train train.jsonl --dev dev.jsonl --strategies full,partial")
@@ -110,7 +120,7 @@ def generation_commands(spec: AppSpec) -> typer.Typer:
     ) -> None:
         """Train several strategies and two baselines on the same pairs and seed; write a table and a chart."""
         overrides = engine_overrides(engine, model=model, train=train, dev=dev, text_col=source_col, label_col=target_col, format=format,
-                                     max_length=max_length, metric=metric, extra=_extra(encoder=encoder, decoder=decoder, src_lang=src_lang, tgt_lang=tgt_lang))
+                                     max_length=max_length, metric=metric, extra=checked(_extra(encoder=encoder, decoder=decoder, src_lang=src_lang, tgt_lang=tgt_lang)))
         run_comparison(spec, engine, overrides, strategies, test)
 
     @app.command(epilog=f"Example: tlsuite {name} evaluate --model runs/{name}/NAME --data test.jsonl --output metrics.json")

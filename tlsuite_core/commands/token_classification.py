@@ -35,6 +35,7 @@ TokensColOpt = Annotated[Optional[str], typer.Option(help="Tokens (or raw text) 
 TagColOpt = Annotated[Optional[str], typer.Option(help="Tag column: a CoNLL column number (1-based, negative from the end; default: last) or a JSONL key (default: auto: tags, ner_tags / entities).", rich_help_panel="Data")]
 StrideOpt = Annotated[Optional[int], typer.Option(help="Subwords shared by neighbouring windows of a long sentence (default: a quarter of --max-length).")]
 ContextOpt = Annotated[Optional[str], typer.Option(help="sentence | document: read each sentence alone, or with the rest of its document (CoNLL -DOCSTART-) as context.", rich_help_panel="Data")]
+DecodeOpt = Annotated[Optional[str], typer.Option(help="viterbi | argmax: the best tag sequence the scheme allows, or each word's most probable tag (default: the run's).")]
 AggregationOpt = Annotated[str, typer.Option(help="A word's tag from its subwords: first | average | max.")]
 
 
@@ -143,6 +144,7 @@ def token_classification_commands(spec: AppSpec, *, writers: Mapping[str, Tagged
         repair_tags: RepairOpt = False,
         skip_bad_rows: Annotated[bool, typer.Option("--skip-bad-rows", help="Drop bad sentences (counted in the output) instead of failing.")] = False,
         aggregation: AggregationOpt = "first",
+        decode: DecodeOpt = None,
         stride: StrideOpt = None,
         batch_size: UseBatchSizeOpt = 32,
         device: UseDeviceOpt = "auto",
@@ -158,6 +160,8 @@ def token_classification_commands(spec: AppSpec, *, writers: Mapping[str, Tagged
                              repair=repair_tags, skip_bad_rows=skip_bad_rows)
         trained = load_app(ref, device=device, threads=threads)
         options: dict[str, Any] = {"aggregation": aggregation}
+        if decode is not None:
+            options["decode"] = decode
         if stride is not None:
             options["stride"] = stride
         metrics = trained.evaluate(tagged, batch_size=batch_size, **options)
@@ -201,6 +205,7 @@ def token_classification_commands(spec: AppSpec, *, writers: Mapping[str, Tagged
         format: Annotated[Optional[str], typer.Option("--format", help=f"Input format: txt, jsonl, csv, tsv, {word_formats} (default: by suffix; a .txt starting with -DOCSTART- is CoNLL).")] = None,
         text_col: Annotated[Optional[str], typer.Option(help="Text column of a JSONL/CSV/TSV input (default: auto).")] = None,
         aggregation: AggregationOpt = "first",
+        decode: DecodeOpt = None,
         stride: StrideOpt = None,
         batch_size: UseBatchSizeOpt = 32,
         device: UseDeviceOpt = "auto",
@@ -213,6 +218,8 @@ def token_classification_commands(spec: AppSpec, *, writers: Mapping[str, Tagged
         from ..data import read_table
 
         options: dict[str, Any] = {"aggregation": aggregation}
+        if decode is not None:
+            options["decode"] = decode
         if stride is not None:
             options["stride"] = stride
         word_format = _word_format(input, format, writers)

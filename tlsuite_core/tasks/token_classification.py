@@ -29,6 +29,8 @@ from ..tagging import (
     spans,
     split_tag,
     split_words,
+    transition_masks,
+    viterbi,
 )
 from .base import Task
 from .batching import length_sorted_batches
@@ -251,6 +253,18 @@ def entity_metrics(y_true: Sequence[Sequence[str]], y_pred: Sequence[Sequence[st
 
 
 CONTEXTS = ("sentence", "document")
+#: per-word argmax, or the most probable tag sequence the scheme allows (no I-X after O: constrained Viterbi)
+DECODERS = ("viterbi", "argmax")
+
+
+def decode_tags(scores: np.ndarray, labels: Sequence[str], how: str, masks: Any = None) -> list[int]:
+    """Label ids of a word sequence from per-word scores ``[T, L]`` (probabilities or logits)."""
+    if how == "argmax" or len(scores) == 0:
+        return [int(x) for x in scores.argmax(-1)] if len(scores) else []
+    masks = masks or transition_masks(labels)
+    shifted = scores - scores.max(-1, keepdims=True)
+    log_probs = shifted - np.log(np.exp(shifted).sum(-1, keepdims=True))
+    return viterbi(log_probs, *masks)
 
 
 class TokenClassification(Task):
@@ -272,6 +286,7 @@ class TokenClassification(Task):
         self.label_all_subtokens = False
         self.stride: int | None = None
         self.context = "sentence"
+        self.decode = "viterbi"
 
     def configure(self, config: Any) -> None:
         extra = dict(getattr(config, "extra", None) or {})
@@ -282,6 +297,9 @@ class TokenClassification(Task):
         if stride is not None and (not isinstance(stride, int) or stride < 0):
             raise ConfigError(f"stride must be an integer >= 0, got {stride!r}")
         self.stride = stride
+        self.decode = str(extra.get("decode") or "viterbi")
+        if self.decode not in DECODERS:
+            raise ConfigError(f"decode {self.decode!r}: expected one of {', '.join(DECODERS)}")
         self.context = str(extra.get("context") or "sentence")
         if self.context not in CONTEXTS:
             raise ConfigError(f"context {self.context!r}: expected one of {', '.join(CONTEXTS)}")
@@ -411,25 +429,30 @@ class TokenClassification(Task):
         return base | {f"f1_{kind}" for kind in {entity_type(l) for l in labels} if kind}
 
     def _sentences(self, logits: np.ndarray, label_ids: np.ndarray, dataset: Any, labels: Sequence[str]) -> tuple[list[list[str]], list[list[str]]]:
+        """Gold and predicted tags per sentence: windows put back together, units split into sentences, and each
+        sentence decoded as a whole (:data:`DECODERS`)."""
         if dataset is None:
             raise ConfigError("token-classification metrics need the evaluated dataset")
-        parts: dict[int, list[tuple[int, list[str], list[str]]]] = {}
+        parts: dict[int, list[tuple[int, list[str], np.ndarray]]] = {}
         for i, (doc, k, mask) in enumerate(zip(dataset["sentence"], dataset["window"], dataset["word_mask"])):
             positions = np.flatnonzero(np.asarray(mask))
             gold = [labels[int(x)] for x in label_ids[i, positions]]
-            pred = [labels[int(x)] for x in logits[i, positions].argmax(-1)]
-            parts.setdefault(doc, []).append((k, gold, pred))
-        y_true: list[list[str]] = []
-        y_pred: list[list[str]] = []
-        for doc in sorted(parts):
+            parts.setdefault(doc, []).append((k, gold, np.asarray(logits[i, positions], dtype=np.float32)))
+        units = sorted(parts)
+        golds: list[list[str]] = []
+        scores: list[np.ndarray] = []
+        for doc in units:
             windows = sorted(parts[doc], key=lambda part: part[0])
-            y_true.append([tag for _, gold, _ in windows for tag in gold])
-            y_pred.append([tag for _, _, pred in windows for tag in pred])
+            golds.append([tag for _, gold, _ in windows for tag in gold])
+            scores.append(np.concatenate([s for _, _, s in windows]) if windows else np.zeros((0, len(labels)), dtype=np.float32))
         if "parts" in dataset.column_names:  # units of several sentences: score sentence by sentence
             lengths = dict(zip(dataset["sentence"], dataset["parts"]))
-            order = [lengths[doc] for doc in sorted(parts)]
-            return split_units(y_true, order), split_units(y_pred, order)
-        return y_true, y_pred
+            order = [lengths[doc] for doc in units]
+            golds = split_units(golds, order)
+            scores = [np.asarray(s).reshape(-1, len(labels)) for s in split_units(scores, order)]
+        masks = transition_masks(labels)
+        preds = [[labels[j] for j in decode_tags(np.asarray(s), labels, self.decode, masks)] for s in scores]
+        return golds, preds
 
     def compute_metrics(self, labels: Sequence[str], dataset: Any = None) -> Any:
         scheme = scheme_of_labels(labels)
@@ -477,7 +500,7 @@ class TokenClassification(Task):
     # -- inference ---------------------------------------------------------------------------------
     def inference_options(self, record: dict[str, Any]) -> dict[str, Any]:
         extra = (record.get("config") or {}).get("extra") or {}
-        return {k: extra[k] for k in ("stride", "context") if extra.get(k) is not None}
+        return {k: extra[k] for k in ("stride", "context", "decode") if extra.get(k) is not None}
 
     def tag(
         self,
@@ -492,6 +515,7 @@ class TokenClassification(Task):
         device: Any = None,
         docs: Sequence[int] | None = None,
         context: str = "sentence",
+        decode: str | None = None,
     ) -> list[TaggedWords]:
         """Tags for pre-split words (CoNLL input), each word's subwords aggregated ``first``/``average``/``max``.
 
@@ -501,27 +525,60 @@ class TokenClassification(Task):
             raise ConfigError(f"aggregation {aggregation!r}: expected one of {', '.join(AGGREGATIONS)}")
         if context == "document" and docs is not None and len(docs) == len(word_lists):
             units, lengths = document_units(word_lists, docs)
-            tagged = self.tag(model, tokenizer, units, batch_size=batch_size, max_length=max_length, stride=stride,
-                              aggregation=aggregation, device=device)
-            tags = split_units([t.tags for t in tagged], lengths)
-            scores = split_units([t.scores for t in tagged], lengths)
-            return [TaggedWords(t, sc) for t, sc in zip(tags, scores)]
+            dists, seen = self._word_distributions(model, tokenizer, units, batch_size=batch_size, max_length=max_length,
+                                                   stride=stride, aggregation=aggregation, device=device)
+            n = int(model.config.num_labels)
+            dists = [np.asarray(d).reshape(-1, n) for d in split_units(dists, lengths)]
+            seen = [np.asarray(m, dtype=bool) for m in split_units(seen, lengths)]
+            return self._decode_words(model, dists, seen, decode)
+        dists, seen = self._word_distributions(model, tokenizer, word_lists, batch_size=batch_size, max_length=max_length,
+                                               stride=stride, aggregation=aggregation, device=device)
+        return self._decode_words(model, dists, seen, decode)
+
+    def _word_distributions(self, model: Any, tokenizer: Any, word_lists: Sequence[Sequence[str]], *, batch_size: int, max_length: int,
+                            stride: int | None, aggregation: str, device: Any) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Each word's label distribution (``[words, labels]`` per list; words the tokenizer drops are one-hot O)."""
         max_length, stride = self._window_settings(tokenizer, max_length, stride)
         windows = make_windows(tokenizer, word_lists, max_length, stride)
         probs = forward_windows(model, tokenizer, windows, batch_size=batch_size, device=device)
-        id2label = model.config.id2label
-        results = [TaggedWords(["O"] * len(words), [1.0] * len(words)) for words in word_lists]
+        n_labels = int(model.config.num_labels)
+        outside = [i for i, l in model.config.id2label.items() if l == "O"]
+        dists = []
+        for words in word_lists:
+            d = np.zeros((len(words), n_labels), dtype=np.float32)
+            if outside:
+                d[:, outside[0]] = 1.0
+            dists.append(d)
         seen = [np.zeros(len(words), dtype=bool) for words in word_lists]
         for window, p in zip(windows, probs):
-            result = results[window.doc]
             for w, positions in window.owned:
-                dist = aggregate(p, positions, aggregation)
-                best = int(dist.argmax())
-                result.tags[w] = id2label[best]
-                result.scores[w] = float(dist[best])
+                dists[window.doc][w] = aggregate(p, positions, aggregation)
                 seen[window.doc][w] = True
-        for result, mask in zip(results, seen):
-            _bridge_invisible_words(result, mask)
+        return dists, seen
+
+    def _decode_words(self, model: Any, dists: Sequence[np.ndarray], seen: Sequence[np.ndarray], decode: str | None) -> list[TaggedWords]:
+        id2label = model.config.id2label
+        labels = [id2label[i] for i in range(len(id2label))]
+        how = decode or self.decode
+        masks = transition_masks(labels) if how == "viterbi" else None
+        results = []
+        for d, mask in zip(dists, seen):
+            if how == "viterbi" and not mask.all():
+                # a word the tokenizer drops says nothing: a (near) uniform row lets its neighbours decide: inside
+                # an entity it continues it, elsewhere it is O (O comes first among equal scores)
+                d = d.copy()
+                row = np.full(d.shape[1], 1.0 / d.shape[1], dtype=d.dtype)
+                row[[i for i, label in enumerate(labels) if label.startswith("I-")]] *= 1.001  # ties: continue
+                d[~mask] = row
+            ids = decode_tags(np.log(np.clip(d, 1e-12, None)), labels, how, masks)
+            result = TaggedWords([labels[i] for i in ids], [float(d[w, i]) for w, i in enumerate(ids)])
+            if how == "viterbi":
+                for w in np.flatnonzero(~mask):
+                    prev = next((j for j in range(w - 1, -1, -1) if mask[j]), None)
+                    result.scores[w] = result.scores[prev] if prev is not None and result.tags[w] != "O" else 1.0
+            else:
+                _bridge_invisible_words(result, mask)
+            results.append(result)
         return results
 
     def predict(self, model: Any, tokenizer: Any, inputs: Sequence[str], **kwargs: Any) -> list[list[Entity]]:

@@ -148,8 +148,11 @@ def _write(folder: Path, spec: AppSpec, base: Any, rows: list[dict[str, Any]], s
     for row in rows:
         value = (row.get("dev") or {}).get(metric)
         if row["kind"] == "strategy" and value is not None and scratch_value is not None:
-            row["gain_over_scratch"] = round(value - scratch_value, 6)
-            row["negative_transfer"] = value <= scratch_value
+            from .engine import LOWER_IS_BETTER
+
+            sign = -1 if metric in LOWER_IS_BETTER else 1  # a gain is always "better than scratch" when positive
+            row["gain_over_scratch"] = round(sign * (value - scratch_value), 6)
+            row["negative_transfer"] = row["gain_over_scratch"] <= 0
     command = " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]) if sys.argv else ""
     write_json(folder / "compare.json", {"app": spec.name, "metric": metric, "test": test, "command": command, "updated_at": now_iso(),
                                          "config": base.to_dict(), "rows": rows})

@@ -27,6 +27,10 @@ from .saving import save_trained
 from .strategies import count_parameters, get_strategy, planned_steps, prepare_model
 
 
+#: dev metrics where lower is better (model selection and early stopping turn around)
+LOWER_IS_BETTER = frozenset({"loss", "perplexity", "ter", "generation_truncated"})
+
+
 @dataclass
 class RunResult:
     path: Path
@@ -435,7 +439,7 @@ def _train_in_run(app, task, config, plan, resolved, train_data, dev_data, label
         save_total_limit=config.save_total_limit,
         load_best_model_at_end=has_dev,
         metric_for_best_model=config.metric if has_dev else None,
-        greater_is_better=config.metric != "loss",
+        greater_is_better=config.metric not in LOWER_IS_BETTER,
         logging_strategy="steps",
         # a logging window never straddles a checkpoint, so a resumed run logs the same losses
         logging_steps=_aligned_logging_steps(config.logging_steps, save_steps) if save_steps else config.logging_steps,

@@ -114,7 +114,9 @@ def run_search(spec: AppSpec, *, trials: int, config_file: str | None, overrides
         raise ConfigError(f"{study_dir}: folder exists and is not empty (pick another --name)")
     study_dir.mkdir(parents=True, exist_ok=True)
     layers = _layers_of(base)
-    direction = "minimize" if base.metric == "loss" else "maximize"
+    from .engine import LOWER_IS_BETTER
+
+    direction = "minimize" if base.metric in LOWER_IS_BETTER else "maximize"
     study = optuna.create_study(
         direction=direction,
         sampler=optuna.samplers.TPESampler(seed=base.seed),
