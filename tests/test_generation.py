@@ -189,9 +189,8 @@ def test_warm_start_refuses_adapters(tmp_path, pairs):
         _train(tmp_path, pairs, "warm-lora", extra={"encoder": str(encoder)}, strategy="lora", max_steps=2)
 
 
-def test_an_encoder_alone_cannot_generate(tmp_path, pairs):
-    from tlsuite_core.errors import ModelError
-
+def test_an_encoder_as_model_is_warm_started(tmp_path, pairs):
     encoder = _build("bert", tmp_path / "bert")
-    with pytest.raises(ModelError, match="--encoder MODEL --decoder MODEL"):
-        _train(tmp_path, pairs, "enc", model=str(encoder), max_steps=2)
+    result = _train(tmp_path, pairs, "enc", model=str(encoder), max_steps=2)
+    config = json.loads((result.path / "model" / "config.json").read_text())
+    assert config["model_type"] == "encoder-decoder"

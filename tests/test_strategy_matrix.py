@@ -22,7 +22,7 @@ CASES = [(name, {}) for name in STRATEGIES] + [
     ("full", {"fgm_epsilon": 0.5, "oversample": True}),
     ("lora", {"fgm_epsilon": 0.5, "dropout": 0.2}),
 ]
-TASKS = ["sequence", "token"]
+TASKS = ["sequence", "token", "generation"]
 STEPS, SAVE, STOP = 10, 5, 7  # 10 optimiser steps, checkpoint (and dev evaluation) every 5, interrupted at 7
 
 
@@ -38,7 +38,20 @@ class InterruptAt(TrainerCallback):
 def _app(task: str):
     from tlsuite_core.plugins import get_host
 
+    if task == "generation":
+        from .test_generation import APP
+
+        return APP
     return get_host().registry.get("app", "finance-monitor" if task == "sequence" else "ner")
+
+
+@pytest.fixture(scope="module")
+def generation_setup(tmp_path_factory):
+    """A tiny Llama (decoder-only: the generation shape every strategy supports) and copy-task pairs."""
+    from .test_generation import _build, _pairs
+
+    folder = tmp_path_factory.mktemp("gen")
+    return _build("llama", folder / "llama"), {"train": _pairs(folder / "train.jsonl", 48, 1), "dev": _pairs(folder / "dev.jsonl", 6, 2)}
 
 
 def _overrides(task: str, model: Path, data: dict[str, Path], runs: Path, name: str, strategy: str, extra: dict) -> dict:
@@ -67,18 +80,24 @@ def _losses(run: Path) -> list[tuple[int, float]]:
 
 @pytest.mark.parametrize("task", TASKS)
 @pytest.mark.parametrize("strategy,extra", CASES, ids=[c[0] + ("+" + "+".join(c[1]) if c[1] else "") for c in CASES])
-def test_strategy_trains_resumes_exactly_and_reloads(task, strategy, extra, tmp_path, tiny_model, tiny_data, ner_model, ner_data):
+def test_strategy_trains_resumes_exactly_and_reloads(task, strategy, extra, tmp_path, tiny_model, tiny_data, ner_model, ner_data, generation_setup):
     from tlsuite_core.apps import load_app
     from tlsuite_core.training.engine import resolve_training_config, train
 
     app = _app(task)
-    model, data = (tiny_model, tiny_data) if task == "sequence" else (ner_model, ner_data)
+    model, data = {"sequence": (tiny_model, tiny_data), "token": (ner_model, ner_data), "generation": generation_setup}[task]
     runs = tmp_path / "runs"
 
+    opts = dict(extra)
+
     def config(name: str):
-        cfg, _ = resolve_training_config(app, config_file=None, overrides=_overrides(task, model, data, runs, name, strategy, extra), resume=None)
+        cfg, _ = resolve_training_config(app, config_file=None, overrides=_overrides(task, model, data, runs, name, strategy, opts), resume=None)
         return cfg
 
+    if task == "generation" and opts.get("oversample"):
+        with pytest.raises(ConfigError, match="oversample needs labelled classes"):
+            train(app, config("rejected"))
+        opts.pop("oversample")  # FGM still runs for generation
     if strategy == "prompt" and task == "token":
         with pytest.raises(ConfigError, match="prompt does not fit token classification"):
             train(app, config("straight"))
@@ -107,7 +126,7 @@ def test_strategy_trains_resumes_exactly_and_reloads(task, strategy, extra, tmp_
     params = straight.record["parameters"]
     assert 0 < params["trainable"] <= params["total"]
     kind = STRATEGIES[strategy].kind
-    if kind in ("peft", "bottleneck") or strategy in ("frozen", "partial"):
+    if kind in ("peft", "bottleneck") or strategy in ("frozen", "partial"):  # (generation: frozen trains lm_head)
         assert params["trainable"] < params["total"]
     assert straight.record["strategy"]["loads_with"] == STRATEGIES[strategy].loads_with
     files = {p.name for p in (straight.path / "model").iterdir()}
@@ -123,5 +142,5 @@ def test_strategy_trains_resumes_exactly_and_reloads(task, strategy, extra, tmp_
 
     # the saved run loads back and predicts
     trained = load_app(straight.path, device="cpu")
-    text = "the company said profit rose" if task == "sequence" else "John Smith visited Paris"
+    text = {"sequence": "the company said profit rose", "token": "John Smith visited Paris", "generation": "w1 w2"}[task]
     assert len(trained.predict([text])) == 1

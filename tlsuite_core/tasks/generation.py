@@ -34,6 +34,13 @@ GENERATION_KEYS = ("max_new_tokens", "min_new_tokens", "num_beams", "length_pena
 DEFAULTS: dict[str, Any] = {"max_new_tokens": 128, "num_beams": 4, "max_target_length": 128}
 
 
+def _is_encoder(config: Any) -> bool:
+    """A bidirectional encoder (BERT family): has a masked-LM head class and is not configured as a decoder."""
+    from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_NAMES
+
+    return config.model_type in MODEL_FOR_MASKED_LM_MAPPING_NAMES and not getattr(config, "is_decoder", False) and not getattr(config, "is_encoder_decoder", False)
+
+
 @dataclass
 class Generated:
     """One generated output: the text and whether it stopped at ``max_new_tokens`` without an end token."""
@@ -111,11 +118,16 @@ class Generation(Task):
         config = AutoConfig.from_pretrained(str(path))
         if getattr(config, "is_encoder_decoder", False):
             return "seq2seq"
-        if config.model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES and config.model_type not in ("bert", "roberta", "xlm-roberta", "electra"):
+        if config.model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES and not _is_encoder(config):
             return "causal"
+        if _is_encoder(config):
+            # an encoder checkpoint cannot generate alone: warm-start an encoder-decoder from it (bert2bert)
+            self.options["encoder"] = model.ref
+            self.load_notes = [f"{model.ref} is an encoder: warm-starting an encoder-decoder from it (--encoder/--decoder to choose)"]
+            return "warm"
         raise ModelError(
-            f"{path}: a {config.model_type} encoder cannot generate on its own; warm-start an encoder-decoder from it "
-            "with --encoder MODEL --decoder MODEL, or pick a seq2seq or decoder-only model"
+            f"{path}: a {config.model_type} model cannot generate; pick a seq2seq or decoder-only model, or warm-start "
+            "an encoder-decoder with --encoder MODEL --decoder MODEL"
         )
 
     def model_class(self) -> Any:
@@ -172,7 +184,7 @@ class Generation(Task):
                 model = EncoderDecoderModel(config=config)
             else:
                 model = EncoderDecoderModel.from_encoder_decoder_pretrained(str(enc.path), str(dec.path))
-                self.load_notes = ["warm start: the decoder's cross-attention layers are new and start random (Rothe et al. 2020)"]
+                self.load_notes = self.load_notes + ["warm start: the decoder's cross-attention layers are new and start random (Rothe et al. 2020)"]
         except Exception as exc:
             raise ModelError(f"cannot build an encoder-decoder from {enc.path} and {dec.path} ({str(exc).splitlines()[0][:200]})") from None
         return model
@@ -189,6 +201,8 @@ class Generation(Task):
             model.config.pad_token_id = tokenizer.pad_token_id
             model.config.vocab_size = model.config.encoder.vocab_size
             self._set_generation_config(model, decoder_start_token_id=cls_id, eos_token_id=sep_id, pad_token_id=tokenizer.pad_token_id)
+        elif self.kind == "seq2seq" and hasattr(tokenizer, "src_lang"):
+            self._language_tokens(tokenizer, model)
         elif self.kind == "causal":
             if tokenizer.eos_token is None and tokenizer.sep_token is not None:
                 tokenizer.eos_token = tokenizer.sep_token
@@ -196,6 +210,30 @@ class Generation(Task):
                 tokenizer.pad_token = tokenizer.eos_token
             model.config.pad_token_id = tokenizer.pad_token_id
             self._set_generation_config(model, pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
+
+    def _language_tokens(self, tokenizer: Any, model: Any) -> None:
+        """Multilingual seq2seq models with language tokens (mBART-50, M2M-100, NLLB): check the codes against the
+        tokenizer, set its source/target languages, and force the target language token first in generation."""
+        known = {str(t) for t in (getattr(tokenizer, "additional_special_tokens", None) or [])}
+        known |= set(getattr(tokenizer, "lang_code_to_id", {}) or {})
+
+        def token_of(code: str, option: str) -> str:
+            for candidate in (code, f"__{code}__"):
+                if candidate in known:
+                    return candidate
+            sample = ", ".join(sorted(known)[:12]) + (" ..." if len(known) > 12 else "")
+            raise ConfigError(f"{option} {code}: this model's tokenizer has no such language code (it knows: {sample or 'none'})")
+
+        src, tgt = self.options.get("src_lang"), self.options.get("tgt_lang")
+        if not known or not (src or tgt):
+            return
+        if src:
+            tokenizer.src_lang = token_of(src, "--src-lang")
+        if tgt:
+            tgt_token = token_of(tgt, "--tgt-lang")
+            if hasattr(tokenizer, "tgt_lang"):
+                tokenizer.tgt_lang = tgt_token
+            self._set_generation_config(model, forced_bos_token_id=tokenizer.convert_tokens_to_ids(tgt_token))
 
     def _set_generation_config(self, model: Any, **ids: Any) -> None:
         from transformers import GenerationConfig
