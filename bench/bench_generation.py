@@ -78,7 +78,7 @@ def main() -> int:
         start = time.perf_counter()
         outputs = task.generate(model, tok, sources, batch_size=args.batch_size)
         seconds = time.perf_counter() - start
-        tokens = sum(len(tok(o.text, add_special_tokens=False)["input_ids"]) for o in outputs)
+        tokens = sum(o.tokens for o in outputs)
         return tokens / seconds, tokens
 
     def plain() -> tuple[float, int]:
@@ -88,8 +88,10 @@ def main() -> int:
             for source in sources:  # unsorted, one at a time: the loop most scripts write
                 enc = tok(source, return_tensors="pt", truncation=True, max_length=128)
                 out = model.generate(**enc, **kwargs)
-                new = out[0, enc["input_ids"].shape[1]:] if task.kind == "causal" else out[0]
-                tokens += sum(1 for t in new.tolist() if t not in skip)
+                new = out[0, enc["input_ids"].shape[1]:] if task.kind == "causal" else out[0, 1:]  # after the start token
+                ids = new.tolist()
+                end = next((k for k, t in enumerate(ids) if t in skip and t != pad), len(ids))
+                tokens += sum(1 for t in ids[:end] if t != pad)
         return tokens / (time.perf_counter() - start), tokens
 
     print(f"{len(sources)} sources; model {args.model or 'minilm2minilm (untrained warm start)'}; beams {args.beams}; "

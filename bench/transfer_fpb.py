@@ -71,7 +71,15 @@ def main() -> int:
     out["commands"] = out.get("commands", {})
 
     compare_dir = RUNS / "finance-monitor" / "fpb50-compare-seed1"
-    if "compare" in steps and not (compare_dir / "compare.json").exists():
+    def compare_complete() -> bool:
+        try:
+            rows = json.loads((compare_dir / "compare.json").read_text())["rows"]
+        except (OSError, ValueError, KeyError):
+            return False
+        done = {r["strategy"] for r in rows if r.get("status") == "completed"}
+        return done >= set(STRATEGIES.split(",")) | {"majority", "scratch"}
+
+    if "compare" in steps and not compare_complete():  # the same command continues an interrupted comparison
         cmd = [*tl, "finance-monitor", "compare", "--strategies", STRATEGIES, "--seed", "1", "--name", compare_dir.name, *data]
         out["commands"]["compare"] = " ".join(["tlsuite", *cmd[3:]])
         sh(cmd)

@@ -137,3 +137,21 @@ def test_from_scratch_and_dev_split(cli, workdir, tiny_model, tiny_data):
     record = json.loads((workdir / "runs" / "finance-monitor" / "scratch" / "run.json").read_text())
     assert record["config"]["from_scratch"] is True
     assert record["data"]["train"]["rows"] == 72 and record["data"]["dev"]["rows"] == 24
+
+
+def test_compare_continues_an_interrupted_comparison(cli, workdir, tiny_model, tiny_data):
+    args = ["finance-monitor", "compare", "--model", tiny_model, "--train", tiny_data["train"], "--dev", tiny_data["dev"],
+            "--strategies", "frozen", "--max-steps", "2", "--threads", "1", "--name", "again"]
+    assert cli(*args).exit_code == 0
+    folder = workdir / "runs" / "finance-monitor" / "again"
+    report = json.loads((folder / "compare.json").read_text())
+    frozen_run = (folder / "runs" / "finance-monitor" / "frozen" / "run.json").stat().st_mtime
+    # as if the comparison had been stopped during the scratch baseline
+    report["rows"] = [r for r in report["rows"] if r["strategy"] != "scratch"]
+    (folder / "compare.json").write_text(json.dumps(report))
+    result = cli(*args)
+    assert result.exit_code == 0, result.output
+    assert "continuing" in result.output and "frozen" in result.output
+    rows = json.loads((folder / "compare.json").read_text())["rows"]
+    assert [r["strategy"] for r in rows] == ["majority", "frozen", "scratch"]
+    assert (folder / "runs" / "finance-monitor" / "frozen" / "run.json").stat().st_mtime == frozen_run  # not retrained

@@ -47,9 +47,10 @@ class Generated:
 
     text: str
     truncated: bool = False
+    tokens: int = 0  # generated tokens (end and padding tokens not counted)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"text": self.text, "truncated": self.truncated}
+        return {"text": self.text, "truncated": self.truncated, "tokens": self.tokens}
 
 
 class Generation(Task):
@@ -313,7 +314,6 @@ class Generation(Task):
             return []
         device = device or next(model.parameters()).device
         kwargs = self.generation_kwargs(**overrides)
-        max_new = int(kwargs.get("max_new_tokens") or 20)
         if self.kind == "causal":
             encoded = [self.prompt(tokenizer, s)[-max_length:] for s in sources]
         else:
@@ -337,12 +337,14 @@ class Generation(Task):
                     else:
                         ids[row, : len(seq)], mask[row, : len(seq)] = seq, 1
                 result = model.generate(input_ids=ids.to(device), attention_mask=mask.to(device), **kwargs)
-                new = result[:, width:] if self.kind == "causal" else result
+                # decoder-only: the new tokens follow the prompt; encoder-decoder: after the decoder start token
+                new = result[:, width:] if self.kind == "causal" else result[:, 1:]
                 for row, i in enumerate(idx):
-                    tokens = [t for t in new[row].tolist() if t != pad]
-                    body = [t for t in tokens if t not in eos_ids]
-                    hit_limit = len(body) >= max_new and not (eos_ids & set(tokens))
-                    out[i] = Generated(tokenizer.decode(body, skip_special_tokens=True).strip(), hit_limit)
+                    raw = new[row].tolist()
+                    end = next((k for k, t in enumerate(raw) if t in eos_ids), None)
+                    body = [t for t in (raw if end is None else raw[:end]) if t != pad]
+                    # no end token: generation stopped at max_new_tokens (padding comes only after an end token)
+                    out[i] = Generated(tokenizer.decode(body, skip_special_tokens=True).strip(), end is None, len(body))
         return [g for g in out if g is not None]
 
     def score(self, references: Sequence[Sequence[str]], predictions: Sequence[Generated]) -> dict[str, Any]:

@@ -63,8 +63,14 @@ def run_compare(
         raise ConfigError("compare needs a dev set (--dev FILE or --dev-split): strategies are compared on it")
     name = base.name or datetime.now().strftime("compare-%Y%m%d-%H%M%S")
     folder = Path(base.runs_dir) / spec.name / name
+    done: dict[str, dict[str, Any]] = {}
     if folder.exists() and any(folder.iterdir()):
-        raise ConfigError(f"{folder}: folder exists and is not empty (pick another --name)")
+        if not (folder / "compare.json").is_file():
+            raise ConfigError(f"{folder}: folder exists and is not empty (pick another --name)")
+        # the same command again continues an interrupted comparison: completed strategies are kept
+        previous = read_json(folder / "compare.json")
+        done = {row["strategy"]: row for row in previous.get("rows", []) if row.get("status") == "completed"}
+        console.print(f"continuing {folder}: {', '.join(done) or 'nothing'} already done")
     (folder / "configs").mkdir(parents=True, exist_ok=True)
     given = dict(load_config_file(config_file)) if config_file else {}
     given.update({k: v for k, v in overrides.items() if v is not None and k not in ("name", "runs_dir")})
@@ -73,6 +79,12 @@ def run_compare(
     rows: list[dict[str, Any]] = [_majority_row(spec, base, test)]
     plan = [(s, {"strategy": s}) for s in strategies] + [("scratch", {"strategy": "full", "from_scratch": True})]
     for label, options in plan:
+        if label in done and (folder / "runs" / spec.name / label / "run.json").is_file():
+            rows.append(done[label])
+            continue
+        import shutil
+
+        shutil.rmtree(folder / "runs" / spec.name / label, ignore_errors=True)  # an interrupted attempt
         layer = {**given, **options, "name": label, "runs_dir": str(folder / "runs"), "keep_checkpoints": False}
         config_path = folder / "configs" / f"{label}.yaml"
         config_path.write_text(yaml.safe_dump(layer, sort_keys=False), encoding="utf-8")
