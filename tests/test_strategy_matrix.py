@@ -60,6 +60,8 @@ def _overrides(task: str, model: Path, data: dict[str, Path], runs: Path, name: 
         "max_steps": STEPS, "save_steps": SAVE, "batch_size": 8, "seed": 3, "threads": 1, "runs_dir": str(runs),
         "name": name, "keep_checkpoints": True, "unfreeze_every": 3, "virtual_tokens": 4, "adapter_reduction": 4,
         "lora_r": 4, "learning_rate": 1e-3, "evals_per_epoch": 1, **extra,
+        # the token shape reads sentences alone here; document context has its own resume test (test_ner_task)
+        **({"extra": {"context": "sentence"}} if task == "token" else {}),
     }
 
 
