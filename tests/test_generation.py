@@ -194,3 +194,40 @@ def test_an_encoder_as_model_is_warm_started(tmp_path, pairs):
     result = _train(tmp_path, pairs, "enc", model=str(encoder), max_steps=2)
     config = json.loads((result.path / "model" / "config.json").read_text())
     assert config["model_type"] == "encoder-decoder"
+
+
+@pytest.mark.parametrize("kind", ["t5", "bart", "marian", "bert2bert"])
+def test_engine_loss_feeds_the_decoder_the_shifted_labels(kind, tmp_path):
+    """The engine's own cross-entropy (label smoothing, class weights) pops the labels before the forward pass;
+    an encoder-decoder must still get decoder inputs made from them (BART would otherwise shift the *source*,
+    T5 and bert2bert would fail). With weights of one and no smoothing it equals the model's own loss."""
+    from transformers import EncoderDecoderModel, TrainingArguments
+
+    from tlsuite_core.training.engine import _trainer_class
+
+    if kind == "bert2bert":
+        enc = _build("bert", tmp_path / "bert")
+        model = EncoderDecoderModel.from_encoder_decoder_pretrained(str(enc), str(enc))
+        model.config.decoder_start_token_id, model.config.pad_token_id = VOCAB.index("[CLS]"), VOCAB.index("[PAD]")
+    else:
+        from transformers import AutoModelForSeq2SeqLM
+
+        model = AutoModelForSeq2SeqLM.from_pretrained(_build(kind, tmp_path / kind))
+    model.eval()
+    gen = torch.Generator().manual_seed(0)
+    input_ids = torch.randint(5, len(VOCAB), (3, 7), generator=gen)
+    labels = torch.randint(5, len(VOCAB), (3, 5), generator=gen)
+    labels[0, 3:] = -100
+    inputs = {"input_ids": input_ids, "attention_mask": torch.ones_like(input_ids), "labels": labels}
+    args = TrainingArguments(output_dir=str(tmp_path / "out"), report_to=[], use_cpu=True)
+    trainer = _trainer_class()(model=model, args=args, class_weights=torch.ones(len(VOCAB)))
+    with torch.no_grad():
+        ours = trainer.compute_loss(model, dict(inputs))
+        reference = model(**inputs).loss
+    assert torch.allclose(ours, reference, atol=1e-5)
+
+
+def test_label_smoothing_trains_a_warm_started_model(tmp_path, pairs):
+    encoder = _build("bert", tmp_path / "bert")
+    result = _train(tmp_path, pairs, "smooth", extra={"encoder": str(encoder)}, label_smoothing=0.1, max_steps=3)
+    assert result.record["status"] == "completed"

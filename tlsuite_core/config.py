@@ -56,8 +56,8 @@ class TrainConfig:
         freeze_layers: ``partial``: embeddings and this many bottom layers stay frozen (default: half).
         unfreeze_every: ``gradual``: optimiser steps between unfreezing layer groups (default: one epoch).
         lora_r / lora_alpha / lora_dropout: LoRA and AdaLoRA (AdaLoRA's average target rank is ``lora_r``).
-        target_modules: modules PEFT adapts (default: every linear layer of the backbone for LoRA; peft's
-            per-architecture default for IA3).
+        target_modules: modules PEFT adapts (default: peft's per-architecture choice, attention query and value
+            for LoRA/AdaLoRA, else every backbone linear layer; ``["all-linear"]``: every backbone linear layer).
         virtual_tokens: ``prefix`` / ``prompt``: number of virtual tokens.
         adapter_reduction: ``houlsby`` / ``pfeiffer``: bottleneck size is hidden size / this.
         export_merged: save a merged plain-transformers copy (``merged/``) of a mergeable adapter run.
@@ -121,7 +121,7 @@ class TrainConfig:
     unfreeze_every: int | None = None
     lora_r: int = 8
     lora_alpha: float = 16.0
-    lora_dropout: float = 0.1
+    lora_dropout: float = 0.0
     target_modules: list[str] | None = None
     virtual_tokens: int = 20
     adapter_reduction: int = 16

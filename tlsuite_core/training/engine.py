@@ -134,6 +134,10 @@ def _trainer_class() -> Any:
                 return super().compute_loss(model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch)
             inputs = dict(inputs)
             labels = inputs.pop("labels")
+            if "decoder_input_ids" not in inputs and "decoder_inputs_embeds" not in inputs:
+                prepare = _decoder_inputs_from_labels(model)
+                if prepare is not None:  # encoder-decoder: the model shifts labels itself only when it gets them
+                    inputs["decoder_input_ids"] = prepare(labels=labels)
             outputs = model(**inputs)
             logits = outputs.logits
             if self.shift_labels:  # causal LM: position t predicts token t + 1
@@ -146,6 +150,14 @@ def _trainer_class() -> Any:
             return (loss, outputs) if return_outputs else loss
 
     return TlsTrainer
+
+
+def _decoder_inputs_from_labels(model: Any) -> Any:
+    """The encoder-decoder's ``prepare_decoder_input_ids_from_labels`` (through a PEFT wrapper), or None."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    if not getattr(getattr(base, "config", None), "is_encoder_decoder", False):
+        return None
+    return getattr(base, "prepare_decoder_input_ids_from_labels", None)
 
 
 def resolve_training_config(

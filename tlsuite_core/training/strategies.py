@@ -12,7 +12,7 @@ full        every weight                                                        
 frozen      the task head only (backbone frozen: feature extraction)            transformers
 partial     the head and the top layers (embeddings + bottom K layers frozen)   transformers
 gradual     the head first, then one more layer group from the top at a time    transformers
-lora        low-rank updates of every backbone linear layer + the head          peft (merged: transformers)
+lora        low-rank updates of attention query/value + the head                peft (merged: transformers)
 adalora     LoRA with rank budget re-allocated during training + the head      peft (merged: transformers)
 ia3         learned rescaling of keys, values and feed-forward + the head       peft (merged: transformers)
 prefix      trainable key/value prefixes in every layer + the head              peft
@@ -154,6 +154,22 @@ def _head_modules(model: Any) -> list[str]:
     return sorted({name.rsplit(".", 1)[0] for name, _ in model.named_parameters() if is_head(name)})
 
 
+def _default_lora_targets(model: Any) -> list[str]:
+    """peft's own default for the architecture (attention query and value, as in the LoRA paper), else every
+    backbone linear layer. Query/value keeps LoRA's training memory below full fine-tuning's on CPU
+    (docs/results/transfer.md); ``--target-modules all-linear`` adapts every linear layer instead."""
+    from peft.utils import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as defaults
+
+    config = getattr(model, "config", None)
+    model_type = getattr(config, "model_type", None)
+    if model_type == "encoder-decoder":  # bert2bert: the encoder's names also name the decoder's layers
+        model_type = getattr(getattr(config, "encoder", None), "model_type", None)
+    names = defaults.get(model_type or "")
+    if names and any(n.rsplit(".", 1)[-1] in names for n in _backbone_linears(model)):
+        return list(names)
+    return _backbone_linears(model)
+
+
 def _backbone_linears(model: Any) -> list[str]:
     import torch
 
@@ -200,6 +216,8 @@ def peft_config_for(strategy: Strategy, config: Any, task: Any, model: Any, tota
     targets = config.target_modules or None
     if strategy.name in ("lora", "adalora"):
         if targets is None:
+            targets = _default_lora_targets(model)
+        elif targets == ["all-linear"]:
             targets = _backbone_linears(model)
         kwargs = dict(common, r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
                       target_modules=targets, modules_to_save=heads or None)
