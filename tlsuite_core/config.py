@@ -60,6 +60,8 @@ class TrainConfig:
             for LoRA/AdaLoRA, else every backbone linear layer; ``["all-linear"]``: every backbone linear layer).
         virtual_tokens: ``prefix`` / ``prompt``: number of virtual tokens.
         adapter_reduction: ``houlsby`` / ``pfeiffer``: bottleneck size is hidden size / this.
+        cache_features: ``frozen``: compute the backbone's features once and train the head on the stored ones
+            (the backbone runs without dropout; see ``tlsuite_core.training.feature_cache``).
         export_merged: save a merged plain-transformers copy (``merged/``) of a mergeable adapter run.
         dropout: set every dropout probability of the model to this value.
         fgm_epsilon: adversarial training (FGM) on the word embeddings with this perturbation norm (0: off).
@@ -128,6 +130,7 @@ class TrainConfig:
     export_merged: bool = True
     dropout: float | None = None
     fgm_epsilon: float = 0.0
+    cache_features: bool = False
     oversample: bool = False
     init_from: str | None = None
     replay: float = 0.0
@@ -185,6 +188,10 @@ class TrainConfig:
                 problems.append(f"{name} must be in [0, 1)")
         if self.fgm_epsilon < 0:
             problems.append("fgm_epsilon must be >= 0")
+        if self.cache_features and self.strategy != "frozen":
+            problems.append("cache_features needs strategy frozen (only a frozen backbone has fixed features)")
+        if self.cache_features and self.fgm_epsilon:
+            problems.append("cache_features does not combine with fgm (the perturbed embeddings change the features)")
         if self.max_train_minutes is not None and self.max_train_minutes <= 0:
             problems.append("max_train_minutes must be > 0")
         if not 0 <= self.dev_split < 1:

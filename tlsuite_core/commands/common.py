@@ -67,6 +67,7 @@ LoraROpt = Annotated[Optional[int], typer.Option(help="lora/adalora: rank (adalo
 LoraAlphaOpt = Annotated[Optional[float], typer.Option(help="lora/adalora: scaling alpha.", rich_help_panel="Strategy")]
 LoraDropoutOpt = Annotated[Optional[float], typer.Option(help="lora/adalora: dropout on the low-rank path (default 0: a second copy of each adapted input otherwise).", rich_help_panel="Strategy")]
 TargetModulesOpt = Annotated[Optional[str], typer.Option(help="PEFT: comma-separated module names to adapt, or all-linear (default: peft's choice for the architecture, e.g. query,value for BERT LoRA).", rich_help_panel="Strategy")]
+CacheFeaturesOpt = Annotated[bool, typer.Option("--cache-features", help="frozen: compute the backbone's features once, then train the head on them (fast epochs; no dropout inside the backbone).", rich_help_panel="Strategy")]
 VirtualTokensOpt = Annotated[Optional[int], typer.Option(help="prefix/prompt: number of virtual tokens.", rich_help_panel="Strategy")]
 AdapterReductionOpt = Annotated[Optional[int], typer.Option(help="houlsby/pfeiffer: bottleneck = hidden size / this.", rich_help_panel="Strategy")]
 NoMergedOpt = Annotated[bool, typer.Option("--no-merged", help="Do not export merged/ (plain-transformers weights) for a mergeable adapter.", rich_help_panel="Strategy")]
@@ -88,7 +89,7 @@ ENGINE_OPTIONS: list[tuple[str, Any, Any]] = [
     ("strategy", StrategyOpt, None), ("freeze_layers", FreezeLayersOpt, None), ("unfreeze_every", UnfreezeEveryOpt, None),
     ("lora_r", LoraROpt, None), ("lora_alpha", LoraAlphaOpt, None), ("lora_dropout", LoraDropoutOpt, None),
     ("target_modules", TargetModulesOpt, None), ("virtual_tokens", VirtualTokensOpt, None),
-    ("adapter_reduction", AdapterReductionOpt, None), ("no_merged", NoMergedOpt, False),
+    ("adapter_reduction", AdapterReductionOpt, None), ("no_merged", NoMergedOpt, False), ("cache_features", CacheFeaturesOpt, False),
     ("epochs", EpochsOpt, None), ("batch_size", BatchSizeOpt, None), ("learning_rate", LearningRateOpt, None),
     ("warmup", WarmupOpt, None), ("weight_decay", WeightDecayOpt, None), ("scheduler", SchedulerOpt, None),
     ("grad_accum", GradAccumOpt, None), ("layer_lr_decay", LayerLrDecayOpt, None), ("head_lr_scale", HeadLrScaleOpt, None),
@@ -153,6 +154,7 @@ def engine_overrides(engine: dict[str, Any], **app_options: Any) -> dict[str, An
         group_by_length=False if e.get("no_group_by_length") else None,
         export_merged=False if e.get("no_merged") else None,
         oversample=e.get("oversample") or None,
+        cache_features=e.get("cache_features") or None,
         from_scratch=e.get("from_scratch") or None,
         fgm_epsilon=e.get("fgm"),
         target_modules=[m.strip() for m in e["target_modules"].split(",") if m.strip()] if e.get("target_modules") else None,
@@ -194,7 +196,7 @@ def run_comparison(spec: AppSpec, engine: dict[str, Any], overrides: dict[str, A
 
 
 #: engine options that make no sense for ``compare`` (it sets the strategy and the baselines itself)
-NOT_FOR_COMPARE = ("strategy", "search", "resume", "init_from", "replay", "from_scratch")
+NOT_FOR_COMPARE = ("strategy", "search", "resume", "init_from", "replay", "from_scratch", "cache_features")
 StrategiesOpt = Annotated[Optional[str], typer.Option(help="Comma-separated strategies to compare (default: full,frozen,partial,gradual,lora,ia3,prefix); the majority and from-scratch baselines are always added.", rich_help_panel="Compare")]
 TestOpt = Annotated[Optional[str], typer.Option(help="Also score every strategy on this labelled test file.", rich_help_panel="Compare")]
 

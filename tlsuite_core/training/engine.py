@@ -563,7 +563,8 @@ def _train_in_run(app, task, config, plan, resolved, train_data, dev_data, label
         steps=state.global_step,
         epochs=round(state.epoch or 0.0, 4),
         parameters=counts,
-        strategy={"name": config.strategy, "loads_with": get_strategy(config.strategy).loads_with, **saved},
+        strategy={"name": config.strategy, "loads_with": get_strategy(config.strategy).loads_with, **saved,
+                  **{"feature_cache": cb.cache.stats() for cb in strategy_callbacks if hasattr(cb, "cache")}},
         peak_memory={**devices.peak_memory(plan.device), **memory.summary()},
         timings={
             "train_seconds": train_seconds,

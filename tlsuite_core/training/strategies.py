@@ -188,6 +188,10 @@ def prepare_model(model: Any, config: Any, task: Any, *, total_steps: int, steps
     layers = num_layers(model)
     if strategy.name == "frozen":
         _freeze_below(model, layers + 1)
+        if config.cache_features:
+            from .feature_cache import FeatureCacheReport, install_feature_cache
+
+            callbacks.append(FeatureCacheReport(install_feature_cache(model)))
     elif strategy.name == "partial":
         k = config.freeze_layers if config.freeze_layers is not None else layers // 2
         if not 0 <= k <= layers:
