@@ -10,6 +10,9 @@
 
     python bench/generation_acceptance.py                         # all -> bench/results/generation-acceptance.json
     python bench/generation_acceptance.py --steps multi30k --minutes 20
+    # side by side on two cores, one thread each (how the committed figures were made):
+    OMP_NUM_THREADS=1 python bench/generation_acceptance.py --steps multi30k &
+    OMP_NUM_THREADS=1 python bench/generation_acceptance.py --steps dialogsum,smollm2
 """
 
 from __future__ import annotations
@@ -51,7 +54,10 @@ def run_pair(out: dict, key: str, app: str, data: list[str], minutes: float, ext
             import shutil
 
             shutil.rmtree(run, ignore_errors=True)
-            cmd = [*tl, "--encoder", "minilm", *flags, "--max-train-minutes", str(minutes), "--name", run.name, "--runs-dir", str(RUNS), *data, *extra]
+            # a time budget, not an epoch count, ends these runs: a constant rate after a short warm-up (a decaying
+            # schedule planned over 5 epochs would still be warming up when 20 minutes are over)
+            cmd = [*tl, "--encoder", "minilm", *flags, "--max-train-minutes", str(minutes), "--scheduler", "constant_with_warmup",
+                   "--warmup", "50", "--name", run.name, "--runs-dir", str(RUNS), *data, *extra]
             out.setdefault("commands", {})[f"{key}-{label}"] = " ".join(["tlsuite", *cmd[3:]])
             rows[label + "_wall_seconds"] = sh(cmd)
         record = json.loads((run / "run.json").read_text())
@@ -98,7 +104,13 @@ def main() -> int:
             out["smollm2_wall_seconds"] = sh(cmd)
         out["smollm2"] = {"metrics": json.loads((run / "metrics.json").read_text()), "run": str(run.relative_to(ROOT)),
                           "parameters": json.loads((run / "run.json").read_text()).get("parameters")}
-    Path(args.output).write_text(json.dumps(out, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    # two instances may run side by side (``--steps multi30k`` and ``--steps dialogsum,smollm2``): merge into the
+    # file as it is now rather than overwrite what the other one wrote
+    latest: dict = json.loads(Path(args.output).read_text()) if Path(args.output).exists() else {}
+    commands = {**latest.get("commands", {}), **out.get("commands", {})}
+    latest.update(out)
+    latest["commands"] = commands
+    Path(args.output).write_text(json.dumps(latest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     print(f"written to {args.output}")
     return 0
 

@@ -479,6 +479,12 @@ def _train_in_run(app, task, config, plan, resolved, train_data, dev_data, label
     if config.max_train_minutes:
         budget = TimeBudget(config.max_train_minutes)
         cbs.append(budget)
+        if config.scheduler not in ("constant", "constant_with_warmup") and not config.max_steps:
+            console.print(
+                f"[yellow]note:[/] the {config.scheduler} learning-rate schedule is planned over {total_steps} steps; "
+                f"a {config.max_train_minutes:g}-minute budget may stop it long before it decays (--scheduler "
+                "constant_with_warmup, or --max-steps near what the budget allows)"
+            )
     if config.early_stopping and has_dev:
         cbs.append(EarlyStoppingCallback(early_stopping_patience=config.early_stopping))
     trainer = _trainer_class()(
