@@ -21,13 +21,14 @@ class RichProgress(TrainerCallback):
         self.started = 0.0
         self.first_step = 0
         self.last_text = ""
+        self.last_line = 0.0
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         import time
 
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-        self.started = time.perf_counter()
+        self.started = self.last_line = time.perf_counter()
         self.first_step = state.global_step
         self.last_text = ""
         if not self.console.is_terminal:
@@ -52,9 +53,13 @@ class RichProgress(TrainerCallback):
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         if self.progress is not None:
             self.progress.update(self.bar, completed=state.global_step)
-        elif state.global_step % self.every == 0 or state.global_step == state.max_steps:
-            import time
+            return
+        import time
 
+        now = time.perf_counter()
+        # every 5 % of the steps, and at least once a minute when steps are slow (time-budgeted or large runs)
+        if state.global_step % self.every == 0 or state.global_step == state.max_steps or now - self.last_line >= 60.0:
+            self.last_line = now
             done = state.global_step - self.first_step
             elapsed = time.perf_counter() - self.started
             eta = elapsed / done * (state.max_steps - state.global_step) if done else 0.0
