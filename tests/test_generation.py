@@ -231,3 +231,12 @@ def test_label_smoothing_trains_a_warm_started_model(tmp_path, pairs):
     encoder = _build("bert", tmp_path / "bert")
     result = _train(tmp_path, pairs, "smooth", extra={"encoder": str(encoder)}, label_smoothing=0.1, max_steps=3)
     assert result.record["status"] == "completed"
+
+
+def test_eval_limit_applies_during_training_and_the_final_evaluation_scores_all(tmp_path, pairs):
+    model = _build("t5", tmp_path / "t5")
+    result = _train(tmp_path, pairs, "limited", model=str(model), extra={"eval_limit": 3}, epochs=2)
+    history = json.loads((result.path / "report" / "log_history.json").read_text())
+    during = [h["eval_n"] for h in history if "eval_n" in h]
+    assert during and set(during) == {3}  # evaluations during training: the first 3 dev pairs
+    assert result.metrics["n"] == 12  # the selected model: every dev pair

@@ -381,7 +381,9 @@ class Generation(Task):
 
         def compute(eval_pred: Any) -> dict[str, float]:
             model = self.trainer.model
-            pairs = data if not limit or limit >= len(data) else data.subset(range(int(limit)))
+            # the limit keeps evaluations during training cheap; the selected model's final evaluation scores all
+            during_training = bool(getattr(self.trainer, "is_in_train", False))
+            pairs = data if not limit or not during_training or limit >= len(data) else data.subset(range(int(limit)))
             predictions = self.generate(model, self.trainer.processing_class, pairs.sources, batch_size=self.trainer.args.per_device_eval_batch_size,
                                         max_length=self.config.max_length)
             metrics = self.score(pairs.targets, predictions)
