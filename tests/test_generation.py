@@ -233,9 +233,20 @@ def test_label_smoothing_trains_a_warm_started_model(tmp_path, pairs):
     assert result.record["status"] == "completed"
 
 
-def test_eval_limit_applies_during_training_and_the_final_evaluation_scores_all(tmp_path, pairs):
+def test_eval_limit_applies_during_training_and_the_final_evaluation_scores_all(tmp_path, pairs, monkeypatch):
+    from transformers import Trainer
+
+    scored = []  # the size of every dataset an evaluation pass runs over (the loss pass included)
+    original = Trainer.evaluation_loop
+
+    def spy(self, dataloader, *args, **kwargs):
+        scored.append(len(dataloader.dataset))
+        return original(self, dataloader, *args, **kwargs)
+
+    monkeypatch.setattr(Trainer, "evaluation_loop", spy)
     model = _build("t5", tmp_path / "t5")
     result = _train(tmp_path, pairs, "limited", model=str(model), extra={"eval_limit": 3}, epochs=2)
+    assert scored[:-1] and set(scored[:-1]) == {3} and scored[-1] == 12
     history = json.loads((result.path / "report" / "log_history.json").read_text())
     during = [h["eval_n"] for h in history if "eval_n" in h]
     assert during and set(during) == {3}  # evaluations during training: the first 3 dev pairs

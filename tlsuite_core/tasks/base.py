@@ -100,6 +100,11 @@ class Task:
         (masked-LM masking) fixes it here once, so every evaluation scores the same inputs."""
         return dataset
 
+    def training_evaluation(self, dataset: Any) -> Any:
+        """The part of the prepared dev set that evaluations *during training* score (default: all of it). The
+        selected model's final evaluation always scores the whole dev set."""
+        return dataset
+
     def example_classes(self, dataset: Any, labels: Sequence[str]) -> list[int]:
         """One class id per encoded example, for ``--oversample`` (which repeats examples of rare classes)."""
         raise NotImplementedError

@@ -372,6 +372,13 @@ class Generation(Task):
         names |= set(getattr(metric, "keys", ()) or ())
         return names
 
+    def training_evaluation(self, dataset: Any) -> Any:
+        """``eval_limit``: evaluations during training score (loss and generation) the first N dev pairs only."""
+        limit = self.options.get("eval_limit")
+        if not limit or limit >= len(dataset):
+            return dataset
+        return dataset.select(range(int(limit)))
+
     def compute_metrics(self, labels: Sequence[str], dataset: Any = None) -> Any:
         """Generation metrics on the dev pairs, computed with the model being trained (attached by the engine)."""
         data = self.raw.get(id(dataset)) if dataset is not None else None

@@ -491,7 +491,7 @@ def _train_in_run(app, task, config, plan, resolved, train_data, dev_data, label
         model=model,
         args=args,
         train_dataset=train_ds,
-        eval_dataset=dev_ds,
+        eval_dataset=task.training_evaluation(dev_ds) if has_dev else None,
         data_collator=task.collator(tokenizer),
         processing_class=tokenizer,
         compute_metrics=task.compute_metrics(labels, dev_ds) if has_dev else None,
