@@ -7,9 +7,9 @@ import json
 from pathlib import Path
 
 import pytest
-from transformers import TrainerCallback
-
 from tlsuite_core.errors import ConfigError
+
+from .test_strategy_matrix import InterruptAt
 
 
 def _app(task: str):
@@ -60,15 +60,6 @@ def test_cached_features_train_the_same_head_as_the_live_backbone(tmp_path, tiny
     assert "feature_cache" not in live.record["strategy"]
 
 
-class _InterruptAt(TrainerCallback):
-    def __init__(self, step: int) -> None:
-        self.step = step
-
-    def on_step_end(self, args, state, control, **kwargs):  # noqa: ANN001
-        if state.global_step == self.step:
-            raise KeyboardInterrupt
-
-
 @pytest.mark.parametrize("task", ["sequence", "token"])
 def test_cached_run_resumes_exactly_and_reloads_with_transformers(task, tmp_path, tiny_model, tiny_data, ner_model, ner_data):
     from transformers import AutoModelForSequenceClassification, AutoModelForTokenClassification
@@ -80,7 +71,7 @@ def test_cached_run_resumes_exactly_and_reloads_with_transformers(task, tmp_path
     extra = {"max_steps": 10, "save_steps": 5, "cache_features": True, **({"extra": {"context": "sentence"}} if task == "token" else {})}
     straight = train(app, _config(app, model, data, tmp_path, "straight", **extra))
     with pytest.raises(KeyboardInterrupt):
-        train(app, _config(app, model, data, tmp_path, "resumed", **extra), callbacks=[_InterruptAt(7)])
+        train(app, _config(app, model, data, tmp_path, "resumed", **extra), callbacks=[InterruptAt(7)])
     cfg, run = resolve_training_config(app, config_file=None, overrides={}, resume=str(tmp_path / app.name / "resumed"))
     resumed = train(app, cfg, resume_run=run)
     a, b = _tensors(straight.path / "model"), _tensors(resumed.path / "model")

@@ -384,13 +384,12 @@ class Generation(Task):
         data = self.raw.get(id(dataset)) if dataset is not None else None
         if data is None:
             return None
-        limit = self.options.get("eval_limit")
 
         def compute(eval_pred: Any) -> dict[str, float]:
             model = self.trainer.model
-            # the limit keeps evaluations during training cheap; the selected model's final evaluation scores all
-            during_training = bool(getattr(self.trainer, "is_in_train", False))
-            pairs = data if not limit or not during_training or limit >= len(data) else data.subset(range(int(limit)))
+            # generate for the pairs this evaluation scored: the first N during training (training_evaluation)
+            scored = len(eval_pred.label_ids)
+            pairs = data if scored >= len(data) else data.subset(range(scored))
             predictions = self.generate(model, self.trainer.processing_class, pairs.sources, batch_size=self.trainer.args.per_device_eval_batch_size,
                                         max_length=self.config.max_length)
             metrics = self.score(pairs.targets, predictions)

@@ -22,9 +22,6 @@ from transformers import TrainerCallback
 
 from ..errors import ConfigError
 
-_ID_KEYS = ("input_ids", "token_type_ids")
-
-
 class FeatureCache:
     """Replace ``backbone.forward`` with a per-input cache of its last hidden states."""
 
@@ -84,9 +81,8 @@ class FeatureCache:
         hidden = torch.zeros((input_ids.shape[0], input_ids.shape[1], sample.shape[-1]), dtype=dtype, device=input_ids.device)
         for row, key in enumerate(keys):
             hidden[row][real[row]] = self.store[key].to(device=input_ids.device, dtype=dtype)
-        pooled = self.pooler(hidden) if self.pooler is not None else None
-        if pooled is not None:
-            return self.output_class(last_hidden_state=hidden, pooler_output=pooled)
+        if self.pooler is not None:  # trainable: runs live on the cached states
+            return self.output_class(last_hidden_state=hidden, pooler_output=self.pooler(hidden))
         return self.output_class(last_hidden_state=hidden)
 
 
