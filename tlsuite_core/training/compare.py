@@ -9,7 +9,9 @@ always added, so the gain from transfer is explicit:
 
 The folder (``<runs_dir>/<app>/<name>``) gets ``compare.json``, ``compare.csv``, ``compare.md`` (the table and the
 command that made it), ``compare.png`` and ``runs/`` (every strategy's ordinary run folder). A strategy whose dev
-metric is not above the scratch baseline is flagged as negative transfer.
+metric is not above the scratch baseline is flagged as negative transfer. The same command again continues an
+interrupted comparison: completed strategies are kept, the interrupted one starts over (so its wall time and peak
+memory stay whole-run figures).
 """
 
 from __future__ import annotations
@@ -84,7 +86,9 @@ def run_compare(
             continue
         import shutil
 
-        shutil.rmtree(folder / "runs" / spec.name / label, ignore_errors=True)  # an interrupted attempt
+        # an interrupted strategy starts over rather than resuming its checkpoint: the row's wall time and peak
+        # memory must be one whole run's, measured in one process
+        shutil.rmtree(folder / "runs" / spec.name / label, ignore_errors=True)
         layer = {**given, **options, "name": label, "runs_dir": str(folder / "runs"), "keep_checkpoints": False}
         config_path = folder / "configs" / f"{label}.yaml"
         config_path.write_text(yaml.safe_dump(layer, sort_keys=False), encoding="utf-8")
