@@ -72,8 +72,7 @@ STRATEGIES: dict[str, Strategy] = {
         Strategy("frozen", "feature extraction: freeze the backbone, train the task head", lr_scale=10.0, defaults=_PEFT_DEFAULTS),
         Strategy("partial", "freeze the embeddings and the bottom --freeze-layers layers"),
         Strategy("gradual", "unfreeze one layer group from the top every epoch (or --unfreeze-every steps)"),
-        # x20: on FPB 50agree (finance-monitor, minilm, seed 1) x8 reached dev accuracy 0.8374, x20 0.8537 (docs/results/transfer.md)
-        Strategy("lora", "LoRA: low-rank updates of the backbone's linear layers", kind="peft", lr_scale=20.0, defaults=_PEFT_DEFAULTS, mergeable=True),
+        Strategy("lora", "LoRA: low-rank updates of the backbone's linear layers", kind="peft", lr_scale=8.0, defaults=_PEFT_DEFAULTS, mergeable=True),
         Strategy("adalora", "AdaLoRA: LoRA with an adaptive rank budget", kind="peft", lr_scale=8.0, defaults=_PEFT_DEFAULTS, mergeable=True),
         Strategy("ia3", "IA3: learned rescaling of keys, values and feed-forward activations", kind="peft", lr_scale=30.0, defaults=_PEFT_DEFAULTS, mergeable=True),
         Strategy("prefix", "prefix tuning: trainable key/value prefixes in every layer", kind="peft", lr_scale=100.0, defaults=_PEFT_DEFAULTS),
