@@ -19,6 +19,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -84,8 +85,6 @@ def run_compare(
         if label in done and (folder / "runs" / spec.name / label / "run.json").is_file():
             rows.append(done[label])
             continue
-        import shutil
-
         # an interrupted strategy starts over rather than resuming its checkpoint: the row's wall time and peak
         # memory must be one whole run's, measured in one process
         shutil.rmtree(folder / "runs" / spec.name / label, ignore_errors=True)
