@@ -331,6 +331,10 @@ def _load_adapter_model(model: ResolvedModel, model_class: Any, *, merge: bool, 
             return base_model
         from peft import PeftModel
 
+        if meta.get("strategy") == "prefix":
+            from .compat import accept_past_key_values
+
+            accept_past_key_values(base_model)
         loaded = PeftModel.from_pretrained(base_model, str(model.path), is_trainable=False)
         mergeable = meta.get("strategy") in ("lora", "adalora", "ia3")
         if merge and mergeable:

@@ -256,6 +256,10 @@ def _wrap_peft(model: Any, strategy: Strategy, config: Any, task: Any, total_ste
     import peft
 
     pc = peft_config_for(strategy, config, task, model, total_steps)
+    if strategy.name == "prefix":
+        from ..compat import accept_past_key_values
+
+        accept_past_key_values(model)
     try:
         wrapped = peft.get_peft_model(model, pc)
     except (ValueError, TypeError, KeyError) as exc:
