@@ -72,7 +72,8 @@ def build_app(host: PluginHost | None = None) -> typer.Typer:
     def doctor(
         as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     ) -> None:
-        """Versions, devices, precision support, plugins and model availability."""
+        """Versions (and any that differ from the known-good set in constraints.txt), devices, precision support,
+        plugins and model availability."""
         from . import devices
         from .models import list_models
 
@@ -80,6 +81,11 @@ def build_app(host: PluginHost | None = None) -> typer.Typer:
         info["plugins"] = [p.as_dict() for p in host.plugins()]
         info["models"] = list_models()
         info["apps"] = host.registry.names("app")
+        from .versions import drift
+
+        differ = drift()
+        info["known_good_drift"] = [d.as_dict() for d in differ if d.installed is not None]
+        info["known_good_missing"] = [d.name for d in differ if d.installed is None]
         if as_json:
             typer.echo(json.dumps(info, indent=2))
             return
@@ -97,6 +103,11 @@ def build_app(host: PluginHost | None = None) -> typer.Typer:
         for m in info["models"]:
             table.add_row(f"model {m['alias']}", "available" if m["available"] else f"missing ({m['install']})")
         table.add_row("apps", ", ".join(info["apps"]) or "none")
+        if info["known_good_drift"]:
+            for d in info["known_good_drift"]:
+                table.add_row(f"[yellow]untested {d['name']}[/]", f"{d['installed']} (known-good {d['known_good']}; pip install -c constraints.txt)")
+        else:
+            table.add_row("known-good versions", "every installed dependency matches constraints.txt")
         out.print(table)
 
     models_app = typer.Typer(help="Pretrained models: aliases and where they resolve.", epilog="Example: tlsuite models list --json", no_args_is_help=True)
