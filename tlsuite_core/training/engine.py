@@ -205,9 +205,8 @@ def train(
     host = get_host()
     task = host.task(app.task)()
     task.configure(config)
-    plan = devices.plan(config.device, config.precision, config.threads)
 
-    # -- data ---------------------------------------------------------------------------------------
+    # -- data (before anything imports torch: a bad file is reported in a second) ---------------------------------------------------------------------------------------
     on_demo = config.train is None
     if on_demo:
         if app.demo_train is None:
@@ -241,7 +240,8 @@ def train(
     if config.metric not in known_metrics:
         raise ConfigError(f"--metric {config.metric}: unknown (choose from {', '.join(sorted(known_metrics))})")
 
-    # -- model --------------------------------------------------------------------------------------
+    # -- device and model ---------------------------------------------------------------------------
+    plan = devices.plan(config.device, config.precision, config.threads)
     resolved = resolve_model(task.model_reference(config), allow_pickle=config.allow_pickle)
 
     # -- run folder ---------------------------------------------------------------------------------
