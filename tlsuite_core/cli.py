@@ -35,6 +35,28 @@ class RootGroup(TyperGroup):
             raise typer.Exit(130) from None
 
 
+def _hide_flag_types() -> None:
+    """No ``<bool>`` beside a flag in ``--help``.
+
+    Typer's rich help (0.29) prints every option's type in a column, flags included, so ``--keep-checkpoints``
+    and ``--help`` itself read ``<bool>`` as if they took a value; its plain-text help already leaves flags without
+    a type. Flags (and counters) get no type column here either; options that take a value keep theirs.
+    """
+    from typer.core import TyperOption
+
+    original = getattr(TyperOption, "display_type_rich", None)
+    if original is None or getattr(original, "_tlsuite_flags_untyped", False):
+        return
+
+    def display_type_rich(self: Any, ctx: Any) -> Any:
+        if getattr(self, "is_flag", False) or getattr(self, "count", False):
+            return None
+        return original(self, ctx)
+
+    display_type_rich._tlsuite_flags_untyped = True  # type: ignore[attr-defined]
+    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+
+
 def _fmt_bytes(n: int | None) -> str:
     if n is None:
         return "-"
@@ -48,6 +70,7 @@ def _fmt_bytes(n: int | None) -> str:
 def build_app(host: PluginHost | None = None) -> typer.Typer:
     """A fresh root CLI with the core commands and the commands of every plugin ``host`` loaded."""
     host = host or get_host()
+    _hide_flag_types()
     app = typer.Typer(
         cls=RootGroup,
         name="tlsuite",
