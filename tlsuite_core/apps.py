@@ -8,6 +8,9 @@ from typing import Any, Mapping, Sequence
 
 from .errors import ModelError
 
+__all__ = ["AppSpec", "Prediction", "TrainedApp", "load_app"]
+
+
 
 @dataclass(frozen=True)
 class AppSpec:

@@ -18,6 +18,9 @@ from typing import Any, Callable, Iterable, Sequence
 
 from .errors import DataError
 
+__all__ = ["DataAdapter", "LABEL_COLUMNS", "LabelledData", "SkippedRow", "TEXT_COLUMNS", "Table", "decode", "fingerprint", "load_labelled", "pick_column", "read_bytes", "read_table"]
+
+
 TEXT_COLUMNS = ("text", "sentence", "headline", "title", "content", "utterance")
 LABEL_COLUMNS = ("label", "labels", "sentiment", "category", "class", "intent")
 
@@ -93,7 +96,7 @@ class LabelledData:
             texts=self.texts + other.texts,
             labels=self.labels + other.labels,
             lines=self.lines + other.lines,
-            fingerprint=_fingerprint((self.fingerprint + other.fingerprint).encode()),
+            fingerprint=fingerprint((self.fingerprint + other.fingerprint).encode()),
             skipped=self.skipped + other.skipped,
         )
 
@@ -118,7 +121,8 @@ class LabelledData:
 # ------------------------------------------------------------------------------------------------------
 
 
-def _read_bytes(path: Path) -> bytes:
+def read_bytes(path: Path) -> bytes:
+    """The bytes of a data file; :class:`DataError` naming it when it is missing, a folder or empty."""
     if not path.exists():
         raise DataError("file not found", path=path)
     if path.is_dir():
@@ -129,7 +133,9 @@ def _read_bytes(path: Path) -> bytes:
     return data
 
 
-def _decode(data: bytes, path: Path, *, fallback: str | None = None) -> str:
+def decode(data: bytes, path: Path, *, fallback: str | None = None) -> str:
+    """UTF-8 text without a BOM; bad bytes are a :class:`DataError` naming the file, line and column (or are decoded
+    with ``fallback`` when one is given)."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -145,7 +151,8 @@ def _decode(data: bytes, path: Path, *, fallback: str | None = None) -> str:
     return text.removeprefix("\ufeff")
 
 
-def _fingerprint(data: bytes) -> str:
+def fingerprint(data: bytes) -> str:
+    """The data fingerprint recorded in run.json (SHA-256 of the file's bytes); resume refuses changed data."""
     return hashlib.sha256(data).hexdigest()
 
 
@@ -155,8 +162,8 @@ def _fingerprint(data: bytes) -> str:
 
 
 def read_delimited(path: Path, delimiter: str = ",", fmt: str = "csv") -> Table:
-    data = _read_bytes(path)
-    text = _decode(data, path)
+    data = read_bytes(path)
+    text = decode(data, path)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     try:
         header = next(reader)
@@ -188,7 +195,7 @@ def read_delimited(path: Path, delimiter: str = ",", fmt: str = "csv") -> Table:
             rows.append(dict(zip(header, values)))
             lines.append(start)
         start = reader.line_num + 1
-    return Table(str(path), header, rows, lines, fmt, _fingerprint(data))
+    return Table(str(path), header, rows, lines, fmt, fingerprint(data))
 
 
 def read_csv(path: Path) -> Table:
@@ -200,8 +207,8 @@ def read_tsv(path: Path) -> Table:
 
 
 def read_jsonl(path: Path) -> Table:
-    data = _read_bytes(path)
-    text = _decode(data, path)
+    data = read_bytes(path)
+    text = decode(data, path)
     rows: list[dict[str, Any]] = []
     lines: list[int] = []
     columns: dict[str, None] = {}
@@ -219,7 +226,7 @@ def read_jsonl(path: Path) -> Table:
         rows.append(obj)
         lines.append(number)
         columns.update(dict.fromkeys(obj))
-    return Table(str(path), list(columns), rows, lines, "jsonl", _fingerprint(data))
+    return Table(str(path), list(columns), rows, lines, "jsonl", fingerprint(data))
 
 
 BUILTIN_ADAPTERS = (
@@ -294,8 +301,8 @@ def read_hub(ref: str) -> Table:
             if names is not None and isinstance(row[key], int):
                 row[key] = names[row[key]]
         rows.append(row)
-    fingerprint = getattr(ds, "_fingerprint", "") or hashlib.sha256(ref.encode()).hexdigest()
-    return Table(ref, list(features), rows, list(range(1, len(rows) + 1)), "hub", fingerprint)
+    digest = getattr(ds, "_fingerprint", "") or hashlib.sha256(ref.encode()).hexdigest()
+    return Table(ref, list(features), rows, list(range(1, len(rows) + 1)), "hub", digest)
 
 
 def pick_column(table: Table, wanted: str | None, candidates: Sequence[str], role: str, option: str) -> str:

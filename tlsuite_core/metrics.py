@@ -7,6 +7,9 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+__all__ = ["Metric", "classification_metrics", "exact_match_metrics"]
+
+
 
 @dataclass(frozen=True)
 class Metric:

@@ -22,6 +22,9 @@ from typing import Any, Callable
 
 from .errors import ModelError
 
+__all__ = ["DEFAULT_MODEL", "ModelAlias", "ResolvedModel", "list_models", "load_model", "load_tokenizer", "resolve_model"]
+
+
 DEFAULT_MODEL = "minilm"
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")

@@ -22,8 +22,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Sequence
 
-from .data import SkippedRow, _decode, _read_bytes, pick_column, read_table
+from .data import SkippedRow, decode, read_bytes, pick_column, read_table
 from .errors import DataError
+
+__all__ = ["PairedData", "load_pairs"]
+
 
 SOURCE_COLUMNS = ("source", "src", "text", "document", "dialogue", "article", "input", "prompt", "question")
 TARGET_COLUMNS = ("target", "tgt", "summary", "reference", "references", "highlights", "output", "response", "answer", "translation")
@@ -151,8 +154,8 @@ def _target_columns(table: Any, wanted: str | None, required: bool) -> list[str]
 
 
 def _read_lines(path: Path) -> tuple[list[str], str]:
-    data = _read_bytes(path)
-    text = _decode(data, path)
+    data = read_bytes(path)
+    text = decode(data, path)
     lines = text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()

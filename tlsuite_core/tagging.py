@@ -21,6 +21,9 @@ from typing import Any, Sequence
 
 from .errors import DataError
 
+__all__ = ["SCHEMES", "TaggedData", "convert", "detect_scheme", "load_tagged", "scheme_of_labels", "spans"]
+
+
 SCHEMES = ("IOB1", "IOB2", "BIOES")
 PREFIXES = {"IOB1": "BI", "IOB2": "BI", "BIOES": "BIES"}
 

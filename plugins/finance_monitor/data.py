@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tlsuite_core.data import DataAdapter, Table, _fingerprint, _read_bytes
+from tlsuite_core.data import DataAdapter, Table, fingerprint, read_bytes
 from tlsuite_core.errors import DataError
 
 
 def read_phrasebank(path: Path) -> Table:
-    data = _read_bytes(path)
+    data = read_bytes(path)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
@@ -25,7 +25,7 @@ def read_phrasebank(path: Path) -> Table:
             raise DataError("expected 'sentence@label' (no '@' on this line)", path=path, line=number)
         rows.append({"sentence": sentence.strip(), "label": label.strip()})
         lines.append(number)
-    return Table(str(path), ["sentence", "label"], rows, lines, "phrasebank", _fingerprint(data))
+    return Table(str(path), ["sentence", "label"], rows, lines, "phrasebank", fingerprint(data))
 
 
 PHRASEBANK = DataAdapter(

@@ -10,15 +10,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tlsuite_core.data import DataAdapter, Table, _decode, _fingerprint, _read_bytes
+from tlsuite_core.data import DataAdapter, Table, decode, fingerprint, read_bytes
 from tlsuite_core.errors import DataError
 
 DOCSTART = "-DOCSTART-"
 
 
 def read_conll(path: Path) -> Table:
-    data = _read_bytes(path)
-    text = _decode(data, path)
+    data = read_bytes(path)
+    text = decode(data, path)
     rows: list[dict[str, Any]] = []
     lines: list[int] = []
     width: int | None = None
@@ -67,7 +67,7 @@ def read_conll(path: Path) -> Table:
         current_lines.append(number)
     close()
     columns = ["tokens", *(["tags"] if width and width > 1 else []), *[str(i + 1) for i in range(width or 0)]]
-    return Table(str(path), columns, rows, lines, "conll", _fingerprint(data))
+    return Table(str(path), columns, rows, lines, "conll", fingerprint(data))
 
 
 CONLL = DataAdapter(

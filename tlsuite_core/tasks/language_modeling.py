@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar, Sequence
 
-from ..data import TEXT_COLUMNS, _fingerprint, pick_column, read_table
+from ..data import TEXT_COLUMNS, fingerprint, pick_column, read_table
 from ..errors import ConfigError, DataError
 from .base import Task
 
@@ -42,7 +42,7 @@ class Corpus:
 
     def concat(self, other: "Corpus") -> "Corpus":
         return replace(self, source=f"{self.source} + {other.source}", texts=self.texts + other.texts,
-                       lines=self.lines + other.lines, fingerprint=_fingerprint((self.fingerprint + other.fingerprint).encode()))
+                       lines=self.lines + other.lines, fingerprint=fingerprint((self.fingerprint + other.fingerprint).encode()))
 
     def describe(self) -> dict[str, Any]:
         return {"source": self.source, "rows": len(self.texts), "blank_lines": self.blank_lines, "sha256": self.fingerprint,
@@ -71,7 +71,7 @@ def read_corpus(source: str, text_column: str | None = None, fmt: str | None = N
                 blank += 1
         if not texts:
             raise DataError("no text (every line is empty)", path=path)
-        return Corpus(str(path), texts, lines, _fingerprint(raw), blank)
+        return Corpus(str(path), texts, lines, fingerprint(raw), blank)
     table = read_table(source, fmt)
     column = pick_column(table, text_column, TEXT_COLUMNS, "text", "--text-col")
     texts, lines = [], []

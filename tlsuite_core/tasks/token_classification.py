@@ -35,6 +35,9 @@ from ..tagging import (
 from .base import Task
 from .batching import length_sorted_batches
 
+__all__ = ["Entity", "TokenClassification", "entity_metrics"]
+
+
 AGGREGATIONS = ("first", "average", "max")
 BIG = 1 << 30
 
