@@ -319,7 +319,7 @@ def test_plugin_adding_the_same_command_twice(install, cli):
     assert info.status == "error" and "'twice'" in info.error
 
 
-@pytest.mark.parametrize("core_command", ["doctor", "models", "plugins"])
+@pytest.mark.parametrize("core_command", ["doctor", "models", "plugins", "pretrain"])
 def test_plugin_command_clashing_with_a_core_command(install, cli, core_command):
     host = install(ep("greedy", tlsuite_register_commands=command_adder(core_command)), ep("hello", tlsuite_register_commands=group_adder("hello")))
     help_text(cli)

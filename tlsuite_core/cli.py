@@ -70,6 +70,13 @@ def _fmt_bytes(n: int | None) -> str:
 def build_app(host: PluginHost | None = None) -> typer.Typer:
     """A fresh root CLI with the core commands and the commands of every plugin ``host`` loaded."""
     host = host or get_host()
+    app = core_app(host)
+    host.add_commands(app)
+    return app
+
+
+def core_app(host: PluginHost) -> typer.Typer:
+    """The root CLI with the core's own commands only (their names are the ones no plugin may take)."""
     _hide_flag_types()
     app = typer.Typer(
         cls=RootGroup,
@@ -180,7 +187,6 @@ def build_app(host: PluginHost | None = None) -> typer.Typer:
     from .commands import pretrain
 
     pretrain.register(app)
-    host.add_commands(app)
     return app
 
 

@@ -23,9 +23,6 @@ from .errors import PluginError
 ENTRY_POINT_GROUP = "tlsuite"
 ALLOW_ENV = "TLSUITE_LOAD_PLUGINS"
 
-#: command names the core owns; plugins cannot take them
-CORE_COMMANDS = ("doctor", "models", "plugins")
-
 REGISTRATION_HOOKS = {
     "tlsuite_register_tasks": "task",
     "tlsuite_register_models": "model",
@@ -126,7 +123,7 @@ class PluginHost:
         self.pm.add_hookspecs(hookspecs)
         self.infos: dict[str, PluginInfo] = {}
         self.registry = Registry()
-        self._commands: list[tuple[str, Any, str]] | None = None
+        self._commands: list[Any] | None = None
         if builtins is None:
             from . import builtin
 
@@ -229,17 +226,21 @@ class PluginHost:
 
         Plugins are asked once per host; later calls (a fresh root app in tests) reuse what they added.
         """
-        if self._commands is None:
-            self._commands = self._collect_commands()
-        for _name, obj, what in self._commands:
-            (root.registered_groups if what == "group" else root.registered_commands).append(obj)
+        import typer.main
 
-    def _collect_commands(self) -> list[tuple[str, Any, str]]:
+        if self._commands is None:
+            # the core's command names are whatever the root app holds before any plugin is added
+            self._commands = self._collect_commands(set(typer.main.get_group(root).commands))
+        for staging in self._commands:
+            root.add_typer(staging)  # a Typer added without a name merges its commands and groups into root
+
+    def _collect_commands(self, core_commands: set[str]) -> list[Any]:
+        """Each loaded plugin's staged ``typer.Typer``, checked for clashes with the core and earlier plugins."""
         import typer
         import typer.main
 
-        owners: dict[str, str] = {name: "tlsuite (core)" for name in CORE_COMMANDS}
-        collected: list[tuple[str, Any, str]] = []
+        owners: dict[str, str] = {name: "tlsuite (core)" for name in core_commands}
+        collected: list[Any] = []
         caller = self.pm.hook.tlsuite_register_commands
         for impl in caller.get_hookimpls():
             owner = impl.plugin_name
@@ -266,15 +267,20 @@ class PluginHost:
             except Exception as exc:
                 self._fail(owner, _describe(exc))
                 continue
-            for name, obj, what in names:
+            for name, _, _ in names:
                 owners[name] = owner
-                collected.append((name, obj, what))
+            if names:
+                collected.append(staging)
         return collected
 
     # -- queries -----------------------------------------------------------------------------------
     def plugins(self) -> list[PluginInfo]:
         if self._commands is None:  # command clashes are part of a plugin's status
-            self._commands = self._collect_commands()
+            import typer.main
+
+            from .cli import core_app
+
+            self._commands = self._collect_commands(set(typer.main.get_group(core_app(self)).commands))
         return list(self.infos.values())
 
     def app(self, name: str) -> Any:
