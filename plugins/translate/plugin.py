@@ -34,6 +34,10 @@ def _check_languages(options: dict) -> None:
 
 @hookimpl
 def tlsuite_register_commands(cli: Any) -> None:
-    from tlsuite_core.commands.generation import generation_commands
+    from tlsuite_core.commands.generation import GenerationExamples, generation_commands
 
-    cli.add_typer(generation_commands(APP, check_options=_check_languages), name=APP.name, help=APP.description)
+    examples = GenerationExamples(
+        data="--train train --dev val --src-lang en --tgt-lang de   (parallel files train.en/train.de, val.en/val.de)",
+        pairs="test.jsonl", text='"The company opened a new office."', input_file="news.en.txt", output_file="news.de.txt",
+    )
+    cli.add_typer(generation_commands(APP, check_options=_check_languages, examples=examples), name=APP.name, help=APP.description)

@@ -19,9 +19,9 @@ from rich.table import Table
 from ..apps import AppSpec
 from ..errors import ConfigError
 from .common import (
-    UseBatchSizeOpt, UseDeviceOpt, UseModelOpt, UseRunsDirOpt, UseThreadsOpt, engine_overrides, err, model_for_use,
-    read_texts, run_comparison, run_training, runs_dir_of, with_engine_options, write_atomically,
-    NOT_FOR_COMPARE, StrategiesOpt, TestOpt,
+    UseBatchSizeOpt, UseDeviceOpt, UseModelOpt, UseRunsDirOpt, UseThreadsOpt, app_defaults, engine_overrides, err,
+    model_for_use, read_texts, run_comparison, run_training, runs_dir_of, show, with_default, with_engine_options,
+    write_atomically, NOT_FOR_COMPARE, StrategiesOpt, TestOpt,
 )
 
 __all__ = ["classification_commands", "read_texts"]
@@ -31,6 +31,10 @@ def classification_commands(spec: AppSpec) -> typer.Typer:
     """The train / evaluate / predict command group for a classification app."""
     app = typer.Typer(help=spec.description, epilog=f"Example: tlsuite {spec.name} train --train train.csv --dev dev.csv", no_args_is_help=True)
     name = spec.name
+    defaults = app_defaults(spec)
+    label_order = (f"{','.join(spec.default_labels)} when the data's labels fit it, else sorted" if spec.default_labels
+                   else "sorted")
+    dev_default = "the demo dev set with the demo data, else none" if spec.demo_dev else "none"
 
     @app.command(
         epilog=(
@@ -40,18 +44,18 @@ def classification_commands(spec: AppSpec) -> typer.Typer:
             f"tlsuite {name} train --search 20  |  tlsuite {name} train --resume runs/{name}/NAME"
         )
     )
-    @with_engine_options
+    @with_engine_options(spec=spec)
     def train(
         engine: dict,
         model: Annotated[Optional[str], typer.Option(help=f"Model alias, model/run folder or hub id (default: {spec.default_model}).", rich_help_panel="Model")] = None,
         train: Annotated[Optional[str], typer.Option(help="Training data: CSV/TSV/JSONL, PhraseBank .txt, or hf:org/name[:split]. Default: demo data.", rich_help_panel="Data")] = None,
-        dev: Annotated[Optional[str], typer.Option(help="Dev data for evaluation, model selection and early stopping.", rich_help_panel="Data")] = None,
+        dev: Annotated[Optional[str], typer.Option(help=with_default("Dev data for evaluation, model selection and early stopping.", dev_default), rich_help_panel="Data")] = None,
         text_col: Annotated[Optional[str], typer.Option(help="Text column (default: auto: text, sentence, headline...).", rich_help_panel="Data")] = None,
         label_col: Annotated[Optional[str], typer.Option(help="Label column (default: auto: label, sentiment...).", rich_help_panel="Data")] = None,
         format: Annotated[Optional[str], typer.Option("--format", help="Data format (csv, tsv, jsonl, phrasebank, hub) (default: by suffix).", rich_help_panel="Data")] = None,
-        labels: Annotated[Optional[str], typer.Option(help="Comma-separated label order for the model head.", rich_help_panel="Data")] = None,
-        max_length: Annotated[Optional[int], typer.Option(help="Token limit per text (truncations are reported).", rich_help_panel="Data")] = None,
-        metric: Annotated[Optional[str], typer.Option(help="Dev metric for model selection and early stopping (macro_f1, accuracy, loss, f1_<label>).", rich_help_panel="Optimisation")] = None,
+        labels: Annotated[Optional[str], typer.Option(help=with_default("Comma-separated label order for the model head.", label_order), rich_help_panel="Data")] = None,
+        max_length: Annotated[Optional[int], typer.Option(help=with_default("Token limit per text (truncations are reported).", show(defaults["max_length"])), rich_help_panel="Data")] = None,
+        metric: Annotated[Optional[str], typer.Option(help=with_default("Dev metric for model selection and early stopping: macro_f1, accuracy, loss, f1_<label>.", defaults["metric"]), rich_help_panel="Optimisation")] = None,
     ) -> None:
         """Fine-tune a pretrained model on labelled texts; writes a run folder (model, metrics, report)."""
         overrides = engine_overrides(
@@ -66,20 +70,20 @@ def classification_commands(spec: AppSpec) -> typer.Typer:
             f"tlsuite {name} compare --train train.csv --dev dev.csv --test test.csv --strategies full,lora,houlsby --seed 2"
         )
     )
-    @with_engine_options(exclude=NOT_FOR_COMPARE)
+    @with_engine_options(exclude=NOT_FOR_COMPARE, spec=spec)
     def compare(
         engine: dict,
         strategies: StrategiesOpt = None,
         test: TestOpt = None,
         model: Annotated[Optional[str], typer.Option(help=f"Model alias, model/run folder or hub id (default: {spec.default_model}).", rich_help_panel="Model")] = None,
         train: Annotated[Optional[str], typer.Option(help="Training data (same formats as train). Default: demo data.", rich_help_panel="Data")] = None,
-        dev: Annotated[Optional[str], typer.Option(help="Dev data: every strategy is scored on it.", rich_help_panel="Data")] = None,
+        dev: Annotated[Optional[str], typer.Option(help=with_default("Dev data: every strategy is scored on it.", dev_default), rich_help_panel="Data")] = None,
         text_col: Annotated[Optional[str], typer.Option(help="Text column (default: auto).", rich_help_panel="Data")] = None,
         label_col: Annotated[Optional[str], typer.Option(help="Label column (default: auto).", rich_help_panel="Data")] = None,
         format: Annotated[Optional[str], typer.Option("--format", help="Data format (default: by suffix).", rich_help_panel="Data")] = None,
-        labels: Annotated[Optional[str], typer.Option(help="Comma-separated label order for the model head.", rich_help_panel="Data")] = None,
-        max_length: Annotated[Optional[int], typer.Option(help="Token limit per text.", rich_help_panel="Data")] = None,
-        metric: Annotated[Optional[str], typer.Option(help="Dev metric the report compares (default: the app's).", rich_help_panel="Optimisation")] = None,
+        labels: Annotated[Optional[str], typer.Option(help=with_default("Comma-separated label order for the model head.", label_order), rich_help_panel="Data")] = None,
+        max_length: Annotated[Optional[int], typer.Option(help=with_default("Token limit per text.", show(defaults["max_length"])), rich_help_panel="Data")] = None,
+        metric: Annotated[Optional[str], typer.Option(help=with_default("Dev metric the report compares.", defaults["metric"]), rich_help_panel="Optimisation")] = None,
     ) -> None:
         """Train several strategies and two baselines on the same data and seed; write a table and a chart."""
         overrides = engine_overrides(

@@ -10,7 +10,7 @@ of them (``epochs: EpochsOpt = None``) and passes the values to :func:`engine_ov
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any, Optional, get_args
 
 import typer
 from rich.console import Console
@@ -65,7 +65,7 @@ FreezeLayersOpt = Annotated[Optional[int], typer.Option(help="partial: freeze th
 UnfreezeEveryOpt = Annotated[Optional[int], typer.Option(help="gradual: optimiser steps between unfreezing layer groups (default: one epoch).", rich_help_panel="Strategy")]
 LoraROpt = Annotated[Optional[int], typer.Option(help="lora/adalora: rank (adalora: average target rank).", rich_help_panel="Strategy")]
 LoraAlphaOpt = Annotated[Optional[float], typer.Option(help="lora/adalora: scaling alpha.", rich_help_panel="Strategy")]
-LoraDropoutOpt = Annotated[Optional[float], typer.Option(help="lora/adalora: dropout on the low-rank path (default 0: a second copy of each adapted input otherwise).", rich_help_panel="Strategy")]
+LoraDropoutOpt = Annotated[Optional[float], typer.Option(help="lora/adalora: dropout on the low-rank path (above 0 it costs a second copy of each adapted input).", rich_help_panel="Strategy")]
 TargetModulesOpt = Annotated[Optional[str], typer.Option(help="PEFT: comma-separated module names to adapt, or all-linear (default: peft's choice for the architecture, e.g. query,value for BERT LoRA).", rich_help_panel="Strategy")]
 CacheFeaturesOpt = Annotated[bool, typer.Option("--cache-features", help="frozen: compute the backbone's features once, then train the head on them (fast epochs; no dropout inside the backbone).", rich_help_panel="Strategy")]
 VirtualTokensOpt = Annotated[Optional[int], typer.Option(help="prefix/prompt: number of virtual tokens.", rich_help_panel="Strategy")]
@@ -105,18 +105,122 @@ ENGINE_OPTIONS: list[tuple[str, Any, Any]] = [
 ]
 
 
-def with_engine_options(func: Any = None, *, exclude: tuple[str, ...] = ()) -> Any:
+# -- defaults shown in --help ------------------------------------------------------------------------------------
+# Every engine option defaults to None ("not given": the app's defaults, then --config, decide; see
+# config.build_config), so Typer has no default to show. Help shows the effective one instead: TrainConfig's
+# default overridden by the app's (AppSpec.defaults), written into the help text.
+
+#: engine option -> TrainConfig field, where the names differ
+OPTION_FIELDS = {"fgm": "fgm_epsilon"}
+#: options that name an action or a file, not a setting: no default to show
+NO_DEFAULT = frozenset({"config", "resume", "search", "init_from"})
+#: what leaving an option unset means, where its config default is None
+UNSET = {
+    "max_train_samples": "all rows",
+    "max_steps": "none, --epochs decides",
+    "max_train_minutes": "none",
+    "eval_steps": "at every checkpoint",
+    "threads": "torch's default",
+    "dropout": "the model's own",
+}
+
+
+def app_defaults(spec: AppSpec | None) -> dict[str, Any]:
+    """The value of every config field when neither ``--config`` nor the command line sets it: TrainConfig's
+    defaults, overridden by the app's (``extra``: the app's task options, merged key by key)."""
+    from ..config import TrainConfig
+
+    values = TrainConfig().to_dict()
+    if spec is not None:
+        values["model"] = spec.default_model
+        for key, value in spec.defaults.items():
+            values[key] = {**values.get("extra", {}), **value} if key == "extra" else value
+    return values
+
+
+def show(value: Any) -> str:
+    """A default as help prints it: ``5``, ``0.0001``, ``2e-05``, ``auto``, ``a,b``."""
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, float):
+        return f"{value:g}".replace("e-0", "e-")
+    if isinstance(value, (list, tuple)):
+        return ",".join(str(v) for v in value)
+    return str(value)
+
+
+def with_default(text: str, default: str) -> str:
+    """``text`` with ``(default: ...)`` at its end."""
+    text = text.rstrip()
+    dot = "." if text.endswith(".") and not text.endswith("..") else ""
+    return f"{text[:-1] if dot else text} (default: {default}){dot}"
+
+
+def defaulted(annotated: Any, default: str) -> Any:
+    """The same ``Annotated[type, typer.Option(...)]`` with ``(default: ...)`` added to its help."""
+    import copy
+
+    base, info = get_args(annotated)[:2]
+    info = copy.copy(info)
+    info.help = with_default(info.help or "", default)
+    return Annotated[base, info]
+
+
+def _strategy_note(key: str, app_value: float) -> str:
+    """How the strategies change an app default the user did not set (learning rate, head rate, layer decay)."""
+    from ..training.strategies import STRATEGIES
+
+    groups: dict[str, list[str]] = {}
+    for strategy in STRATEGIES.values():
+        if key == "learning_rate":
+            value = app_value * strategy.lr_scale
+        else:
+            value = strategy.defaults.get(key, app_value)
+        groups.setdefault(show(float(value)), []).append(strategy.name)
+    if len(groups) == 1:
+        return show(float(app_value))
+    return "; ".join(f"{value} with {', '.join(names)}" for value, names in groups.items())
+
+
+def engine_default(name: str, defaults: dict[str, Any], *, strategies: bool = True) -> str | None:
+    """The default to show for engine option ``name`` (None: show none, e.g. flags and actions)."""
+    if name in NO_DEFAULT:
+        return None
+    field = OPTION_FIELDS.get(name, name)
+    if field not in defaults:
+        return None
+    value = defaults[field]
+    if value is None:
+        return UNSET.get(name)
+    if strategies and field in ("learning_rate", "head_lr_scale", "layer_lr_decay"):
+        return _strategy_note(field, value)
+    return show(value)
+
+
+def with_engine_options(func: Any = None, *, exclude: tuple[str, ...] = (), spec: AppSpec | None = None) -> Any:
     """Give a Typer ``train`` command every engine option of :data:`ENGINE_OPTIONS` (less ``exclude``), after its own.
 
     The command declares its app-specific options (model, data, metric...) and one parameter ``engine``; it
-    receives the engine options' values as a dict there (pass it to :func:`engine_overrides`).
+    receives the engine options' values as a dict there (pass it to :func:`engine_overrides`). Each option's help
+    ends with its effective default for ``spec`` (the app's, else TrainConfig's); the value stays ``None`` when
+    not given.
     """
     import functools
     import inspect
 
     if func is None:
-        return lambda f: with_engine_options(f, exclude=exclude)
-    options = [o for o in ENGINE_OPTIONS if o[0] not in exclude]
+        return lambda f: with_engine_options(f, exclude=exclude, spec=spec)
+    defaults = app_defaults(spec)
+    strategies = "lora_r" in {o[0] for o in ENGINE_OPTIONS if o[0] not in exclude}
+    options = []
+    for name, annotated, default in ENGINE_OPTIONS:
+        if name in exclude:
+            continue
+        kind, info = get_args(annotated)[:2]
+        shown = None if kind is bool else engine_default(name, defaults, strategies=strategies)  # a flag: off unless given
+        if shown is not None and "default" not in (info.help or ""):
+            annotated = defaulted(annotated, shown)
+        options.append((name, annotated, default))
     signature = inspect.signature(func)
     own = [p for p in signature.parameters.values() if p.name != "engine"]
     added = [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=d, annotation=a) for n, a, d in options]

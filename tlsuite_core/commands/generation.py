@@ -7,6 +7,7 @@ A plugin calls :func:`generation_commands` with its :class:`~tlsuite_core.apps.A
 
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Callable, Optional
 
@@ -15,11 +16,30 @@ import typer
 from ..apps import AppSpec
 from .common import (
     NOT_FOR_COMPARE, StrategiesOpt, TestOpt, UseBatchSizeOpt, UseDeviceOpt, UseModelOpt, UseRunsDirOpt, UseThreadsOpt,
-    engine_overrides, err, model_for_use, read_texts, run_comparison, run_training, runs_dir_of, with_engine_options,
-    write_atomically,
+    app_defaults, defaulted, engine_overrides, err, model_for_use, read_texts, run_comparison, run_training, runs_dir_of,
+    show, with_default, with_engine_options, write_atomically,
 )
 
-__all__ = ["generation_commands"]
+__all__ = ["GenerationExamples", "generation_commands"]
+
+
+@dataclass(frozen=True)
+class GenerationExamples:
+    """What an app's help examples show: its own kind of data and texts (a summarizer's examples name dialogues, a
+    translator's parallel files).
+
+    Args:
+        data: ``train`` options naming training and dev data, then optionally a note after three spaces.
+        pairs: a JSONL/CSV file of pairs for ``compare`` and ``evaluate``.
+        text: one source text for ``run``, quoted for the shell.
+        input_file / output_file: files for ``run --input`` / ``--output``.
+    """
+
+    data: str = "--train pairs.jsonl --dev dev.jsonl   (source and target columns)"
+    pairs: str = "test.jsonl"
+    text: str = '"The quarterly report is due on Friday."'
+    input_file: str = "sources.txt"
+    output_file: str = "outputs.jsonl"
 
 SourceColOpt = Annotated[Optional[str], typer.Option(help="Source column of CSV/TSV/JSONL data (default: auto: source, text, document, dialogue...).", rich_help_panel="Data")]
 TargetColOpt = Annotated[Optional[str], typer.Option(help="Target column(s), comma-separated for several references (default: auto: target, summary, summary1..N...).", rich_help_panel="Data")]
@@ -43,52 +63,69 @@ def _extra(**values: Any) -> dict[str, Any] | None:
     return extra or None
 
 
-def generation_commands(spec: AppSpec, *, check_options: Optional[Callable[[dict], None]] = None) -> typer.Typer:
+def generation_commands(
+    spec: AppSpec, *, check_options: Optional[Callable[[dict], None]] = None, examples: Optional[GenerationExamples] = None
+) -> typer.Typer:
     """The train / compare / evaluate / run command group for a generation app.
 
     :param check_options: validates (and may normalise) the task options given on the command line, e.g. the
         translate app's language codes; raises ``ConfigError``.
+    :param examples: the data and texts the help examples show (default: generic JSONL pairs).
     """
+    from ..tasks.generation import DEFAULTS as TASK_DEFAULTS
+
+    ex = examples or GenerationExamples()
+    defaults = app_defaults(spec)
+    options = {**TASK_DEFAULTS, **defaults["extra"]}
+
+    def option_default(key: str, unset: str = "none") -> str:
+        value = options.get(key)
+        return unset if value is None else show(value)
+
+    model_help = with_default("Seq2seq or decoder-only model: alias, folder or hub id; an encoder (BERT family) is warm-started as an encoder-decoder.", spec.default_model)
+    dev_default = "the demo dev set with the demo data, else none" if spec.demo_dev else "none"
+    AppSrcLangOpt = defaulted(SrcLangOpt, option_default("src_lang"))
+    AppTgtLangOpt = defaulted(TgtLangOpt, option_default("tgt_lang"))
 
     def checked(extra: Optional[dict]) -> Optional[dict]:
         if extra and check_options is not None:
             check_options(extra)
         return extra
 
-    app = typer.Typer(help=spec.description, epilog=f"Example: tlsuite {spec.name} train --train train.jsonl --dev dev.jsonl", no_args_is_help=True)
+    app = typer.Typer(help=spec.description, epilog=f"Example: tlsuite {spec.name} train {ex.data.split('   ')[0]}", no_args_is_help=True)
     name = spec.name
 
     @app.command(
         epilog=(
             f"Examples: tlsuite {name} train   (demo data, warm-started encoder-decoder)  |  "
-            f"tlsuite {name} train --train train --dev val --src-lang en --tgt-lang de   (train.en/train.de)  |  "
-            f"tlsuite {name} train --model t5-small --train pairs.jsonl --dev dev.jsonl  |  "
-            f"tlsuite {name} train --model smollm2-135m --strategy lora --train pairs.jsonl --dev dev.jsonl"
+            f"tlsuite {name} train {ex.data}  |  "
+            f"tlsuite {name} train --model google-t5/t5-small {ex.data.split('   ')[0]}   (with internet)  |  "
+            f"tlsuite {name} train --model smollm2-135m --strategy lora {ex.data.split('   ')[0]}"
         )
     )
-    @with_engine_options
+    @with_engine_options(spec=spec)
     def train(
         engine: dict,
-        model: Annotated[Optional[str], typer.Option(help="Seq2seq or decoder-only model: alias, folder or hub id.", rich_help_panel="Model")] = None,
-        encoder: EncoderOpt = None,
+        model: Annotated[Optional[str], typer.Option(help=model_help, rich_help_panel="Model")] = None,
+        encoder: defaulted(EncoderOpt, "none, --model decides") = None,
         decoder: DecoderOpt = None,
-        instruction: InstructionOpt = None,
-        train: Annotated[Optional[str], typer.Option(help="Training pairs: CSV/TSV/JSONL, or parallel text (PREFIX with --src-lang/--tgt-lang, or SRC,TGT). Default: demo data.", rich_help_panel="Data")] = None,
-        dev: Annotated[Optional[str], typer.Option(help="Dev pairs: generated and scored at each evaluation.", rich_help_panel="Data")] = None,
+        instruction: defaulted(InstructionOpt, "none; the chat template when the tokenizer has one") = None,
+        train: Annotated[Optional[str], typer.Option(help=with_default("Training pairs: CSV/TSV/JSONL, or parallel text (PREFIX with --src-lang/--tgt-lang, or SRC,TGT).", "demo data" if spec.demo_train else "required"), rich_help_panel="Data")] = None,
+        dev: Annotated[Optional[str], typer.Option(help=with_default("Dev pairs: generated and scored at each evaluation.", dev_default), rich_help_panel="Data")] = None,
         source_col: SourceColOpt = None,
         target_col: TargetColOpt = None,
         format: FormatOpt = None,
-        src_lang: SrcLangOpt = None,
-        tgt_lang: TgtLangOpt = None,
-        max_length: Annotated[Optional[int], typer.Option(help="Source tokens kept (longer sources are cut and counted).", rich_help_panel="Data")] = None,
-        max_target_length: MaxTargetOpt = None,
-        max_new_tokens: MaxNewOpt = None,
-        min_new_tokens: MinNewOpt = None,
-        num_beams: BeamsOpt = None,
-        length_penalty: LengthPenaltyOpt = None,
-        no_repeat_ngram_size: NoRepeatOpt = None,
-        eval_limit: EvalLimitOpt = None,
-        metric: Annotated[Optional[str], typer.Option(help="Dev metric for model selection (e.g. chrf, bleu, rougeL, loss).", rich_help_panel="Optimisation")] = None,
+        src_lang: AppSrcLangOpt = None,
+        tgt_lang: AppTgtLangOpt = None,
+        max_length: Annotated[Optional[int], typer.Option(help=with_default("Source tokens kept (longer sources are cut and counted).", show(defaults["max_length"])), rich_help_panel="Data")] = None,
+        max_target_length: defaulted(MaxTargetOpt, option_default("max_target_length")) = None,
+        max_new_tokens: defaulted(MaxNewOpt, option_default("max_new_tokens")) = None,
+        min_new_tokens: defaulted(MinNewOpt, option_default("min_new_tokens")) = None,
+        num_beams: defaulted(BeamsOpt, option_default("num_beams")) = None,
+        length_penalty: defaulted(LengthPenaltyOpt, option_default("length_penalty", "the model's generation config")) = None,
+        no_repeat_ngram_size: defaulted(NoRepeatOpt, option_default("no_repeat_ngram_size")) = None,
+        eval_limit: defaulted(EvalLimitOpt, option_default("eval_limit", "all dev pairs")) = None,
+        metric: Annotated[Optional[str], typer.Option(help=with_default("Dev metric for model selection (e.g. chrf, bleu, rougeL, loss).", defaults["metric"]), rich_help_panel="Optimisation")] = None,
     ) -> None:
         """Fine-tune a generation model on source -> target pairs; writes a run folder (model, metrics, report)."""
         extra = _extra(encoder=encoder, decoder=decoder, instruction=instruction, src_lang=src_lang, tgt_lang=tgt_lang,
@@ -99,31 +136,31 @@ def generation_commands(spec: AppSpec, *, check_options: Optional[Callable[[dict
                                      format=format, max_length=max_length, metric=metric, extra=checked(extra))
         run_training(spec, engine, overrides)
 
-    @app.command(epilog=f"Example: tlsuite {name} compare --encoder minilm --train train.jsonl --dev dev.jsonl --strategies full,partial")
-    @with_engine_options(exclude=NOT_FOR_COMPARE)
+    @app.command(epilog=f"Example: tlsuite {name} compare --encoder minilm {ex.data.split('   ')[0]} --strategies full,partial")
+    @with_engine_options(exclude=NOT_FOR_COMPARE, spec=spec)
     def compare(
         engine: dict,
         strategies: StrategiesOpt = None,
         test: TestOpt = None,
-        model: Annotated[Optional[str], typer.Option(help="Seq2seq or decoder-only model.", rich_help_panel="Model")] = None,
-        encoder: EncoderOpt = None,
+        model: Annotated[Optional[str], typer.Option(help=model_help, rich_help_panel="Model")] = None,
+        encoder: defaulted(EncoderOpt, "none, --model decides") = None,
         decoder: DecoderOpt = None,
-        train: Annotated[Optional[str], typer.Option(help="Training pairs.", rich_help_panel="Data")] = None,
-        dev: Annotated[Optional[str], typer.Option(help="Dev pairs.", rich_help_panel="Data")] = None,
+        train: Annotated[Optional[str], typer.Option(help=with_default("Training pairs.", "demo data" if spec.demo_train else "required"), rich_help_panel="Data")] = None,
+        dev: Annotated[Optional[str], typer.Option(help=with_default("Dev pairs.", dev_default), rich_help_panel="Data")] = None,
         source_col: SourceColOpt = None,
         target_col: TargetColOpt = None,
         format: FormatOpt = None,
-        src_lang: SrcLangOpt = None,
-        tgt_lang: TgtLangOpt = None,
-        max_length: Annotated[Optional[int], typer.Option(help="Source tokens kept.", rich_help_panel="Data")] = None,
-        metric: Annotated[Optional[str], typer.Option(help="Dev metric the report compares.", rich_help_panel="Optimisation")] = None,
+        src_lang: AppSrcLangOpt = None,
+        tgt_lang: AppTgtLangOpt = None,
+        max_length: Annotated[Optional[int], typer.Option(help=with_default("Source tokens kept.", show(defaults["max_length"])), rich_help_panel="Data")] = None,
+        metric: Annotated[Optional[str], typer.Option(help=with_default("Dev metric the report compares.", defaults["metric"]), rich_help_panel="Optimisation")] = None,
     ) -> None:
         """Train several strategies and two baselines on the same pairs and seed; write a table and a chart."""
         overrides = engine_overrides(engine, model=model, train=train, dev=dev, text_col=source_col, label_col=target_col, format=format,
                                      max_length=max_length, metric=metric, extra=checked(_extra(encoder=encoder, decoder=decoder, src_lang=src_lang, tgt_lang=tgt_lang)))
         run_comparison(spec, engine, overrides, strategies, test)
 
-    @app.command(epilog=f"Example: tlsuite {name} evaluate --model runs/{name}/NAME --data test.jsonl --output metrics.json")
+    @app.command(epilog=f"Example: tlsuite {name} evaluate --model runs/{name}/NAME --data {ex.pairs} --output metrics.json")
     def evaluate(
         data: Annotated[str, typer.Option(help="Pairs to score (same formats as train).")],
         model: UseModelOpt = None,
@@ -166,8 +203,8 @@ def generation_commands(spec: AppSpec, *, check_options: Optional[Callable[[dict
 
     @app.command(
         epilog=(
-            f'Examples: tlsuite {name} run "A man is riding a bike."  |  tlsuite {name} run --input docs.txt --output out.jsonl  |  '
-            f"cat docs.txt | tlsuite {name} run"
+            f"Examples: tlsuite {name} run {ex.text}  |  tlsuite {name} run --input {ex.input_file} --output {ex.output_file}  |  "
+            f"cat sources.txt | tlsuite {name} run   (one source per line)"
         )
     )
     def run(

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..apps import AppSpec
-from .common import engine_overrides, run_training, with_engine_options
+from .common import app_defaults, engine_overrides, run_training, show, with_default, with_engine_options
 
 PRETRAIN = AppSpec(
     name="pretrain",
@@ -33,27 +33,28 @@ NOT_FOR_PRETRAINING = (
 
 
 def register(cli: typer.Typer) -> None:
+    defaults = app_defaults(PRETRAIN)
+
     @cli.command(
         epilog=(
-            "Examples: tlsuite pretrain --corpus news.txt --out models/news-minilm  |  "
-            "tlsuite finance-monitor train --model models/news-minilm --train train.csv --dev dev.csv  |  "
+            "Examples: tlsuite pretrain --corpus news.txt --out models/news-minilm   (then --model models/news-minilm in any app's train)  |  "
             "tlsuite pretrain --corpus notes.jsonl --text-col body --epochs 5 --out models/notes"
         ),
     )
-    @with_engine_options(exclude=NOT_FOR_PRETRAINING)
+    @with_engine_options(exclude=NOT_FOR_PRETRAINING, spec=PRETRAIN)
     def pretrain(
         engine: dict,
         corpus: Annotated[str, typer.Option(help="Unlabelled text: .txt (one text per line) or CSV/TSV/JSONL with a text column.", rich_help_panel="Data")],
         out: Annotated[Optional[Path], typer.Option(help="Output run folder (default: runs/pretrain/<timestamp>); use it as --model of any app.", rich_help_panel="Output")] = None,
-        model: Annotated[Optional[str], typer.Option(help="Model alias, model/run folder or hub id to continue from (default: minilm).", rich_help_panel="Model")] = None,
+        model: Annotated[Optional[str], typer.Option(help=with_default("Model alias, model/run folder or hub id to continue from.", PRETRAIN.default_model), rich_help_panel="Model")] = None,
         dev: Annotated[Optional[str], typer.Option(help="Held-out text for perplexity (default: --dev-split of the corpus).", rich_help_panel="Data")] = None,
         text_col: Annotated[Optional[str], typer.Option(help="Text column of CSV/TSV/JSONL corpora (default: auto).", rich_help_panel="Data")] = None,
         format: Annotated[Optional[str], typer.Option("--format", help="Corpus format (txt, csv, tsv, jsonl) (default: by suffix).", rich_help_panel="Data")] = None,
-        max_length: Annotated[Optional[int], typer.Option(help="Tokens per text (longer texts are truncated and counted).", rich_help_panel="Data")] = None,
+        max_length: Annotated[Optional[int], typer.Option(help=with_default("Tokens per text (longer texts are truncated and counted).", show(defaults["max_length"])), rich_help_panel="Data")] = None,
         objective: Annotated[str, typer.Option(help="auto | mlm | clm (auto: masked LM when the architecture has one).", rich_help_panel="Objective")] = "auto",
         mlm_probability: Annotated[float, typer.Option(help="Share of tokens (words, with whole-word masking) masked.", rich_help_panel="Objective")] = 0.15,
         no_whole_word_mask: Annotated[bool, typer.Option("--no-whole-word-mask", help="Mask subwords independently (BERT's original masking).", rich_help_panel="Objective")] = False,
-        metric: Annotated[Optional[str], typer.Option(help="Dev metric for model selection: loss | perplexity.", rich_help_panel="Optimisation")] = None,
+        metric: Annotated[Optional[str], typer.Option(help=with_default("Dev metric for model selection: loss | perplexity.", defaults["metric"]), rich_help_panel="Optimisation")] = None,
     ) -> None:
         """Continue pretraining a model on in-domain text; the output folder works as --model for every app."""
         extra = {"objective": objective, "mlm_probability": mlm_probability, "whole_word_mask": not no_whole_word_mask}

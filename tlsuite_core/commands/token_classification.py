@@ -19,9 +19,9 @@ from rich.table import Table
 from ..apps import AppSpec
 from ..errors import ConfigError
 from .common import (
-    UseBatchSizeOpt, UseDeviceOpt, UseModelOpt, UseRunsDirOpt, UseThreadsOpt, engine_overrides, err, model_for_use,
-    read_texts, run_comparison, run_training, runs_dir_of, with_engine_options, write_atomically,
-    NOT_FOR_COMPARE, StrategiesOpt, TestOpt,
+    UseBatchSizeOpt, UseDeviceOpt, UseModelOpt, UseRunsDirOpt, UseThreadsOpt, app_defaults, defaulted, engine_overrides,
+    err, model_for_use, read_texts, run_comparison, run_training, runs_dir_of, show, with_default, with_engine_options,
+    write_atomically, NOT_FOR_COMPARE, StrategiesOpt, TestOpt,
 )
 
 __all__ = ["token_classification_commands"]
@@ -59,6 +59,11 @@ def token_classification_commands(spec: AppSpec, *, writers: Mapping[str, Tagged
     writers = dict(writers or {})
     app = typer.Typer(help=spec.description, epilog=f"Example: tlsuite {spec.name} train --train train.txt --dev valid.txt", no_args_is_help=True)
     name = spec.name
+    defaults = app_defaults(spec)
+    AppContextOpt = defaulted(ContextOpt, defaults["extra"].get("context") or "sentence")
+    train_help = ("Training data: CoNLL columns (.txt/.conll), JSONL of tokens + tags, or JSONL of text + character-offset entities."
+                  + (" (default: demo data)" if spec.demo_train else f" Required: {name} ships no demo data."))
+    dev_default = "the demo dev set with the demo data, else none" if spec.demo_dev else "none"
 
     @app.command(
         epilog=(
@@ -67,12 +72,12 @@ def token_classification_commands(spec: AppSpec, *, writers: Mapping[str, Tagged
             f"tlsuite {name} train --config run.yaml --seed 2  |  tlsuite {name} train --resume runs/{name}/NAME"
         )
     )
-    @with_engine_options
+    @with_engine_options(spec=spec)
     def train(
         engine: dict,
         model: Annotated[Optional[str], typer.Option(help=f"Model alias, model/run folder or hub id (default: {spec.default_model}).", rich_help_panel="Model")] = None,
-        train: Annotated[Optional[str], typer.Option(help="Training data: CoNLL columns (.txt/.conll), JSONL of tokens + tags, or JSONL of text + character-offset entities.", rich_help_panel="Data")] = None,
-        dev: Annotated[Optional[str], typer.Option(help="Dev data for evaluation, model selection and early stopping.", rich_help_panel="Data")] = None,
+        train: Annotated[Optional[str], typer.Option(help=train_help, rich_help_panel="Data")] = None,
+        dev: Annotated[Optional[str], typer.Option(help=with_default("Dev data for evaluation, model selection and early stopping.", dev_default), rich_help_panel="Data")] = None,
         tokens_col: TokensColOpt = None,
         tag_col: TagColOpt = None,
         format: Annotated[Optional[str], typer.Option("--format", help="Data format (conll, jsonl, csv, tsv) (default: by suffix; .txt is CoNLL).", rich_help_panel="Data")] = None,
@@ -81,9 +86,9 @@ def token_classification_commands(spec: AppSpec, *, writers: Mapping[str, Tagged
         labels: Annotated[Optional[str], typer.Option(help="Comma-separated tag order for the model head (default: O, then B-/I- (and E-/S-) of each type in the data).", rich_help_panel="Data")] = None,
         label_all_subtokens: Annotated[bool, typer.Option("--label-all-subtokens", help="Train on every subword of a word, not only the first.", rich_help_panel="Data")] = False,
         stride: Annotated[Optional[int], typer.Option(help="Subwords shared by neighbouring windows of a sentence longer than --max-length (default: a quarter of it).", rich_help_panel="Data")] = None,
-        context: ContextOpt = None,
-        max_length: Annotated[Optional[int], typer.Option(help="Subwords per window; longer sentences are split into overlapping windows, never cut.", rich_help_panel="Data")] = None,
-        metric: Annotated[Optional[str], typer.Option(help="Dev metric for model selection and early stopping (f1, precision, recall, macro_f1, accuracy, loss, f1_<TYPE>).", rich_help_panel="Optimisation")] = None,
+        context: AppContextOpt = None,
+        max_length: Annotated[Optional[int], typer.Option(help=with_default("Subwords per window; longer sentences are split into overlapping windows, never cut.", show(defaults["max_length"])), rich_help_panel="Data")] = None,
+        metric: Annotated[Optional[str], typer.Option(help=with_default("Dev metric for model selection and early stopping: f1, precision, recall, macro_f1, accuracy, loss, f1_<TYPE>.", defaults["metric"]), rich_help_panel="Optimisation")] = None,
     ) -> None:
         """Fine-tune a pretrained model to tag words (entities); writes a run folder (model, metrics, report)."""
         extra = {
@@ -102,27 +107,27 @@ def token_classification_commands(spec: AppSpec, *, writers: Mapping[str, Tagged
 
     @app.command(
         epilog=(
-            f"Examples: tlsuite {name} compare --train train.csv --dev dev.csv   (full,frozen,partial,gradual,lora,ia3,prefix + baselines)  |  "
-            f"tlsuite {name} compare --train train.csv --dev dev.csv --test test.csv --strategies full,lora,houlsby --seed 2"
+            f"Examples: tlsuite {name} compare --train train.txt --dev valid.txt   (full,frozen,partial,gradual,lora,ia3,prefix + baselines)  |  "
+            f"tlsuite {name} compare --train train.txt --dev valid.txt --test test.txt --strategies full,lora,houlsby --seed 2"
         )
     )
-    @with_engine_options(exclude=NOT_FOR_COMPARE)
+    @with_engine_options(exclude=NOT_FOR_COMPARE, spec=spec)
     def compare(
         engine: dict,
         strategies: StrategiesOpt = None,
         test: TestOpt = None,
         model: Annotated[Optional[str], typer.Option(help=f"Model alias, model/run folder or hub id (default: {spec.default_model}).", rich_help_panel="Model")] = None,
-        train: Annotated[Optional[str], typer.Option(help="Training data (same formats as train).", rich_help_panel="Data")] = None,
-        dev: Annotated[Optional[str], typer.Option(help="Dev data: every strategy is scored on it.", rich_help_panel="Data")] = None,
+        train: Annotated[Optional[str], typer.Option(help="Training data (same formats as train)." + ("" if spec.demo_train else " Required."), rich_help_panel="Data")] = None,
+        dev: Annotated[Optional[str], typer.Option(help=with_default("Dev data: every strategy is scored on it.", dev_default), rich_help_panel="Data")] = None,
         tokens_col: TokensColOpt = None,
         tag_col: TagColOpt = None,
         format: Annotated[Optional[str], typer.Option("--format", help="Data format (default: by suffix).", rich_help_panel="Data")] = None,
         scheme: SchemeOpt = None,
         repair_tags: RepairOpt = False,
-        labels: Annotated[Optional[str], typer.Option(help="Comma-separated tag order for the model head.", rich_help_panel="Data")] = None,
-        context: ContextOpt = None,
-        max_length: Annotated[Optional[int], typer.Option(help="Subwords per window.", rich_help_panel="Data")] = None,
-        metric: Annotated[Optional[str], typer.Option(help="Dev metric the report compares (default: the app's).", rich_help_panel="Optimisation")] = None,
+        labels: Annotated[Optional[str], typer.Option(help="Comma-separated tag order for the model head (default: O, then B-/I- (and E-/S-) of each type in the data).", rich_help_panel="Data")] = None,
+        context: AppContextOpt = None,
+        max_length: Annotated[Optional[int], typer.Option(help=with_default("Subwords per window.", show(defaults["max_length"])), rich_help_panel="Data")] = None,
+        metric: Annotated[Optional[str], typer.Option(help=with_default("Dev metric the report compares.", defaults["metric"]), rich_help_panel="Optimisation")] = None,
     ) -> None:
         """Train several strategies and two baselines on the same data and seed; write a table and a chart."""
         overrides = engine_overrides(
