@@ -181,3 +181,30 @@ def test_strategy_defaults_in_help_follow_the_strategy_table():
         config, _ = resolve_training_config(spec, config_file=None, overrides={"strategy": strategy}, resume=None)
         group = next(part for part in shown.split("; ") if strategy in part.split(" with ")[1].split(", "))
         assert group.split(" with ")[0] == show(config.learning_rate), (strategy, shown)
+
+
+def test_user_guide_table_of_app_defaults_is_true():
+    """docs/user-guide.md lists what differs between the apps' defaults; it must match the AppSpecs."""
+    from pathlib import Path
+
+    from tlsuite_core.commands.common import app_defaults, show
+    from tlsuite_core.commands.pretrain import PRETRAIN
+    from tlsuite_core.plugins import get_host
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "user-guide.md").read_text(encoding="utf-8")
+    header = "| app | `--metric` | `--lr` | `--epochs` | `--batch-size` | `--max-length` | `--evals-per-epoch` |"
+    assert header in text
+    rows = text.split(header, 1)[1].split("\n\n", 1)[0].strip().splitlines()[1:]
+    fields = ("metric", "learning_rate", "epochs", "batch_size", "max_length", "evals_per_epoch")
+    seen = set()
+    for row in rows:
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        name = cells[0]
+        spec = PRETRAIN if name == "pretrain" else None if name.startswith("an app that sets none") else get_host().app(name)
+        defaults = app_defaults(spec)
+        for field, cell in zip(fields, cells[1:]):
+            expected = defaults[field]
+            assert (cell == expected) if field == "metric" else (float(cell) == expected), (name, field, cell)
+        seen.add(name)
+    assert {"finance-monitor", "ner", "summarize", "translate", "pretrain"} <= seen
+    assert "| `--metric` | accuracy |" in text and show(app_defaults(get_host().app("finance-monitor"))["metric"]) == "accuracy"
