@@ -38,25 +38,95 @@ def test_pretrain_writes_a_model_every_app_takes(cli, workdir, tiny_model, tiny_
     assert run["model"]["kind"] == "run"
 
 
-def test_pretrain_whole_word_masking_masks_every_subword_of_a_word(tiny_model):
+# words of several pieces: the tiny word-level tokenizer splits at punctuation ("profit-loss" -> profit [UNK] loss);
+# the wordpiece variant also has "##" continuation pieces ("profitrose" -> profit ##rose)
+WWM_TEXTS = {
+    "tiny": "profit-loss rose w1.w2.w3 the company said fell w4-w5 shares gain",
+    "wordpiece": "profitrose the company lossfell w1.w2 said profits shares gain-fell",
+}
+
+
+def _wwm_tokenizer(kind: str, tiny_model: Path):
+    from transformers import AutoTokenizer, BertTokenizerFast
+
+    from .conftest import VOCAB
+
+    if kind == "tiny":
+        return AutoTokenizer.from_pretrained(tiny_model)
+    vocab = VOCAB + ["##rose", "##fell", "##s"]
+    return BertTokenizerFast(vocab={w: i for i, w in enumerate(vocab)}, do_lower_case=True, model_max_length=128)
+
+
+def _word_of_each_token(text: str, offsets: list) -> list[int]:
+    """The whitespace-delimited word each token comes from (-1 for special tokens), from the text itself."""
+    import re
+
+    spans = [m.span() for m in re.finditer(r"\S+", text)]
+    return [-1 if start == end else next(k for k, (a, b) in enumerate(spans) if a <= start < b) for start, end in offsets]
+
+
+def _partly_masked_words(kind: str, tiny_model: Path, whole_word_mask: bool, seeds: int = 24) -> tuple[int, int, int]:
+    """Mask the same batch with ``seeds`` seeds; count words masked whole, words masked in part, and whole masks of
+    multi-piece words. Also checks what every masked position holds."""
     import torch
-    from transformers import AutoTokenizer
 
     from tlsuite_core.tasks.language_modeling import LanguageModeling
 
-    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
-    # "w1" is one token; "w1w2" is not in the vocabulary, so it splits into several subwords of one word
+    tokenizer = _wwm_tokenizer(kind, tiny_model)
+    text = WWM_TEXTS[kind]
+    enc = tokenizer([text] * 8, return_offsets_mapping=True, return_special_tokens_mask=True)
+    words = _word_of_each_token(text, enc["offset_mapping"][0])
+    pieces = {w: [i for i, x in enumerate(words) if x == w] for w in set(words) - {-1}}
+    multi = {w for w, at in pieces.items() if len(at) > 1}
     task = LanguageModeling()
     task.objective = "mlm"
-    collator = task.collator(tokenizer)
-    collator.mlm_probability = 0.5
-    enc = tokenizer(["profit rose w1 w2 loss fell"] * 16, return_offsets_mapping=True, return_special_tokens_mask=True)
-    examples = [{k: enc[k][i] for k in enc} for i in range(16)]
-    torch.manual_seed(0)
-    batch = collator.torch_call(examples)
-    assert (batch["labels"] != -100).any()
-    # special tokens are never masked
-    assert (batch["labels"][:, 0] == -100).all()
+    task.whole_word_mask = whole_word_mask
+    whole = partial = whole_multi = 0
+    for seed in range(seeds):
+        collator = task.collator(tokenizer)
+        collator.mlm_probability = 0.3
+        collator.generator = torch.Generator().manual_seed(seed)
+        batch = collator.torch_call([{k: list(enc[k][i]) for k in enc} for i in range(8)])
+        labels, inputs = batch["labels"], batch["input_ids"]
+        original = torch.tensor(enc["input_ids"])
+        assert (labels != -100).any()
+        # special tokens are never masked
+        assert (labels[:, 0] == -100).all() and (labels[:, -1] == -100).all()
+        # a masked position's label is the original token
+        assert torch.equal(labels[labels != -100], original[labels != -100])
+        if whole_word_mask:  # whole-word masking replaces every chosen piece by [MASK]
+            assert (inputs[labels != -100] == tokenizer.mask_token_id).all()
+        for row in labels:
+            for w, at in pieces.items():
+                masked = [bool(row[i] != -100) for i in at]
+                if all(masked):
+                    whole += 1
+                    whole_multi += w in multi
+                elif any(masked):
+                    partial += 1
+    return whole, partial, whole_multi
+
+
+@pytest.mark.parametrize("kind", ["tiny", "wordpiece"])
+def test_pretrain_whole_word_masking_masks_every_subword_of_a_word(kind, tiny_model):
+    tokenizer = _wwm_tokenizer(kind, tiny_model)
+    text = WWM_TEXTS[kind]
+    enc = tokenizer(text, return_offsets_mapping=True)
+    words = _word_of_each_token(text, enc["offset_mapping"])
+    sizes = [words.count(w) for w in range(len(text.split()))]
+    # the input has words the tokenizer splits into several pieces (and one-piece words)
+    assert sum(n > 1 for n in sizes) >= 3 and max(sizes) >= 3 and 1 in sizes, tokenizer.convert_ids_to_tokens(enc["input_ids"])
+    if kind == "wordpiece":
+        assert "##rose" in tokenizer.convert_ids_to_tokens(enc["input_ids"])
+
+    whole, partial, whole_multi = _partly_masked_words(kind, tiny_model, whole_word_mask=True)
+    # whenever one piece of a word is masked, every piece of it is
+    assert partial == 0 and whole > 0
+    # and multi-piece words do get masked (whole), so the check above had something to see
+    assert whole_multi > 0
+    # the check tells token-level masking apart: without whole-word masking, words are masked in part
+    _, partial_tokens, _ = _partly_masked_words(kind, tiny_model, whole_word_mask=False)
+    assert partial_tokens > 0
 
 
 def test_pretrain_bad_corpus_is_one_line_error(cli, workdir, tiny_model):
