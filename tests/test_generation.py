@@ -120,10 +120,43 @@ def test_bert2bert_warm_start_sets_special_tokens_and_learns(tmp_path, pairs):
     assert trained.predict(["w1 w2"])[0].text
 
 
+def _correlation(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float(torch.corrcoef(torch.stack([a.flatten().double(), b.flatten().double()]))[0, 1])
+
+
+@pytest.mark.slow
 def test_warm_start_from_scratch_is_the_same_architecture(tmp_path, pairs):
+    from transformers import BertModel, EncoderDecoderModel
+
     encoder = _build("bert", tmp_path / "bert")
     result = _train(tmp_path, pairs, "scratch", extra={"encoder": str(encoder)}, from_scratch=True, max_steps=2)
     assert result.record["parameters"]["total"] > 0
+    warm = _train(tmp_path, pairs, "warm", extra={"encoder": str(encoder)}, max_steps=2)
+    assert result.record["config"]["from_scratch"] is True and warm.record["config"]["from_scratch"] is False
+    assert result.record["parameters"] == warm.record["parameters"]
+    scratch_model = EncoderDecoderModel.from_pretrained(result.path / "model")
+    warm_model = EncoderDecoderModel.from_pretrained(warm.path / "model")
+    # the same architecture: config class, encoder and decoder configs, parameter names and shapes
+    assert type(scratch_model.config) is type(warm_model.config)
+    for part in ("encoder", "decoder"):
+        ours, theirs = getattr(scratch_model.config, part).to_dict(), getattr(warm_model.config, part).to_dict()
+        for key in ("model_type", "vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
+                    "is_decoder", "add_cross_attention"):
+            assert ours[key] == theirs[key], (part, key)
+    shapes = {n: tuple(t.shape) for n, t in scratch_model.state_dict().items()}
+    assert shapes == {n: tuple(t.shape) for n, t in warm_model.state_dict().items()}
+    assert any("crossattention" in n for n in shapes)
+
+    # different weights: the pretrained encoder's randomly initialised tensors (LayerNorm and biases start constant)
+    # are in the warm start (two training steps move them a little) and not in the model from scratch
+    pretrained = {n: t for n, t in BertModel.from_pretrained(encoder).state_dict().items() if t.float().std() > 0}
+    compared = {f"{prefix}{n}": t for prefix in ("encoder.", "decoder.bert.") for n, t in pretrained.items()
+                if f"{prefix}{n}" in shapes}
+    assert len(compared) >= 2 * 2 * 6  # embeddings and every layer's weight matrices, encoder and decoder
+    scratch_state, warm_state = scratch_model.state_dict(), warm_model.state_dict()
+    for name, reference in compared.items():
+        assert _correlation(warm_state[name], reference) > 0.9, name
+        assert abs(_correlation(scratch_state[name], reference)) < 0.5, name
 
 
 def test_decoder_only_loss_covers_target_tokens_only(tmp_path):
