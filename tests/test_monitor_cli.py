@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -37,7 +38,10 @@ def run(tmp_path_factory, tiny_model, tiny_data) -> Path:
 @pytest.fixture(scope="module")
 def replay(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("replay")
-    generate(out, items=600, days=3, topics=2, episodes=1, seed=5)
+    # one episode (banking, from 2026-01-06 13:21) with 4x extra volume: its first 6-hour bucket holds ~9x the
+    # trailing mean, so the replay's volume-surge rule fires there whatever the (barely trained) model predicts
+    truth = generate(out, items=600, days=3, topics=2, episodes=1, seed=5, surge=4.0)
+    assert [e["topic"] for e in truth["episodes"]] == ["banking"]
     with (out / "stream.jsonl").open("a", encoding="utf-8") as fh:
         fh.write("{oops\n")
     return out
@@ -74,9 +78,31 @@ def test_monitor_trends_alerts_report(cli, workdir, run, replay):
     result = cli(APP, "alerts", "--db", db, "--json")
     assert result.exit_code == 0, result.output
     alerts = json.loads(result.stdout)
-    jsonl = [json.loads(x) for x in (workdir / "alerts.jsonl").read_text().splitlines()] if alerts else []
+    # the injected volume surge raised exactly one alert (one episode), in the episode's first bucket
+    truth = json.loads((replay / "truth.json").read_text())
+    surge = [a for a in alerts if a["rule"] == "volume-surge"]
+    assert len(surge) == 1, alerts
+    alert = surge[0]
+    start = datetime.fromisoformat(truth["episodes"][0]["start"].replace("Z", ""))
+    assert alert["topic"] == truth["episodes"][0]["topic"] == "banking" and alert["kind"] == "volume_surge"
+    bucket = start.replace(hour=start.hour // 6 * 6, minute=0)
+    assert alert["bucket"] == "6h" and alert["bucket_start"] == bucket.isoformat() + "Z"
+    assert alert["threshold"] == 2.5 and alert["value"] >= 2.5 and alert["volume"] >= 20
+    assert alert["message"].startswith("banking: volume ") and "(volume-surge)" in alert["message"]
+    # evidence: the replay's three most negative banking items of that bucket, by the model's p_negative
+    evidence = alert["evidence"]
+    assert len(evidence) == 3
+    assert all(bucket <= datetime.fromisoformat(e["published_at"][:-1]) < bucket + timedelta(hours=6) for e in evidence)
+    assert all("Northbank" in e["text"] for e in evidence)
+    assert [e["p_negative"] for e in evidence] == sorted((e["p_negative"] for e in evidence), reverse=True)
+    # delivered once to the JSONL sink, alert for alert
+    assert alert["deliveries"] == {f"jsonl:{workdir / 'alerts.jsonl'}": "delivered"}
+    jsonl = [json.loads(x) for x in (workdir / "alerts.jsonl").read_text().splitlines()]
     assert sorted(a["key"] for a in alerts) == sorted(x["key"] for x in jsonl)
-    assert cli(APP, "alerts", "--db", db, "--evidence").exit_code == 0
+    assert next(x for x in jsonl if x["key"] == alert["key"])["evidence"] == evidence
+    shown = cli(APP, "alerts", "--db", db, "--evidence")
+    assert shown.exit_code == 0
+    assert all(f"{e['id']} P(neg)={e['p_negative']:.2f}" in shown.stdout for e in evidence)  # the evidence is listed
 
     html = workdir / "out" / "report.html"
     result = cli(APP, "report", "--db", db, "--since", "2026-01-05", "--until", "2026-01-09", "--output", html, "--bucket", "6h")

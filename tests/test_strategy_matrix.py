@@ -132,6 +132,10 @@ def test_strategy_trains_resumes_exactly_and_reloads(task, strategy, extra, tmp_
         assert params["trainable"] < params["total"]
     assert straight.record["strategy"]["loads_with"] == STRATEGIES[strategy].loads_with
     files = {p.name for p in (straight.path / "model").iterdir()}
+    # safetensors and JSON only: no pickle in what a run ships (Trainer's training_args.bin included)
+    shipped = [p for folder in ("model", "merged") for p in (straight.path / folder).glob("*") if p.suffix in (".bin", ".pt", ".pth", ".pkl")]
+    assert not shipped, shipped
+    assert "training_args.json" in files
     if kind == "peft":
         assert "adapter_config.json" in files and "config.json" not in files
         adapter = json.loads((straight.path / "model" / "adapter_config.json").read_text())

@@ -23,7 +23,7 @@ from ..errors import ConfigError, TlsuiteError
 from ..models import load_tokenizer, resolve_model
 from ..plugins import get_host
 from .runs import RunFolder, Timer, now_iso, write_json
-from .saving import save_trained
+from .saving import save_trained, write_training_args
 from .strategies import count_parameters, get_strategy, planned_steps, prepare_model
 
 
@@ -66,6 +66,17 @@ def _trainer_class() -> Any:
             self.class_weights = class_weights
             self.layer_lr_decay = layer_lr_decay
             self.head_lr_scale = head_lr_scale
+
+        def _save(self, output_dir: str | None = None, state_dict: Any = None) -> None:
+            """Trainer's save (model, tokenizer), with the training arguments as JSON instead of a pickle.
+
+            ``Trainer._save`` ends by pickling the arguments (``torch.save`` to ``training_args.bin``), for the model
+            folder and every checkpoint. Nothing reads that file back (``--resume`` restores the trainer state, the
+            optimiser, scheduler and RNG states), and a model folder tlsuite ships holds no pickle: the file is
+            replaced here by ``training_args.json`` (``TrainingArguments.to_json_string``) before anyone sees it."""
+            super()._save(output_dir, state_dict=state_dict)
+            if self.args.should_save:
+                write_training_args(Path(output_dir if output_dir is not None else self.args.output_dir), self.args)
 
         def _get_eval_sampler(self, eval_dataset: Any) -> Any:
             # transformers length-groups evaluation batches too (shuffled); a task whose metrics read bookkeeping

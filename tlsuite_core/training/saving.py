@@ -10,7 +10,8 @@
 * Bottleneck adapters: tlsuite's adapter files (:mod:`.adapters`) and the tokenizer.
 
 Every folder carries ``tlsuite.json``: task, app, labels, and for adapter folders the base model reference tlsuite
-resolves (the alias itself, so it works offline).
+resolves (the alias itself, so it works offline), and ``training_args.json``: the Trainer's arguments, as JSON
+where transformers would pickle them (``training_args.bin``; see :func:`write_training_args`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,17 @@ from .runs import write_json
 from .strategies import get_strategy
 
 META = "tlsuite.json"
+#: where Trainer pickles its arguments, and the JSON tlsuite writes instead
+TRAINING_ARGS_PICKLE = "training_args.bin"
+TRAINING_ARGS_JSON = "training_args.json"
+
+
+def write_training_args(folder: Path, args: Any) -> None:
+    """``training_args.json`` in ``folder`` (written atomically), and no ``training_args.bin``."""
+    tmp = folder / f".{TRAINING_ARGS_JSON}.tmp"
+    tmp.write_text(args.to_json_string() + "\n", encoding="utf-8")
+    tmp.replace(folder / TRAINING_ARGS_JSON)
+    (folder / TRAINING_ARGS_PICKLE).unlink(missing_ok=True)
 
 
 def base_reference(ref: str, resolved: Any) -> dict[str, Any]:
@@ -75,6 +87,7 @@ def save_trained(
         staging.mkdir(parents=True, exist_ok=True)
         save_adapters(model, staging, BottleneckConfig(kind=strategy.name, reduction=config.adapter_reduction), base_model=base["portable"])
         tokenizer.save_pretrained(str(staging))
+        write_training_args(staging, trainer.args)  # (trainer.save_model writes them for the other kinds)
         info["adapter"] = "bottleneck"
     write_json(staging / META, meta)
     return info
