@@ -15,7 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 from typer.core import TyperGroup
 
-from .errors import TlsuiteError
+from .errors import RunInterrupted, TlsuiteError
 from .plugins import PluginHost, get_host
 
 err = Console(stderr=True)
@@ -30,8 +30,10 @@ class RootGroup(TyperGroup):
         except TlsuiteError as exc:
             Console(stderr=True, highlight=False, soft_wrap=True).print(f"[bold red]error:[/] {escape(str(exc))}", markup=True)
             raise typer.Exit(exc.exit_code) from None
-        except KeyboardInterrupt:
-            Console(stderr=True).print("interrupted")
+        except KeyboardInterrupt as exc:
+            # a training run says how to go on: the --resume command, or that it can start again under its name
+            hint = f": {exc}" if isinstance(exc, RunInterrupted) and str(exc) else ""
+            Console(stderr=True, highlight=False, soft_wrap=True).print(escape(f"interrupted{hint}"), markup=True)
             raise typer.Exit(130) from None
 
 

@@ -8,6 +8,9 @@ Exception tree::
      +-- ModelError           a model reference cannot be resolved or loaded safely
      +-- PluginError          a plugin failed to load or clashes with another plugin
 
+    KeyboardInterrupt
+     +-- RunInterrupted       Ctrl-C (or SIGTERM) stopped a training run; says how to go on (exit code 130)
+
 Only the CLI turns these into exit codes; library callers catch them like any exception.
 """
 
@@ -15,7 +18,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["ConfigError", "DataError", "ModelError", "PluginError", "TlsuiteError"]
+__all__ = ["ConfigError", "DataError", "ModelError", "PluginError", "RunInterrupted", "TlsuiteError"]
 
 
 class TlsuiteError(Exception):
@@ -57,3 +60,16 @@ class ModelError(TlsuiteError):
 
 class PluginError(TlsuiteError):
     """A plugin failed to import or register, or clashes with another plugin."""
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C (or SIGTERM) stopped a training run, after its folder was recorded as ``interrupted``.
+
+    Still a :class:`KeyboardInterrupt` (code that stops on Ctrl-C keeps stopping); its message says how to go on:
+    the ``--resume`` command when a checkpoint exists, else that the run can start again under the same name.
+    """
+
+    def __init__(self, message: str, *, run: str | Path, checkpoint: str | Path | None = None) -> None:
+        super().__init__(message)
+        self.run = Path(run)
+        self.checkpoint = Path(checkpoint) if checkpoint is not None else None

@@ -93,13 +93,21 @@ class RichProgress(TrainerCallback):
 
 
 class RunRecord(TrainerCallback):
-    """Keeps run.json current: last checkpoint and step, so an interrupted run says where it can resume."""
+    """Keeps run.json current: last checkpoint and step, so an interrupted run says where it can resume, and this
+    attempt's times (``attempts``: an engine ``Attempts``), so a killed attempt's times survive up to its last
+    checkpoint."""
 
-    def __init__(self, run: RunFolder) -> None:
+    def __init__(self, run: RunFolder, attempts: Any = None) -> None:
         self.run = run
+        self.attempts = attempts
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if self.attempts is not None:
+            self.attempts.step = state.global_step
 
     def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        self.run.update(last_checkpoint=f"checkpoints/checkpoint-{state.global_step}", step=state.global_step, updated_at=now_iso())
+        extra = {"attempts": self.attempts.as_list()} if self.attempts is not None else {}
+        self.run.update(last_checkpoint=f"checkpoints/checkpoint-{state.global_step}", step=state.global_step, updated_at=now_iso(), **extra)
 
 
 def current_rss_mb() -> float | None:

@@ -19,10 +19,10 @@ from typing import Any, Sequence
 from .. import devices
 from ..apps import AppSpec
 from ..config import TrainConfig, build_config, load_config_file, save_config
-from ..errors import ConfigError, TlsuiteError
+from ..errors import ConfigError, RunInterrupted, TlsuiteError
 from ..models import load_tokenizer, resolve_model
 from ..plugins import get_host
-from .runs import RunFolder, Timer, now_iso, write_json
+from .runs import RunFolder, Timer, now_iso, read_json, this_process, write_json
 from .saving import save_trained, write_training_args
 from .strategies import count_parameters, get_strategy, planned_steps, prepare_model
 
@@ -257,16 +257,20 @@ def train(
 
     # -- run folder ---------------------------------------------------------------------------------
     fingerprints = {"train": train_data.describe(), "dev": dev_data.describe() if dev_data is not None else None}
+    command = train_command(app)
     if resume_run is None:
         run = RunFolder.at(run_path) if run_path is not None else RunFolder.create(config.runs_dir, app.name, config.name)
         config.name = run.path.name
         checkpoint = None
+        if run.replaced is not None:
+            console.print(f"starting {run.path} over: the {run.replaced['status']} run there stopped before its first checkpoint")
         save_config(
             config,
             run.path / "config.yaml",
-            f"tlsuite {app.name} train: resolved configuration of run {run.path}\n"
-            f"re-run: tlsuite {app.name} train --config {run.path / 'config.yaml'} --name NEW_NAME",
+            f"{command}: resolved configuration of run {run.path}\n"
+            f"re-run: {command} --config {run.path / 'config.yaml'} --name NEW_NAME",
         )
+        attempts = Attempts([], timer, resumed_from=None, first_step=0)
         run.update(
             app=app.name,
             task=task.name,
@@ -279,40 +283,96 @@ def train(
             versions=_versions(),
             device=plan.as_dict(),
             command=" ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+            **this_process(),
+            **({"started_over": run.replaced} if run.replaced is not None else {}),
+            attempts=attempts.as_list(),
         )
     else:
         run = resume_run
         checkpoint = run.latest_checkpoint()
         if checkpoint is None:
-            raise ConfigError(f"--resume {run.path}: no checkpoint written yet; start the run again")
-        before = run.record().get("data", {})
+            raise ConfigError(f"--resume {run.path}: no checkpoint written yet; start the run again under the same "
+                              f"name ({command} with --name {run.path.name})")
+        before = run.record()
         for split in ("train", "dev"):
-            old = (before.get(split) or {}).get("sha256")
+            old = ((before.get("data") or {}).get(split) or {}).get("sha256")
             new = (fingerprints.get(split) or {}).get("sha256")
             if old != new:
                 raise ConfigError(f"--resume {run.path}: the {split} data changed since the run started ({config.train if split == 'train' else config.dev})")
-        run.update(status="running", resumed_from=str(checkpoint.relative_to(run.path)), resumed_at=now_iso(), device=plan.as_dict())
+        resumed_from = str(checkpoint.relative_to(run.path))
+        attempts = Attempts(before.get("attempts") or [], timer, resumed_from=resumed_from, first_step=_checkpoint_step(checkpoint))
+        run.update(status="running", resumed_from=resumed_from, resumed_at=now_iso(), device=plan.as_dict(), **this_process(),
+                   attempts=attempts.as_list())
         console.print(f"resuming {run.path} from {checkpoint.name}")
 
     previous = _sigterm_as_interrupt()
     try:
-        result = _train_in_run(app, task, config, plan, resolved, train_data, dev_data, labels, run, checkpoint, console, callbacks, timer, continual)
+        result = _train_in_run(app, task, config, plan, resolved, train_data, dev_data, labels, run, checkpoint, console, callbacks, timer, continual, attempts)
     except KeyboardInterrupt:
-        run.update(status="interrupted", finished_at=now_iso(), error="interrupted by the user")
+        run.update(status="interrupted", finished_at=now_iso(), error="interrupted by the user", attempts=attempts.as_list("interrupted"))
         shutil.rmtree(run.path / ".model.tmp", ignore_errors=True)
-        raise
+        raise _interrupted(run, command, run_path is not None) from None
     except TlsuiteError as exc:
-        run.update(status="failed", finished_at=now_iso(), error=str(exc))
+        run.update(status="failed", finished_at=now_iso(), error=str(exc), attempts=attempts.as_list("failed"))
         shutil.rmtree(run.path / ".model.tmp", ignore_errors=True)
         raise
     except Exception as exc:
-        run.update(status="failed", finished_at=now_iso(), error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc())
+        run.update(status="failed", finished_at=now_iso(), error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc(),
+                   attempts=attempts.as_list("failed"))
         shutil.rmtree(run.path / ".model.tmp", ignore_errors=True)
         raise
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
     return result
+
+
+def train_command(app: AppSpec) -> str:
+    """The command that trains ``app``, for hints: ``tlsuite <app> train`` (``tlsuite pretrain`` for pretraining)."""
+    return "tlsuite pretrain" if app.name == "pretrain" else f"tlsuite {app.name} train"
+
+
+def _interrupted(run: RunFolder, command: str, at_path: bool) -> RunInterrupted:
+    """What Ctrl-C leaves: the command that resumes the run, or (no checkpoint yet) how to start it again."""
+    checkpoint = run.latest_checkpoint()
+    if checkpoint is not None:
+        return RunInterrupted(f"continue from {checkpoint.name} with: {command} --resume {run.path}", run=run.path, checkpoint=checkpoint)
+    again = f"--out {run.path}" if at_path else f"--name {run.path.name}"
+    return RunInterrupted(
+        f"stopped before its first checkpoint, so there is nothing to resume; start it again under the same name: "
+        f"the same command with {again} (its options are in {run.path / 'config.yaml'})",
+        run=run.path,
+    )
+
+
+def _checkpoint_step(checkpoint: Path) -> int:
+    return int(checkpoint.name.rsplit("-", 1)[1])
+
+
+class Attempts:
+    """The run's attempts (``run.json`` → ``attempts``): its start and each ``--resume``, with their wall times.
+
+    Each attempt records ``started_at``, ``ended_at``, ``status`` (``running`` while it runs; one still ``running``
+    when the run is resumed was killed: ``killed``), ``resumed_from``, ``first_step`` / ``last_step``,
+    ``train_seconds`` (the training loop) and ``total_seconds`` (the whole command). A killed attempt's times run to
+    its last checkpoint, when run.json was last written."""
+
+    def __init__(self, earlier: Sequence[dict[str, Any]], timer: Timer, *, resumed_from: str | None, first_step: int) -> None:
+        self.timer = timer
+        self.earlier = [dict(a, status="killed") if a.get("status") == "running" else dict(a) for a in earlier]
+        self.step = first_step
+        self.current: dict[str, Any] = {"started_at": now_iso(), "ended_at": None, "status": "running",
+                                        "resumed_from": resumed_from, "first_step": first_step}
+
+    def as_list(self, status: str | None = None) -> list[dict[str, Any]]:
+        """Every attempt, this one's times as of now (``status``: it ended so)."""
+        if status is not None:
+            self.current.update(status=status, ended_at=now_iso())
+        self.current.update(last_step=self.step, train_seconds=self.timer.train_seconds(), total_seconds=self.timer.seconds())
+        return [*self.earlier, dict(self.current)]
+
+    def total(self, key: str) -> float:
+        return round(sum(float(a.get(key) or 0.0) for a in self.as_list()), 3)
 
 
 @dataclass
@@ -398,7 +458,7 @@ def _sigterm_as_interrupt() -> Any:
     return signal.signal(signal.SIGTERM, handler)
 
 
-def _train_in_run(app, task, config, plan, resolved, train_data, dev_data, labels, run, checkpoint, console, callbacks, timer, continual) -> RunResult:  # noqa: ANN001
+def _train_in_run(app, task, config, plan, resolved, train_data, dev_data, labels, run, checkpoint, console, callbacks, timer, continual, attempts) -> RunResult:  # noqa: ANN001
     from transformers import EarlyStoppingCallback, PrinterCallback, TrainingArguments, set_seed
     from ..models import quiet_transformers
     from .callbacks import MemoryMonitor, RichProgress, RunRecord, TimeBudget
@@ -485,7 +545,7 @@ def _train_in_run(app, task, config, plan, resolved, train_data, dev_data, label
     if continual is not None and continual.old_dev is not None:
         old_dev_ds, _ = task.encode(continual.old_dev, tokenizer, labels, config.max_length)
     memory = MemoryMonitor(plan.device)
-    cbs: list[Any] = [RichProgress(console, config.metric), RunRecord(run), memory, *strategy_callbacks, *callbacks]
+    cbs: list[Any] = [RichProgress(console, config.metric), RunRecord(run, attempts), memory, *strategy_callbacks, *callbacks]
     budget = None
     if config.max_train_minutes:
         budget = TimeBudget(config.max_train_minutes)
@@ -523,10 +583,13 @@ def _train_in_run(app, task, config, plan, resolved, train_data, dev_data, label
             before = _scalar_metrics(task.evaluate_output(trainer.predict(old_dev_ds), labels, old_dev_ds))
             run.update(forgetting={"before": before})
         forgetting["before"] = before
-    train_timer = Timer()
+    tokens_before = int(read_json(checkpoint / "trainer_state.json").get("num_input_tokens_seen") or 0) if checkpoint else 0
+    timer.training()
     output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
-    train_seconds = train_timer.seconds()
+    timer.trained()
+    train_seconds = timer.train_seconds()
     state = trainer.state
+    attempts.step = state.global_step
 
     # -- evaluate the selected model ----------------------------------------------------------------
     metrics: dict[str, Any] = {"split": "dev" if has_dev else None}
@@ -583,12 +646,18 @@ def _train_in_run(app, task, config, plan, resolved, train_data, dev_data, label
         strategy={"name": config.strategy, "loads_with": get_strategy(config.strategy).loads_with, **saved,
                   **{"feature_cache": cb.cache.stats() for cb in strategy_callbacks if hasattr(cb, "cache")}},
         peak_memory={**devices.peak_memory(plan.device), **memory.summary()},
+        attempts=attempts.as_list("completed"),
         timings={
-            "train_seconds": train_seconds,
-            "total_seconds": timer.seconds(),
+            # the whole run: every attempt (its start and each --resume; per attempt in "attempts")
+            "train_seconds": attempts.total("train_seconds"),
+            "total_seconds": attempts.total("total_seconds"),
+            "attempts": len(attempts.as_list()),
+            # the attempt that completed it (the whole run when it was never interrupted)
+            "last_attempt_train_seconds": train_seconds,
+            "last_attempt_total_seconds": timer.seconds(),
             "train_runtime": output.metrics.get("train_runtime"),
             "real_tokens_seen": tokens,
-            "real_tokens_per_second": round(tokens / train_seconds, 1) if train_seconds and tokens else None,
+            "real_tokens_per_second": round((tokens - tokens_before) / train_seconds, 1) if train_seconds and tokens > tokens_before else None,
             "training_step_seconds": round(budget.used, 1) if budget is not None else None,
             "stopped_by_time_budget": bool(budget is not None and budget.used >= budget.budget),
         },

@@ -3,6 +3,11 @@
 ``run.json`` carries a ``status``: ``running`` while training, then ``completed``, ``failed`` or
 ``interrupted``. Only ``completed`` runs are used as models; files are written to a temporary name and renamed,
 so a crash never leaves a half-written file behind that looks finished.
+
+A name is taken once a run has used it, with one exception: a run that stopped (interrupted, failed, or killed
+while ``running``) before writing its first checkpoint has nothing to resume, so a new run may start over in its
+folder under the same name (:meth:`RunFolder.create`). A completed run, or one with a checkpoint (``--resume``
+continues it), keeps its folder.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -42,6 +48,8 @@ class RunFolder:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
+        #: what an earlier run under this name was, when this one started over in its folder (see :meth:`create`)
+        self.replaced: dict[str, Any] | None = None
 
     @property
     def record_path(self) -> Path:
@@ -61,28 +69,58 @@ class RunFolder:
 
     @classmethod
     def create(cls, runs_dir: str | Path, app: str, name: str | None) -> "RunFolder":
+        """A new run folder ``<runs_dir>/<app>/<name>`` (name: a timestamp when ``None``).
+
+        An existing run under that name is refused, except one that stopped before its first checkpoint: its
+        folder is emptied and the new run starts there (what it was is kept in :attr:`replaced`)."""
         name = name or datetime.now().strftime("%Y%m%d-%H%M%S")
         if not re.fullmatch(r"[\w.@+-]+", name):
             raise ConfigError(f"--name {name!r}: use letters, digits and . _ - @ + only")
-        path = Path(runs_dir) / app / name
-        if path.exists():
-            if name and (path / RUN_FILE).exists():
-                raise ConfigError(f"{path}: a run with this name exists (pick another --name, or --resume {path})")
-            if any(path.iterdir()):
-                raise ConfigError(f"{path}: folder exists and is not empty")
-        path.mkdir(parents=True, exist_ok=True)
-        return cls(path)
+        return cls._new(Path(runs_dir) / app / name, other="pick another --name")
 
     @classmethod
     def at(cls, path: str | Path) -> "RunFolder":
-        """A new run in exactly ``path`` (``tlsuite pretrain --out DIR``)."""
-        path = Path(path)
-        if path.exists() and (path / RUN_FILE).exists():
-            raise ConfigError(f"{path}: a run exists there (pick another folder, or --resume {path})")
-        if path.exists() and any(path.iterdir()):
-            raise ConfigError(f"{path}: folder exists and is not empty")
+        """A new run in exactly ``path`` (``tlsuite pretrain --out DIR``); an existing run there is treated as by
+        :meth:`create`."""
+        return cls._new(Path(path), other="pick another folder")
+
+    @classmethod
+    def _new(cls, path: Path, *, other: str) -> "RunFolder":
+        run = cls(path)
+        run.replaced = None
+        if path.exists():
+            if run.record_path.exists():
+                run.replaced = run._start_over(other)
+            elif any(path.iterdir()):
+                raise ConfigError(f"{path}: folder exists and is not empty")
         path.mkdir(parents=True, exist_ok=True)
-        return cls(path)
+        return run
+
+    def _start_over(self, other: str) -> dict[str, Any]:
+        """Empty the folder of a run that stopped before its first checkpoint, for a new start under its name;
+        returns what the old run was. Anything else there is refused with what to do instead."""
+        path = self.path
+        try:
+            old = self.record()
+        except (OSError, ValueError):
+            raise ConfigError(f"{path}: a run with this name exists and its {RUN_FILE} is unreadable ({other})") from None
+        status = old.get("status")
+        if status == "completed":
+            raise ConfigError(f"{path}: a completed run has this name ({other})")
+        checkpoint = self.latest_checkpoint()
+        if checkpoint is not None:
+            raise ConfigError(f"{path}: a {status} run with this name has a checkpoint ({checkpoint.name}); "
+                              f"continue it with --resume {path}, or {other}")
+        if status not in ("running", "interrupted", "failed"):
+            raise ConfigError(f"{path}: a run with this name exists (status {status!r}; {other})")
+        if status == "running" and process_alive(old):
+            raise ConfigError(f"{path}: a run with this name is still running (process {old.get('pid')}); {other}")
+        for child in path.iterdir():
+            if child.is_dir() and not child.is_symlink():
+                shutil.rmtree(child)
+            else:
+                child.unlink()
+        return {k: old.get(k) for k in ("status", "created_at", "finished_at", "updated_at", "error")}
 
     def record(self) -> dict[str, Any]:
         return read_json(self.record_path) if self.record_path.exists() else {}
@@ -149,9 +187,50 @@ def default_run(runs_dir: str | Path, app: str) -> Path:
     return run
 
 
+def this_process() -> dict[str, Any]:
+    """Who is running a run: recorded in run.json, so a second start under the same name can tell a live run
+    from a killed one."""
+    return {"pid": os.getpid(), "host": socket.gethostname()}
+
+
+def process_alive(record: dict[str, Any]) -> bool:
+    """Whether the process ``record`` names (``pid`` on ``host``) still runs. Another host's process cannot be
+    checked and counts as alive; a record without a pid (an older run) as gone; this process is not running it."""
+    pid, host = record.get("pid"), record.get("host")
+    if not isinstance(pid, int):
+        return False
+    if host != socket.gethostname():
+        return True
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 class Timer:
+    """Wall time of one attempt at a run (a start or a ``--resume``): since creation, and of the training loop
+    (from :meth:`training` until :meth:`trained`, or until now while it runs)."""
+
     def __init__(self) -> None:
         self.start = time.perf_counter()
+        self.train_start: float | None = None
+        self.train_end: float | None = None
 
     def seconds(self) -> float:
         return round(time.perf_counter() - self.start, 3)
+
+    def training(self) -> None:
+        self.train_start = time.perf_counter()
+
+    def trained(self) -> None:
+        self.train_end = time.perf_counter()
+
+    def train_seconds(self) -> float:
+        if self.train_start is None:
+            return 0.0
+        return round((self.train_end or time.perf_counter()) - self.train_start, 3)
