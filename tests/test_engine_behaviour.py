@@ -229,6 +229,32 @@ def test_class_weights_and_fgm_reach_the_trainer_in_a_run(cli, workdir, tiny_mod
     assert record["steps"] == 2 and seen["train_losses"] == 2 * 2  # clean + adversarial pass per step
 
 
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason=(
+    "engine bug: with --grad-accum N the training loss is not divided by N. transformers' Trainer skips the division "
+    "when the model's forward takes **kwargs (model_accepts_loss_kwargs) and num_items_in_batch is passed, assuming "
+    "the loss is a sum over num_items_in_batch; BertForSequenceClassification's loss and TlsTrainer.compute_loss "
+    "(class weights / label smoothing) are per-micro-batch means that ignore it. The training loss (2.19 instead of "
+    "1.10 at N=2) and the gradients (grad_norm doubles) are N x too large, so max_grad_norm clips N x sooner"))
+@pytest.mark.parametrize("loss_path", ["engine", "model"])
+def test_gradient_accumulation_does_not_scale_the_loss(loss_path, cli, workdir, tiny_model, tiny_data):
+    """16 examples per optimiser step either way: one batch of 16, or two accumulated batches of 8. With a learning
+    rate of 1e-12 the weights stay put, so the training loss (about log 3 for a fresh head) must not depend on it.
+    ``engine``: TlsTrainer's own loss (balanced class weights, the app's label smoothing); ``model``: the model's."""
+    extra = ["--class-weights", "balanced"] if loss_path == "engine" else ["--label-smoothing", "0"]
+    logged = {}
+    for accumulate, batch in ((1, 16), (2, 8)):
+        name = f"ga{accumulate}"
+        result = cli(APP, "train", "--model", tiny_model, "--train", tiny_data["train"], "--max-steps", "1", "--lr", "1e-12",
+                     "--warmup", "0", "--batch-size", str(batch), "--grad-accum", str(accumulate), "--threads", "1",
+                     "--name", name, *extra)
+        assert result.exit_code == 0, result.output
+        history = json.loads((workdir / "runs" / APP / name / "report" / "log_history.json").read_text())
+        logged[accumulate] = next(h["train_loss"] for h in history if "train_loss" in h)
+    assert logged[1] == pytest.approx(1.0986, abs=0.05)  # log 3
+    assert logged[2] == pytest.approx(logged[1], rel=0.1)
+
+
 # -- compare: negative transfer -----------------------------------------------------------------------------------
 
 SCORES = {
