@@ -85,7 +85,7 @@ def engine_training(train_csv: Path, steps: int, batch_size: int, seed: int) -> 
             {"train": str(train_csv), "max_steps": steps, "batch_size": batch_size, "seed": seed, "runs_dir": runs, "name": "bench"},
         )
         cfg.dev = None
-        result = train(spec, cfg, console=Console(stderr=True, quiet=True))
+        result = train(spec, cfg, registry=get_host().registry, console=Console(stderr=True, quiet=True))
     t = result.record["timings"]
     return {"steps": result.record["steps"], "seconds": t["train_seconds"], "real_tokens": t["real_tokens_seen"], "real_tokens_per_s": t["real_tokens_per_second"]}
 

@@ -124,3 +124,11 @@ def shared_file(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"{path} is not available (../shared/data)")
     return path
+
+
+def train(app, config, **options):
+    """The engine's ``train`` with the installed plugins' registry, as the CLI calls it."""
+    from tlsuite_core.plugins import get_host
+    from tlsuite_core.training import engine
+
+    return engine.train(app, config, registry=get_host().registry, **options)

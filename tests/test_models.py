@@ -170,7 +170,7 @@ def test_doctor_json(cli):
     assert plugins["core"]["status"] == "loaded" and plugins["core"]["builtin"] is True
     assert plugins["finance-monitor"]["status"] == "loaded"
     assert "finance-monitor" in info["apps"]
-    assert [m["alias"] for m in info["models"]] == ["minilm", "smollm2-135m"]  # the core's packaged aliases
+    assert [m["alias"] for m in info["models"]] == ["minilm", "smollm2-135m"]  # the core's alias and the smollm2 plugin's
 
 
 def test_doctor_table(cli):

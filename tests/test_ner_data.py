@@ -5,7 +5,17 @@ from __future__ import annotations
 import pytest
 
 from tlsuite_core.errors import DataError
-from tlsuite_core.tagging import convert, detect_scheme, first_violation, load_tagged, split_words
+from tlsuite_core.plugins import PluginHost
+from tlsuite_core.tagging import convert, detect_scheme, first_violation, split_words
+from tlsuite_core.tagging import load_tagged as core_load_tagged
+
+#: the installed plugins' readers (CoNLL files are the ner plugin's)
+ADAPTERS = PluginHost().registry.mapping("data adapter")
+
+
+def load_tagged(source, **options):
+    return core_load_tagged(source, adapters=ADAPTERS, **options)
+
 
 from .ner_support import write_conll, write_jsonl
 from .test_bad_input import one_line_error

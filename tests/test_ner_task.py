@@ -303,7 +303,9 @@ def test_document_context_run_resumes_to_the_same_model(tmp_path, ner_model):
     from transformers import TrainerCallback
 
     from tlsuite_core.plugins import get_host
-    from tlsuite_core.training.engine import resolve_training_config, train
+    from tlsuite_core.training.engine import resolve_training_config
+
+    from .conftest import train
 
     from .ner_support import make_sentences
 

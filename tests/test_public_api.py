@@ -81,3 +81,38 @@ def test_plugins_use_only_the_public_api():
         elif name is not None and name not in importlib.import_module(module).__all__:
             outside.append(f"{path}:{line} {module}.{name} is not in its __all__")
     assert outside == []
+
+
+def test_hookspec_docstrings_state_the_signatures_the_code_uses():
+    """The plugin contract's prose names the same call signatures the core makes."""
+    import inspect
+
+    from tlsuite_core import hookspecs
+    from tlsuite_core.data import DataAdapter, read_csv
+    from tlsuite_core.metrics import exact_match_metrics
+
+    adapter_doc = inspect.getdoc(hookspecs.tlsuite_register_data_adapters)
+    read_params = list(inspect.signature(read_csv).parameters)
+    assert f"read({', '.join(read_params)}) -> Table" in adapter_doc
+    assert "read(path) -> Table" in inspect.getdoc(DataAdapter)
+
+    metric_doc = inspect.getdoc(hookspecs.tlsuite_register_metrics)
+    metric_params = list(inspect.signature(exact_match_metrics).parameters)
+    assert f"fn({', '.join(metric_params)}) -> dict" in metric_doc
+    docs = (ROOT / "docs" / "plugins.md").read_text(encoding="utf-8")
+    assert f"fn({', '.join(metric_params)}) -> dict" in docs and "read(path) -> Table" in docs
+
+
+def test_every_registered_metric_takes_references_predictions_and_options():
+    import inspect
+
+    from tlsuite_core.plugins import PluginHost
+
+    host = PluginHost()
+    names = host.registry.names("metric")
+    assert {"exact_match", "translation", "summarization"} <= set(names)
+    for name in names:
+        metric = host.registry.get("metric", name)
+        assert list(inspect.signature(metric.fn).parameters) == ["references", "predictions", "options"], name
+        assert set(metric.lower_is_better) <= set(metric.keys), name
+    assert host.registry.get("metric", "translation").lower_is_better == ("ter",)

@@ -84,7 +84,9 @@ def _losses(run: Path) -> list[tuple[int, float]]:
 @pytest.mark.parametrize("strategy,extra", CASES, ids=[c[0] + ("+" + "+".join(c[1]) if c[1] else "") for c in CASES])
 def test_strategy_trains_resumes_exactly_and_reloads(task, strategy, extra, tmp_path, tiny_model, tiny_data, ner_model, ner_data, generation_setup):
     from tlsuite_core.apps import load_app
-    from tlsuite_core.training.engine import resolve_training_config, train
+    from tlsuite_core.training.engine import resolve_training_config
+
+    from .conftest import train
 
     app = _app(task)
     model, data = {"sequence": (tiny_model, tiny_data), "token": (ner_model, ner_data), "generation": generation_setup}[task]

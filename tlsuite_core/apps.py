@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from .errors import ModelError
+
+if TYPE_CHECKING:
+    from .registry import Registry
 
 __all__ = ["AppSpec", "Prediction", "TrainedApp", "load_app"]
 
@@ -95,22 +98,26 @@ class TrainedApp:
         return self.task.evaluate(self.model, self.tokenizer, data, self.labels, **self.inference_options(batch_size, options))
 
 
-def load_app(ref: str | Path, *, device: str = "auto", runs_dir: str | Path = "runs", threads: int | None = None) -> TrainedApp:
+def load_app(
+    ref: str | Path, *, device: str = "auto", runs_dir: str | Path = "runs", threads: int | None = None,
+    registry: Registry | None = None,
+) -> TrainedApp:
     """Load a trained app for inference.
 
     :param ref: a run folder (``runs/finance-monitor/20261123-101500``), or an app name (its latest completed run
         under ``runs_dir``), or a model folder saved by tlsuite.
+    :param registry: what plugins registered (tasks, model aliases); default: the installed plugins'.
     """
     from . import devices
     from .models import load_tokenizer, resolve_model
     from .plugins import get_host
     from .training.runs import default_run, read_json
 
-    host = get_host()
+    registry = registry if registry is not None else get_host().registry
     path = Path(ref)
-    if not path.exists() and host.registry.get("app", str(ref)) is not None:
+    if not path.exists() and registry.get("app", str(ref)) is not None:
         path = default_run(runs_dir, str(ref))
-    resolved = resolve_model(str(path))
+    resolved = resolve_model(str(path), aliases=registry.mapping("model"))
     record: dict[str, Any] = {}
     if resolved.run_dir is not None:
         record = read_json(resolved.run_dir / "run.json")
@@ -121,7 +128,7 @@ def load_app(ref: str | Path, *, device: str = "auto", runs_dir: str | Path = "r
             task_name = read_json(meta).get("task")
     if task_name is None:
         raise ModelError(f"{path}: not a tlsuite run (no run.json naming its task)")
-    task = host.task(task_name)()
+    task = registry.task(task_name)
     task.configure_for_inference(record)
     plan = devices.plan(device, "fp32", threads)
     tokenizer = load_tokenizer(resolved)

@@ -6,8 +6,8 @@ from typing import Any, Callable
 
 from .data import BUILTIN_ADAPTERS
 from .hookspecs import hookimpl
-from .metrics import CLASSIFICATION, EXACT_MATCH
-from .models import MINILM, SMOLLM2
+from .metrics import BUILTIN_METRICS
+from .models import BUILTIN_ALIASES
 from .tasks import SequenceClassification, TokenClassification
 from .tasks.generation import Generation
 from .tasks.language_modeling import LanguageModeling
@@ -29,11 +29,11 @@ def tlsuite_register_data_adapters(register: Callable[[Any], None]) -> None:
 
 @hookimpl
 def tlsuite_register_metrics(register: Callable[[Any], None]) -> None:
-    register(CLASSIFICATION)
-    register(EXACT_MATCH)
+    for metric in BUILTIN_METRICS:
+        register(metric)
 
 
 @hookimpl
 def tlsuite_register_models(register: Callable[[Any], None]) -> None:
-    register(MINILM)
-    register(SMOLLM2)
+    for alias in BUILTIN_ALIASES:
+        register(alias)

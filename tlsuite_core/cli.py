@@ -111,7 +111,7 @@ def core_app(host: PluginHost) -> typer.Typer:
 
         info = devices.describe_environment()
         info["plugins"] = [p.as_dict() for p in host.plugins()]
-        info["models"] = list_models()
+        info["models"] = list_models(host.registry.mapping("model"))
         info["apps"] = host.registry.names("app")
         from .versions import drift
 
@@ -149,7 +149,7 @@ def core_app(host: PluginHost) -> typer.Typer:
         """Model aliases usable with --model: where they resolve, size and availability."""
         from .models import list_models
 
-        rows = list_models()
+        rows = list_models(host.registry.mapping("model"))
         if as_json:
             typer.echo(json.dumps(rows, indent=2))
             return

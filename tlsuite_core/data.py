@@ -14,7 +14,7 @@ import json
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from .errors import DataError
 
@@ -243,16 +243,13 @@ BUILTIN_ADAPTERS = (
 HUB_DATASET = re.compile(r"^(hf:)?(?P<id>[A-Za-z0-9][\w.-]*(/[\w.-]+)?)(:(?P<split>[\w.\[\]%:-]+))?$")
 
 
-def adapters() -> dict[str, DataAdapter]:
-    from .plugins import get_host
+def read_table(source: str | Path, fmt: str | None = None, adapters: Mapping[str, DataAdapter] | None = None) -> Table:
+    """Read ``source`` with the adapter named ``fmt``, or the one claiming its suffix, or the Hub when online.
 
-    host = get_host()
-    return {name: host.registry.get("data adapter", name) for name in host.registry.names("data adapter")}
-
-
-def read_table(source: str | Path, fmt: str | None = None) -> Table:
-    """Read ``source`` with the adapter named ``fmt``, or the one claiming its suffix, or the Hub when online."""
-    known = adapters()
+    ``adapters``: the registered data adapters, name -> adapter (a task's ``adapters``); ``None``: the core's own
+    csv, tsv and jsonl readers.
+    """
+    known = dict(adapters) if adapters is not None else {a.name: a for a in BUILTIN_ADAPTERS}
     path = Path(source).expanduser()
     if fmt is not None:
         if fmt == "hub":
@@ -331,9 +328,11 @@ def load_labelled(
     fmt: str | None = None,
     skip_bad_rows: bool = False,
     limit: int | None = None,
+    adapters: Mapping[str, DataAdapter] | None = None,
 ) -> LabelledData:
-    """Read a labelled file and validate every row (non-empty text and label)."""
-    table = read_table(source, fmt)
+    """Read a labelled file and validate every row (non-empty text and label); ``adapters`` as for
+    :func:`read_table`."""
+    table = read_table(source, fmt, adapters)
     if not table.rows:
         raise DataError("no data rows (only a header?)", path=table.source)
     text_col = pick_column(table, text_column, TEXT_COLUMNS, "text", "--text-col")

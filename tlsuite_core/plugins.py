@@ -19,6 +19,7 @@ import pluggy
 
 from . import hookspecs
 from .errors import PluginError
+from .registry import Registered, Registry
 
 ENTRY_POINT_GROUP = "tlsuite"
 ALLOW_ENV = "TLSUITE_LOAD_PLUGINS"
@@ -56,46 +57,6 @@ class PluginInfo:
             "error": self.error,
             "builtin": self.builtin,
         }
-
-
-@dataclass
-class Registered:
-    """A registered item and the plugin that owns it."""
-
-    kind: str
-    name: str
-    value: Any
-    owner: str
-
-
-class Registry:
-    """Names -> registered objects, per kind, remembering the owning plugin."""
-
-    def __init__(self) -> None:
-        self._items: dict[str, dict[str, Registered]] = {k: {} for k in REGISTRATION_HOOKS.values()}
-
-    def get(self, kind: str, name: str) -> Any:
-        item = self._items[kind].get(name)
-        return None if item is None else item.value
-
-    def owner(self, kind: str, name: str) -> str | None:
-        item = self._items[kind].get(name)
-        return None if item is None else item.owner
-
-    def names(self, kind: str) -> list[str]:
-        return sorted(self._items[kind])
-
-    def values(self, kind: str) -> list[Any]:
-        return [self._items[kind][n].value for n in self.names(kind)]
-
-    def drop_owner(self, owner: str) -> None:
-        for items in self._items.values():
-            for name in [n for n, item in items.items() if item.owner == owner]:
-                del items[name]
-
-    def _commit(self, items: list[Registered]) -> None:
-        for item in items:
-            self._items[item.kind][item.name] = item
 
 
 def _name_of(kind: str, obj: Any) -> str:
@@ -290,11 +251,6 @@ class PluginHost:
             raise PluginError(f"unknown app '{name}' (installed apps: {known}; see `tlsuite plugins list`)")
         return spec
 
-    def task(self, name: str) -> Any:
-        task = self.registry.get("task", name)
-        if task is None:
-            raise PluginError(f"unknown task '{name}' (known: {', '.join(self.registry.names('task'))})")
-        return task
 
 
 def _group_name(info: Any) -> str | None:

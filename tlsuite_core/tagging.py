@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from .errors import DataError
 
@@ -339,6 +339,7 @@ def load_tagged(
     skip_bad_rows: bool = False,
     limit: int | None = None,
     require_tags: bool = True,
+    adapters: Mapping[str, Any] | None = None,
 ) -> TaggedData:
     """Read a token-classification file and validate every sentence.
 
@@ -350,12 +351,9 @@ def load_tagged(
 
     if scheme not in ("auto", *SCHEMES):
         raise DataError(f"unknown tagging scheme '{scheme}' (auto, {', '.join(SCHEMES)})", path=source)
-    if fmt is None and Path(str(source)).suffix.lower() == ".txt":
-        from .data import adapters
-
-        if "conll" in adapters():
-            fmt = "conll"
-    table = read_table(source, fmt)
+    if fmt is None and Path(str(source)).suffix.lower() == ".txt" and "conll" in (adapters or {}):
+        fmt = "conll"
+    table = read_table(source, fmt, adapters)
     if not table.rows:
         raise DataError("no sentences", path=table.source)
     if table.format == "conll":

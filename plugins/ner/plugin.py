@@ -8,7 +8,6 @@ from tlsuite_core import hookimpl
 
 from . import APP
 from .data import CONLL
-from .metrics import ENTITY_METRICS
 
 
 @hookimpl
@@ -29,7 +28,3 @@ def tlsuite_register_commands(cli: Any) -> None:
 
     cli.add_typer(token_classification_commands(APP, writers={"conll": write_conll}), name=APP.name, help=APP.description)
 
-
-@hookimpl
-def tlsuite_register_metrics(register: Callable[[Any], None]) -> None:
-    register(ENTITY_METRICS)

@@ -35,7 +35,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .errors import ModelError
+from tlsuite_core.errors import ModelError
 
 __all__ = [
     "SMOLLM2_FILE",
@@ -208,45 +208,22 @@ def _remove_leftovers(models: Path, name: str) -> None:
 
 @contextlib.contextmanager
 def _exclusive(lock_path: Path, what: Path) -> Iterator[None]:
-    """Hold an exclusive OS lock on ``lock_path`` (released by the OS if the process dies; the file stays)."""
+    """Hold an exclusive lock on ``lock_path`` (filelock: released by the OS if the process dies; the file stays)."""
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(str(lock_path))
     try:
-        fh = open(lock_path, "a+b")
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            print(f"waiting for another process converting {what} ...", file=sys.stderr, flush=True)
+            lock.acquire()
     except OSError as exc:
         raise ModelError(f"{lock_path}: cannot create the lock file ({exc.strerror or exc}); set TLSUITE_CACHE to a writable folder") from None
-    with fh:
-        try:
-            import fcntl
-        except ImportError:  # Windows
-            fcntl = None  # type: ignore[assignment]
-        if fcntl is not None:
-            try:
-                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                print(f"waiting for another process converting {what} ...", file=sys.stderr, flush=True)
-                fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
-        else:
-            import msvcrt
-
-            waited = False
-            while True:
-                try:
-                    fh.seek(0)
-                    msvcrt.locking(fh.fileno(), msvcrt.LK_NBLCK, 1)
-                    break
-                except OSError:
-                    if not waited:
-                        print(f"waiting for another process converting {what} ...", file=sys.stderr, flush=True)
-                        waited = True
-                    time.sleep(0.5)
-            try:
-                yield
-            finally:
-                fh.seek(0)
-                msvcrt.locking(fh.fileno(), msvcrt.LK_UNLCK, 1)
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -271,7 +248,7 @@ def load_gguf(gguf_path: Path) -> tuple[Any, Any]:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from .models import quiet_transformers
+    from tlsuite_core.models import quiet_transformers
 
     _check_dependencies()
     gguf_path = Path(gguf_path)
@@ -351,7 +328,7 @@ def convert_loaded(model: Any, tokenizer: Any, out_dir: Path, source_info: dict[
     import torch
     from transformers import AutoModelForCausalLM
 
-    from .models import quiet_transformers
+    from tlsuite_core.models import quiet_transformers
 
     quiet_transformers()
     out_dir = Path(out_dir)

@@ -205,4 +205,5 @@ TRANSLATION = Metric(
     translation_metrics,  # a generation metric: fn(references, predictions, options)
     "sacreBLEU corpus BLEU (cased and -lc), chrF2, TER with signatures; several references per item",
     keys=TRANSLATION_KEYS,
+    lower_is_better=("ter",),
 )

@@ -17,6 +17,7 @@ from rich.console import Console
 
 from ..apps import AppSpec
 from ..errors import ConfigError, DataError
+from ..plugins import get_host
 
 err = Console(stderr=True, highlight=False)
 
@@ -279,12 +280,14 @@ def run_training(spec: AppSpec, engine: dict[str, Any], overrides: dict[str, Any
             raise ConfigError("--search starts new trials; it cannot --resume a run")
         from ..training.search import run_search
 
-        result = run_search(spec, trials=search, config_file=config, overrides=overrides, console=err)
+        result = run_search(spec, trials=search, config_file=config, overrides=overrides, console=err, registry=get_host().registry)
         err.print(f"[green]search completed[/] {result}")
         typer.echo(str(result))
         return
     cfg, resume_run = resolve_training_config(spec, config_file=config, overrides=overrides, resume=resume)
-    result = engine_train(spec, cfg, resume_run=resume_run, console=err, run_path=run_path if resume is None else None)
+    result = engine_train(
+        spec, cfg, registry=get_host().registry, resume_run=resume_run, console=err, run_path=run_path if resume is None else None
+    )
     err.print(f"[green]completed[/] {result.path}")
     typer.echo(str(result.path))
 
@@ -293,7 +296,10 @@ def run_comparison(spec: AppSpec, engine: dict[str, Any], overrides: dict[str, A
     """``<app> compare``: train each strategy and the baselines; print the report folder on stdout."""
     from ..training.compare import parse_strategies, run_compare
 
-    folder = run_compare(spec, strategies=parse_strategies(strategies), config_file=engine.get("config"), overrides=overrides, test=test, console=err)
+    folder = run_compare(
+        spec, strategies=parse_strategies(strategies), config_file=engine.get("config"), overrides=overrides, test=test,
+        console=err, registry=get_host().registry,
+    )
     err.print((folder / "compare.md").read_text(encoding="utf-8"))
     err.print(f"[green]report written[/] {folder}/compare.md, compare.csv, compare.json, compare.png")
     typer.echo(str(folder))

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, ClassVar, Sequence
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Sequence
+
+if TYPE_CHECKING:
+    from ..registry import Registry
 
 
 class Task:
@@ -28,6 +31,42 @@ class Task:
     peft_task_type: ClassVar[str | None] = None
     #: the task adds a freshly initialised head (classifier) that every strategy trains and saves
     new_head: ClassVar[bool] = True
+    #: evaluation during training computes the loss only (no predictions are gathered: masked / causal LM)
+    loss_only_evaluation: ClassVar[bool] = False
+    #: the collator reads columns the model's ``forward`` does not take (the Trainer must not drop them)
+    collator_reads_all_columns: ClassVar[bool] = False
+    #: the loss predicts the next token (labels shifted by one: decoder-only language models)
+    shifts_labels: bool = False
+    #: lines the engine prints after the model is loaded (e.g. "warm start: cross-attention starts random")
+    load_notes: Sequence[str] = ()
+
+    #: dev metrics of every task where lower is better
+    LOWER_IS_BETTER: ClassVar[frozenset[str]] = frozenset({"loss", "perplexity"})
+
+    def lower_is_better(self, metric: str) -> bool:
+        """Whether a lower value of dev metric ``metric`` is better (model selection, early stopping, search and
+        the compare report turn around)."""
+        return metric in self.LOWER_IS_BETTER
+
+    #: ``(logits, labels) -> kept``: what evaluation keeps of each batch's logits (the Trainer's hook of that name;
+    #: ``None``: everything). Generation keeps token ids only, not vocabulary-sized logits.
+    preprocess_logits_for_metrics: Callable[[Any, Any], Any] | None = None
+
+    #: what plugins registered (data adapters, model aliases, metrics); ``None``: the core's built-ins only
+    registry: Registry | None = None
+
+    def __init__(self, registry: Registry | None = None) -> None:
+        self.registry = registry
+
+    @property
+    def adapters(self) -> dict[str, Any] | None:
+        """The data adapters readers may use (``None``: the core's csv / tsv / jsonl)."""
+        return self.registry.mapping("data adapter") if self.registry is not None else None
+
+    @property
+    def aliases(self) -> dict[str, Any] | None:
+        """The model aliases ``--model`` may name (``None``: the core's own)."""
+        return self.registry.mapping("model") if self.registry is not None else None
 
     def configure(self, config: Any) -> None:
         """Read task options from the training configuration (``config.extra``); called before anything else."""

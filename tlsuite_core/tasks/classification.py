@@ -31,6 +31,7 @@ class SequenceClassification(Task):
             fmt=config.format,
             skip_bad_rows=config.skip_bad_rows,
             limit=limit,
+            adapters=self.adapters,
         )
 
     def label_names(

@@ -66,7 +66,8 @@ class Generation(Task):
     auto_class: ClassVar[str] = "AutoModelForSeq2SeqLM"
     new_head: ClassVar[bool] = False
 
-    def __init__(self) -> None:
+    def __init__(self, registry: Any = None) -> None:
+        super().__init__(registry)
         self.options: dict[str, Any] = dict(DEFAULTS)
         self.kind = "seq2seq"  # seq2seq | warm | causal
         self.peft_task_type = "SEQ_2_SEQ_LM"
@@ -74,6 +75,11 @@ class Generation(Task):
         self.raw: dict[int, PairedData] = {}
         self.truncated_targets = 0
         self.load_notes: list[str] = []
+        self.config: Any = None
+
+    @property
+    def shifts_labels(self) -> bool:  # type: ignore[override]
+        return self.kind == "causal"
 
     # -- configuration -------------------------------------------------------------------------------
     def configure(self, config: Any) -> None:
@@ -98,7 +104,7 @@ class Generation(Task):
     def load_data(self, source: str, config: Any, *, limit: int | None = None) -> PairedData:
         return load_pairs(source, source_column=config.text_col, target_column=config.label_col, fmt=config.format,
                           src_lang=self.options.get("src_lang"), tgt_lang=self.options.get("tgt_lang"),
-                          skip_bad_rows=config.skip_bad_rows)
+                          skip_bad_rows=config.skip_bad_rows, adapters=self.adapters)
 
     def label_names(self, train: Any, others: Sequence[Any], config: Any, default: Sequence[str] | None) -> list[str]:
         return []
@@ -170,12 +176,12 @@ class Generation(Task):
         from ..training.strategies import get_strategy
 
         quiet_transformers()
-        strategy = getattr(getattr(self, "config", None), "strategy", "full")
+        strategy = self.config.strategy if self.config is not None else "full"
         if get_strategy(strategy).kind != "weights":
             raise ConfigError(f"--strategy {strategy}: a warm-started encoder-decoder has new cross-attention weights; "
                               "train it with full, partial or gradual (adapters need one pretrained base to refer to)")
-        enc = resolve_model(self.options.get("encoder") or self.options.get("decoder"))
-        dec = resolve_model(self.options.get("decoder") or self.options.get("encoder"))
+        enc = resolve_model(self.options.get("encoder") or self.options.get("decoder"), aliases=self.aliases)
+        dec = resolve_model(self.options.get("decoder") or self.options.get("encoder"), aliases=self.aliases)
         self.warm_paths = (enc, dec)
         try:
             if from_scratch:
@@ -347,15 +353,22 @@ class Generation(Task):
                     out[i] = Generated(tokenizer.decode(body, skip_special_tokens=True).strip(), end is None, len(body))
         return [g for g in out if g is not None]
 
-    def score(self, references: Sequence[Sequence[str]], predictions: Sequence[Generated]) -> dict[str, Any]:
-        from ..plugins import get_host
+    def _metric(self, *, required: bool = False) -> Any:
+        """The registered :class:`~tlsuite_core.metrics.Metric` the ``metrics`` option names, or None."""
+        from ..metrics import BUILTIN_METRICS
 
         name = self.options.get("metrics")
+        if not name:
+            return None
+        known = self.registry.mapping("metric") if self.registry is not None else {m.name: m for m in BUILTIN_METRICS}
+        if name not in known and required:
+            raise ConfigError(f"metrics {name!r}: no such metric is registered (is its plugin installed?)")
+        return known.get(name)
+
+    def score(self, references: Sequence[Sequence[str]], predictions: Sequence[Generated]) -> dict[str, Any]:
         metrics: dict[str, Any] = {}
-        if name:
-            metric = get_host().registry.get("metric", name)
-            if metric is None:
-                raise ConfigError(f"metrics {name!r}: no such metric is registered (is its plugin installed?)")
+        metric = self._metric(required=True)
+        if metric is not None:
             metrics.update(metric.fn(list(references), [p.text for p in predictions], self.options))
         metrics["n"] = len(predictions)
         metrics["generation_truncated"] = sum(p.truncated for p in predictions)
@@ -363,14 +376,16 @@ class Generation(Task):
         return metrics
 
     # -- evaluation --------------------------------------------------------------------------------
+    def lower_is_better(self, metric: str) -> bool:
+        if metric == "generation_truncated" or super().lower_is_better(metric):
+            return True
+        registered = self._metric()
+        return registered is not None and metric in registered.lower_is_better
+
     def metric_names(self, labels: Sequence[str]) -> set[str]:
         names = {"loss", "generation_truncated", "mean_generated_words"}
-        from ..plugins import get_host
-
-        name = self.options.get("metrics")
-        metric = get_host().registry.get("metric", name) if name else None
-        names |= set(getattr(metric, "keys", ()) or ())
-        return names
+        metric = self._metric()
+        return names | set(metric.keys if metric is not None else ())
 
     def training_evaluation(self, dataset: Any) -> Any:
         """``eval_limit``: evaluations during training score (loss and generation) the first N dev pairs only."""

@@ -49,8 +49,9 @@ class Corpus:
                 "characters": sum(len(t) for t in self.texts)}
 
 
-def read_corpus(source: str, text_column: str | None = None, fmt: str | None = None) -> Corpus:
-    """Read a corpus file; fail (file and line) on undecodable bytes or a row without text."""
+def read_corpus(source: str, text_column: str | None = None, fmt: str | None = None, adapters: Any = None) -> Corpus:
+    """Read a corpus file; fail (file and line) on undecodable bytes or a row without text. ``adapters`` as for
+    :func:`tlsuite_core.data.read_table`."""
     path = Path(source)
     if (fmt in (None, "txt")) and path.suffix.lower() in (".txt", ".text", ""):
         if not path.is_file():
@@ -72,7 +73,7 @@ def read_corpus(source: str, text_column: str | None = None, fmt: str | None = N
         if not texts:
             raise DataError("no text (every line is empty)", path=path)
         return Corpus(str(path), texts, lines, fingerprint(raw), blank)
-    table = read_table(source, fmt)
+    table = read_table(source, fmt, adapters)
     column = pick_column(table, text_column, TEXT_COLUMNS, "text", "--text-col")
     texts, lines = [], []
     for row, line in zip(table.rows, table.lines):
@@ -134,7 +135,8 @@ class LanguageModeling(Task):
     loss_only_evaluation: ClassVar[bool] = True
     collator_reads_all_columns: ClassVar[bool] = True
 
-    def __init__(self) -> None:
+    def __init__(self, registry: Any = None) -> None:
+        super().__init__(registry)
         self.objective = "auto"
         self.mlm_probability = 0.15
         self.whole_word_mask = True
@@ -165,7 +167,7 @@ class LanguageModeling(Task):
 
     # -- data --------------------------------------------------------------------------------------
     def load_data(self, source: str, config: Any, *, limit: int | None = None) -> Corpus:
-        return read_corpus(source, config.text_col, config.format)
+        return read_corpus(source, config.text_col, config.format, self.adapters)
 
     def label_names(self, train: Any, others: Sequence[Any], config: Any, default: Sequence[str] | None) -> list[str]:
         return []

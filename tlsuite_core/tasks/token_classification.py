@@ -283,7 +283,8 @@ class TokenClassification(Task):
     ordered_evaluation: ClassVar[bool] = True
     peft_task_type: ClassVar[str | None] = "TOKEN_CLS"
 
-    def __init__(self) -> None:
+    def __init__(self, registry: Any = None) -> None:
+        super().__init__(registry)
         self.scheme = "auto"
         self.repair_tags = False
         self.label_all_subtokens = False
@@ -327,6 +328,7 @@ class TokenClassification(Task):
             repair=self.repair_tags,
             skip_bad_rows=config.skip_bad_rows,
             limit=limit,
+            adapters=self.adapters,
         )
 
     def label_names(self, train: TaggedData, others: Sequence[TaggedData], config: Any, default: Sequence[str] | None) -> list[str]:

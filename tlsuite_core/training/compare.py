@@ -32,6 +32,7 @@ import yaml
 from ..apps import AppSpec
 from ..config import load_config_file
 from ..errors import ConfigError
+from ..registry import Registry
 from .runs import now_iso, read_json, write_json
 from .strategies import STRATEGIES
 
@@ -57,8 +58,12 @@ def run_compare(
     overrides: dict[str, Any],
     test: str | None,
     console: Any,
+    registry: Registry,
 ) -> Path:
-    """Train every strategy and the scratch baseline, score the majority baseline, write the report."""
+    """Train every strategy and the scratch baseline, score the majority baseline, write the report.
+
+    ``registry``: what plugins registered (the app's task, data adapters, model aliases).
+    """
     from .engine import resolve_training_config
 
     base, _ = resolve_training_config(spec, config_file=config_file, overrides=dict(overrides), resume=None)
@@ -79,7 +84,8 @@ def run_compare(
     given.update({k: v for k, v in overrides.items() if v is not None and k not in ("name", "runs_dir")})
     console.print(f"compare: {', '.join(strategies)} + baselines {', '.join(BASELINES)} on {base.train or 'the demo data'}; folder {folder}")
 
-    rows: list[dict[str, Any]] = [_majority_row(spec, base, test)]
+    task = registry.task(spec.task)
+    rows: list[dict[str, Any]] = [_majority_row(spec, task, base, test)]
     plan = [(s, {"strategy": s}) for s in strategies] + [("scratch", {"strategy": "full", "from_scratch": True})]
     for label, options in plan:
         if label in done and (folder / "runs" / spec.name / label / "run.json").is_file():
@@ -92,16 +98,13 @@ def run_compare(
         config_path = folder / "configs" / f"{label}.yaml"
         config_path.write_text(yaml.safe_dump(layer, sort_keys=False), encoding="utf-8")
         console.print(f"[bold]{label}[/]: training ({len(rows)}/{len(plan) + 1})")
-        rows.append(_train_row(spec, label, config_path, folder / "runs" / spec.name / label, base, test, console))
-        _write(folder, spec, base, rows, strategies, test)
-    _write(folder, spec, base, rows, strategies, test, chart=True)
+        rows.append(_train_row(spec, task, label, config_path, folder / "runs" / spec.name / label, base, test, console))
+        _write(folder, spec, base, rows, strategies, test, task.lower_is_better(base.metric))
+    _write(folder, spec, base, rows, strategies, test, task.lower_is_better(base.metric), chart=True)
     return folder
 
 
-def _majority_row(spec: AppSpec, base: Any, test: str | None) -> dict[str, Any]:
-    from ..plugins import get_host
-
-    task = get_host().task(spec.task)()
+def _majority_row(spec: AppSpec, task: Any, base: Any, test: str | None) -> dict[str, Any]:
     task.configure(base)
     train_path = base.train or (str(spec.demo_train) if spec.demo_train else None)
     dev_path = base.dev or (str(spec.demo_dev) if base.train is None and spec.demo_dev else None)
@@ -119,7 +122,9 @@ def _majority_row(spec: AppSpec, base: Any, test: str | None) -> dict[str, Any]:
     return row
 
 
-def _train_row(spec: AppSpec, label: str, config_path: Path, run_dir: Path, base: Any, test: str | None, console: Any) -> dict[str, Any]:
+def _train_row(
+    spec: AppSpec, task: Any, label: str, config_path: Path, run_dir: Path, base: Any, test: str | None, console: Any
+) -> dict[str, Any]:
     command = [sys.executable, "-m", "tlsuite_core", spec.name, "train", "--config", str(config_path)]
     start = time.perf_counter()
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=None, env={**os.environ, "PYTHONUNBUFFERED": "1"})
@@ -146,7 +151,7 @@ def _train_row(spec: AppSpec, label: str, config_path: Path, run_dir: Path, base
     if test:
         from ..apps import load_app
 
-        trained = load_app(run_dir, device=base.device if base.device != "auto" else "auto", threads=base.threads)
+        trained = load_app(run_dir, device=base.device, threads=base.threads, registry=task.registry)
         data = trained.task.load_data(test, base)
         row["test"] = _scalars(trained.evaluate(data))
     return row
@@ -156,16 +161,17 @@ def _scalars(metrics: dict[str, Any]) -> dict[str, float]:
     return {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
-def _write(folder: Path, spec: AppSpec, base: Any, rows: list[dict[str, Any]], strategies: Sequence[str], test: str | None, chart: bool = False) -> None:
+def _write(
+    folder: Path, spec: AppSpec, base: Any, rows: list[dict[str, Any]], strategies: Sequence[str], test: str | None,
+    lower_is_better: bool, chart: bool = False,
+) -> None:
     metric = base.metric
     scratch = next((r for r in rows if r["strategy"] == "scratch" and r.get("status") == "completed"), None)
     scratch_value = (scratch or {}).get("dev", {}).get(metric)
     for row in rows:
         value = (row.get("dev") or {}).get(metric)
         if row["kind"] == "strategy" and value is not None and scratch_value is not None:
-            from .engine import LOWER_IS_BETTER
-
-            sign = -1 if metric in LOWER_IS_BETTER else 1  # a gain is always "better than scratch" when positive
+            sign = -1 if lower_is_better else 1  # a gain is always "better than scratch" when positive
             row["gain_over_scratch"] = round(sign * (value - scratch_value), 6)
             row["negative_transfer"] = row["gain_over_scratch"] <= 0
     command = " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]) if sys.argv else ""

@@ -21,14 +21,10 @@ from ..apps import AppSpec
 from ..config import TrainConfig, build_config, load_config_file, save_config
 from ..errors import ConfigError, RunInterrupted, TlsuiteError
 from ..models import load_tokenizer, resolve_model
-from ..plugins import get_host
+from ..registry import Registry
 from .runs import RunFolder, Timer, now_iso, read_json, this_process, write_json
 from .saving import save_trained, write_training_args
 from .strategies import count_parameters, get_strategy, planned_steps, prepare_model
-
-
-#: dev metrics where lower is better (model selection and early stopping turn around)
-LOWER_IS_BETTER = frozenset({"loss", "perplexity", "ter", "generation_truncated"})
 
 
 @dataclass
@@ -203,18 +199,21 @@ def train(
     app: AppSpec,
     config: TrainConfig,
     *,
+    registry: Registry,
     resume_run: RunFolder | None = None,
     console: Any = None,
     callbacks: Sequence[Any] = (),
     run_path: Path | None = None,
 ) -> RunResult:
-    """Train ``app``'s task as ``config`` says and return the completed run folder."""
+    """Train ``app``'s task as ``config`` says and return the completed run folder.
+
+    ``registry``: what plugins registered (the app's task, data adapters, model aliases, metrics).
+    """
     from rich.console import Console
 
     console = console or Console(stderr=True)
     timer = Timer()
-    host = get_host()
-    task = host.task(app.task)()
+    task = registry.task(app.task)
     task.configure(config)
 
     # -- data (before anything imports torch: a bad file is reported in a second) ---------------------------------------------------------------------------------------
@@ -253,7 +252,7 @@ def train(
 
     # -- device and model ---------------------------------------------------------------------------
     plan = devices.plan(config.device, config.precision, config.threads)
-    resolved = resolve_model(task.model_reference(config), allow_pickle=config.allow_pickle)
+    resolved = resolve_model(task.model_reference(config), allow_pickle=config.allow_pickle, aliases=task.aliases)
 
     # -- run folder ---------------------------------------------------------------------------------
     fingerprints = {"train": train_data.describe(), "dev": dev_data.describe() if dev_data is not None else None}
@@ -389,7 +388,7 @@ def _continual_plan(app: AppSpec, task: Any, config: TrainConfig, new_rows: int)
     from ..errors import ModelError
     from .runs import read_json
 
-    resolved = resolve_model(config.init_from, allow_pickle=config.allow_pickle)
+    resolved = resolve_model(config.init_from, allow_pickle=config.allow_pickle, aliases=task.aliases)
     if resolved.run_dir is None:
         raise ConfigError(f"--init-from {config.init_from}: not a run folder (continual updates start from a completed run)")
     record = read_json(resolved.run_dir / "run.json")
@@ -471,7 +470,7 @@ def _train_in_run(app, task, config, plan, resolved, train_data, dev_data, label
     task.prepare_tokenizer(tokenizer, model)
     if config.from_scratch:
         console.print("[yellow]note:[/] --from-scratch: the architecture starts from random weights (no transfer)")
-    for note in getattr(task, "load_notes", ()):
+    for note in task.load_notes:
         console.print(f"[yellow]note:[/] {note}")
     train_ds, train_truncated = task.encode(train_data, tokenizer, labels, config.max_length)
     dev_ds, dev_truncated = (task.encode(dev_data, tokenizer, labels, config.max_length) if dev_data is not None else (None, 0))
@@ -522,7 +521,7 @@ def _train_in_run(app, task, config, plan, resolved, train_data, dev_data, label
         save_total_limit=config.save_total_limit,
         load_best_model_at_end=has_dev,
         metric_for_best_model=config.metric if has_dev else None,
-        greater_is_better=config.metric not in LOWER_IS_BETTER,
+        greater_is_better=not task.lower_is_better(config.metric),
         logging_strategy="steps",
         # a logging window never straddles a checkpoint, so a resumed run logs the same losses
         logging_steps=_aligned_logging_steps(config.logging_steps, save_steps) if save_steps else config.logging_steps,
@@ -530,9 +529,9 @@ def _train_in_run(app, task, config, plan, resolved, train_data, dev_data, label
         disable_tqdm=True,
         train_sampling_strategy="group_by_length" if config.group_by_length else "random",
         include_num_input_tokens_seen="non_padding",
-        prediction_loss_only=getattr(task, "loss_only_evaluation", False),
+        prediction_loss_only=task.loss_only_evaluation,
         # a collator that needs more than the model's inputs (whole-word masking reads offsets) gets every column
-        remove_unused_columns=not getattr(task, "collator_reads_all_columns", False),
+        remove_unused_columns=not task.collator_reads_all_columns,
         dataloader_num_workers=0,
         **devices.training_arguments(plan),
     )
@@ -572,8 +571,8 @@ def _train_in_run(app, task, config, plan, resolved, train_data, dev_data, label
         head_lr_scale=config.head_lr_scale,
         sequential_eval=task.ordered_evaluation,
         fgm_epsilon=config.fgm_epsilon,
-        shift_labels=getattr(task, "kind", None) == "causal",
-        preprocess_logits_for_metrics=getattr(task, "preprocess_logits_for_metrics", None) if has_dev else None,
+        shift_labels=task.shifts_labels,
+        preprocess_logits_for_metrics=task.preprocess_logits_for_metrics if has_dev else None,
     )
     trainer.remove_callback(PrinterCallback)
     task.attach(trainer)

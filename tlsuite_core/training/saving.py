@@ -44,7 +44,7 @@ def base_reference(ref: str, resolved: Any) -> dict[str, Any]:
     if resolved.kind == "alias":
         from ..models import alias_hub_id
 
-        portable = alias_hub_id(ref) or ref
+        portable = alias_hub_id(ref, resolved.aliases) or ref
     return {"ref": ref, "kind": resolved.kind, "portable": portable}
 
 

@@ -26,6 +26,7 @@ from typing import Any
 from ..apps import AppSpec
 from ..config import TrainConfig, save_config
 from ..errors import ConfigError, TlsuiteError
+from ..registry import Registry
 from .runs import now_iso, write_json
 from .strategies import get_strategy
 
@@ -96,8 +97,10 @@ def _pruning_callback(trial: Any, metric: str, optuna: Any) -> Any:
     return Report()
 
 
-def run_search(spec: AppSpec, *, trials: int, config_file: str | None, overrides: dict[str, Any], console: Any) -> Path:
-    """Run the study and return its folder."""
+def run_search(
+    spec: AppSpec, *, trials: int, config_file: str | None, overrides: dict[str, Any], console: Any, registry: Registry
+) -> Path:
+    """Run the study and return its folder (``registry``: what plugins registered: the task, aliases, adapters)."""
     from ..config import load_config_file
     from .engine import resolve_training_config, train
 
@@ -113,10 +116,8 @@ def run_search(spec: AppSpec, *, trials: int, config_file: str | None, overrides
     if study_dir.exists() and any(study_dir.iterdir()):
         raise ConfigError(f"{study_dir}: folder exists and is not empty (pick another --name)")
     study_dir.mkdir(parents=True, exist_ok=True)
-    layers = _layers_of(base)
-    from .engine import LOWER_IS_BETTER
-
-    direction = "minimize" if base.metric in LOWER_IS_BETTER else "maximize"
+    layers = _layers_of(base, registry)
+    direction = "minimize" if registry.task(spec.task).lower_is_better(base.metric) else "maximize"
     study = optuna.create_study(
         direction=direction,
         sampler=optuna.samplers.TPESampler(seed=base.seed),
@@ -134,7 +135,7 @@ def run_search(spec: AppSpec, *, trials: int, config_file: str | None, overrides
         report = _pruning_callback(trial, base.metric, optuna)
         row: dict[str, Any] = {"trial": trial.number, **{k: _fmt(v) for k, v in options.items()}}
         try:
-            result = train(spec, config, console=console, callbacks=[report])
+            result = train(spec, config, registry=registry, console=console, callbacks=[report])
         except TlsuiteError as exc:
             row.update(state="failed", error=str(exc))
             rows.append(row)
@@ -157,13 +158,13 @@ def run_search(spec: AppSpec, *, trials: int, config_file: str | None, overrides
     return study_dir
 
 
-def _layers_of(config: TrainConfig) -> int:
+def _layers_of(config: TrainConfig, registry: Registry) -> int:
     try:
         from transformers import AutoConfig
 
         from ..models import resolve_model
 
-        resolved = resolve_model(config.init_from or config.model, allow_pickle=config.allow_pickle)
+        resolved = resolve_model(config.init_from or config.model, allow_pickle=config.allow_pickle, aliases=registry.mapping("model"))
         if resolved.adapter:
             return 6
         hf = AutoConfig.from_pretrained(str(resolved.path))
