@@ -75,10 +75,10 @@ def _batch(tiny_model: Path, labels: list[int]) -> dict:
 def _trainer(model, tmp_path: Path, **kwargs):
     from transformers import TrainingArguments
 
-    from tlsuite_core.training.engine import _trainer_class
+    from tlsuite_core.training.trainer import TlsTrainer
 
     args = TrainingArguments(output_dir=str(tmp_path / "out"), report_to=[], use_cpu=True, per_device_train_batch_size=8)
-    return _trainer_class()(model=model, args=args, **kwargs)
+    return TlsTrainer(model=model, args=args, **kwargs)
 
 
 def test_balanced_class_weights_give_the_weighted_cross_entropy(tiny_model, tmp_path):
@@ -196,26 +196,20 @@ def test_class_weights_and_fgm_reach_the_trainer_in_a_run(cli, workdir, tiny_mod
     and FGM runs a second forward/backward pass in each training step."""
     import torch
 
-    from tlsuite_core.training import engine
+    from tlsuite_core.training import trainer
 
     seen: dict = {"train_losses": 0}
-    original = engine._trainer_class
 
-    def recording_class():
-        cls = original()
+    class Recording(trainer.TlsTrainer):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            seen.update(class_weights=self.class_weights, fgm_epsilon=self.fgm_epsilon)
 
-        class Recording(cls):
-            def __init__(self, *args, **kwargs):
-                super().__init__(*args, **kwargs)
-                seen.update(class_weights=self.class_weights, fgm_epsilon=self.fgm_epsilon)
+        def compute_loss(self, model, inputs, *args, **kwargs):
+            seen["train_losses"] += bool(model.training)
+            return super().compute_loss(model, inputs, *args, **kwargs)
 
-            def compute_loss(self, model, inputs, *args, **kwargs):
-                seen["train_losses"] += bool(model.training)
-                return super().compute_loss(model, inputs, *args, **kwargs)
-
-        return Recording
-
-    monkeypatch.setattr(engine, "_trainer_class", recording_class)
+    monkeypatch.setattr(trainer, "TlsTrainer", Recording)
     rows = [r for r in make_rows(60, 4) if r[1] == "positive"][:12] + [r for r in make_rows(60, 4) if r[1] != "positive"][:6]
     train = write_csv(workdir / "imbalanced.csv", rows)
     result = cli(APP, "train", "--model", tiny_model, "--train", train, "--max-steps", "2", "--batch-size", "8",
@@ -230,12 +224,6 @@ def test_class_weights_and_fgm_reach_the_trainer_in_a_run(cli, workdir, tiny_mod
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=(
-    "engine bug: with --grad-accum N the training loss is not divided by N. transformers' Trainer skips the division "
-    "when the model's forward takes **kwargs (model_accepts_loss_kwargs) and num_items_in_batch is passed, assuming "
-    "the loss is a sum over num_items_in_batch; BertForSequenceClassification's loss and TlsTrainer.compute_loss "
-    "(class weights / label smoothing) are per-micro-batch means that ignore it. The training loss (2.19 instead of "
-    "1.10 at N=2) and the gradients (grad_norm doubles) are N x too large, so max_grad_norm clips N x sooner"))
 @pytest.mark.parametrize("loss_path", ["engine", "model"])
 def test_gradient_accumulation_does_not_scale_the_loss(loss_path, cli, workdir, tiny_model, tiny_data):
     """16 examples per optimiser step either way: one batch of 16, or two accumulated batches of 8. With a learning

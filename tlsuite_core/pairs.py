@@ -16,7 +16,6 @@ Empty sources or targets fail with file, line and field (or are skipped and list
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -187,8 +186,3 @@ def _load_parallel(src: Path, tgt: Path, *, skip_bad_rows: bool) -> PairedData:
         raise DataError("every line pair was bad; nothing left to use", path=src)
     return PairedData(f"{src},{tgt}", sources, targets, lines, src.suffix.lstrip(".") or "source", tgt.suffix.lstrip(".") or "target",
                       "parallel", hashlib.sha256((ha + hb).encode()).hexdigest(), skipped)
-
-
-def write_pairs_jsonl(path: Path, data: PairedData) -> None:
-    path.write_text("".join(json.dumps({"source": s, "target": t[0] if len(t) == 1 else t}, ensure_ascii=False) + "\n"
-                            for s, t in zip(data.sources, data.targets)), encoding="utf-8")

@@ -25,7 +25,7 @@ from typing import Any, ClassVar, Mapping, Sequence
 
 import numpy as np
 
-from ..errors import ConfigError, DataError, ModelError
+from ..errors import ConfigError, ModelError
 from ..pairs import PairedData, load_pairs
 from .base import Task
 
@@ -455,6 +455,3 @@ class Generation(Task):
         predictions = self.generate(model, tokenizer, data.sources, **kwargs)
         return self.score(data.targets, predictions)
 
-    def check_inputs(self, data: Any) -> None:
-        if not isinstance(data, PairedData):
-            raise DataError("expected source/target pairs")

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -32,13 +31,13 @@ import torch
 from torch import nn
 from transformers.activations import ACT2FN
 
+from .optim import is_head
+
 ADAPTER_FILE = "bottleneck_adapters.safetensors"
 ADAPTER_CONFIG = "bottleneck_adapters.json"
 FORMAT = 1
 KINDS = ("houlsby", "pfeiffer")
 MARKER = "bottleneck_adapter"  # substring of every adapter parameter's qualified name
-# task heads: pre_classifier is part of DistilBERT's, head. of ModernBERT's (ModernBertPredictionHead)
-HEAD_PREFIXES = ("classifier", "score", "pooler", "pre_classifier", "head.")
 
 # (attention-output projection, feed-forward output projection), as paths relative to a transformer layer.
 # A transformer layer is any module whose qualified name ends in a list index (``bert.encoder.layer.3``).
@@ -162,33 +161,31 @@ def _is_norm(module: nn.Module) -> bool:
     )
 
 
-def _by_design(model: nn.Module, head_prefixes: Iterable[str]) -> dict[str, nn.Parameter]:
+def _by_design(model: nn.Module) -> dict[str, nn.Parameter]:
     """The parameters trained with the adapters: adapters, LayerNorms of adapted layers, task head."""
     adapted = _adapted_modules(model)
     if not adapted:
         raise ValueError(f"{type(model).__name__} has no bottleneck adapters: call add_bottleneck_adapters first")
     layers = tuple({_IN_LAYER.match(n)["layer"] + "." for n in adapted})
     norms = tuple(n + "." for n, m in model.named_modules() if n.startswith(layers) and _is_norm(m))
-    heads = tuple(head_prefixes)
     chosen = {}
     for name, param in model.named_parameters():
-        short = name.split(".", 1)[-1]
-        if MARKER in name or name.startswith(norms) or name.startswith(heads) or short.startswith(heads):
+        if MARKER in name or name.startswith(norms) or is_head(name):
             chosen[name] = param
     return chosen
 
 
-def mark_adapter_trainable(model: nn.Module, head_prefixes: Iterable[str] = HEAD_PREFIXES) -> None:
+def mark_adapter_trainable(model: nn.Module) -> None:
     """Freeze everything, then unfreeze the adapters, the LayerNorms of the adapted layers and the task head
-    (parameters whose qualified name, or the name after its first dot, starts with one of ``head_prefixes``)."""
-    trainable = _by_design(model, head_prefixes)
+    (:func:`tlsuite_core.training.optim.is_head`)."""
+    trainable = _by_design(model)
     for name, param in model.named_parameters():
         param.requires_grad_(name in trainable)
 
 
-def adapter_state_dict(model: nn.Module, head_prefixes: Iterable[str] = HEAD_PREFIXES) -> dict[str, torch.Tensor]:
+def adapter_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
     """The tensors :func:`mark_adapter_trainable` unfreezes (whatever their ``requires_grad`` now), by name."""
-    return {name: param.detach() for name, param in _by_design(model, head_prefixes).items()}
+    return {name: param.detach() for name, param in _by_design(model).items()}
 
 
 def save_adapters(
@@ -197,15 +194,14 @@ def save_adapters(
     config: BottleneckConfig,
     *,
     base_model: str,
-    head_prefixes: Iterable[str] = HEAD_PREFIXES,
 ) -> None:
     """Write ``ADAPTER_FILE`` (the :func:`adapter_state_dict`) and ``ADAPTER_CONFIG`` (the config, ``base_model``,
-    ``format`` and the adapted module names) to ``folder``. Pass the ``head_prefixes`` used for training."""
+    ``format`` and the adapted module names) to ``folder``."""
     from safetensors.torch import save_file
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    tensors = {k: v.to("cpu").contiguous() for k, v in adapter_state_dict(model, head_prefixes).items()}
+    tensors = {k: v.to("cpu").contiguous() for k, v in adapter_state_dict(model).items()}
     save_file(tensors, str(folder / ADAPTER_FILE), metadata={"format": "pt"})
     meta = {**config.to_dict(), "base_model": base_model, "format": FORMAT, "modules": _adapted_modules(model)}
     (folder / ADAPTER_CONFIG).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")

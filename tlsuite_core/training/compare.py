@@ -111,9 +111,9 @@ def _majority_row(spec: AppSpec, task: Any, base: Any, test: str | None) -> dict
     train = task.load_data(train_path, base)
     dev = task.load_data(dev_path, base) if dev_path else None
     if dev is None:  # --dev-split: the same held-out rows the engine uses
-        from .engine import _split
+        from .sampling import split
 
-        train, dev = _split(train, base.dev_split, base.seed)
+        train, dev = split(train, base.dev_split, base.seed)
     labels = task.label_names(train, [dev], base, spec.default_labels)
     row = {"strategy": "majority", "kind": "baseline", "dev": _scalars(task.majority_baseline(train, dev, labels)),
            "trainable": 0, "total": 0, "status": "completed"}

@@ -11,7 +11,15 @@ import re
 from typing import Any, Iterable
 
 LAYER = re.compile(r"\.(?:layer|layers|h|block|blocks)\.(\d+)\.")
+#: module names of task heads (any dotted component of a parameter's name): classifier, pooler, score, qa_outputs,
+#: lm_head, cls (BERT's masked-LM head), head (ModernBERT's), pre_classifier (DistilBERT's). The one list every
+#: strategy uses to tell the head from the backbone (layer-wise rates, PEFT's modules_to_save, bottleneck adapters).
 HEAD_NAMES = frozenset({"classifier", "pooler", "score", "qa_outputs", "lm_head", "cls", "head", "pre_classifier"})
+
+
+def is_head(name: str) -> bool:
+    """A task-head parameter or module (classifier, pooler, score, lm_head, ...), also inside PEFT wrappers."""
+    return any(part in HEAD_NAMES for part in name.split("."))
 
 
 def parameter_depth(name: str, num_layers: int) -> int | None:
@@ -21,10 +29,9 @@ def parameter_depth(name: str, num_layers: int) -> int | None:
     a head is recognised by any dotted component (``classifier``, ``pooler``, ``score``, ...). PEFT's virtual
     tokens (``prompt_encoder``) count as the top layer: they are new weights that need the full rate.
     """
-    parts = name.split(".")
-    if any(part in HEAD_NAMES for part in parts):
+    if is_head(name):
         return None
-    if parts[0] == "prompt_encoder":
+    if name.split(".", 1)[0] == "prompt_encoder":
         return num_layers
     match = LAYER.search(name)
     if match:

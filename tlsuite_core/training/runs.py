@@ -20,12 +20,11 @@ import socket
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from ..errors import ConfigError, ModelError
 
 RUN_FILE = "run.json"
-STATUSES = ("running", "completed", "failed", "interrupted")
 
 
 def now_iso() -> str:
@@ -234,3 +233,29 @@ class Timer:
         if self.train_start is None:
             return 0.0
         return round((self.train_end or time.perf_counter()) - self.train_start, 3)
+
+
+class Attempts:
+    """The run's attempts (``run.json`` → ``attempts``): its start and each ``--resume``, with their wall times.
+
+    Each attempt records ``started_at``, ``ended_at``, ``status`` (``running`` while it runs; one still ``running``
+    when the run is resumed was killed: ``killed``), ``resumed_from``, ``first_step`` / ``last_step``,
+    ``train_seconds`` (the training loop) and ``total_seconds`` (the whole command). A killed attempt's times run to
+    its last checkpoint, when run.json was last written."""
+
+    def __init__(self, earlier: Sequence[dict[str, Any]], timer: Timer, *, resumed_from: str | None, first_step: int) -> None:
+        self.timer = timer
+        self.earlier = [dict(a, status="killed") if a.get("status") == "running" else dict(a) for a in earlier]
+        self.step = first_step
+        self.current: dict[str, Any] = {"started_at": now_iso(), "ended_at": None, "status": "running",
+                                        "resumed_from": resumed_from, "first_step": first_step}
+
+    def as_list(self, status: str | None = None) -> list[dict[str, Any]]:
+        """Every attempt, this one's times as of now (``status``: it ended so)."""
+        if status is not None:
+            self.current.update(status=status, ended_at=now_iso())
+        self.current.update(last_step=self.step, train_seconds=self.timer.train_seconds(), total_seconds=self.timer.seconds())
+        return [*self.earlier, dict(self.current)]
+
+    def total(self, key: str) -> float:
+        return round(sum(float(a.get(key) or 0.0) for a in self.as_list()), 3)

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from ..errors import ConfigError
-from .optim import HEAD_NAMES, parameter_depth
+from .optim import is_head, parameter_depth
 
 
 @dataclass(frozen=True)
@@ -101,11 +101,6 @@ def apply_strategy_defaults(config: Any, given: set[str]) -> None:
 
 
 # -- model anatomy ----------------------------------------------------------------------------------------------
-
-
-def is_head(name: str) -> bool:
-    """A task-head parameter or module (classifier, pooler, score, lm_head, ...), also inside PEFT wrappers."""
-    return any(part in HEAD_NAMES for part in name.split("."))
 
 
 def num_layers(model: Any) -> int:
@@ -216,9 +211,9 @@ def prepare_model(model: Any, config: Any, task: Any, *, total_steps: int, steps
 def peft_config_for(strategy: Strategy, config: Any, task: Any, model: Any, total_steps: int) -> Any:
     import peft
 
-    task_type = getattr(task, "peft_task_type", None)
+    task_type = task.peft_task_type
     common: dict[str, Any] = {"task_type": task_type}
-    heads = _head_modules(model) if getattr(task, "new_head", True) else []
+    heads = _head_modules(model) if task.new_head else []
     targets = config.target_modules or None
     if strategy.name in ("lora", "adalora"):
         if targets is None:

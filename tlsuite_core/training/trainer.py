@@ -1,0 +1,169 @@
+"""``TlsTrainer``: ``transformers.Trainer`` with tlsuite's additions, one concern per override.
+
+==========================  =================================================================================
+override                    concern
+==========================  =================================================================================
+``compute_loss``            the loss: class-weighted and/or label-smoothed cross-entropy computed here (Trainer's
+                            label smoother cannot read prompt-learning PEFT models), else the model's own; one
+                            micro-batch mean either way, so gradient accumulation divides it (``loss_is_scaled_for_ga``)
+``training_step``           FGM adversarial training on the word-embedding output (``fgm_epsilon``)
+``create_optimizer``        layer-wise learning rates (``layer_lr_decay``, ``head_lr_scale``; :mod:`.optim`)
+``_get_eval_sampler``       evaluation order: sequential for tasks whose metrics read the dataset's own columns
+``_save``                   the training arguments as JSON (``training_args.json``), never the pickle Trainer writes
+==========================  =================================================================================
+
+Importing this module imports ``transformers.Trainer`` (and with it peft): the engine imports it only when it
+builds a trainer, so ``--help`` and bad-input errors stay fast.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import Trainer
+
+from .saving import write_training_args
+
+class TlsTrainer(Trainer):
+    """``Trainer`` plus weighted / smoothed loss, FGM, layer-wise rates, ordered evaluation and pickle-free saving.
+
+    Args (besides ``Trainer``'s):
+        class_weights: a float tensor, one weight per label, for the cross-entropy (``--class-weights balanced``).
+        layer_lr_decay / head_lr_scale: layer-wise learning rates (1.0 / 1.0: Trainer's own optimiser).
+        sequential_eval: evaluate in dataset order (transformers length-groups evaluation batches too).
+        fgm_epsilon: FGM perturbation norm (0: off).
+        shift_labels: the loss predicts the next token (decoder-only language models).
+    """
+
+    # compute_loss returns a micro-batch mean (it ignores num_items_in_batch, as BERT-style heads do even though
+    # their forward takes **kwargs): Trainer must divide it by the accumulation steps, or --grad-accum N makes the
+    # loss and the gradients N times too large
+    loss_is_scaled_for_ga = False
+
+    def __init__(
+        self,
+        *args: Any,
+        class_weights: Any = None,
+        layer_lr_decay: float = 1.0,
+        head_lr_scale: float = 1.0,
+        sequential_eval: bool = False,
+        fgm_epsilon: float = 0.0,
+        shift_labels: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.shift_labels = shift_labels
+        self.sequential_eval = sequential_eval
+        self.fgm_epsilon = fgm_epsilon
+        self.class_weights = class_weights
+        self.layer_lr_decay = layer_lr_decay
+        self.head_lr_scale = head_lr_scale
+
+    # -- the loss -------------------------------------------------------------------------------------------------
+    def compute_loss(self, model: Any, inputs: Any, return_outputs: bool = False, num_items_in_batch: Any = None) -> Any:
+        """Cross-entropy with class weights and/or label smoothing computed here; otherwise the model's own loss.
+        Both are the mean over the micro-batch (``num_items_in_batch`` is not used: see ``loss_is_scaled_for_ga``)."""
+        smoothing = self.args.label_smoothing_factor
+        if (self.class_weights is None and not smoothing) or "labels" not in inputs:
+            return super().compute_loss(model, inputs, return_outputs=return_outputs, num_items_in_batch=None)
+        inputs = dict(inputs)
+        labels = inputs.pop("labels")
+        if "decoder_input_ids" not in inputs and "decoder_inputs_embeds" not in inputs:
+            prepare = decoder_inputs_from_labels(model)
+            if prepare is not None:  # encoder-decoder: the model shifts labels itself only when it gets them
+                inputs["decoder_input_ids"] = prepare(labels=labels)
+        outputs = model(**inputs)
+        logits = outputs.logits
+        if self.shift_labels:  # causal LM: position t predicts token t + 1
+            logits, labels = logits[:, :-1, :], labels[:, 1:]
+        weight = self.class_weights.to(logits.device) if self.class_weights is not None else None
+        loss = torch.nn.functional.cross_entropy(
+            logits.float().reshape(-1, logits.shape[-1]), labels.reshape(-1).to(logits.device), weight=weight,
+            label_smoothing=smoothing, ignore_index=-100,
+        )
+        return (loss, outputs) if return_outputs else loss
+
+    # -- FGM ------------------------------------------------------------------------------------------------------
+    def training_step(self, model: Any, inputs: Any, num_items_in_batch: Any = None) -> Any:
+        """With ``fgm_epsilon``: FGM adversarial training (Miyato et al. 2017; Goodfellow et al. 2015). After the
+        clean forward/backward, the word-embedding output of each example is moved by ``epsilon`` along its
+        normalised loss gradient and a second forward/backward adds the adversarial loss's gradients. Works for
+        every strategy (frozen embeddings included): the perturbation acts on the embedding output."""
+        if not self.fgm_epsilon:
+            return super().training_step(model, inputs, num_items_in_batch)
+        embeddings = self.model.get_input_embeddings()
+        captured: dict[str, Any] = {}
+
+        def capture(module: Any, args: Any, output: Any) -> Any:
+            if not output.requires_grad:
+                output.requires_grad_(True)
+            output.retain_grad()
+            captured["output"] = output
+            return output
+
+        handle = embeddings.register_forward_hook(capture)
+        try:
+            loss = super().training_step(model, dict(inputs), num_items_in_batch)
+        finally:
+            handle.remove()
+        grad = captured["output"].grad if "output" in captured else None
+        if grad is None:
+            return loss
+        norm = grad.flatten(1).norm(dim=1).clamp(min=1e-12).view(-1, *([1] * (grad.dim() - 1)))
+        delta = (self.fgm_epsilon * grad / norm).detach()
+        handle = embeddings.register_forward_hook(lambda module, args, output: output + delta.to(output.dtype))
+        try:
+            super().training_step(model, dict(inputs), num_items_in_batch)
+        finally:
+            handle.remove()
+        return loss
+
+    # -- layer-wise optimiser -------------------------------------------------------------------------------------
+    def create_optimizer(self, model: Any = None) -> Any:
+        """Parameter groups with layer-wise rates when ``layer_lr_decay`` or ``head_lr_scale`` is set."""
+        if self.optimizer is not None or (self.layer_lr_decay == 1.0 and self.head_lr_scale == 1.0):
+            return super().create_optimizer(model)
+        from .optim import layerwise_groups
+
+        opt_model = self.model if model is None else model
+        groups = layerwise_groups(
+            opt_model,
+            base_lr=self.args.learning_rate,
+            decay=self.layer_lr_decay,
+            head_scale=self.head_lr_scale,
+            weight_decay=self.args.weight_decay,
+            decay_parameter_names=self.get_decay_parameter_names(opt_model),
+        )
+        optimizer_cls, optimizer_kwargs = self.get_optimizer_cls_and_kwargs(self.args, opt_model)
+        self.optimizer = optimizer_cls(groups, **optimizer_kwargs)
+        return self.optimizer
+
+    # -- evaluation order -----------------------------------------------------------------------------------------
+    def _get_eval_sampler(self, eval_dataset: Any) -> Any:
+        # transformers length-groups evaluation batches too (shuffled); a task whose metrics read bookkeeping
+        # columns of the evaluated dataset needs predictions in dataset order
+        if self.sequential_eval and eval_dataset is not None and self.args.world_size <= 1:
+            return torch.utils.data.SequentialSampler(eval_dataset)
+        return super()._get_eval_sampler(eval_dataset)
+
+    # -- pickle-free saving ---------------------------------------------------------------------------------------
+    def _save(self, output_dir: str | None = None, state_dict: Any = None) -> None:
+        """Trainer's save (model, tokenizer), with the training arguments as JSON instead of a pickle.
+
+        ``Trainer._save`` ends by pickling the arguments (``torch.save`` to ``training_args.bin``), for the model
+        folder and every checkpoint. Nothing reads that file back (``--resume`` restores the trainer state, the
+        optimiser, scheduler and RNG states), and a model folder tlsuite ships holds no pickle: the file is replaced
+        here by ``training_args.json`` (``TrainingArguments.to_json_string``) before anyone sees it."""
+        super()._save(output_dir, state_dict=state_dict)
+        if self.args.should_save:
+            write_training_args(Path(output_dir if output_dir is not None else self.args.output_dir), self.args)
+
+
+def decoder_inputs_from_labels(model: Any) -> Any:
+    """The encoder-decoder's ``prepare_decoder_input_ids_from_labels`` (through a PEFT wrapper), or None."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    if not getattr(getattr(base, "config", None), "is_encoder_decoder", False):
+        return None
+    return getattr(base, "prepare_decoder_input_ids_from_labels", None)
