@@ -385,6 +385,7 @@ def phrasebank_lines(n: int, seed: int) -> list[str]:
 
 def test_phrasebank_latin1_loads():
     from tlsuite_core.data import load_labelled
+    from tlsuite_core.plugins import PluginHost
 
     import tempfile
 
@@ -393,7 +394,7 @@ def test_phrasebank_latin1_loads():
         lines = phrasebank_lines(6, 1)
         lines[1] = "Soci\u00e9t\u00e9 G\u00e9n\u00e9rale posts record profit of EUR 5 mn@positive"
         path.write_bytes(("\r\n".join(lines) + "\r\n").encode("latin-1"))
-        data = load_labelled(path)
+        data = load_labelled(path, adapters=PluginHost().registry.mapping("data adapter"))  # phrasebank: finance-monitor's
         assert data.format == "phrasebank"
         assert len(data) == 6 and data.lines == [1, 2, 3, 4, 5, 6]
         assert data.texts[1] == "Soci\u00e9t\u00e9 G\u00e9n\u00e9rale posts record profit of EUR 5 mn"
@@ -403,6 +404,7 @@ def test_phrasebank_latin1_loads():
 def test_phrasebank_latin1_with_byte_0x85_loads():
     """Byte 0x85 (an ellipsis in Windows files) decodes to U+0085 under latin-1; it is not a line break."""
     from tlsuite_core.data import load_labelled
+    from tlsuite_core.plugins import PluginHost
 
     import tempfile
 
@@ -415,7 +417,7 @@ def test_phrasebank_latin1_with_byte_0x85_loads():
             + b"\n".join(line.encode("latin-1") for line in lines[1:])
             + b"\n"
         )
-        data = load_labelled(path)
+        data = load_labelled(path, adapters=PluginHost().registry.mapping("data adapter"))  # phrasebank: finance-monitor's
         assert len(data) == 5 and data.lines == [1, 2, 3, 4, 5]
         assert data.labels[1] == "positive"
 

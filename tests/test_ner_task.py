@@ -12,7 +12,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tlsuite_core.tagging import load_tagged
+from tlsuite_core.plugins import PluginHost
+from tlsuite_core.tagging import load_tagged as core_load_tagged
+
+
+def load_tagged(source, **options):
+    """The core reader with the installed plugins' adapters (CoNLL files are the ner plugin's)."""
+    return core_load_tagged(source, adapters=PluginHost().registry.mapping("data adapter"), **options)
 from tlsuite_core.tasks.token_classification import TokenClassification, aggregate, make_windows
 
 from .ner_support import LABELS, write_jsonl

@@ -302,7 +302,11 @@ def read_hub(ref: str) -> Table:
     return Table(ref, list(features), rows, list(range(1, len(rows) + 1)), "hub", digest)
 
 
-def pick_column(table: Table, wanted: str | None, candidates: Sequence[str], role: str, option: str) -> str:
+def pick_column(
+    table: Table, wanted: str | None, candidates: Sequence[str], role: str, option: str, *, required: bool = True
+) -> str | None:
+    """The column named ``wanted`` (an error naming the file when it has none), else the first of ``candidates``
+    present (case-insensitive); none present is an error naming ``option``, or ``None`` when not ``required``."""
     if wanted is not None:
         if wanted not in table.columns:
             raise DataError(
@@ -313,6 +317,8 @@ def pick_column(table: Table, wanted: str | None, candidates: Sequence[str], rol
     for name in candidates:
         if name in lowered:
             return lowered[name]
+    if not required:
+        return None
     raise DataError(
         f"no {role} column found (looked for {', '.join(candidates)}; columns: {', '.join(table.columns)}); "
         f"name it with {option}",

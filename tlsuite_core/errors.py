@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["ConfigError", "DataError", "ModelError", "PluginError", "RunInterrupted", "TlsuiteError"]
+__all__ = ["ConfigError", "DataError", "ModelError", "PluginError", "RunInterrupted", "TlsuiteError", "first_line"]
 
 
 class TlsuiteError(Exception):
@@ -73,3 +73,9 @@ class RunInterrupted(KeyboardInterrupt):
         super().__init__(message)
         self.run = Path(run)
         self.checkpoint = Path(checkpoint) if checkpoint is not None else None
+
+
+def first_line(exc: BaseException, limit: int = 300) -> str:
+    """The first line of a third-party exception's message (its type name when empty), for a one-line error."""
+    text = str(exc).strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:limit]

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from .errors import ModelError
+from .errors import ModelError, first_line
 
 __all__ = ["BUILTIN_ALIASES", "DEFAULT_MODEL", "ModelAlias", "ResolvedModel", "list_models", "load_model", "load_tokenizer", "quiet_transformers", "resolve_model"]
 
@@ -264,7 +264,7 @@ def load_tokenizer(model: ResolvedModel) -> Any:
     try:
         return AutoTokenizer.from_pretrained(str(model.path), trust_remote_code=False)
     except Exception as exc:
-        raise ModelError(f"{model.path}: cannot load tokenizer ({_first_line(exc)})") from None
+        raise ModelError(f"{model.path}: cannot load tokenizer ({first_line(exc)})") from None
 
 
 def load_model(model: ResolvedModel, model_class: Any, *, merge: bool = True, trainable_start: bool = False, **kwargs: Any) -> Any:
@@ -282,7 +282,7 @@ def load_model(model: ResolvedModel, model_class: Any, *, merge: bool = True, tr
             str(model.path), use_safetensors=None if model.allow_pickle else True, trust_remote_code=False, **kwargs
         )
     except Exception as exc:
-        raise ModelError(f"{model.path}: cannot load model ({_first_line(exc)})") from None
+        raise ModelError(f"{model.path}: cannot load model ({first_line(exc)})") from None
 
 
 def random_model(model: ResolvedModel, model_class: Any, **kwargs: Any) -> Any:
@@ -296,7 +296,7 @@ def random_model(model: ResolvedModel, model_class: Any, **kwargs: Any) -> Any:
         config = AutoConfig.from_pretrained(str(model.path), trust_remote_code=False, **kwargs)
         return model_class.from_config(config)
     except Exception as exc:
-        raise ModelError(f"{model.path}: cannot build the architecture ({_first_line(exc)})") from None
+        raise ModelError(f"{model.path}: cannot build the architecture ({first_line(exc)})") from None
 
 
 def _load_adapter_model(model: ResolvedModel, model_class: Any, *, merge: bool, trainable_start: bool, **kwargs: Any) -> Any:
@@ -335,9 +335,4 @@ def _load_adapter_model(model: ResolvedModel, model_class: Any, *, merge: bool, 
     except ModelError:
         raise
     except Exception as exc:
-        raise ModelError(f"{model.path}: cannot load the adapter ({_first_line(exc)})") from None
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return (text[0] if text else type(exc).__name__)[:300]
+        raise ModelError(f"{model.path}: cannot load the adapter ({first_line(exc)})") from None

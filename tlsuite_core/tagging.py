@@ -307,15 +307,6 @@ class TaggedData:
         }
 
 
-def _pick(table: Any, wanted: str | None, candidates: Sequence[str], exclude: str | None = None) -> str | None:
-    if wanted is not None:
-        if wanted not in table.columns:
-            raise DataError(f"no column '{wanted}' (columns: {', '.join(table.columns)})", path=table.source, field=wanted)
-        return wanted
-    lowered = {c.lower(): c for c in table.columns if c != exclude}
-    return next((lowered[name] for name in candidates if name in lowered), None)
-
-
 def _conll_column(table: Any, wanted: str | None) -> str | None:
     """CoNLL tag columns are numbered from 1 (the token); negative numbers count from the last column."""
     if wanted is None or not re.fullmatch(r"-?\d+", wanted.strip()):
@@ -346,6 +337,7 @@ def load_tagged(
     Row shapes: ``tokens`` + ``tags`` lists (CoNLL files, JSONL), or ``text`` + ``entities``
     (``[{"start", "end", "label"}]`` character offsets; the text is split into words with :func:`split_words`, and
     words are cut at span boundaries, so every span maps to whole words). ``.txt`` files are read as CoNLL columns.
+    ``adapters`` as for :func:`tlsuite_core.data.read_table` (the ``conll`` reader is the ner plugin's).
     """
     from .data import read_table
 
@@ -358,26 +350,43 @@ def load_tagged(
         raise DataError("no sentences", path=table.source)
     if table.format == "conll":
         tags_column = _conll_column(table, tags_column)
-    tok_col = _pick(table, tokens_column, TOKENS_COLUMNS)
+    tok_col, text_col, tag_col = _tagged_columns(table, tokens_column, tags_column, require_tags)
+    data = _read_sentences(table, tok_col, text_col, tag_col, skip_bad_rows, limit)
+    if tag_col is not None and text_col is None:  # tags given per word (spans give valid IOB2 by construction)
+        _settle_scheme(data, scheme, repair)
+    return data
+
+
+def _tagged_columns(table: Any, tokens_column: str | None, tags_column: str | None, require_tags: bool) -> tuple[str | None, str | None, str | None]:
+    """(tokens column, text column, tags-or-entities column): a row shape is tokens + tags, or text + entities."""
+    from .data import pick_column
+
+    tok_col = pick_column(table, tokens_column, TOKENS_COLUMNS, "tokens", "--tokens-col", required=False)
     text_col = None
-    if tok_col is not None and table.rows and isinstance(table.rows[0].get(tok_col), str):
+    if tok_col is not None and isinstance(table.rows[0].get(tok_col), str):
         text_col, tok_col = tok_col, None
     if tok_col is None and text_col is None:
-        text_col = _pick(table, None, TEXT_COLUMNS)
+        text_col = pick_column(table, None, TEXT_COLUMNS, "text", "--tokens-col", required=False)
     if tok_col is None and text_col is None:
         raise DataError(
             f"no tokens column ({', '.join(TOKENS_COLUMNS)}) or text column ({', '.join(TEXT_COLUMNS)}) "
             f"(columns: {', '.join(table.columns)}); name it with --tokens-col",
             path=table.source,
         )
-    tag_col = _pick(table, tags_column, TAGS_COLUMNS if tok_col else SPANS_COLUMNS)
+    wanted = TAGS_COLUMNS if tok_col else SPANS_COLUMNS
+    tag_col = pick_column(table, tags_column, wanted, "tags", "--tag-col", required=False)
     if tag_col is None and require_tags:
-        wanted = ", ".join(TAGS_COLUMNS if tok_col else SPANS_COLUMNS)
         raise DataError(
-            f"no {'tags' if tok_col else 'entities'} column ({wanted}; columns: {', '.join(table.columns)}); name it with --tag-col",
+            f"no {'tags' if tok_col else 'entities'} column ({', '.join(wanted)}; columns: {', '.join(table.columns)}); "
+            "name it with --tag-col",
             path=table.source,
         )
+    return tok_col, text_col, tag_col
 
+
+def _read_sentences(table: Any, tok_col: str | None, text_col: str | None, tag_col: str | None, skip_bad_rows: bool,
+                    limit: int | None) -> TaggedData:
+    """Every row as a sentence (words, tags, source lines); a bad row fails, or is listed when skipping."""
     tokens: list[list[str]] = []
     tags: list[list[str]] = []
     lines: list[int] = []
@@ -385,7 +394,7 @@ def load_tagged(
     texts: list[str] | None = [] if text_col else None
     offsets: list[list[tuple[int, int]]] | None = [] if text_col else None
     skipped: list[SkippedSentence] = []
-    docs: list[int] | None = [] if table.rows and "_doc" in table.rows[0] else None
+    docs: list[int] | None = [] if "_doc" in table.rows[0] else None
     for row, line in zip(table.rows, table.lines):
         try:
             if tok_col:
@@ -415,13 +424,16 @@ def load_tagged(
             break
     if not tokens:
         raise DataError("every sentence was bad; nothing left to use", path=table.source)
-
-    data = TaggedData(
+    return TaggedData(
         table.source, tokens, tags, lines, token_lines, "IOB2", "IOB2", tok_col or text_col or "", tag_col or "",
         table.format, table.fingerprint, skipped, texts=texts, offsets=offsets, docs=docs,
     )
-    if tag_col is None or text_col is not None:
-        return data  # no tags, or tags built from spans (IOB2, valid by construction)
+
+
+def _settle_scheme(data: TaggedData, scheme: str, repair: bool) -> None:
+    """Detect (or take) the file's tagging scheme, check every sentence against it, and convert the tags to IOB2
+    (BIOES stays BIOES); ``repair`` rewrites invalid sequences as conlleval reads them instead of failing."""
+    tags = data.tags
     found = detect_scheme(tags) if scheme == "auto" else scheme
     target = "BIOES" if found == "BIOES" else "IOB2"
     repaired = 0
@@ -435,13 +447,12 @@ def load_tagged(
         if not repair or split_tag(word_tags[index])[0] == "?" or tag_problem(word_tags[index], found):
             hint = "" if tag_problem(word_tags[index], found) else "; --repair-tags rewrites such sequences as conlleval reads them"
             raise DataError(
-                f"word {index + 1} ({tokens[i][index]!r}): {reason}{hint}",
-                path=table.source, line=token_lines[i][index], field=tag_col,
+                f"word {index + 1} ({data.tokens[i][index]!r}): {reason}{hint}",
+                path=data.source, line=data.token_lines[i][index], field=data.tags_column,
             )
         tags[i] = convert(word_tags, target)
         repaired += 1
     data.scheme, data.source_scheme, data.repaired = target, found, repaired
-    return data
 
 
 def _token_row(row: dict[str, Any], tok_col: str, tag_col: str | None, line: int, source: str) -> tuple[list[str], list[str], list[int]]:

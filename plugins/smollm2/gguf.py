@@ -35,7 +35,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from tlsuite_core.errors import ModelError
+from tlsuite_core.errors import ModelError, first_line
 
 __all__ = [
     "SMOLLM2_FILE",
@@ -238,11 +238,6 @@ def _check_dependencies() -> None:
         raise ModelError("reading GGUF files needs accelerate: pip install accelerate")
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return (text[0] if text else type(exc).__name__)[:300]
-
-
 def load_gguf(gguf_path: Path) -> tuple[Any, Any]:
     """``(model, tokenizer)`` read from a GGUF file by transformers, dequantized to float32 (slow: seconds)."""
     import torch
@@ -261,11 +256,11 @@ def load_gguf(gguf_path: Path) -> tuple[Any, Any]:
         try:
             model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32, trust_remote_code=False)
         except Exception as exc:
-            raise ModelError(f"{gguf_path}: transformers cannot read this GGUF model ({_first_line(exc)})") from None
+            raise ModelError(f"{gguf_path}: transformers cannot read this GGUF model ({first_line(exc)})") from None
         try:
             tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name, trust_remote_code=False)
         except Exception as exc:
-            raise ModelError(f"{gguf_path}: transformers cannot build the tokenizer from this GGUF file ({_first_line(exc)})") from None
+            raise ModelError(f"{gguf_path}: transformers cannot build the tokenizer from this GGUF file ({first_line(exc)})") from None
     return model, tokenizer
 
 
@@ -396,7 +391,7 @@ def convert_loaded(model: Any, tokenizer: Any, out_dir: Path, source_info: dict[
     except OSError as exc:
         raise ModelError(f"{out_dir}: cannot write the converted model ({exc.strerror or exc}); free some disk space or set TLSUITE_CACHE") from None
     except Exception as exc:
-        raise ModelError(f"{out_dir}: GGUF conversion failed ({_first_line(exc)})") from None
+        raise ModelError(f"{out_dir}: GGUF conversion failed ({first_line(exc)})") from None
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)

@@ -20,7 +20,7 @@ import json
 from pathlib import Path
 from typing import Any, Sequence
 
-from .runs import write_json
+from .runs import write_atomically, write_json
 from .strategies import get_strategy
 
 META = "tlsuite.json"
@@ -31,9 +31,7 @@ TRAINING_ARGS_JSON = "training_args.json"
 
 def write_training_args(folder: Path, args: Any) -> None:
     """``training_args.json`` in ``folder`` (written atomically), and no ``training_args.bin``."""
-    tmp = folder / f".{TRAINING_ARGS_JSON}.tmp"
-    tmp.write_text(args.to_json_string() + "\n", encoding="utf-8")
-    tmp.replace(folder / TRAINING_ARGS_JSON)
+    write_atomically(folder / TRAINING_ARGS_JSON, args.to_json_string() + "\n")
     (folder / TRAINING_ARGS_PICKLE).unlink(missing_ok=True)
 
 
@@ -85,7 +83,7 @@ def save_trained(
         from .adapters import BottleneckConfig, save_adapters
 
         staging.mkdir(parents=True, exist_ok=True)
-        save_adapters(model, staging, BottleneckConfig(kind=strategy.name, reduction=config.adapter_reduction), base_model=base["portable"])
+        save_adapters(model, staging, BottleneckConfig(kind=strategy.name, reduction=config.adapter.reduction), base_model=base["portable"])
         tokenizer.save_pretrained(str(staging))
         write_training_args(staging, trainer.args)  # (trainer.save_model writes them for the other kinds)
         info["adapter"] = "bottleneck"
