@@ -17,6 +17,8 @@ from tlsuite_finance_monitor.monitor import Monitor
 from tlsuite_finance_monitor.monitor import db as mdb
 from tlsuite_finance_monitor.monitor.replay import KeywordClassifier, generate
 
+ROOT = Path(__file__).resolve().parents[1]
+
 
 def db_urls() -> list:
     urls = [pytest.param("sqlite", id="sqlite")]
@@ -188,6 +190,9 @@ SCRIPT = """
 import sys
 from tlsuite_finance_monitor.monitor import Monitor
 from tlsuite_finance_monitor.monitor.replay import KeywordClassifier
+if len(sys.argv) > 5:
+    from tests.monitor_faults import kill_at
+    kill_at(sys.argv[5])
 with Monitor(sys.argv[1], KeywordClassifier(0.1), topics=sys.argv[3], alerts=False, batch_size=int(sys.argv[4])) as m:
     print(m.ingest_path(sys.argv[2]).count_line())
 """
@@ -204,14 +209,14 @@ def test_crash_at_a_commit_boundary_then_restart(tmp_path, point):
     stream.write_text("\n".join(lines) + "\n")
     url = f"sqlite:///{tmp_path / 'm.db'}"
     args = [sys.executable, "-c", SCRIPT, url, str(stream), str(tmp_path / "r" / "topics.yaml"), "32"]
-    env = {**os.environ, "TLSUITE_MONITOR_CRASH": point}
-    first = subprocess.run(args, check=False, env=env, capture_output=True, text=True, timeout=120)
+    # the fault is injected from the test side (tests/monitor_faults.py), not by the shipped package
+    first = subprocess.run([*args, point], check=False, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert first.returncode == -signal.SIGKILL, first.stderr
     stored = rows(url, mdb.items)
     committed = 64 if point == "before-commit:3" else 96  # batches 1-2 (1-3 when killed after the commit)
     assert stored == committed - 1  # the bad timestamp on line 41 is in batch 2
     assert rows(url, mdb.quarantine) == 1
-    second = subprocess.run(args, check=False, capture_output=True, text=True, timeout=120)
+    second = subprocess.run(args, check=False, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert second.returncode == 0, second.stderr
     assert rows(url, mdb.items) == truth["items"] == 300
     assert rows(url, mdb.predictions) == 300

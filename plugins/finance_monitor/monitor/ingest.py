@@ -10,8 +10,6 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
-import os
-import signal
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -27,9 +25,6 @@ from . import db
 from .records import BadRecord, IngestStats, NewsItem
 from .sources import HEAD_BYTES, FileReader, list_files, source_format, to_item
 from .topics import TopicAssigner
-
-CRASH_ENV = "TLSUITE_MONITOR_CRASH"  # fault injection for tests: "before-commit:N" / "after-commit:N" (batch N)
-
 
 @dataclass
 class Cursor:
@@ -67,12 +62,6 @@ def _insert_ignore(engine: Engine, table: Any) -> Any:
     return table.insert()
 
 
-def _crash_point(stage: str, batch: int) -> None:
-    spec = os.environ.get(CRASH_ENV)
-    if spec and spec == f"{stage}:{batch}":
-        os.kill(os.getpid(), signal.SIGKILL)
-
-
 class Ingestor:
     """Classifies and stores items for one model. ``classifier`` has ``predict(texts) -> [Prediction]`` and
     ``labels``; a :class:`tlsuite_core.TrainedApp` is the usual one."""
@@ -95,7 +84,6 @@ class Ingestor:
                 self._predict_kwargs["batch_size"] = batch_size
         except (TypeError, ValueError):
             pass
-        self._batches = 0
         self._register_model()
 
     def _register_model(self) -> None:
@@ -172,7 +160,6 @@ class Ingestor:
         for item in new:
             stats.note_published(item.published_at)
         now = db.utcnow()
-        self._batches += 1
         with self.engine.begin() as conn:
             if new:
                 conn.execute(_insert_ignore(self.engine, db.items), [
@@ -193,8 +180,6 @@ class Ingestor:
                 ])
             if cursor is not None:
                 self._save_cursor(conn, cursor, now)
-            _crash_point("before-commit", self._batches)
-        _crash_point("after-commit", self._batches)
         stats.stored = len(new)
         stats.total_seconds = time.perf_counter() - started
         return stats
