@@ -144,7 +144,8 @@ def add_monitor_commands(app: typer.Typer) -> None:
         as_json: Annotated[bool, typer.Option("--json", help="Print the rows as JSON instead of a table.")] = False,
     ) -> None:
         """Sentiment per topic and time bucket: volume, share negative/neutral/positive, mean sentiment (P(pos) - P(neg))."""
-        from tlsuite_finance_monitor.monitor.charts import trend_png, write_png
+        from tlsuite_finance_monitor.monitor.charts import trend_png
+        from tlsuite_finance_monitor.monitor.files import write_atomically
         from tlsuite_finance_monitor.monitor.trends import parse_bucket, parse_when
 
         b = parse_bucket(bucket)
@@ -166,7 +167,7 @@ def add_monitor_commands(app: typer.Typer) -> None:
             if not rows:
                 err.print("no predictions in this period")
         if not no_chart and rows:
-            write_png(trend_png(rows, b, alerts=found), output)
+            write_atomically(output, trend_png(rows, b, alerts=found))
             err.print(f"chart: {output}")
 
     @app.command(

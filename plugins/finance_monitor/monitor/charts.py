@@ -6,7 +6,6 @@ import io
 import math
 from collections import defaultdict
 from collections.abc import Sequence
-from pathlib import Path
 
 from .records import Alert, TrendRow
 from .trends import Bucket
@@ -61,10 +60,3 @@ def trend_png(rows: Sequence[TrendRow], bucket: Bucket, *, alerts: Sequence[Aler
     plt.close(fig)
     return buf.getvalue()
 
-
-def write_png(data: bytes, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)
-    return path

@@ -23,7 +23,7 @@ from tlsuite_core.errors import ConfigError, DataError
 
 from . import db
 from .records import BadRecord, IngestStats, NewsItem
-from .sources import HEAD_BYTES, FileReader, list_files, source_format, to_item
+from .sources import FileReader, file_head, list_files, source_format, to_item
 from .topics import TopicAssigner
 
 @dataclass
@@ -289,12 +289,6 @@ def reason_category(reason: str) -> str:
     if found == "bytes":
         return "not valid UTF-8"
     return found or reason.split(":")[0][:40]
-
-
-def file_head(path: Path, upto: int) -> str:
-    with path.open("rb") as fh:
-        data = fh.read(min(HEAD_BYTES, upto))
-    return hashlib.sha256(data).hexdigest()
 
 
 def cursor_head(cursor: Cursor) -> str:

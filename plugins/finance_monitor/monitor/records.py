@@ -164,24 +164,3 @@ class Alert:
             "evidence": self.evidence,
             "created_at": self.created_at.isoformat() + "Z",
         }
-
-
-def read_yaml_mapping(path: Any, what: str, expected: str) -> dict[str, Any]:
-    """A YAML rules file as a mapping, or a one-line :class:`ConfigError` naming the file (``what``: its kind,
-    ``expected``: what the top level should hold)."""
-    from pathlib import Path
-
-    import yaml
-
-    from tlsuite_core.errors import ConfigError
-
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: {what} not found")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected {expected}")
-    return data

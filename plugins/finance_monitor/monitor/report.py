@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .charts import trend_png
+from .files import write_atomically
 
 if TYPE_CHECKING:
     from .api import Monitor
@@ -94,12 +95,6 @@ def render(monitor: Monitor, *, since: datetime | None, until: datetime | None, 
 def write_report(monitor: Monitor, output: Path, *, since: datetime | None, until: datetime | None, top: int = 5) -> Path:
     from tlsuite_core.errors import ConfigError
 
-    if output.parent and not output.parent.exists():
-        output.parent.mkdir(parents=True, exist_ok=True)
     if output.is_dir():
         raise ConfigError(f"--output {output}: is a folder; give a file name like report.html")
-    text = render(monitor, since=since, until=until, top=top)
-    tmp = output.with_name(f".{output.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(output)
-    return output
+    return write_atomically(output, render(monitor, since=since, until=until, top=top))

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import io
 import json
 import math
 from collections.abc import Iterator
@@ -51,10 +50,11 @@ def source_format(path: Path, fmt: str | None = None) -> str:
     return found
 
 
-def head_hash(path: Path) -> str:
-    """Fingerprint of the file's first bytes: a replaced or truncated file restarts from the beginning."""
+def file_head(path: Path, upto: int) -> str:
+    """Fingerprint of the file's first bytes (at most ``upto``, the bytes already read): a file replaced or
+    truncated since its cursor was saved is read again from the beginning."""
     with path.open("rb") as fh:
-        data = fh.read(HEAD_BYTES)
+        data = fh.read(min(HEAD_BYTES, upto))
     return hashlib.sha256(data).hexdigest()
 
 
@@ -271,7 +271,3 @@ def to_item(fields: dict[str, Any], origin: str, position: str, raw: str) -> New
         origin=origin,
         position=position,
     )
-
-
-def iter_stdin_lines(stream: io.BufferedReader) -> BinaryIO:
-    return stream

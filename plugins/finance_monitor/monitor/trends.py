@@ -8,7 +8,6 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import Engine, select
 
@@ -151,7 +150,3 @@ def parse_when(value: str | None, what: str) -> datetime | None:
         return parse_timestamp(text)
     except (ValueError, TypeError, OverflowError):
         raise ConfigError(f"{what} {value!r}: use an ISO 8601 date/time (2026-01-31, 2026-01-31T06:00Z) or -7d / -12h") from None
-
-
-def as_json(rows: Sequence[TrendRow]) -> list[dict[str, Any]]:
-    return [r.as_dict() for r in rows]
