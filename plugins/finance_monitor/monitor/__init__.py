@@ -5,6 +5,6 @@ See docs/monitoring.md.
 """
 
 from .api import Monitor
-from .records import Alert, BadRecord, IngestStats, NewsItem, TrendRow
+from .records import Alert, BadRecord, IngestStats, NewsItem, RunStats, TrendRow
 
-__all__ = ["Alert", "BadRecord", "IngestStats", "Monitor", "NewsItem", "TrendRow"]
+__all__ = ["Alert", "BadRecord", "IngestStats", "Monitor", "NewsItem", "RunStats", "TrendRow"]

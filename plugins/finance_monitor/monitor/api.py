@@ -4,6 +4,10 @@ Example::
 
     from tlsuite_finance_monitor.monitor import Monitor
 
+    with Monitor("sqlite:///monitor.db", model="runs/finance-monitor/base", alerts="alerts.yaml") as m:
+        stats = m.run("inbox/", follow=True, idle_timeout=600)   # what `tlsuite finance-monitor monitor` does
+        print(stats.count_line(), stats.pending_deliveries)
+
     with Monitor("sqlite:///monitor.db", model="runs/finance-monitor/base", topics="topics.yaml", alerts="alerts.yaml") as m:
         stats = m.ingest([{"id": "n1", "published_at": "2026-03-02T09:15:00Z", "text": "Bank X posts a loss", "ticker": "BKX"}])
         print(stats.count_line())
@@ -15,21 +19,24 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from sqlalchemy import Engine, func, select
 
-from tlsuite_core.errors import ConfigError
+from tlsuite_core.errors import ConfigError, DataError
 
 from . import alerts as alerting
 from . import db
 from .ingest import Ingestor, model_identity
-from .records import Alert, BadRecord, IngestStats, NewsItem, TrendRow
+from .records import Alert, BadRecord, IngestStats, NewsItem, RunStats, TrendRow
 from .sources import to_item
 from .topics import MeanPoolEncoder, TopicAssigner, base_encoder_ref, load_topic_rules
 from .trends import parse_bucket
@@ -64,6 +71,45 @@ def resolve_model_id(engine: Engine, ref: str | None) -> str:
     if len(matches) == 1:
         return matches[0]
     raise ConfigError(f"--model {ref!r}: {'ambiguous' if matches else 'unknown'} model (models in the database: {', '.join(known)})")
+
+
+def _is_stream(source: Any) -> bool:
+    return source == "-" or hasattr(source, "read")
+
+
+def check_source(source: str | Path | BinaryIO, *, fmt: str | None = None, follow: bool = False, poll: float = 2.0) -> None:
+    """What :meth:`Monitor.run` checks before reading: a known format, a positive poll interval, a source that exists
+    (``-`` or a binary stream: stdin, which cannot be followed). Raises :class:`ConfigError` / :class:`DataError`."""
+    if fmt is not None and fmt not in ("jsonl", "csv"):
+        raise ConfigError(f"--format {fmt!r}: use jsonl or csv")
+    if poll <= 0:
+        raise ConfigError("--poll must be > 0")
+    if _is_stream(source):
+        if follow:
+            raise ConfigError("--follow needs a file or folder, not stdin")
+    elif not Path(source).exists():
+        raise DataError("no such file or folder", path=source)
+
+
+@contextlib.contextmanager
+def _stop_on_signals(enabled: bool, on_signal: Callable[[int], None] | None) -> Iterator[threading.Event]:
+    """An event set by SIGINT / SIGTERM while the block runs (handlers installed only when ``enabled`` and in the
+    main thread, where Python allows it; the previous handlers come back afterwards)."""
+    requested = threading.Event()
+
+    def request_stop(signum: int, _frame: Any) -> None:
+        requested.set()
+        if on_signal is not None:
+            on_signal(signum)
+
+    previous = {}
+    if enabled and threading.current_thread() is threading.main_thread():
+        previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield requested
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 class Monitor:
@@ -262,6 +308,38 @@ class Monitor:
             while not stopping() and time.monotonic() < deadline:
                 time.sleep(min(0.05, poll))
         return total
+
+    def run(self, source: str | Path | BinaryIO, *, fmt: str | None = None, follow: bool = False, poll: float = 2.0,
+            idle_timeout: float | None = None, deliver_timeout: float = 30.0, handle_signals: bool = True,
+            should_stop: Callable[[], bool] | None = None, on_cycle: Callable[[IngestStats], None] | None = None,
+            on_signal: Callable[[int], None] | None = None) -> RunStats:
+        """Ingest a source, raise alerts, deliver them: what ``tlsuite finance-monitor monitor`` does.
+
+        ``source`` is a JSONL/CSV file or a folder of them (resumable: read from where the last run stopped), ``"-"``
+        for stdin, or a binary stream (``fmt`` defaults to jsonl there; idempotent by id only). With ``follow``, a
+        file or folder is read again every ``poll`` seconds (``on_cycle(stats)`` after each pass) until
+        ``idle_timeout`` seconds pass without a new record, ``should_stop()`` is true, or SIGINT / SIGTERM arrives:
+        with ``handle_signals`` (and when called from the main thread) those finish the current batch and end the run
+        cleanly, calling ``on_signal(signum)`` first; the previous handlers are put back afterwards. At the end,
+        JSONL/webhook deliveries are retried for up to ``deliver_timeout`` seconds; the ones still undelivered stay in
+        the outbox and are counted in ``pending_deliveries``.
+        """
+        check_source(source, fmt=fmt, follow=follow, poll=poll)
+        if _is_stream(source):
+            fh = sys.stdin.buffer if source == "-" else source
+            stats = self.ingest_stream(fh, fmt=fmt or "jsonl")
+        elif follow:
+            with _stop_on_signals(handle_signals, on_signal) as requested:
+                def stopping() -> bool:
+                    return requested.is_set() or (should_stop is not None and should_stop())
+
+                stats = self.follow(source, fmt=fmt, poll=poll, idle_timeout=idle_timeout, should_stop=stopping, on_cycle=on_cycle)
+        else:
+            stats = self.ingest_path(source, fmt=fmt, should_stop=should_stop)
+        result = RunStats()
+        result.add(stats)
+        result.pending_deliveries = self.deliver(timeout=deliver_timeout).pending
+        return result
 
     def watch(self, path: str | Path, *, fmt: str | None = None, poll: float = 2.0) -> None:
         """Follow ``path`` in a background thread until :meth:`stop`; counts in ``watch_stats``, a crash in ``watch_error``."""

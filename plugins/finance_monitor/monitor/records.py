@@ -104,6 +104,14 @@ class IngestStats:
 
 
 @dataclass
+class RunStats(IngestStats):
+    """Counts of one :meth:`Monitor.run <tlsuite_finance_monitor.monitor.Monitor.run>`: the ingest counts, plus the
+    deliveries still pending after its final delivery attempt (the next run or ``alerts --deliver`` retries them)."""
+
+    pending_deliveries: int = 0
+
+
+@dataclass
 class TrendRow:
     """Sentiment of one topic in one time bucket. ``mean_sentiment`` is the mean of P(positive) - P(negative)."""
 
