@@ -13,7 +13,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["Metric", "MetricFn", "classification_metrics", "exact_match_metrics"]
+__all__ = ["Metric", "MetricFn", "classification_metrics", "exact_match_metrics", "matched_predictions"]
 
 
 
@@ -86,6 +86,19 @@ def flatten_for_trainer(metrics: dict[str, Any]) -> dict[str, float]:
     for label, values in metrics.get("per_class", {}).items():
         flat[f"f1_{label}"] = values["f1"]
     return flat
+
+
+def matched_predictions(references: Sequence[Any], predictions: Sequence[Any]) -> list[str]:
+    """The predictions as strings (anything else counts as empty), checked to pair one to one with the references;
+    :class:`~tlsuite_core.errors.DataError` when they do not or when there are none. For metric functions."""
+    from .errors import DataError
+
+    texts = [p if isinstance(p, str) else "" for p in predictions]
+    if len(texts) != len(references):
+        raise DataError(f"{len(texts)} predictions but {len(references)} reference lists: they must match one to one")
+    if not texts:
+        raise DataError("no predictions to score")
+    return texts
 
 
 def exact_match_metrics(references: Sequence[Sequence[str]], predictions: Sequence[str], options: Mapping[str, Any] | None = None) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from tlsuite_core.errors import DataError
-from tlsuite_core.metrics import Metric
+from tlsuite_core.metrics import Metric, matched_predictions
 
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL", "rougeLsum")
 
@@ -122,11 +122,7 @@ def summarization_metrics(references: Sequence[Sequence[str]], predictions: Sequ
     from rouge_score import rouge_scorer
 
     options = options or {}
-    predictions = [p if isinstance(p, str) else "" for p in predictions]
-    if len(predictions) != len(references):
-        raise DataError(f"{len(predictions)} predictions but {len(references)} reference lists: they must match one to one")
-    if not predictions:
-        raise DataError("no predictions to score")
+    predictions = matched_predictions(references, predictions)
     cleaned: list[list[str]] = []
     for index, refs in enumerate(references):
         good = [r for r in ([refs] if isinstance(refs, str) else refs) if isinstance(r, str) and r.strip()]

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from tlsuite_core.errors import ConfigError, DataError
-from tlsuite_core.metrics import Metric
+from tlsuite_core.metrics import Metric, matched_predictions
 
 # --------------------------------------------------------------------------------------------------
 # Language codes
@@ -160,11 +160,7 @@ def translation_metrics(references: Sequence[Sequence[str]], predictions: Sequen
     from sacrebleu.metrics import BLEU, CHRF, TER
 
     options = options or {}
-    predictions = [p if isinstance(p, str) else "" for p in predictions]
-    if len(predictions) != len(references):
-        raise DataError(f"{len(predictions)} predictions but {len(references)} reference lists: they must match one to one")
-    if not predictions:
-        raise DataError("no predictions to score")
+    predictions = matched_predictions(references, predictions)
     streams = reference_streams(references)
     tgt_lang = options.get("tgt_lang")
     tokenize, notes = pick_tokenizer(tgt_lang, options.get("tokenize"))
