@@ -38,7 +38,7 @@ def load(model_ref: str | None, beams: int, max_new: int):
 
         app = load_app(model_ref, device="cpu")
         task, model, tok = app.task, app.model, app.tokenizer
-        task.options.update(num_beams=beams, max_new_tokens=max_new)
+        task.options.num_beams, task.options.max_new_tokens = beams, max_new
         task._set_generation_config(model)
         return task, model, tok
     task.configure(build_config({"extra": {"encoder": "minilm", "num_beams": beams, "max_new_tokens": max_new}}))

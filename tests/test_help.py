@@ -143,9 +143,12 @@ def _shown_default(path, name: str) -> str:
 
 @pytest.mark.parametrize("app", ["finance-monitor", "ner", "summarize", "translate"])
 def test_shown_defaults_are_the_ones_a_run_gets(app):
-    from tlsuite_core.commands.common import OPTION_FIELDS, show
+    from tlsuite_core.commands.common import show
+    from tlsuite_core.config import TrainConfig, options_of
     from tlsuite_core.plugins import get_host
     from tlsuite_core.training.engine import resolve_training_config
+
+    key_of = {o.param: key for key, o in options_of(TrainConfig).items()}  # --fgm sets fgm_epsilon
 
     spec = get_host().app(app)
     config, _ = resolve_training_config(spec, config_file=None, overrides={}, resume=None)
@@ -154,11 +157,11 @@ def test_shown_defaults_are_the_ones_a_run_gets(app):
              "label_smoothing", "evals_per_epoch", "lora_r", "lora_alpha", "lora_dropout", "virtual_tokens", "strategy",
              "adapter_reduction", "class_weights", "early_stopping", "replay", "dev_split", "device", "precision", "fgm"]
     for name in names:
-        value = getattr(config, OPTION_FIELDS.get(name, name))
+        value = config.get(key_of[name])
         assert _shown_default((app, "train"), name) == show(value), name
     for name in ("learning_rate", "head_lr_scale", "layer_lr_decay"):
         shown = _shown_default((app, "train"), name)
-        value = show(getattr(config, name))
+        value = show(config.get(name))
         assert shown == value or shown.startswith(f"{value} with full,"), (name, shown, value)
 
 

@@ -1,8 +1,10 @@
-"""``train`` / ``evaluate`` / ``predict`` for any token-classification app (named entities, slots, ...).
+"""``train`` / ``compare`` / ``evaluate`` / ``predict`` for any token-classification app (named entities, slots, ...).
 
-A plugin calls :func:`token_classification_commands` with its :class:`~tlsuite_core.apps.AppSpec` (and, for
-pre-tokenized file formats it brings, a writer that puts predicted tags back into that format) and adds the
-returned ``typer.Typer`` to the CLI.
+The commands are module-level functions taking the app's :class:`~tlsuite_core.apps.AppSpec` (and, for
+pre-tokenized file formats it brings, writers that put predicted tags back into that format); a plugin calls
+:func:`token_classification_commands` and adds the returned ``typer.Typer`` to the CLI. The training options come
+from the declarations (:mod:`tlsuite_core.config`, and :class:`~tlsuite_core.tasks.token_classification.TokenClassificationOptions`
+for the task's own); the views below word the data options for tagged words.
 """
 # no `from __future__ import annotations`: Typer reads these annotations at runtime
 
@@ -17,11 +19,29 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..apps import AppSpec
+from ..config import TRAIN, TaskOptions
 from ..errors import ConfigError
+from ..tasks.token_classification import TokenClassificationOptions, _scheme
+from ..training.runs import write_atomically
 from .common import (
-    UseBatchSizeOpt, UseDeviceOpt, UseModelOpt, UseRunsDirOpt, UseThreadsOpt, app_defaults, defaulted, engine_overrides,
-    err, model_for_use, read_texts, run_comparison, run_training, runs_dir_of, show, with_default, with_engine_options,
-    write_atomically, NOT_FOR_COMPARE, StrategiesOpt, TestOpt,
+    RunOptions,
+    UseBatchSizeOpt,
+    UseDeviceOpt,
+    UseModelOpt,
+    UseRunsDirOpt,
+    UseThreadsOpt,
+    View,
+    bind,
+    data_adapters,
+    dev_default,
+    err,
+    model_for_use,
+    read_texts,
+    run_comparison,
+    run_training,
+    runs_dir_of,
+    training_parameters,
+    with_default,
 )
 
 __all__ = ["token_classification_commands"]
@@ -34,243 +54,233 @@ RepairOpt = Annotated[bool, typer.Option("--repair-tags", help="Rewrite tag sequ
 TokensColOpt = Annotated[Optional[str], typer.Option(help="Tokens (or raw text) column of JSONL/CSV data (default: auto: tokens, words / text).", rich_help_panel="Data")]
 TagColOpt = Annotated[Optional[str], typer.Option(help="Tag column: a CoNLL column number (1-based, negative from the end; default: last) or a JSONL key (default: auto: tags, ner_tags / entities).", rich_help_panel="Data")]
 StrideOpt = Annotated[Optional[int], typer.Option(help="Subwords shared by neighbouring windows of a long sentence (default: a quarter of --max-length).")]
-ContextOpt = Annotated[Optional[str], typer.Option(help="sentence | document: read each sentence alone, or with the rest of its document (CoNLL -DOCSTART-) as context.", rich_help_panel="Data")]
 DecodeOpt = Annotated[Optional[str], typer.Option(help="viterbi | argmax: the best tag sequence the scheme allows, or each word's most probable tag (default: the run's).")]
 AggregationOpt = Annotated[str, typer.Option(help="A word's tag from its subwords: first | average | max.")]
 
+EPILOGS = {
+    "group": "Example: tlsuite {name} train --train train.txt --dev valid.txt",
+    "train": "Examples: tlsuite {name} train --train train.txt --dev valid.txt   (CoNLL columns, tag in the last column)  |  "
+             "tlsuite {name} train --train train.jsonl --dev dev.jsonl --scheme BIOES  |  "
+             "tlsuite {name} train --config run.yaml --seed 2  |  tlsuite {name} train --resume runs/{name}/NAME",
+    "compare": "Examples: tlsuite {name} compare --train train.txt --dev valid.txt   (full,frozen,partial,gradual,lora,ia3,prefix + baselines)  |  "
+               "tlsuite {name} compare --train train.txt --dev valid.txt --test test.txt --strategies full,lora,houlsby --seed 2",
+    "evaluate": "Example: tlsuite {name} evaluate --model runs/{name}/NAME --data test.txt --output metrics.json",
+    "predict": 'Examples: tlsuite {name} predict "Angela Merkel visited Paris on Monday"  |  '
+               "tlsuite {name} predict --input articles.txt --output entities.jsonl  |  cat notes.txt | tlsuite {name} predict  |  "
+               "tlsuite {name} predict --input test.conll --output predicted.conll",
+}
 
-def _scheme(value: str | None) -> str | None:
-    if value is None:
-        return None
-    upper = value.upper()
-    if upper == "IOBES":
-        upper = "BIOES"
-    if upper not in ("AUTO", "IOB1", "IOB2", "BIOES"):
-        raise ConfigError(f"--scheme {value}: expected auto, IOB1, IOB2 or BIOES")
-    return upper.lower() if upper == "AUTO" else upper
+
+def views(spec: AppSpec, command: str) -> dict[str, View]:
+    """How ``train`` / ``compare`` word the data options for tagged words."""
+    columns = {
+        "text_col": View("Tokens (or raw text) column of JSONL/CSV data (default: auto: tokens, words / text).", flags=("--tokens-col",)),
+        "label_col": View("Tag column: a CoNLL column number (1-based, negative from the end; default: last) or a JSONL key "
+                          "(default: auto: tags, ner_tags / entities).", flags=("--tag-col",)),
+    }
+    labels = View("Comma-separated tag order for the model head (default: O, then B-/I- (and E-/S-) of each type in the data).")
+    if command == TRAIN:
+        data = ("Training data: CoNLL columns (.txt/.conll), JSONL of tokens + tags, or JSONL of text + character-offset entities."
+                + (" (default: demo data)" if spec.demo_train else f" Required: {spec.name} ships no demo data."))
+        return {
+            "model": View(), "train": View(data, show_default=False),
+            "dev": View(with_default("Dev data for evaluation, model selection and early stopping.", dev_default(spec))), **columns,
+            "format": View("Data format (conll, jsonl, csv, tsv) (default: by suffix; .txt is CoNLL)."), "labels": labels,
+            "max_length": View("Subwords per window; longer sentences are split into overlapping windows, never cut."),
+            "metric": View("Dev metric for model selection and early stopping: f1, precision, recall, macro_f1, accuracy, loss, f1_<TYPE>."),
+        }
+    return {
+        "model": View(), "train": View("Training data (same formats as train)." + ("" if spec.demo_train else " Required."), show_default=False),
+        "dev": View(with_default("Dev data: every strategy is scored on it.", dev_default(spec))), **columns,
+        "format": View("Data format (default: by suffix)."), "labels": labels, "max_length": View("Subwords per window."),
+        "metric": View("Dev metric the report compares."),
+    }
 
 
-def token_classification_commands(spec: AppSpec, *, writers: Mapping[str, TaggedWriter] | None = None) -> typer.Typer:
-    """The train / evaluate / predict command group for a token-classification app.
+def train(spec: AppSpec, task_options: type[TaskOptions], options: RunOptions) -> None:
+    """Fine-tune a pretrained model to tag words (entities); writes a run folder (model, metrics, report)."""
+    run_training(spec, options, task_options=task_options)
+
+
+def compare(spec: AppSpec, task_options: type[TaskOptions], options: RunOptions) -> None:
+    """Train several strategies and two baselines on the same data and seed; write a table and a chart."""
+    run_comparison(spec, options, task_options=task_options)
+
+
+def evaluate(
+    spec: AppSpec,
+    data: Annotated[str, typer.Option(help="Tagged data to evaluate on (same formats as train).")],
+    model: UseModelOpt = None,
+    output: Annotated[Optional[Path], typer.Option(help="Write the metrics as JSON here.")] = None,
+    tokens_col: TokensColOpt = None,
+    tag_col: TagColOpt = None,
+    format: Annotated[Optional[str], typer.Option("--format", help="Data format (default: by suffix; .txt is CoNLL).")] = None,
+    scheme: SchemeOpt = None,
+    repair_tags: RepairOpt = False,
+    skip_bad_rows: Annotated[bool, typer.Option("--skip-bad-rows", help="Drop bad sentences (counted in the output) instead of failing.")] = False,
+    aggregation: AggregationOpt = "first",
+    decode: DecodeOpt = None,
+    stride: StrideOpt = None,
+    batch_size: UseBatchSizeOpt = 32,
+    device: UseDeviceOpt = "auto",
+    threads: UseThreadsOpt = None,
+    runs_dir: UseRunsDirOpt = None,
+) -> None:
+    """Score a trained run on tagged data: seqeval entity P/R/F1 (micro, macro, per type) and confusions."""
+    from ..apps import load_app
+    from ..tagging import load_tagged
+
+    ref = model_for_use(spec, model, runs_dir_of(runs_dir))
+    tagged = load_tagged(data, tokens_column=tokens_col, tags_column=tag_col, fmt=format, scheme=_scheme(scheme) if scheme else "auto",
+                         repair=repair_tags, skip_bad_rows=skip_bad_rows, adapters=data_adapters())
+    trained = load_app(ref, device=device, threads=threads)
+    metrics = trained.evaluate(tagged, batch_size=batch_size, **_inference(aggregation, decode, stride))
+    result = {**metrics, "model": str(trained.run_dir or trained.model_dir), "data": tagged.describe()}
+    if output is not None:
+        write_atomically(output, json.dumps(result, indent=2) + "\n")
+    out = Console()
+    table = Table(title=f"{spec.name} evaluation on {data} ({metrics['n']} sentences, {metrics['mode']} {metrics['scheme']})")
+    for col in ("type", "precision", "recall", "f1", "support"):
+        table.add_column(col, justify="right" if col != "type" else "left")
+    for kind, v in metrics["per_type"].items():
+        table.add_row(kind, f"{v['precision']:.4f}", f"{v['recall']:.4f}", f"{v['f1']:.4f}", str(v["support"]))
+    out.print(table)
+    out.print(f"entity F1 {metrics['f1']:.4f}   precision {metrics['precision']:.4f}   recall {metrics['recall']:.4f}   "
+              f"macro-F1 {metrics['macro_f1']:.4f}   word accuracy {metrics['accuracy']:.4f}")
+    if metrics["confusions"]:
+        out.print("most frequent confusions (words, true -> predicted): "
+                  + ", ".join(f"{c['true']} -> {c['predicted']} {c['words']}" for c in metrics["confusions"][:5]))
+    if tagged.skipped:
+        err.print(f"[yellow]{len(tagged.skipped)} bad sentences skipped[/]")
+    if tagged.repaired:
+        err.print(f"[yellow]{tagged.repaired} sentences had their tags repaired[/]")
+    if output is not None:
+        err.print(f"metrics written to {output}")
+
+
+def _inference(aggregation: str, decode: Optional[str], stride: Optional[int]) -> dict[str, Any]:
+    """Keyword arguments for the task's predict / evaluate (unset ones follow the run)."""
+    options: dict[str, Any] = {"aggregation": aggregation}
+    if decode is not None:
+        options["decode"] = decode
+    if stride is not None:
+        options["stride"] = stride
+    return options
+
+
+def _word_options(formats: str) -> dict[str, Any]:
+    """``predict``'s options that name the app's pre-tokenized word formats (``formats``)."""
+    return {
+        "input": Annotated[Optional[str], typer.Option("--input", "-i", help=f"File: .txt (one text per line), JSONL/CSV/TSV (text column), or a pre-tokenized format ({formats}) whose tags are written back in that format; - for stdin.")],
+        "output_format": Annotated[Optional[str], typer.Option("--output-format", help=f"jsonl | table | the input's word format ({formats}) (default: the input's word format, else by --output suffix, else jsonl).")],
+        "format": Annotated[Optional[str], typer.Option("--format", help=f"Input format: txt, jsonl, csv, tsv, {formats} (default: by suffix; a .txt starting with -DOCSTART- is CoNLL).")],
+    }
+
+
+#: the three as the function declares them (the group's factory names the app's own word formats)
+InputOpt, OutputFormatOpt, FormatOpt = _word_options("conll").values()
+
+
+def predict(
+    spec: AppSpec,
+    writers: Mapping[str, TaggedWriter],
+    texts: Annotated[Optional[list[str]], typer.Argument(help="Texts to tag (or use --input, or stdin).")] = None,
+    input: InputOpt = None,
+    model: UseModelOpt = None,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write predictions to this file instead of stdout.")] = None,
+    output_format: OutputFormatOpt = None,
+    format: FormatOpt = None,
+    text_col: Annotated[Optional[str], typer.Option(help="Text column of a JSONL/CSV/TSV input (default: auto).")] = None,
+    aggregation: AggregationOpt = "first",
+    decode: DecodeOpt = None,
+    stride: StrideOpt = None,
+    batch_size: UseBatchSizeOpt = 32,
+    device: UseDeviceOpt = "auto",
+    threads: UseThreadsOpt = None,
+    runs_dir: UseRunsDirOpt = None,
+) -> None:
+    """Find entities: JSONL of {start, end, label, text, score} per text (character offsets into it), or tags
+    written back into a CoNLL input."""
+    from ..apps import load_app
+
+    options = _inference(aggregation, decode, stride)
+    word_format = _word_format(input, format, writers)
+    if word_format is not None and texts:
+        raise ConfigError("give texts as arguments or --input FILE, not both")
+    kind = _output_kind(output_format, word_format, output, writers)
+    if word_format is not None:
+        trained = load_app(model_for_use(spec, model, runs_dir_of(runs_dir)), device=device, threads=threads)
+        _predict_words(trained, input, word_format, kind, writers, output, batch_size, options)
+        return
+    items, _ = read_texts(texts or [], input, text_col, format if format != "txt" else None, strip=False)
+    trained = load_app(model_for_use(spec, model, runs_dir_of(runs_dir)), device=device, threads=threads)
+    predictions = trained.predict(items, batch_size=batch_size, **options)
+    if kind == "table":
+        out = Table(show_lines=False)
+        out.add_column("text", overflow="fold", ratio=3)
+        out.add_column("entities", overflow="fold", ratio=2)
+        for t, entities in zip(items, predictions):
+            out.add_row(escape(t), escape(", ".join(f"{e.label}: {e.text} ({e.score:.2f})" for e in entities)) or "-")
+        Console().print(out)
+        return
+    text = "".join(json.dumps({"text": t, "entities": [e.as_dict() for e in ents]}, ensure_ascii=False) + "\n" for t, ents in zip(items, predictions))
+    _emit(text, output, f"{len(items)} texts")
+
+
+def _output_kind(output_format: Optional[str], word_format: Optional[str], output: Optional[Path], writers: Mapping[str, TaggedWriter]) -> str:
+    """What ``predict`` writes: jsonl, table or the input's word format (checked against what is possible)."""
+    kind = output_format or (word_format if word_format else None)
+    if kind is None:
+        suffix = output.suffix.lower().lstrip(".") if output is not None else ""
+        kind = suffix if suffix in ("jsonl", *writers) else "jsonl"
+    allowed = ("jsonl", "table", *([word_format] if word_format else []))
+    if kind not in allowed:
+        raise ConfigError(f"--output-format {kind}: expected {', '.join(allowed)}")
+    if kind == "table" and output is not None:
+        raise ConfigError("--output needs a file format (--output-format jsonl or the input's format), not table")
+    return kind
+
+
+def _predict_words(trained: Any, input: Optional[str], word_format: str, kind: str, writers: Mapping[str, TaggedWriter],
+                   output: Optional[Path], batch_size: int, options: dict[str, Any]) -> None:
+    """``predict`` on a pre-tokenized file: tags written back in its format, as JSONL, or as a table."""
+    from ..data import read_table
+
+    table = read_table(_stdin_to_file(input, word_format) if input in (None, "-") else input, word_format, data_adapters())
+    rows = [row for row in table.rows if isinstance(row.get("tokens"), list)]
+    if not rows:
+        raise ConfigError(f"{input}: no sentences")
+    docs = [row["_doc"] for row in rows] if all("_doc" in row for row in rows) else None
+    tagged = trained.task.tag(trained.model, trained.tokenizer, [row["tokens"] for row in rows], docs=docs,
+                              **trained.inference_options(batch_size, options))
+    if kind == word_format:
+        text = writers[word_format](rows, [t.tags for t in tagged])
+    elif kind == "jsonl":
+        text = "".join(json.dumps({"tokens": r["tokens"], "tags": t.tags, "scores": [round(s, 6) for s in t.scores]}, ensure_ascii=False) + "\n"
+                       for r, t in zip(rows, tagged))
+    else:
+        _print_tagged(rows, tagged)
+        return
+    _emit(text, output, f"{len(rows)} sentences")
+
+
+def token_classification_commands(
+    spec: AppSpec, *, writers: Mapping[str, TaggedWriter] | None = None,
+    task_options: type[TaskOptions] = TokenClassificationOptions,
+) -> typer.Typer:
+    """The train / compare / evaluate / predict command group for a token-classification app.
 
     :param writers: data-format name -> writer of predicted tags in that format (``predict`` on such a file
         writes the same format back, e.g. CoNLL with the predicted tag as a new last column).
+    :param task_options: the options class of the app's task (a subclass of the token-classification task's own).
     """
     writers = dict(writers or {})
-    app = typer.Typer(help=spec.description, epilog=f"Example: tlsuite {spec.name} train --train train.txt --dev valid.txt", no_args_is_help=True)
-    name = spec.name
-    defaults = app_defaults(spec)
-    AppContextOpt = defaulted(ContextOpt, defaults["extra"].get("context") or "sentence")
-    train_help = ("Training data: CoNLL columns (.txt/.conll), JSONL of tokens + tags, or JSONL of text + character-offset entities."
-                  + (" (default: demo data)" if spec.demo_train else f" Required: {name} ships no demo data."))
-    dev_default = "the demo dev set with the demo data, else none" if spec.demo_dev else "none"
-
-    @app.command(
-        epilog=(
-            f"Examples: tlsuite {name} train --train train.txt --dev valid.txt   (CoNLL columns, tag in the last column)  |  "
-            f"tlsuite {name} train --train train.jsonl --dev dev.jsonl --scheme BIOES  |  "
-            f"tlsuite {name} train --config run.yaml --seed 2  |  tlsuite {name} train --resume runs/{name}/NAME"
-        )
-    )
-    @with_engine_options(spec=spec)
-    def train(
-        engine: dict,
-        model: Annotated[Optional[str], typer.Option(help=f"Model alias, model/run folder or hub id (default: {spec.default_model}).", rich_help_panel="Model")] = None,
-        train: Annotated[Optional[str], typer.Option(help=train_help, rich_help_panel="Data")] = None,
-        dev: Annotated[Optional[str], typer.Option(help=with_default("Dev data for evaluation, model selection and early stopping.", dev_default), rich_help_panel="Data")] = None,
-        tokens_col: TokensColOpt = None,
-        tag_col: TagColOpt = None,
-        format: Annotated[Optional[str], typer.Option("--format", help="Data format (conll, jsonl, csv, tsv) (default: by suffix; .txt is CoNLL).", rich_help_panel="Data")] = None,
-        scheme: SchemeOpt = None,
-        repair_tags: RepairOpt = False,
-        labels: Annotated[Optional[str], typer.Option(help="Comma-separated tag order for the model head (default: O, then B-/I- (and E-/S-) of each type in the data).", rich_help_panel="Data")] = None,
-        label_all_subtokens: Annotated[bool, typer.Option("--label-all-subtokens", help="Train on every subword of a word, not only the first.", rich_help_panel="Data")] = False,
-        stride: Annotated[Optional[int], typer.Option(help="Subwords shared by neighbouring windows of a sentence longer than --max-length (default: a quarter of it).", rich_help_panel="Data")] = None,
-        context: AppContextOpt = None,
-        max_length: Annotated[Optional[int], typer.Option(help=with_default("Subwords per window; longer sentences are split into overlapping windows, never cut.", show(defaults["max_length"])), rich_help_panel="Data")] = None,
-        metric: Annotated[Optional[str], typer.Option(help=with_default("Dev metric for model selection and early stopping: f1, precision, recall, macro_f1, accuracy, loss, f1_<TYPE>.", defaults["metric"]), rich_help_panel="Optimisation")] = None,
-    ) -> None:
-        """Fine-tune a pretrained model to tag words (entities); writes a run folder (model, metrics, report)."""
-        extra = {
-            "scheme": _scheme(scheme),
-            "repair_tags": repair_tags or None,
-            "label_all_subtokens": label_all_subtokens or None,
-            "stride": stride,
-            "context": context,
-        }
-        extra = {k: v for k, v in extra.items() if v is not None}
-        overrides = engine_overrides(
-            engine, model=model, train=train, dev=dev, text_col=tokens_col, label_col=tag_col, format=format,
-            labels=labels, max_length=max_length, metric=metric, extra=extra or None,
-        )
-        run_training(spec, engine, overrides)
-
-    @app.command(
-        epilog=(
-            f"Examples: tlsuite {name} compare --train train.txt --dev valid.txt   (full,frozen,partial,gradual,lora,ia3,prefix + baselines)  |  "
-            f"tlsuite {name} compare --train train.txt --dev valid.txt --test test.txt --strategies full,lora,houlsby --seed 2"
-        )
-    )
-    @with_engine_options(exclude=NOT_FOR_COMPARE, spec=spec)
-    def compare(
-        engine: dict,
-        strategies: StrategiesOpt = None,
-        test: TestOpt = None,
-        model: Annotated[Optional[str], typer.Option(help=f"Model alias, model/run folder or hub id (default: {spec.default_model}).", rich_help_panel="Model")] = None,
-        train: Annotated[Optional[str], typer.Option(help="Training data (same formats as train)." + ("" if spec.demo_train else " Required."), rich_help_panel="Data")] = None,
-        dev: Annotated[Optional[str], typer.Option(help=with_default("Dev data: every strategy is scored on it.", dev_default), rich_help_panel="Data")] = None,
-        tokens_col: TokensColOpt = None,
-        tag_col: TagColOpt = None,
-        format: Annotated[Optional[str], typer.Option("--format", help="Data format (default: by suffix).", rich_help_panel="Data")] = None,
-        scheme: SchemeOpt = None,
-        repair_tags: RepairOpt = False,
-        labels: Annotated[Optional[str], typer.Option(help="Comma-separated tag order for the model head (default: O, then B-/I- (and E-/S-) of each type in the data).", rich_help_panel="Data")] = None,
-        context: AppContextOpt = None,
-        max_length: Annotated[Optional[int], typer.Option(help=with_default("Subwords per window.", show(defaults["max_length"])), rich_help_panel="Data")] = None,
-        metric: Annotated[Optional[str], typer.Option(help=with_default("Dev metric the report compares.", defaults["metric"]), rich_help_panel="Optimisation")] = None,
-    ) -> None:
-        """Train several strategies and two baselines on the same data and seed; write a table and a chart."""
-        overrides = engine_overrides(
-            engine, model=model, train=train, dev=dev, text_col=tokens_col, label_col=tag_col, format=format,
-            labels=labels, max_length=max_length, metric=metric,
-            extra={k: v for k, v in {"scheme": _scheme(scheme), "repair_tags": repair_tags or None, "context": context}.items() if v is not None} or None,
-        )
-        run_comparison(spec, engine, overrides, strategies, test)
-
-    @app.command(epilog=f"Example: tlsuite {name} evaluate --model runs/{name}/NAME --data test.txt --output metrics.json")
-    def evaluate(
-        data: Annotated[str, typer.Option(help="Tagged data to evaluate on (same formats as train).")],
-        model: UseModelOpt = None,
-        output: Annotated[Optional[Path], typer.Option(help="Write the metrics as JSON here.")] = None,
-        tokens_col: TokensColOpt = None,
-        tag_col: TagColOpt = None,
-        format: Annotated[Optional[str], typer.Option("--format", help="Data format (default: by suffix; .txt is CoNLL).")] = None,
-        scheme: SchemeOpt = None,
-        repair_tags: RepairOpt = False,
-        skip_bad_rows: Annotated[bool, typer.Option("--skip-bad-rows", help="Drop bad sentences (counted in the output) instead of failing.")] = False,
-        aggregation: AggregationOpt = "first",
-        decode: DecodeOpt = None,
-        stride: StrideOpt = None,
-        batch_size: UseBatchSizeOpt = 32,
-        device: UseDeviceOpt = "auto",
-        threads: UseThreadsOpt = None,
-        runs_dir: UseRunsDirOpt = None,
-    ) -> None:
-        """Score a trained run on tagged data: seqeval entity P/R/F1 (micro, macro, per type) and confusions."""
-        from ..apps import load_app
-        from ..tagging import load_tagged
-
-        ref = model_for_use(spec, model, runs_dir_of(runs_dir))
-        tagged = load_tagged(data, tokens_column=tokens_col, tags_column=tag_col, fmt=format, scheme=_scheme(scheme) or "auto",
-                             repair=repair_tags, skip_bad_rows=skip_bad_rows)
-        trained = load_app(ref, device=device, threads=threads)
-        options: dict[str, Any] = {"aggregation": aggregation}
-        if decode is not None:
-            options["decode"] = decode
-        if stride is not None:
-            options["stride"] = stride
-        metrics = trained.evaluate(tagged, batch_size=batch_size, **options)
-        result = {**metrics, "model": str(trained.run_dir or trained.model_dir), "data": tagged.describe()}
-        if output is not None:
-            write_atomically(output, json.dumps(result, indent=2) + "\n")
-        out = Console()
-        table = Table(title=f"{name} evaluation on {data} ({metrics['n']} sentences, {metrics['mode']} {metrics['scheme']})")
-        for col in ("type", "precision", "recall", "f1", "support"):
-            table.add_column(col, justify="right" if col != "type" else "left")
-        for kind, v in metrics["per_type"].items():
-            table.add_row(kind, f"{v['precision']:.4f}", f"{v['recall']:.4f}", f"{v['f1']:.4f}", str(v["support"]))
-        out.print(table)
-        out.print(f"entity F1 {metrics['f1']:.4f}   precision {metrics['precision']:.4f}   recall {metrics['recall']:.4f}   "
-                  f"macro-F1 {metrics['macro_f1']:.4f}   word accuracy {metrics['accuracy']:.4f}")
-        if metrics["confusions"]:
-            out.print("most frequent confusions (words, true -> predicted): "
-                      + ", ".join(f"{c['true']} -> {c['predicted']} {c['words']}" for c in metrics["confusions"][:5]))
-        if tagged.skipped:
-            err.print(f"[yellow]{len(tagged.skipped)} bad sentences skipped[/]")
-        if tagged.repaired:
-            err.print(f"[yellow]{tagged.repaired} sentences had their tags repaired[/]")
-        if output is not None:
-            err.print(f"metrics written to {output}")
-
-    word_formats = ", ".join(sorted(writers)) or "none"
-
-    @app.command(
-        epilog=(
-            f'Examples: tlsuite {name} predict "Angela Merkel visited Paris on Monday"  |  '
-            f"tlsuite {name} predict --input articles.txt --output entities.jsonl  |  cat notes.txt | tlsuite {name} predict  |  "
-            f"tlsuite {name} predict --input test.conll --output predicted.conll"
-        )
-    )
-    def predict(
-        texts: Annotated[Optional[list[str]], typer.Argument(help="Texts to tag (or use --input, or stdin).")] = None,
-        input: Annotated[Optional[str], typer.Option("--input", "-i", help=f"File: .txt (one text per line), JSONL/CSV/TSV (text column), or a pre-tokenized format ({word_formats}) whose tags are written back in that format; - for stdin.")] = None,
-        model: UseModelOpt = None,
-        output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write predictions to this file instead of stdout.")] = None,
-        output_format: Annotated[Optional[str], typer.Option("--output-format", help=f"jsonl | table | the input's word format ({word_formats}) (default: the input's word format, else by --output suffix, else jsonl).")] = None,
-        format: Annotated[Optional[str], typer.Option("--format", help=f"Input format: txt, jsonl, csv, tsv, {word_formats} (default: by suffix; a .txt starting with -DOCSTART- is CoNLL).")] = None,
-        text_col: Annotated[Optional[str], typer.Option(help="Text column of a JSONL/CSV/TSV input (default: auto).")] = None,
-        aggregation: AggregationOpt = "first",
-        decode: DecodeOpt = None,
-        stride: StrideOpt = None,
-        batch_size: UseBatchSizeOpt = 32,
-        device: UseDeviceOpt = "auto",
-        threads: UseThreadsOpt = None,
-        runs_dir: UseRunsDirOpt = None,
-    ) -> None:
-        """Find entities: JSONL of {start, end, label, text, score} per text (character offsets into it), or tags
-        written back into a CoNLL input."""
-        from ..apps import load_app
-        from ..data import read_table
-
-        options: dict[str, Any] = {"aggregation": aggregation}
-        if decode is not None:
-            options["decode"] = decode
-        if stride is not None:
-            options["stride"] = stride
-        word_format = _word_format(input, format, writers)
-        if word_format is not None and texts:
-            raise ConfigError("give texts as arguments or --input FILE, not both")
-        kind = output_format or (word_format if word_format else None)
-        if kind is None:
-            suffix = output.suffix.lower().lstrip(".") if output is not None else ""
-            kind = suffix if suffix in ("jsonl", *writers) else "jsonl"
-        allowed = ("jsonl", "table", *([word_format] if word_format else []))
-        if kind not in allowed:
-            raise ConfigError(f"--output-format {kind}: expected {', '.join(allowed)}")
-        if kind == "table" and output is not None:
-            raise ConfigError("--output needs a file format (--output-format jsonl or the input's format), not table")
-        if word_format is not None:
-            table = read_table(_stdin_to_file(input, word_format) if input in (None, "-") else input, word_format)
-            rows = [row for row in table.rows if isinstance(row.get("tokens"), list)]
-            if not rows:
-                raise ConfigError(f"{input}: no sentences")
-            trained = load_app(model_for_use(spec, model, runs_dir_of(runs_dir)), device=device, threads=threads)
-            docs = [row["_doc"] for row in rows] if all("_doc" in row for row in rows) else None
-            tagged = trained.task.tag(trained.model, trained.tokenizer, [row["tokens"] for row in rows], docs=docs,
-                                      **trained.inference_options(batch_size, options))
-            if kind == word_format:
-                text = writers[word_format](rows, [t.tags for t in tagged])
-            elif kind == "jsonl":
-                text = "".join(json.dumps({"tokens": r["tokens"], "tags": t.tags, "scores": [round(s, 6) for s in t.scores]}, ensure_ascii=False) + "\n" for r, t in zip(rows, tagged))
-            else:
-                _print_tagged(rows, tagged)
-                return
-            _emit(text, output, f"{len(rows)} sentences")
-            return
-        items, _ = read_texts(texts or [], input, text_col, format if format != "txt" else None, strip=False)
-        trained = load_app(model_for_use(spec, model, runs_dir_of(runs_dir)), device=device, threads=threads)
-        predictions = trained.predict(items, batch_size=batch_size, **options)
-        if kind == "table":
-            out = Table(show_lines=False)
-            out.add_column("text", overflow="fold", ratio=3)
-            out.add_column("entities", overflow="fold", ratio=2)
-            for t, entities in zip(items, predictions):
-                out.add_row(escape(t), escape(", ".join(f"{e.label}: {e.text} ({e.score:.2f})" for e in entities)) or "-")
-            Console().print(out)
-            return
-        text = "".join(json.dumps({"text": t, "entities": [e.as_dict() for e in ents]}, ensure_ascii=False) + "\n" for t, ents in zip(items, predictions))
-        _emit(text, output, f"{len(items)} texts")
-
+    app = typer.Typer(help=spec.description, epilog=EPILOGS["group"].format(name=spec.name), no_args_is_help=True)
+    for func in (train, compare):
+        params = training_parameters(func.__name__, spec, views=views(spec, func.__name__), task_options=task_options)
+        app.command(epilog=EPILOGS[func.__name__].format(name=spec.name))(bind(func, params=params, spec=spec, task_options=task_options))
+    app.command(epilog=EPILOGS["evaluate"].format(name=spec.name))(bind(evaluate, spec=spec))
+    app.command(epilog=EPILOGS["predict"].format(name=spec.name))(bind(predict, spec=spec, writers=writers, retype=_word_options(", ".join(sorted(writers)) or "none")))
     return app
 
 
@@ -280,10 +290,8 @@ def _word_format(input_file: str | None, fmt: str | None, writers: Mapping[str, 
         return fmt if fmt in writers else None
     if fmt is not None:
         return fmt if fmt in writers else None
-    from ..data import adapters
-
     suffix = Path(input_file).suffix.lower()
-    known = adapters()
+    known = data_adapters()
     for format_name in writers:
         adapter = known.get(format_name)
         if adapter is not None and suffix in adapter.suffixes:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Sequence
 
+from ..config import TaskOptions, TrainConfig
+
 if TYPE_CHECKING:
     from ..registry import Registry
 
@@ -17,12 +19,16 @@ class Task:
     tokenized ``datasets.Dataset``), :meth:`collator`, :meth:`compute_metrics` (inside Trainer evaluation),
     :meth:`final_metrics` and :meth:`write_report` (after training). A trained run is used through
     :meth:`predict` (whose rows :meth:`results` turns into the objects ``TrainedApp.predict`` returns) and
-    :meth:`evaluate`. :meth:`configure` runs first, with the training configuration (task options live in
-    ``config.extra``).
+    :meth:`evaluate`. :meth:`configure` runs first, with the training configuration (the task's own options are
+    ``config.extra``, typed and checked by :attr:`options_class`).
     """
 
     #: stored in run.json; the key under which the task is registered
     name: ClassVar[str] = ""
+    #: the task's own options (a configuration's ``extra``): their command-line options, checks and docs come from it
+    options_class: ClassVar[type[TaskOptions]] = TaskOptions
+    #: the task options in use (:meth:`configure` sets them; the class defaults until then)
+    options: TaskOptions
     #: the ``transformers`` auto class a run's ``model/`` loads with
     auto_class: ClassVar[str] = ""
     #: evaluation predictions must come back in the encoded dataset's order (metrics read its extra columns)
@@ -57,6 +63,7 @@ class Task:
 
     def __init__(self, registry: Registry | None = None) -> None:
         self.registry = registry
+        self.options = self.options_class()
 
     @property
     def adapters(self) -> dict[str, Any] | None:
@@ -69,7 +76,9 @@ class Task:
         return self.registry.mapping("model") if self.registry is not None else None
 
     def configure(self, config: Any) -> None:
-        """Read task options from the training configuration (``config.extra``); called before anything else."""
+        """Read the task options from the training configuration (``config.extra``, as :attr:`options_class`
+        declares them, kept as :attr:`options`); called before anything else."""
+        self.options = self.options_class.of(config.extra)
 
     def model_reference(self, config: Any) -> str:
         """The model reference whose folder gives the tokenizer and the starting weights."""
@@ -115,12 +124,9 @@ class Task:
 
     def configure_for_inference(self, record: dict[str, Any]) -> None:
         """Configure from a completed run's ``run.json`` before :meth:`load_trained` (default: its config)."""
-        from ..config import TrainConfig
-
         config = record.get("config")
         if config:
-            known = {k: v for k, v in config.items() if k in TrainConfig.__dataclass_fields__}
-            self.configure(TrainConfig(**known))
+            self.configure(TrainConfig.from_dict(config, strict=False))
 
     def load_trained(self, model: Any) -> Any:
         """A trained model folder for inference."""

@@ -25,13 +25,50 @@ from typing import Any, ClassVar, Mapping, Sequence
 
 import numpy as np
 
+from ..config import LABELLED, TRAIN, TaskOptions, option
 from ..errors import ConfigError, ModelError
 from ..pairs import PairedData, load_pairs
 from .base import Task
 
 GENERATION_KEYS = ("max_new_tokens", "min_new_tokens", "num_beams", "length_penalty", "no_repeat_ngram_size", "do_sample",
                    "temperature", "top_p", "repetition_penalty")
-DEFAULTS: dict[str, Any] = {"max_new_tokens": 128, "num_beams": 4, "max_target_length": 128}
+
+
+@dataclass
+class GenerationOptions(TaskOptions):
+    """The generation task's options (``extra`` in a configuration): the metric, languages, warm start, prompt,
+    target length and decoding. ``max_new_tokens`` is always set: the transformers default (20 tokens) silently cuts
+    summaries and translations."""
+
+    task: ClassVar[str] = "generation"
+    metrics: str | None = option(None, unset="none (loss and output lengths only)",
+                                 help="Registered metric that scores the outputs (translation, summarization, exact_match).")
+    encoder: str | None = option(None, panel="Model", commands=LABELLED, unset="none, --model decides",
+                                 help="Warm start: encoder checkpoint (alias, folder or hub id) of a new encoder-decoder.")
+    decoder: str | None = option(None, panel="Model", commands=LABELLED, help="Warm start: decoder checkpoint (default: the encoder's).")
+    instruction: str | None = option(None, panel="Model", commands=(TRAIN,), unset="none; the chat template when the tokenizer has one",
+                                     help="Decoder-only models: text put before each source in the prompt.")
+    src_lang: str | None = option(None, panel="Data", commands=LABELLED, unset="none",
+                                  help="Source language code (parallel files PREFIX.<src>; models with language tokens).")
+    tgt_lang: str | None = option(None, panel="Data", commands=LABELLED, unset="none", help="Target language code.")
+    max_target_length: int = option(128, panel="Data", commands=(TRAIN,), ge=1,
+                                    help="Target tokens kept for training (longer targets are cut and counted).")
+    max_new_tokens: int = option(128, panel="Generation", commands=(TRAIN,), ge=1,
+                                 help="Generation: most new tokens per output (outputs that reach it are counted).")
+    min_new_tokens: int | None = option(None, panel="Generation", commands=(TRAIN,), ge=0, unset="none", help="Generation: fewest new tokens per output.")
+    num_beams: int = option(4, panel="Generation", commands=(TRAIN,), ge=1, help="Generation: beam width (1: greedy).")
+    length_penalty: float | None = option(None, panel="Generation", commands=(TRAIN,), unset="the model's generation config",
+                                          help="Generation: beam length penalty (> 1 favours longer outputs).")
+    no_repeat_ngram_size: int | None = option(None, panel="Generation", commands=(TRAIN,), ge=0, unset="none",
+                                              help="Generation: forbid repeating n-grams of this size.")
+    do_sample: bool | None = option(None, help="Generation: sample instead of searching.", unset="the model's generation config")
+    temperature: float | None = option(None, gt=0, help="Generation: sampling temperature.", unset="the model's generation config")
+    top_p: float | None = option(None, gt=0, le=1, help="Generation: nucleus sampling share.", unset="the model's generation config")
+    repetition_penalty: float | None = option(None, gt=0, help="Generation: repetition penalty.", unset="the model's generation config")
+    eval_limit: int | None = option(None, panel="Generation", commands=(TRAIN,), ge=1, unset="all dev pairs",
+                                    help="Score at most N dev pairs at evaluations during training (the final evaluation uses all).")
+    tokenize: str | None = option(None, help="translation metric: the sacreBLEU tokenizer.", unset="by target language")
+    lang: str | None = option(None, help="summarization metric: the language of the texts (ROUGE stemming).", unset="tgt_lang")
 
 
 def _is_encoder(config: Any) -> bool:
@@ -54,21 +91,17 @@ class Generated:
 
 
 class Generation(Task):
-    """Source texts -> generated target texts. Task options (``config.extra``):
-
-    ``metrics`` (registered metric name), ``src_lang`` / ``tgt_lang``, ``encoder`` / ``decoder`` (warm start),
-    ``instruction`` (decoder-only prompt prefix), ``max_target_length``, generation options (``max_new_tokens``,
-    ``min_new_tokens``, ``num_beams``, ``length_penalty``, ``no_repeat_ngram_size``, ...), ``eval_limit`` (score at
-    most N dev pairs during training evaluations; the final evaluation uses all).
-    """
+    """Source texts -> generated target texts. Options: :class:`GenerationOptions` (the metric, languages, warm
+    start, prompt, target length, decoding, ``eval_limit``)."""
 
     name: ClassVar[str] = "generation"
     auto_class: ClassVar[str] = "AutoModelForSeq2SeqLM"
+    options_class: ClassVar[type[TaskOptions]] = GenerationOptions
+    options: GenerationOptions
     new_head: ClassVar[bool] = False
 
     def __init__(self, registry: Any = None) -> None:
         super().__init__(registry)
-        self.options: dict[str, Any] = dict(DEFAULTS)
         self.kind = "seq2seq"  # seq2seq | warm | causal
         self.peft_task_type = "SEQ_2_SEQ_LM"
         self.trainer: Any = None
@@ -83,27 +116,23 @@ class Generation(Task):
 
     # -- configuration -------------------------------------------------------------------------------
     def configure(self, config: Any) -> None:
-        self.options = {**DEFAULTS, **dict(getattr(config, "extra", None) or {})}
-        for key in ("max_new_tokens", "max_target_length", "num_beams"):
-            value = self.options.get(key)
-            if value is not None and (not isinstance(value, int) or value < 1):
-                raise ConfigError(f"{key} must be an integer >= 1, got {value!r}")
+        super().configure(config)
         self.config = config
 
     def model_reference(self, config: Any) -> str:
-        if self.options.get("encoder") or self.options.get("decoder"):
-            return self.options.get("encoder") or self.options.get("decoder")
+        if self.options.encoder or self.options.decoder:
+            return self.options.encoder or self.options.decoder
         return super().model_reference(config)
 
     def generation_kwargs(self, **overrides: Any) -> dict[str, Any]:
-        out = {k: self.options[k] for k in GENERATION_KEYS if self.options.get(k) is not None}
+        out = {k: getattr(self.options, k) for k in GENERATION_KEYS if getattr(self.options, k) is not None}
         out.update({k: v for k, v in overrides.items() if v is not None})
         return out
 
     # -- data --------------------------------------------------------------------------------------
     def load_data(self, source: str, config: Any, *, limit: int | None = None) -> PairedData:
         return load_pairs(source, source_column=config.text_col, target_column=config.label_col, fmt=config.format,
-                          src_lang=self.options.get("src_lang"), tgt_lang=self.options.get("tgt_lang"),
+                          src_lang=self.options.src_lang, tgt_lang=self.options.tgt_lang,
                           skip_bad_rows=config.skip_bad_rows, adapters=self.adapters)
 
     def label_names(self, train: Any, others: Sequence[Any], config: Any, default: Sequence[str] | None) -> list[str]:
@@ -111,7 +140,7 @@ class Generation(Task):
 
     # -- model -------------------------------------------------------------------------------------
     def resolve_kind(self, model: Any) -> str:
-        if self.options.get("encoder") or self.options.get("decoder"):
+        if self.options.encoder or self.options.decoder:
             return "warm"
         from transformers import AutoConfig
         from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
@@ -129,7 +158,7 @@ class Generation(Task):
             return "causal"
         if _is_encoder(config):
             # an encoder checkpoint cannot generate alone: warm-start an encoder-decoder from it (bert2bert)
-            self.options["encoder"] = model.ref
+            self.options.encoder = model.ref
             self.load_notes = [f"{model.ref} is an encoder: warm-starting an encoder-decoder from it (--encoder/--decoder to choose)"]
             return "warm"
         raise ModelError(
@@ -163,8 +192,7 @@ class Generation(Task):
         from ..models import load_model
 
         # a trained warm start is saved as an ordinary encoder-decoder folder: load it as one
-        self.options.pop("encoder", None)
-        self.options.pop("decoder", None)
+        self.options.encoder = self.options.decoder = None
         self.kind = self.resolve_kind(model)
         self.peft_task_type = "CAUSAL_LM" if self.kind == "causal" else "SEQ_2_SEQ_LM"
         return load_model(model, self.model_class())
@@ -180,8 +208,8 @@ class Generation(Task):
         if get_strategy(strategy).kind != "weights":
             raise ConfigError(f"--strategy {strategy}: a warm-started encoder-decoder has new cross-attention weights; "
                               "train it with full, partial or gradual (adapters need one pretrained base to refer to)")
-        enc = resolve_model(self.options.get("encoder") or self.options.get("decoder"), aliases=self.aliases)
-        dec = resolve_model(self.options.get("decoder") or self.options.get("encoder"), aliases=self.aliases)
+        enc = resolve_model(self.options.encoder or self.options.decoder, aliases=self.aliases)
+        dec = resolve_model(self.options.decoder or self.options.encoder, aliases=self.aliases)
         self.warm_paths = (enc, dec)
         try:
             if from_scratch:
@@ -231,7 +259,7 @@ class Generation(Task):
             sample = ", ".join(sorted(known)[:12]) + (" ..." if len(known) > 12 else "")
             raise ConfigError(f"{option} {code}: this model's tokenizer has no such language code (it knows: {sample or 'none'})")
 
-        src, tgt = self.options.get("src_lang"), self.options.get("tgt_lang")
+        src, tgt = self.options.src_lang, self.options.tgt_lang
         if not known or not (src or tgt):
             return
         if src:
@@ -255,7 +283,7 @@ class Generation(Task):
     # -- encoding ------------------------------------------------------------------------------------
     def prompt(self, tokenizer: Any, source: str) -> list[int]:
         """Token ids of the decoder-only prompt for ``source`` (chat template when the tokenizer has one)."""
-        instruction = self.options.get("instruction") or ""
+        instruction = self.options.instruction or ""
         content = f"{instruction}{source}"
         if getattr(tokenizer, "chat_template", None):
             ids = tokenizer.apply_chat_template([{"role": "user", "content": content}], add_generation_prompt=True, tokenize=True)
@@ -265,7 +293,7 @@ class Generation(Task):
     def encode(self, data: PairedData, tokenizer: Any, labels: Sequence[str], max_length: int) -> Any:
         import datasets
 
-        target_limit = int(self.options.get("max_target_length") or 128)
+        target_limit = self.options.max_target_length
         if self.kind == "causal":
             columns: dict[str, list[Any]] = {"input_ids": [], "attention_mask": [], "labels": []}
             truncated = 0
@@ -357,7 +385,7 @@ class Generation(Task):
         """The registered :class:`~tlsuite_core.metrics.Metric` the ``metrics`` option names, or None."""
         from ..metrics import BUILTIN_METRICS
 
-        name = self.options.get("metrics")
+        name = self.options.metrics
         if not name:
             return None
         known = self.registry.mapping("metric") if self.registry is not None else {m.name: m for m in BUILTIN_METRICS}
@@ -369,7 +397,7 @@ class Generation(Task):
         metrics: dict[str, Any] = {}
         metric = self._metric(required=True)
         if metric is not None:
-            metrics.update(metric.fn(list(references), [p.text for p in predictions], self.options))
+            metrics.update(metric.fn(list(references), [p.text for p in predictions], self.options.as_dict()))
         metrics["n"] = len(predictions)
         metrics["generation_truncated"] = sum(p.truncated for p in predictions)
         metrics["mean_generated_words"] = float(np.mean([len(p.text.split()) for p in predictions])) if predictions else 0.0
@@ -389,7 +417,7 @@ class Generation(Task):
 
     def training_evaluation(self, dataset: Any) -> Any:
         """``eval_limit``: evaluations during training score (loss and generation) the first N dev pairs only."""
-        limit = self.options.get("eval_limit")
+        limit = self.options.eval_limit
         if not limit or limit >= len(dataset):
             return dataset
         return dataset.select(range(int(limit)))

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar, Sequence
 
+from ..config import PRETRAIN, TaskOptions, option
 from ..data import TEXT_COLUMNS, fingerprint, pick_column, read_table
 from ..errors import ConfigError, DataError
 from .base import Task
@@ -123,33 +124,43 @@ def _collator_class() -> Any:
     return WholeWordMaskCollator
 
 
+@dataclass
+class LanguageModelingOptions(TaskOptions):
+    """The language-modeling task's options (``tlsuite pretrain``; ``extra`` in a configuration)."""
+
+    task: ClassVar[str] = "language-modeling"
+    objective: str = option("auto", panel="Objective", commands=(PRETRAIN,), choices=("auto", "mlm", "clm"),
+                            help="auto | mlm | clm (auto: masked LM when the architecture has one).")
+    mlm_probability: float = option(0.15, panel="Objective", commands=(PRETRAIN,), gt=0, lt=1,
+                                    help="Share of tokens (words, with whole-word masking) masked.")
+    whole_word_mask: bool = option(True, flags=("--no-whole-word-mask",), invert=True, panel="Objective", commands=(PRETRAIN,),
+                                   help="Mask subwords independently (BERT's original masking).")
+
+
 class LanguageModeling(Task):
     """Unlabelled texts -> a language model of the same architecture (masked LM or causal LM).
 
-    Task options (``config.extra``): ``objective`` (auto | mlm | clm; auto: masked LM when the architecture has
-    one), ``mlm_probability`` (0.15), ``whole_word_mask`` (True).
+    Options: :class:`LanguageModelingOptions` (the objective, the masking share, whole-word masking).
     """
 
     name: ClassVar[str] = "language-modeling"
     auto_class: ClassVar[str] = "AutoModelForMaskedLM"
     loss_only_evaluation: ClassVar[bool] = True
     collator_reads_all_columns: ClassVar[bool] = True
+    options_class: ClassVar[type[TaskOptions]] = LanguageModelingOptions
+    options: LanguageModelingOptions
 
     def __init__(self, registry: Any = None) -> None:
         super().__init__(registry)
-        self.objective = "auto"
-        self.mlm_probability = 0.15
-        self.whole_word_mask = True
+        self.use(self.options)
 
     def configure(self, config: Any) -> None:
-        extra = config.extra or {}
-        self.objective = str(extra.get("objective", "auto"))
-        if self.objective not in ("auto", "mlm", "clm"):
-            raise ConfigError(f"--objective {self.objective}: expected auto, mlm or clm")
-        self.mlm_probability = float(extra.get("mlm_probability", 0.15))
-        if not 0 < self.mlm_probability < 1:
-            raise ConfigError("--mlm-probability must be in (0, 1)")
-        self.whole_word_mask = bool(extra.get("whole_word_mask", True))
+        super().configure(config)
+        self.use(self.options)
+
+    def use(self, options: LanguageModelingOptions) -> None:
+        """Take ``options`` (read as the task's attributes: ``self.objective``...)."""
+        self.objective, self.mlm_probability, self.whole_word_mask = options.objective, options.mlm_probability, options.whole_word_mask
 
     def resolve_objective(self, model_path: Path) -> str:
         if self.objective != "auto":

@@ -19,6 +19,7 @@ from typing import Any, ClassVar, Sequence
 
 import numpy as np
 
+from ..config import LABELLED, TRAIN, TaskOptions, option
 from ..errors import ConfigError, DataError
 from ..tagging import (
     TaggedData,
@@ -35,7 +36,7 @@ from ..tagging import (
 from .base import Task
 from .batching import length_sorted_batches
 
-__all__ = ["Entity", "TokenClassification", "entity_metrics"]
+__all__ = ["Entity", "TokenClassification", "TokenClassificationOptions", "entity_metrics"]
 
 
 AGGREGATIONS = ("first", "average", "max")
@@ -270,43 +271,61 @@ def decode_tags(scores: np.ndarray, labels: Sequence[str], how: str, masks: Any 
     return viterbi(log_probs, *masks)
 
 
+def _scheme(value: Any) -> str:
+    """A tagging scheme name as given (``iob2``, ``IOBES``) in its canonical form (``IOB2``, ``BIOES``, ``auto``)."""
+    upper = str(value).upper()
+    if upper == "IOBES":
+        upper = "BIOES"
+    if upper not in ("AUTO", "IOB1", "IOB2", "BIOES"):
+        raise ConfigError(f"--scheme {value}: expected auto, IOB1, IOB2 or BIOES")
+    return upper.lower() if upper == "AUTO" else upper
+
+
+@dataclass
+class TokenClassificationOptions(TaskOptions):
+    """The token-classification task's options (``extra`` in a configuration)."""
+
+    task: ClassVar[str] = "token-classification"
+    scheme: str = option("auto", panel="Data", commands=LABELLED, normalise=_scheme,
+                         help="Tagging scheme of the files: auto, IOB1, IOB2, BIOES (default: auto-detect).")
+    repair_tags: bool = option(False, flags=("--repair-tags",), panel="Data", commands=LABELLED,
+                               help="Rewrite tag sequences that break the scheme (as conlleval reads them) instead of failing.")
+    label_all_subtokens: bool = option(False, flags=("--label-all-subtokens",), panel="Data", commands=(TRAIN,),
+                                       help="Train on every subword of a word, not only the first.")
+    stride: int | None = option(None, panel="Data", commands=(TRAIN,), ge=0,
+                                help="Subwords shared by neighbouring windows of a sentence longer than --max-length (default: a quarter of it).")
+    context: str = option("sentence", panel="Data", commands=LABELLED, choices=CONTEXTS,
+                          help="sentence | document: read each sentence alone, or with the rest of its document (CoNLL -DOCSTART-) as context.")
+    decode: str = option("viterbi", choices=DECODERS,
+                         help="viterbi | argmax: the best tag sequence the scheme allows (no I-X after O), or each word's most probable tag.")
+
+
 class TokenClassification(Task):
     """Word lists -> one tag each. Model: ``AutoModelForTokenClassification``; data: tokens + tags, or text + spans.
 
-    Options (``config.extra``): ``scheme`` (auto | IOB1 | IOB2 | BIOES, of the input files), ``repair_tags``
-    (rewrite sequences that break the scheme instead of failing), ``label_all_subtokens``, ``stride`` (subwords
-    shared by neighbouring windows; default a quarter of ``max_length``).
+    Options: :class:`TokenClassificationOptions` (the tagging scheme of the input files, tag repair, which subwords
+    are trained, the window stride, sentence or document context, the decoder).
     """
 
     name: ClassVar[str] = "token-classification"
     auto_class: ClassVar[str] = "AutoModelForTokenClassification"
     ordered_evaluation: ClassVar[bool] = True
     peft_task_type: ClassVar[str | None] = "TOKEN_CLS"
+    options_class: ClassVar[type[TaskOptions]] = TokenClassificationOptions
+    options: TokenClassificationOptions
 
     def __init__(self, registry: Any = None) -> None:
         super().__init__(registry)
-        self.scheme = "auto"
-        self.repair_tags = False
-        self.label_all_subtokens = False
-        self.stride: int | None = None
-        self.context = "sentence"
-        self.decode = "viterbi"
+        self.use(self.options)
 
     def configure(self, config: Any) -> None:
-        extra = dict(getattr(config, "extra", None) or {})
-        self.scheme = str(extra.get("scheme") or "auto")
-        self.repair_tags = bool(extra.get("repair_tags", False))
-        self.label_all_subtokens = bool(extra.get("label_all_subtokens", False))
-        stride = extra.get("stride")
-        if stride is not None and (not isinstance(stride, int) or stride < 0):
-            raise ConfigError(f"stride must be an integer >= 0, got {stride!r}")
-        self.stride = stride
-        self.decode = str(extra.get("decode") or "viterbi")
-        if self.decode not in DECODERS:
-            raise ConfigError(f"decode {self.decode!r}: expected one of {', '.join(DECODERS)}")
-        self.context = str(extra.get("context") or "sentence")
-        if self.context not in CONTEXTS:
-            raise ConfigError(f"context {self.context!r}: expected one of {', '.join(CONTEXTS)}")
+        super().configure(config)
+        self.use(self.options)
+
+    def use(self, options: TokenClassificationOptions) -> None:
+        """Take ``options`` (the task reads them as its attributes: ``self.stride``, ``self.decode``...)."""
+        self.scheme, self.repair_tags, self.label_all_subtokens = options.scheme, options.repair_tags, options.label_all_subtokens
+        self.stride, self.context, self.decode = options.stride, options.context, options.decode
 
     def _units(self, data: TaggedData) -> tuple[list[list[str]], list[list[str]], list[list[int]]]:
         """Word lists the model reads: sentences, or (``context: document``) whole documents, so each sentence is
@@ -505,7 +524,8 @@ class TokenClassification(Task):
     # -- inference ---------------------------------------------------------------------------------
     def inference_options(self, record: dict[str, Any]) -> dict[str, Any]:
         extra = (record.get("config") or {}).get("extra") or {}
-        return {k: extra[k] for k in ("stride", "context", "decode") if extra.get(k) is not None}
+        options = TokenClassificationOptions.of(extra, strict=False)
+        return {k: getattr(options, k) for k in ("stride", "context", "decode") if extra.get(k) is not None}
 
     def tag(
         self,

@@ -18,7 +18,6 @@ from __future__ import annotations
 import csv
 import io
 import math
-from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -67,7 +66,7 @@ def sample_options(trial: Any, base: TrainConfig, fixed: set[str], layers: int) 
         if want("lora_r"):
             space["lora_r"] = trial.suggest_categorical("lora_r", [4, 8, 16, 32])
         if want("lora_alpha"):
-            space["lora_alpha"] = float(space.get("lora_r", base.lora_r) * trial.suggest_categorical("alpha_over_r", [1, 2, 4]))
+            space["lora_alpha"] = float(space.get("lora_r", base.lora.r) * trial.suggest_categorical("alpha_over_r", [1, 2, 4]))
         if want("lora_dropout"):
             space["lora_dropout"] = trial.suggest_float("lora_dropout", 0.0, 0.3)
     if strategy.name in ("prefix", "prompt") and want("virtual_tokens"):
@@ -128,7 +127,7 @@ def run_search(
 
     def objective(trial: Any) -> float:
         options = sample_options(trial, base, fixed, layers)
-        config = replace(base, **options, name=f"trial-{trial.number:03d}", runs_dir=str(study_dir / "trials"), keep_checkpoints=False)
+        config = base.updated(**options, name=f"trial-{trial.number:03d}", runs_dir=str(study_dir / "trials"), keep_checkpoints=False)
         config.extra = dict(base.extra)
         config.validate()
         console.print(f"[bold]trial {trial.number}[/]: " + ", ".join(f"{k} {_fmt(v)}" for k, v in options.items()))
@@ -198,7 +197,7 @@ def _write(study_dir: Path, spec: AppSpec, base: TrainConfig, rows: list[dict[st
         from .runs import read_json
 
         best_config = read_json(Path(best_row["run"]) / "run.json").get("config", {})
-        best = TrainConfig(**{k: v for k, v in best_config.items() if k in TrainConfig.__dataclass_fields__})
+        best = TrainConfig.from_dict(best_config, strict=False)
         best.name = None
         best.runs_dir = base.runs_dir
         save_config(best, study_dir / "best.yaml",

@@ -183,17 +183,17 @@ def prepare_model(model: Any, config: Any, task: Any, *, total_steps: int, steps
     layers = num_layers(model)
     if strategy.name == "frozen":
         freeze_below(model, layers + 1)
-        if config.cache_features:
+        if config.frozen.cache_features:
             from .feature_cache import FeatureCacheReport, install_feature_cache
 
             callbacks.append(FeatureCacheReport(install_feature_cache(model)))
     elif strategy.name == "partial":
-        k = config.freeze_layers if config.freeze_layers is not None else layers // 2
+        k = config.partial.freeze_layers if config.partial.freeze_layers is not None else layers // 2
         if not 0 <= k <= layers:
             raise ConfigError(f"--freeze-layers {k}: the model has {layers} layers")
         freeze_below(model, k + 1)
     elif strategy.name == "gradual":
-        every = config.unfreeze_every or steps_per_epoch
+        every = config.gradual.unfreeze_every or steps_per_epoch
         from .strategy_callbacks import GradualUnfreezing
 
         callbacks.append(GradualUnfreezing(model, layers, every))
@@ -203,7 +203,7 @@ def prepare_model(model: Any, config: Any, task: Any, *, total_steps: int, steps
     elif strategy.kind == "bottleneck":
         from .adapters import BottleneckConfig, add_bottleneck_adapters, mark_adapter_trainable
 
-        add_bottleneck_adapters(model, BottleneckConfig(kind=strategy.name, reduction=config.adapter_reduction))
+        add_bottleneck_adapters(model, BottleneckConfig(kind=strategy.name, reduction=config.adapter.reduction))
         mark_adapter_trainable(model)
     return model, callbacks
 
@@ -214,13 +214,13 @@ def peft_config_for(strategy: Strategy, config: Any, task: Any, model: Any, tota
     task_type = task.peft_task_type
     common: dict[str, Any] = {"task_type": task_type}
     heads = _head_modules(model) if task.new_head else []
-    targets = config.target_modules or None
+    targets = config.peft.target_modules or None
     if strategy.name in ("lora", "adalora"):
         if targets is None:
             targets = _default_lora_targets(model)
         elif targets == ["all-linear"]:
             targets = _backbone_linears(model)
-        kwargs = dict(common, r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
+        kwargs = dict(common, r=config.lora.r, lora_alpha=config.lora.alpha, lora_dropout=config.lora.dropout,
                       target_modules=targets, modules_to_save=heads or None)
         if strategy.name == "lora":
             return peft.LoraConfig(**kwargs)
@@ -229,7 +229,7 @@ def peft_config_for(strategy: Strategy, config: Any, task: Any, model: Any, tota
         kwargs.pop("r")
         # AdaLoRA: start every matrix at rank 1.5 r, prune to an average of r between 10 % and 80 % of training
         return peft.AdaLoraConfig(
-            **kwargs, init_r=max(2, int(round(config.lora_r * 1.5))), target_r=config.lora_r, total_step=total_steps,
+            **kwargs, init_r=max(2, int(round(config.lora.r * 1.5))), target_r=config.lora.r, total_step=total_steps,
             tinit=max(1, int(total_steps * 0.1)), tfinal=max(1, int(total_steps * 0.2)),
             deltaT=max(1, total_steps // 50),
         )
@@ -245,7 +245,7 @@ def peft_config_for(strategy: Strategy, config: Any, task: Any, model: Any, tota
                 "sequence); use prefix, which conditions every layer without adding output positions"
             )
         cls = peft.PrefixTuningConfig if strategy.name == "prefix" else peft.PromptTuningConfig
-        return cls(**common, num_virtual_tokens=config.virtual_tokens, modules_to_save=heads or None)
+        return cls(**common, num_virtual_tokens=config.prompt_learning.virtual_tokens, modules_to_save=heads or None)
     raise ConfigError(f"--strategy {strategy.name}: not a PEFT method")
 
 
