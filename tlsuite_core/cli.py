@@ -77,8 +77,95 @@ def build_app(host: PluginHost | None = None) -> typer.Typer:
     return app
 
 
+def root(version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False) -> None:
+    if version:
+        from . import __version__
+
+        typer.echo(f"tlsuite {__version__}")
+        raise typer.Exit(0)
+
+
+def doctor(host: PluginHost, as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """Versions (and any that differ from the known-good set in constraints.txt), devices, precision support,
+    plugins and model availability."""
+    from . import devices
+    from .models import list_models
+    from .versions import drift
+
+    info = devices.describe_environment()
+    info["plugins"] = [p.as_dict() for p in host.plugins()]
+    info["models"] = list_models(host.registry.mapping("model"))
+    info["apps"] = host.registry.names("app")
+    differ = drift()
+    info["known_good_drift"] = [d.as_dict() for d in differ if d.installed is not None]
+    info["known_good_missing"] = [d.name for d in differ if d.installed is None]
+    if as_json:
+        typer.echo(json.dumps(info, indent=2))
+        return
+    table = Table(title="tlsuite doctor", show_header=False)
+    for key in ("tlsuite", "python", "platform", "torch", "transformers", "accelerate", "datasets", "peft", "cpu_cores", "torch_threads"):
+        table.add_row(key, str(info.get(key)))
+    table.add_row("cuda", "yes" if info["cuda_available"] else "no")
+    for dev in info["cuda_devices"]:
+        table.add_row(f"cuda:{dev['index']}", f"{dev['name']} {dev['memory_gib']} GiB bf16={'yes' if dev['bf16'] else 'no'} fp16=yes")
+    table.add_row("mps", "yes" if info["mps_available"] else "no")
+    table.add_row("precision (auto)", "bf16 on GPUs that support it, else fp16 on GPU; fp32 on CPU")
+    for p in info["plugins"]:
+        table.add_row(f"plugin {p['name']}", p["status"] + (f": {p['error']}" if p["error"] else ""))
+    for m in info["models"]:
+        table.add_row(f"model {m['alias']}", "available" if m["available"] else f"missing ({m['install']})")
+    table.add_row("apps", ", ".join(info["apps"]) or "none")
+    if info["known_good_drift"]:
+        for d in info["known_good_drift"]:
+            table.add_row(f"[yellow]untested {d['name']}[/]", f"{d['installed']} (known-good {d['known_good']}; pip install -c constraints.txt)")
+    else:
+        table.add_row("known-good versions", "every installed dependency matches constraints.txt")
+    Console().print(table)
+
+
+def models_list(host: PluginHost, as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """Model aliases usable with --model: where they resolve, size and availability."""
+    from .models import list_models
+
+    rows = list_models(host.registry.mapping("model"))
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    table = Table(title="model aliases (--model also takes a model folder, a run folder or a hub id org/name)")
+    for col in ("alias", "available", "size", "path", "description"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        available = ("yes" + (f" ({r['note']})" if r.get("note") else "")) if r["available"] else f"no: {r.get('note') or r['install']}"
+        table.add_row(r["alias"], available, _fmt_bytes(r["size_bytes"]), r["path"] or "-", r["description"])
+    Console(width=max(Console().width, 160)).print(table)
+
+
+def plugins_list(host: PluginHost, as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """Every plugin found: name, version, hooks, status and the error of a plugin that failed to load."""
+    rows = [p.as_dict() for p in host.plugins()]
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    table = Table(title="tlsuite plugins (entry-point group 'tlsuite'; TLSUITE_LOAD_PLUGINS limits which load)")
+    for col in ("name", "version", "status", "hooks", "error"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        style = {"loaded": "green", "error": "red", "disabled": "yellow"}.get(r["status"], "")
+        table.add_row(
+            r["name"] + (" (built-in)" if r["builtin"] else ""),
+            r["version"] or "-",
+            f"[{style}]{r['status']}[/]",
+            ", ".join(h.removeprefix("tlsuite_") for h in r["hooks"]) or "-",
+            r["error"] or "",
+        )
+    Console(width=max(Console().width, 140)).print(table)
+
+
 def core_app(host: PluginHost) -> typer.Typer:
     """The root CLI with the core's own commands only (their names are the ones no plugin may take)."""
+    from .commands import pretrain
+    from .commands.common import bind
+
     _hide_flag_types()
     app = typer.Typer(
         cls=RootGroup,
@@ -89,105 +176,13 @@ def core_app(host: PluginHost) -> typer.Typer:
         add_completion=False,
         pretty_exceptions_enable=False,
     )
-
-    @app.callback()
-    def root(
-        version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
-    ) -> None:
-        if version:
-            from . import __version__
-
-            typer.echo(f"tlsuite {__version__}")
-            raise typer.Exit(0)
-
-    @app.command(epilog="Example: tlsuite doctor --json")
-    def doctor(
-        as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-    ) -> None:
-        """Versions (and any that differ from the known-good set in constraints.txt), devices, precision support,
-        plugins and model availability."""
-        from . import devices
-        from .models import list_models
-
-        info = devices.describe_environment()
-        info["plugins"] = [p.as_dict() for p in host.plugins()]
-        info["models"] = list_models(host.registry.mapping("model"))
-        info["apps"] = host.registry.names("app")
-        from .versions import drift
-
-        differ = drift()
-        info["known_good_drift"] = [d.as_dict() for d in differ if d.installed is not None]
-        info["known_good_missing"] = [d.name for d in differ if d.installed is None]
-        if as_json:
-            typer.echo(json.dumps(info, indent=2))
-            return
-        out = Console()
-        table = Table(title="tlsuite doctor", show_header=False)
-        for key in ("tlsuite", "python", "platform", "torch", "transformers", "accelerate", "datasets", "peft", "cpu_cores", "torch_threads"):
-            table.add_row(key, str(info.get(key)))
-        table.add_row("cuda", "yes" if info["cuda_available"] else "no")
-        for dev in info["cuda_devices"]:
-            table.add_row(f"cuda:{dev['index']}", f"{dev['name']} {dev['memory_gib']} GiB bf16={'yes' if dev['bf16'] else 'no'} fp16=yes")
-        table.add_row("mps", "yes" if info["mps_available"] else "no")
-        table.add_row("precision (auto)", "bf16 on GPUs that support it, else fp16 on GPU; fp32 on CPU")
-        for p in info["plugins"]:
-            table.add_row(f"plugin {p['name']}", p["status"] + (f": {p['error']}" if p["error"] else ""))
-        for m in info["models"]:
-            table.add_row(f"model {m['alias']}", "available" if m["available"] else f"missing ({m['install']})")
-        table.add_row("apps", ", ".join(info["apps"]) or "none")
-        if info["known_good_drift"]:
-            for d in info["known_good_drift"]:
-                table.add_row(f"[yellow]untested {d['name']}[/]", f"{d['installed']} (known-good {d['known_good']}; pip install -c constraints.txt)")
-        else:
-            table.add_row("known-good versions", "every installed dependency matches constraints.txt")
-        out.print(table)
-
-    models_app = typer.Typer(help="Pretrained models: aliases and where they resolve.", epilog="Example: tlsuite models list --json", no_args_is_help=True)
-
-    @models_app.command("list", epilog="Example: tlsuite models list --json")
-    def models_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
-        """Model aliases usable with --model: where they resolve, size and availability."""
-        from .models import list_models
-
-        rows = list_models(host.registry.mapping("model"))
-        if as_json:
-            typer.echo(json.dumps(rows, indent=2))
-            return
-        table = Table(title="model aliases (--model also takes a model folder, a run folder or a hub id org/name)")
-        for col in ("alias", "available", "size", "path", "description"):
-            table.add_column(col, overflow="fold")
-        for r in rows:
-            table.add_row(r["alias"], ("yes" + (f" ({r['note']})" if r.get("note") else "")) if r["available"] else f"no: {r.get('note') or r['install']}", _fmt_bytes(r["size_bytes"]), r["path"] or "-", r["description"])
-        Console(width=max(Console().width, 160)).print(table)
-
-    app.add_typer(models_app, name="models")
-
-    plugins_app = typer.Typer(help="Installed plugins and what they register.", epilog="Example: tlsuite plugins list --json", no_args_is_help=True)
-
-    @plugins_app.command("list", epilog="Example: tlsuite plugins list --json")
-    def plugins_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
-        """Every plugin found: name, version, hooks, status and the error of a plugin that failed to load."""
-        rows = [p.as_dict() for p in host.plugins()]
-        if as_json:
-            typer.echo(json.dumps(rows, indent=2))
-            return
-        table = Table(title="tlsuite plugins (entry-point group 'tlsuite'; TLSUITE_LOAD_PLUGINS limits which load)")
-        for col in ("name", "version", "status", "hooks", "error"):
-            table.add_column(col, overflow="fold")
-        for r in rows:
-            style = {"loaded": "green", "error": "red", "disabled": "yellow"}.get(r["status"], "")
-            table.add_row(
-                r["name"] + (" (built-in)" if r["builtin"] else ""),
-                r["version"] or "-",
-                f"[{style}]{r['status']}[/]",
-                ", ".join(h.removeprefix("tlsuite_") for h in r["hooks"]) or "-",
-                r["error"] or "",
-            )
-        Console(width=max(Console().width, 140)).print(table)
-
-    app.add_typer(plugins_app, name="plugins")
-    from .commands import pretrain
-
+    app.callback()(root)
+    app.command(epilog="Example: tlsuite doctor --json")(bind(doctor, host=host))
+    for name, func, title in (("models", models_list, "Pretrained models: aliases and where they resolve."),
+                              ("plugins", plugins_list, "Installed plugins and what they register.")):
+        group = typer.Typer(help=title, epilog=f"Example: tlsuite {name} list --json", no_args_is_help=True)
+        group.command("list", epilog=f"Example: tlsuite {name} list --json")(bind(func, host=host))
+        app.add_typer(group, name=name)
     pretrain.register(app)
     return app
 
