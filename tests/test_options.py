@@ -239,6 +239,18 @@ def test_an_old_ner_run_resumes_and_predicts(cli, workdir, ner_model, ner_data, 
     assert json.loads(predicted.stdout.splitlines()[0])["text"] == "angela merkel visited paris"
 
 
+def test_every_apps_defaults_are_declared_options_of_its_task():
+    from tlsuite_core.commands.pretrain import PRETRAIN
+    from tlsuite_core.plugins import get_host
+
+    host = get_host()
+    for app in [*(host.app(name) for name in host.registry.names("app")), PRETRAIN]:
+        config = build_config({"model": app.default_model}, dict(app.defaults))
+        options = host.registry.task(app.task).options_class.of(config.extra)  # strict: unknown keys fail
+        for key, value in dict(app.defaults).get("extra", {}).items():
+            assert getattr(options, key) == value, (app.name, key)
+
+
 # --------------------------------------------------------------------------------------------------
 # checks come from the real types and the declared bounds; errors name the file and the key
 # --------------------------------------------------------------------------------------------------

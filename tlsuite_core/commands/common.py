@@ -142,7 +142,8 @@ class Param:
             return (not self.option.meta.invert) if value else None
         if self.role == "action" or value is None:
             return value
-        return self.option.coerce(value) or None if self.option.is_list else self.option.coerce(value)
+        value = self.option.coerce(value)
+        return None if self.option.is_list and not value else value
 
 
 def _param(o: ConfigOption, role: str, help_text: str, view: Optional[View] = None) -> Param:
