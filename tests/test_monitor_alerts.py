@@ -80,7 +80,7 @@ def test_bad_rules_files(tmp_path):
         ("rules: [{type: negative_share, z: 2}]", "unknown key"),
         ("bucket: fortnight", "bucket"),
         ("sinks: [{type: webhook}]", "http"),
-        ("rules: [", "not valid YAML"),
+        ("rules: [", "invalid YAML"),
     ):
         bad.write_text(text)
         with pytest.raises(ConfigError, match=match):

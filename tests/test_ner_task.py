@@ -234,7 +234,6 @@ def test_document_context_reads_sentences_together_and_scores_them_apart(tmp_pat
     from transformers import AutoTokenizer
 
     from tlsuite_core.config import build_config
-    from tlsuite_core.tagging import load_tagged
     from tlsuite_core.tasks.token_classification import TokenClassification
 
     from .ner_support import make_sentences

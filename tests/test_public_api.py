@@ -21,6 +21,7 @@ PUBLIC_MODULES = (
     "tlsuite_core.commands.token_classification",
     "tlsuite_core.data",
     "tlsuite_core.errors",
+    "tlsuite_core.files",
     "tlsuite_core.hookspecs",
     "tlsuite_core.metrics",
     "tlsuite_core.models",

@@ -11,7 +11,7 @@ from .errors import ModelError
 if TYPE_CHECKING:
     from .registry import Registry
 
-__all__ = ["AppSpec", "Prediction", "TrainedApp", "load_app"]
+__all__ = ["AppSpec", "Prediction", "TrainedApp", "default_runs_dir", "load_app"]
 
 
 
@@ -98,8 +98,15 @@ class TrainedApp:
         return self.task.evaluate(self.model, self.tokenizer, data, self.labels, **self.inference_options(batch_size, options))
 
 
+def default_runs_dir(value: str | Path | None = None) -> str:
+    """Where run folders are: ``value`` when given, else ``$TLSUITE_RUNS_DIR``, else ``./runs``."""
+    import os
+
+    return str(value or os.environ.get("TLSUITE_RUNS_DIR") or "runs")
+
+
 def load_app(
-    ref: str | Path, *, device: str = "auto", runs_dir: str | Path = "runs", threads: int | None = None,
+    ref: str | Path, *, device: str = "auto", runs_dir: str | Path | None = None, threads: int | None = None,
     registry: Registry | None = None,
 ) -> TrainedApp:
     """Load a trained app for inference.
@@ -116,7 +123,7 @@ def load_app(
     registry = registry if registry is not None else get_host().registry
     path = Path(ref)
     if not path.exists() and registry.get("app", str(ref)) is not None:
-        path = default_run(runs_dir, str(ref))
+        path = default_run(default_runs_dir(runs_dir), str(ref))
     resolved = resolve_model(str(path), aliases=registry.mapping("model"))
     record: dict[str, Any] = {}
     if resolved.run_dir is not None:

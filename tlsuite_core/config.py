@@ -39,6 +39,7 @@ from typing import Any, Callable, ClassVar, Mapping, Sequence, TypeVar, Union
 import yaml
 
 from .errors import ConfigError
+from .files import read_yaml_mapping
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 SCHEDULERS = ("linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup")
@@ -579,18 +580,7 @@ def load_config_file(path: str | Path, *, task_options: type[TaskOptions] | None
     """A YAML config file as a layer: keys known, values of the declared types (errors name the file and the key);
     ``task_options``: also check the task options under ``extra``."""
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: config file not found")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{path}{where}: invalid YAML ({getattr(exc, 'problem', exc)})") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not UTF-8 text") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping of option: value at the top level")
+    data = read_yaml_mapping(path, "config file", "a mapping of option: value at the top level")
     data.pop("app", None)
     data.pop("task", None)
     layer = _checked(data, str(path))

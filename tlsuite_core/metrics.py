@@ -54,7 +54,11 @@ def classification_metrics(references: Sequence[int], predictions: Sequence[int]
     ``per_class`` (label -> precision/recall/f1/support), ``confusion_matrix`` (rows: true label, columns: predicted,
     in ``labels`` order).
     """
-    from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
+    from sklearn.metrics import (
+        accuracy_score,
+        confusion_matrix,
+        precision_recall_fscore_support,
+    )
 
     y_true = np.asarray(references)
     y_pred = np.asarray(predictions)

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from .data import SkippedRow, decode, read_bytes, pick_column, read_table
+from .data import SkippedRow, decode, pick_column, read_bytes, read_table
 from .errors import DataError
 
 __all__ = ["PairedData", "load_pairs"]

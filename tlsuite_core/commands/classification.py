@@ -18,10 +18,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ..apps import AppSpec
+from ..apps import AppSpec, default_runs_dir
 from ..config import TRAIN, TaskOptions
 from ..errors import ConfigError
-from ..training.runs import write_atomically
+from ..files import write_atomically
 from .common import (
     RunOptions,
     UseBatchSizeOpt,
@@ -38,7 +38,6 @@ from .common import (
     read_texts,
     run_comparison,
     run_training,
-    runs_dir_of,
     training_parameters,
     with_default,
 )
@@ -110,7 +109,7 @@ def evaluate(
     from ..apps import load_app
     from ..data import load_labelled
 
-    ref = model_for_use(spec, model, runs_dir_of(runs_dir))
+    ref = model_for_use(spec, model, default_runs_dir(runs_dir))
     labelled = load_labelled(data, text_column=text_col, label_column=label_col, fmt=format, skip_bad_rows=skip_bad_rows,
                              adapters=data_adapters())
     trained = load_app(ref, device=device, threads=threads)
@@ -159,7 +158,7 @@ def predict(
     if kind == "table" and output is not None:
         raise ConfigError("--output needs a .csv or .jsonl file (or --output-format csv|jsonl)")
     items, _ = read_texts(texts or [], input, text_col, format)
-    trained = load_app(model_for_use(spec, model, runs_dir_of(runs_dir)), device=device, threads=threads)
+    trained = load_app(model_for_use(spec, model, default_runs_dir(runs_dir)), device=device, threads=threads)
     predictions = trained.predict(items, batch_size=batch_size)
     if kind == "table":
         _print_table(items, predictions, trained.labels)

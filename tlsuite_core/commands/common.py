@@ -21,7 +21,18 @@ import typer
 from rich.console import Console
 
 from ..apps import AppSpec
-from ..config import ALL, COMPARE, PANELS, PRETRAIN, TRAIN, ConfigOption, TaskOptions, TrainConfig, option, options_of
+from ..config import (
+    ALL,
+    COMPARE,
+    PANELS,
+    PRETRAIN,
+    TRAIN,
+    ConfigOption,
+    TaskOptions,
+    TrainConfig,
+    option,
+    options_of,
+)
 from ..errors import ConfigError, DataError
 from ..plugins import get_host
 
@@ -298,10 +309,6 @@ UseBatchSizeOpt = Annotated[int, typer.Option(help="Inference batch size.")]
 def data_adapters() -> Mapping[str, Any]:
     """The registered data adapters (core and plugins: ``conll``, ``phrasebank``...), for the readers."""
     return get_host().registry.mapping("data adapter")
-
-
-def runs_dir_of(value: str | None) -> str:
-    return value or os.environ.get("TLSUITE_RUNS_DIR") or "runs"
 
 
 def model_for_use(spec: AppSpec, model: str | None, runs_dir: str) -> str:

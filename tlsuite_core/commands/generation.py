@@ -15,10 +15,10 @@ from typing import Annotated, Any, Callable, Optional
 
 import typer
 
-from ..apps import AppSpec
+from ..apps import AppSpec, default_runs_dir
 from ..config import TRAIN, TaskOptions
+from ..files import write_atomically
 from ..tasks.generation import GenerationOptions
-from ..training.runs import write_atomically
 from .common import (
     RunOptions,
     UseBatchSizeOpt,
@@ -35,7 +35,6 @@ from .common import (
     read_texts,
     run_comparison,
     run_training,
-    runs_dir_of,
     training_parameters,
     with_default,
 )
@@ -121,7 +120,7 @@ def evaluate(
     from ..apps import load_app
     from ..pairs import load_pairs
 
-    trained = load_app(model_for_use(spec, model, runs_dir_of(runs_dir)), device=device, threads=threads)
+    trained = load_app(model_for_use(spec, model, default_runs_dir(runs_dir)), device=device, threads=threads)
     saved = trained.task.options
     pairs = load_pairs(data, source_column=source_col, target_column=target_col, fmt=format,
                        src_lang=src_lang or saved.src_lang, tgt_lang=tgt_lang or saved.tgt_lang, adapters=data_adapters())
@@ -160,7 +159,7 @@ def run(
     from ..apps import load_app
 
     items = _sources(texts or [], input, source_col, format)
-    trained = load_app(model_for_use(spec, model, runs_dir_of(runs_dir)), device=device, threads=threads)
+    trained = load_app(model_for_use(spec, model, default_runs_dir(runs_dir)), device=device, threads=threads)
     outputs = trained.predict(items, batch_size=batch_size, **_given(max_new_tokens=max_new_tokens, num_beams=num_beams))
     if output is not None and output.suffix.lower() == ".jsonl":
         write_atomically(output, "".join(json.dumps({"source": s, "output": o.text, "truncated": o.truncated}, ensure_ascii=False) + "\n" for s, o in zip(items, outputs)))

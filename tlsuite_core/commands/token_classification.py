@@ -18,11 +18,11 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from ..apps import AppSpec
+from ..apps import AppSpec, default_runs_dir
 from ..config import TRAIN, TaskOptions
 from ..errors import ConfigError
+from ..files import write_atomically
 from ..tasks.token_classification import TokenClassificationOptions, _scheme
-from ..training.runs import write_atomically
 from .common import (
     RunOptions,
     UseBatchSizeOpt,
@@ -39,7 +39,6 @@ from .common import (
     read_texts,
     run_comparison,
     run_training,
-    runs_dir_of,
     training_parameters,
     with_default,
 )
@@ -130,7 +129,7 @@ def evaluate(
     from ..apps import load_app
     from ..tagging import load_tagged
 
-    ref = model_for_use(spec, model, runs_dir_of(runs_dir))
+    ref = model_for_use(spec, model, default_runs_dir(runs_dir))
     tagged = load_tagged(data, tokens_column=tokens_col, tags_column=tag_col, fmt=format, scheme=_scheme(scheme) if scheme else "auto",
                          repair=repair_tags, skip_bad_rows=skip_bad_rows, adapters=data_adapters())
     trained = load_app(ref, device=device, threads=threads)
@@ -209,11 +208,11 @@ def predict(
         raise ConfigError("give texts as arguments or --input FILE, not both")
     kind = _output_kind(output_format, word_format, output, writers)
     if word_format is not None:
-        trained = load_app(model_for_use(spec, model, runs_dir_of(runs_dir)), device=device, threads=threads)
+        trained = load_app(model_for_use(spec, model, default_runs_dir(runs_dir)), device=device, threads=threads)
         _predict_words(trained, input, word_format, kind, writers, output, batch_size, options)
         return
     items, _ = read_texts(texts or [], input, text_col, format if format != "txt" else None, strip=False)
-    trained = load_app(model_for_use(spec, model, runs_dir_of(runs_dir)), device=device, threads=threads)
+    trained = load_app(model_for_use(spec, model, default_runs_dir(runs_dir)), device=device, threads=threads)
     predictions = trained.predict(items, batch_size=batch_size, **options)
     if kind == "table":
         out = Table(show_lines=False)

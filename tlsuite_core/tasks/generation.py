@@ -143,7 +143,9 @@ class Generation(Task):
         if self.options.encoder or self.options.decoder:
             return "warm"
         from transformers import AutoConfig
-        from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+        from transformers.models.auto.modeling_auto import (
+            MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
+        )
 
         path = model.path
         if model.adapter is not None:

@@ -166,7 +166,9 @@ class LanguageModeling(Task):
         if self.objective != "auto":
             return self.objective
         from transformers import AutoConfig
-        from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_NAMES
+        from transformers.models.auto.modeling_auto import (
+            MODEL_FOR_MASKED_LM_MAPPING_NAMES,
+        )
 
         config = AutoConfig.from_pretrained(str(model_path))
         return "mlm" if config.model_type in MODEL_FOR_MASKED_LM_MAPPING_NAMES and not getattr(config, "is_decoder", False) else "clm"

@@ -35,7 +35,15 @@ from ..errors import ConfigError, RunInterrupted, TlsuiteError
 from ..models import load_tokenizer, resolve_model
 from ..registry import Registry
 from .continual import Continual
-from .runs import Attempts, RunFolder, Timer, now_iso, read_json, this_process, write_json
+from .runs import (
+    Attempts,
+    RunFolder,
+    Timer,
+    now_iso,
+    read_json,
+    this_process,
+    write_json,
+)
 from .sampling import oversample, split, subsample
 from .strategies import count_parameters, get_strategy, planned_steps, prepare_model
 

@@ -22,6 +22,7 @@ from transformers import TrainerCallback
 
 from ..errors import ConfigError
 
+
 class FeatureCache:
     """Replace ``backbone.forward`` with a per-input cache of its last hidden states."""
 

@@ -20,7 +20,8 @@ import json
 from pathlib import Path
 from typing import Any, Sequence
 
-from .runs import write_atomically, write_json
+from ..files import write_atomically
+from .runs import write_json
 from .strategies import get_strategy
 
 META = "tlsuite.json"

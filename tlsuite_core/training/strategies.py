@@ -153,7 +153,9 @@ def _default_lora_targets(model: Any) -> list[str]:
     """peft's own default for the architecture (attention query and value, as in the LoRA paper), else every
     backbone linear layer. Query/value keeps LoRA's training memory below full fine-tuning's on CPU
     (docs/results/transfer.md); ``--target-modules all-linear`` adapts every linear layer instead."""
-    from peft.utils import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as defaults
+    from peft.utils import (
+        TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as defaults,
+    )
 
     config = getattr(model, "config", None)
     model_type = getattr(config, "model_type", None)
@@ -201,7 +203,11 @@ def prepare_model(model: Any, config: Any, task: Any, *, total_steps: int, steps
         model, extra = _wrap_peft(model, strategy, config, task, total_steps)
         callbacks += extra
     elif strategy.kind == "bottleneck":
-        from .adapters import BottleneckConfig, add_bottleneck_adapters, mark_adapter_trainable
+        from .adapters import (
+            BottleneckConfig,
+            add_bottleneck_adapters,
+            mark_adapter_trainable,
+        )
 
         add_bottleneck_adapters(model, BottleneckConfig(kind=strategy.name, reduction=config.adapter.reduction))
         mark_adapter_trainable(model)

@@ -26,6 +26,7 @@ from transformers import Trainer
 
 from .saving import write_training_args
 
+
 class TlsTrainer(Trainer):
     """``Trainer`` plus weighted / smoothed loss, FGM, layer-wise rates, ordered evaluation and pickle-free saving.
 

@@ -7,11 +7,12 @@ rest (reading, following, SIGINT / SIGTERM, delivery at the end).
 # no `from __future__ import annotations` here: Typer reads the real annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+
+from tlsuite_core.apps import default_runs_dir
 
 from .common import DbOpt, db_url, err, print_alert
 
@@ -54,7 +55,7 @@ def command(
     # without --model: load_app(<app name>) picks the app's latest completed run under --runs-dir
     mon = Monitor(db_url(db), model or APP.name, topics=topics, alerts=config if config is not None else False,
                   batch_size=batch_size, device=device, threads=threads,
-                  runs_dir=runs_dir or os.environ.get("TLSUITE_RUNS_DIR") or "runs",
+                  runs_dir=default_runs_dir(runs_dir),
                   on_alert=print_alert if console_sink else None)
     with mon:
         where = getattr(mon.classifier, "run_dir", None) or getattr(mon.classifier, "model_dir", "")

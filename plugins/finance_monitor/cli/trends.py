@@ -31,8 +31,9 @@ def command(
 ) -> None:
     """Sentiment per topic and time bucket: volume, share negative/neutral/positive, mean sentiment (P(pos) - P(neg))."""
     from tlsuite_finance_monitor.monitor.charts import trend_png
-    from tlsuite_finance_monitor.monitor.files import write_atomically
     from tlsuite_finance_monitor.monitor.trends import parse_bucket, parse_when
+
+    from tlsuite_core.files import write_atomically
 
     b = parse_bucket(bucket)
     start, end = parse_when(since, "--since"), parse_when(until, "--until")

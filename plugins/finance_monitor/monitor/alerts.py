@@ -129,7 +129,7 @@ def load_alert_config(path: str | Path | None, *, bucket: str | None = None) -> 
         if bucket:
             config.bucket = parse_bucket(bucket)
         return config
-    from .files import read_yaml_mapping
+    from tlsuite_core.files import read_yaml_mapping
 
     path = Path(path)
     data = read_yaml_mapping(path, "alert rules file", "a mapping with 'rules' (and optionally bucket, cooldown, evidence, sinks)")

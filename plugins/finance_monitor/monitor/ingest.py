@@ -26,6 +26,7 @@ from .records import BadRecord, IngestStats, NewsItem
 from .sources import FileReader, file_head, list_files, source_format, to_item
 from .topics import TopicAssigner
 
+
 @dataclass
 class Cursor:
     origin: str

@@ -8,8 +8,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tlsuite_core.files import write_atomically
+
 from .charts import trend_png
-from .files import write_atomically
 
 if TYPE_CHECKING:
     from .api import Monitor

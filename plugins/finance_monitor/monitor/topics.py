@@ -177,7 +177,7 @@ def load_topic_rules(path: str | Path | None) -> TopicAssigner:
     """Read a topic rule file (see the module doc); ``None`` gives item topics + ``other`` only."""
     if path is None:
         return TopicAssigner()
-    from .files import read_yaml_mapping
+    from tlsuite_core.files import read_yaml_mapping
 
     path = Path(path)
     data = read_yaml_mapping(path, "topic rule file", "a mapping with a 'topics' key")
