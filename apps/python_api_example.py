@@ -1,8 +1,8 @@
 """Embedding a trained tlsuite app in your own code.
 
-    tlsuite finance-monitor train                 # once: writes runs/finance-monitor/<name>/
-    python apps/python_api_example.py             # classifies a few headlines with the latest run
-    python apps/python_api_example.py runs/finance-monitor/<name>
+tlsuite finance-monitor train                 # once: writes runs/finance-monitor/<name>/
+python apps/python_api_example.py             # classifies a few headlines with the latest run
+python apps/python_api_example.py runs/finance-monitor/<name>
 """
 
 from __future__ import annotations

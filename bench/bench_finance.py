@@ -36,7 +36,9 @@ def read(path: Path) -> tuple[list[str], list[str]]:
     return [r["sentence"] for r in rows], [r["label"] for r in rows]
 
 
-def plain_training_loop(model_dir: str, texts: list[str], labels: list[str], steps: int, batch_size: int, seed: int) -> dict:
+def plain_training_loop(
+    model_dir: str, texts: list[str], labels: list[str], steps: int, batch_size: int, seed: int
+) -> dict:
     """The tutorial loop: pad to 128, shuffled batches, AdamW + linear schedule, fp32."""
     import torch
     from torch.utils.data import DataLoader, TensorDataset
@@ -47,7 +49,7 @@ def plain_training_loop(model_dir: str, texts: list[str], labels: list[str], ste
     tok = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForSequenceClassification.from_pretrained(model_dir, num_labels=len(names))
     enc = tok(texts, padding="max_length", truncation=True, max_length=128, return_tensors="pt")
-    y = torch.tensor([names.index(l) for l in labels])
+    y = torch.tensor([names.index(label) for label in labels])
     loader = DataLoader(TensorDataset(enc["input_ids"], enc["attention_mask"], y), batch_size=batch_size, shuffle=True)
     opt = torch.optim.AdamW(model.parameters(), lr=5e-5, weight_decay=0.01)
     sched = get_linear_schedule_with_warmup(opt, int(0.1 * steps), steps)
@@ -68,7 +70,13 @@ def plain_training_loop(model_dir: str, texts: list[str], labels: list[str], ste
             if done == steps:
                 break
     seconds = time.perf_counter() - start
-    return {"steps": steps, "seconds": round(seconds, 2), "real_tokens": real, "padded_tokens": padded, "real_tokens_per_s": round(real / seconds, 1)}
+    return {
+        "steps": steps,
+        "seconds": round(seconds, 2),
+        "real_tokens": real,
+        "padded_tokens": padded,
+        "real_tokens_per_s": round(real / seconds, 1),
+    }
 
 
 def engine_training(train_csv: Path, steps: int, batch_size: int, seed: int) -> dict:
@@ -81,13 +89,26 @@ def engine_training(train_csv: Path, steps: int, batch_size: int, seed: int) -> 
     spec = get_host().app("finance-monitor")
     with tempfile.TemporaryDirectory() as runs:
         cfg = build_config(
-            {"model": "minilm"}, dict(spec.defaults),
-            {"train": str(train_csv), "max_steps": steps, "batch_size": batch_size, "seed": seed, "runs_dir": runs, "name": "bench"},
+            {"model": "minilm"},
+            dict(spec.defaults),
+            {
+                "train": str(train_csv),
+                "max_steps": steps,
+                "batch_size": batch_size,
+                "seed": seed,
+                "runs_dir": runs,
+                "name": "bench",
+            },
         )
         cfg.dev = None
         result = train(spec, cfg, registry=get_host().registry, console=Console(stderr=True, quiet=True))
     t = result.record["timings"]
-    return {"steps": result.record["steps"], "seconds": t["train_seconds"], "real_tokens": t["real_tokens_seen"], "real_tokens_per_s": t["real_tokens_per_second"]}
+    return {
+        "steps": result.record["steps"],
+        "seconds": t["train_seconds"],
+        "real_tokens": t["real_tokens_seen"],
+        "real_tokens_per_s": t["real_tokens_per_second"],
+    }
 
 
 def main() -> int:
@@ -114,7 +135,11 @@ def main() -> int:
     train_texts, train_labels = read(DATA / "50agree_train.csv")
     dev_texts, _ = read(DATA / "50agree_dev.csv")
     report: dict = {
-        "machine": {"cpu_cores": os.cpu_count(), "torch_threads": torch.get_num_threads(), "platform": platform.platform()},
+        "machine": {
+            "cpu_cores": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(),
+            "platform": platform.platform(),
+        },
         "versions": {"torch": torch.__version__, "transformers": transformers.__version__},
         "model": "minilm (all-MiniLM-L6-v2), fp32",
         "data": "financial_phrasebank 50agree train (training) / dev (prediction)",
@@ -123,7 +148,10 @@ def main() -> int:
     # -- training ------------------------------------------------------------------------------------------
     print(f"training: {args.train_steps} steps of batch {args.batch_size} each way ...", flush=True)
     plain = plain_training_loop(model_dir, train_texts, train_labels, args.train_steps, args.batch_size, seed=0)
-    print(f"  plain loop, pad to 128 : {plain['real_tokens_per_s']:>9.1f} real tokens/s ({plain['real_tokens']}/{plain['padded_tokens']} tokens real)", flush=True)
+    print(
+        f"  plain loop, pad to 128 : {plain['real_tokens_per_s']:>9.1f} real tokens/s ({plain['real_tokens']}/{plain['padded_tokens']} tokens real)",
+        flush=True,
+    )
     ours = engine_training(DATA / "50agree_train.csv", args.train_steps, args.batch_size, seed=0)
     print(f"  tlsuite engine         : {ours['real_tokens_per_s']:>9.1f} real tokens/s", flush=True)
     train_ratio = ours["real_tokens_per_s"] / plain["real_tokens_per_s"]
@@ -151,17 +179,28 @@ def main() -> int:
     run_pipe(8)
     sizes = {bs: run_pipe(bs) for bs in (1, 8, 16, 32, 64)}
     best = max(sizes, key=sizes.get)
-    print("prediction: pipeline texts/s by batch size: " + ", ".join(f"{bs}: {v:.1f}" for bs, v in sizes.items()) + f" -> best {best}", flush=True)
+    print(
+        "prediction: pipeline texts/s by batch size: "
+        + ", ".join(f"{bs}: {v:.1f}" for bs, v in sizes.items())
+        + f" -> best {best}",
+        flush=True,
+    )
     pairs = []
     for i in range(args.pairs):
         a = run_ours()
         b = run_pipe(best)
         pairs.append((a, b, a / b))
-        print(f"  pair {i + 1}: tlsuite {a:.1f} texts/s, pipeline(bs={best}) {b:.1f} texts/s, ratio {a / b:.2f}", flush=True)
+        print(
+            f"  pair {i + 1}: tlsuite {a:.1f} texts/s, pipeline(bs={best}) {b:.1f} texts/s, ratio {a / b:.2f}",
+            flush=True,
+        )
     median_ours = statistics.median(p[0] for p in pairs)
     median_pipe = statistics.median(p[1] for p in pairs)
     median_ratio = statistics.median(p[2] for p in pairs)
-    print(f"  medians: tlsuite {median_ours:.1f} texts/s, pipeline {median_pipe:.1f} texts/s, ratio {median_ratio:.2f}   target >= 1.5", flush=True)
+    print(
+        f"  medians: tlsuite {median_ours:.1f} texts/s, pipeline {median_pipe:.1f} texts/s, ratio {median_ratio:.2f}   target >= 1.5",
+        flush=True,
+    )
     report["prediction"] = {
         "texts": len(dev_texts),
         "pipeline_by_batch_size": {str(k): round(v, 1) for k, v in sizes.items()},

@@ -88,14 +88,19 @@ def main() -> int:
             for source in sources:  # unsorted, one at a time: the loop most scripts write
                 enc = tok(source, return_tensors="pt", truncation=True, max_length=128)
                 out = model.generate(**enc, **kwargs)
-                new = out[0, enc["input_ids"].shape[1]:] if task.kind == "causal" else out[0, 1:]  # after the start token
+                new = (
+                    out[0, enc["input_ids"].shape[1] :] if task.kind == "causal" else out[0, 1:]
+                )  # after the start token
                 ids = new.tolist()
                 end = next((k for k, t in enumerate(ids) if t in skip and t != pad), len(ids))
                 tokens += sum(1 for t in ids[:end] if t != pad)
         return tokens / (time.perf_counter() - start), tokens
 
-    print(f"{len(sources)} sources; model {args.model or 'minilm2minilm (untrained warm start)'}; beams {args.beams}; "
-          f"max_new_tokens {args.max_new_tokens}; torch threads {torch.get_num_threads()}", flush=True)
+    print(
+        f"{len(sources)} sources; model {args.model or 'minilm2minilm (untrained warm start)'}; beams {args.beams}; "
+        f"max_new_tokens {args.max_new_tokens}; torch threads {torch.get_num_threads()}",
+        flush=True,
+    )
     ours()  # warm-up
     ratios, a_all, b_all = [], [], []
     for i in range(args.pairs):
@@ -103,12 +108,22 @@ def main() -> int:
         a_all.append(a)
         b_all.append(b)
         ratios.append(a / b)
-        print(f"  pair {i + 1}: tlsuite {a:.0f} tokens/s ({ta} tokens), plain generate {b:.0f} tokens/s ({tb} tokens), ratio {a / b:.2f}", flush=True)
+        print(
+            f"  pair {i + 1}: tlsuite {a:.0f} tokens/s ({ta} tokens), plain generate {b:.0f} tokens/s ({tb} tokens), ratio {a / b:.2f}",
+            flush=True,
+        )
     result = {
-        "sources": len(sources), "data": data, "model": args.model or "minilm2minilm-untrained", "beams": args.beams,
-        "max_new_tokens": args.max_new_tokens, "batch_size": args.batch_size,
-        "tlsuite_tokens_per_s_median": statistics.median(a_all), "plain_tokens_per_s_median": statistics.median(b_all),
-        "ratio_median": statistics.median(ratios), "ratios": ratios, "torch_threads": torch.get_num_threads(),
+        "sources": len(sources),
+        "data": data,
+        "model": args.model or "minilm2minilm-untrained",
+        "beams": args.beams,
+        "max_new_tokens": args.max_new_tokens,
+        "batch_size": args.batch_size,
+        "tlsuite_tokens_per_s_median": statistics.median(a_all),
+        "plain_tokens_per_s_median": statistics.median(b_all),
+        "ratio_median": statistics.median(ratios),
+        "ratios": ratios,
+        "torch_threads": torch.get_num_threads(),
         "platform": platform.platform(),
     }
     print(f"generation ratio (median of {args.pairs}): {result['ratio_median']:.2f}")

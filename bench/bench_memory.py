@@ -41,24 +41,66 @@ def main() -> int:
     rows = {}
     with tempfile.TemporaryDirectory() as tmp:
         for strategy in args.strategies.split(","):
-            cmd = [sys.executable, "-m", "tlsuite_core", "finance-monitor", "train", "--strategy", strategy, "--max-steps", str(args.steps),
-                   "--batch-size", str(args.batch_size), "--runs-dir", tmp, "--name", strategy, "--no-merged", *data]
+            cmd = [
+                sys.executable,
+                "-m",
+                "tlsuite_core",
+                "finance-monitor",
+                "train",
+                "--strategy",
+                strategy,
+                "--max-steps",
+                str(args.steps),
+                "--batch-size",
+                str(args.batch_size),
+                "--runs-dir",
+                tmp,
+                "--name",
+                strategy,
+                "--no-merged",
+                *data,
+            ]
             print("$ " + " ".join(cmd[2:]), flush=True)
             subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
             record = json.loads((Path(tmp) / "finance-monitor" / strategy / "run.json").read_text())
             memory = record["peak_memory"]
-            rows[strategy] = {**memory, "trainable": record["parameters"]["trainable"], "total": record["parameters"]["total"],
-                              "device": record["device"]["device"]}
-            print(f"  {strategy}: training adds {memory.get('train_rss_growth_mb')} MB resident "
-                  f"(peak during training {memory.get('train_peak_rss_mb')} MB, process peak {memory['process_peak_rss_mb']} MB"
-                  + (f", CUDA peak {memory['train_cuda_peak_allocated_mb']} MB" if "train_cuda_peak_allocated_mb" in memory else "") + ")", flush=True)
-    key = "train_cuda_peak_allocated_mb" if "train_cuda_peak_allocated_mb" in rows.get("full", {}) else "train_rss_growth_mb"
+            rows[strategy] = {
+                **memory,
+                "trainable": record["parameters"]["trainable"],
+                "total": record["parameters"]["total"],
+                "device": record["device"]["device"],
+            }
+            print(
+                f"  {strategy}: training adds {memory.get('train_rss_growth_mb')} MB resident "
+                f"(peak during training {memory.get('train_peak_rss_mb')} MB, process peak {memory['process_peak_rss_mb']} MB"
+                + (
+                    f", CUDA peak {memory['train_cuda_peak_allocated_mb']} MB"
+                    if "train_cuda_peak_allocated_mb" in memory
+                    else ""
+                )
+                + ")",
+                flush=True,
+            )
+    key = (
+        "train_cuda_peak_allocated_mb"
+        if "train_cuda_peak_allocated_mb" in rows.get("full", {})
+        else "train_rss_growth_mb"
+    )
     base = rows.get("full", {}).get(key)
-    result = {"data": str(train) if data else "demo", "steps": args.steps, "batch_size": args.batch_size, "measure": key,
-              "strategies": rows, "platform": platform.platform()}
+    result = {
+        "data": str(train) if data else "demo",
+        "steps": args.steps,
+        "batch_size": args.batch_size,
+        "measure": key,
+        "strategies": rows,
+        "platform": platform.platform(),
+    }
     if base:
         result["ratio_to_full"] = {s: round(r[key] / base, 3) for s, r in rows.items() if r.get(key) is not None}
-        print(f"{key} relative to full fine-tuning: " + ", ".join(f"{s} {v:.2f}" for s, v in result["ratio_to_full"].items()))
+        print(
+            f"{key} relative to full fine-tuning: "
+            + ", ".join(f"{s} {v:.2f}" for s, v in result["ratio_to_full"].items())
+        )
     Path(args.output).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     print(f"written to {args.output}")
     return 0

@@ -30,7 +30,11 @@ SHARED = Path(os.environ.get("TLSUITE_SHARED_DATA") or ROOT.parent / "shared" / 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", default="finance-monitor", help="sentiment run folder (default: the latest completed run under ./runs)")
+    parser.add_argument(
+        "--model",
+        default="finance-monitor",
+        help="sentiment run folder (default: the latest completed run under ./runs)",
+    )
     parser.add_argument("--items", type=int, default=100_000)
     parser.add_argument("--days", type=float, default=30.0)
     parser.add_argument("--topics", type=int, default=10)
@@ -53,12 +57,28 @@ def main(argv: list[str] | None = None) -> int:
     if args.out.exists():
         shutil.rmtree(args.out)
     t0 = time.perf_counter()
-    truth = generate(args.out / "replay", items=args.items, days=args.days, topics=args.topics, episodes=args.episodes,
-                     seed=args.seed, mode="bench", phrasebank=args.phrasebank)
+    truth = generate(
+        args.out / "replay",
+        items=args.items,
+        days=args.days,
+        topics=args.topics,
+        episodes=args.episodes,
+        seed=args.seed,
+        mode="bench",
+        phrasebank=args.phrasebank,
+    )
     generate_s = time.perf_counter() - t0
     db = f"sqlite:///{args.out / 'monitor.db'}"
-    with Monitor(db, args.model, topics=args.out / "replay" / "topics.yaml", alerts=args.out / "replay" / "alerts.yaml",
-                 batch_size=args.batch_size, device=args.device, threads=args.threads, runs_dir=ROOT / "runs") as monitor:
+    with Monitor(
+        db,
+        args.model,
+        topics=args.out / "replay" / "topics.yaml",
+        alerts=args.out / "replay" / "alerts.yaml",
+        batch_size=args.batch_size,
+        device=args.device,
+        threads=args.threads,
+        runs_dir=ROOT / "runs",
+    ) as monitor:
         t0 = time.perf_counter()
         stats = monitor.ingest_path(args.out / "replay" / "stream.jsonl", check_alerts=False)
         ingest_s = time.perf_counter() - t0
@@ -93,8 +113,18 @@ def main(argv: list[str] | None = None) -> int:
     }
     args.results.parent.mkdir(parents=True, exist_ok=True)
     args.results.write_text(json.dumps(figures, indent=2) + "\n")
-    for key in ("model", "device", "count_line", "ingest_items_per_s", "end_to_end_items_per_s", "share_outside_model",
-                "episodes_detected_within_one_bucket", "episodes", "false_alerts", "false_alerts_per_10k_items"):
+    for key in (
+        "model",
+        "device",
+        "count_line",
+        "ingest_items_per_s",
+        "end_to_end_items_per_s",
+        "share_outside_model",
+        "episodes_detected_within_one_bucket",
+        "episodes",
+        "false_alerts",
+        "false_alerts_per_10k_items",
+    ):
         print(f"{key:>38}: {figures[key]}")
     print(f"results: {args.results}")
     return 0

@@ -37,8 +37,14 @@ def load(model_ref: str):
     task = TokenClassification()
     labels = LABELS
     if resolved.run_dir is None:
-        model = load_model(resolved, task.model_class(), num_labels=len(labels), id2label=dict(enumerate(labels)),
-                           label2id={l: i for i, l in enumerate(labels)}, ignore_mismatched_sizes=True)
+        model = load_model(
+            resolved,
+            task.model_class(),
+            num_labels=len(labels),
+            id2label=dict(enumerate(labels)),
+            label2id={label: i for i, label in enumerate(labels)},
+            ignore_mismatched_sizes=True,
+        )
     else:
         model = load_model(resolved, task.model_class())
     return task, model.eval(), load_tokenizer(resolved)
@@ -87,14 +93,20 @@ def main() -> int:
     sizes = [int(s) for s in args.pipeline_batch_sizes.split(",") if s.strip()]
     tried = {b: theirs(b) for b in sizes}
     best = max(tried, key=tried.get)
-    print("  pipeline batch sizes: " + ", ".join(f"{b}: {w:.0f} words/s" for b, w in tried.items()) + f" -> {best}", flush=True)
+    print(
+        "  pipeline batch sizes: " + ", ".join(f"{b}: {w:.0f} words/s" for b, w in tried.items()) + f" -> {best}",
+        flush=True,
+    )
     ratios, a_all, b_all = [], [], []
     for i in range(args.pairs):
         a, b = ours(), theirs(best)
         a_all.append(a)
         b_all.append(b)
         ratios.append(a / b)
-        print(f"  pair {i + 1}: tlsuite {a:.0f} words/s, pipeline(bs={best}) {b:.0f} words/s, ratio {a / b:.2f}", flush=True)
+        print(
+            f"  pair {i + 1}: tlsuite {a:.0f} words/s, pipeline(bs={best}) {b:.0f} words/s, ratio {a / b:.2f}",
+            flush=True,
+        )
     result = {
         "texts": len(texts),
         "words": words,

@@ -44,7 +44,9 @@ TARGETS = {"help": 1.5, "train_help": 1.5, "bad_path": 1.5, "predict_one": 4.0}
 def baseline_path(rev: str, work: Path) -> Path:
     """A folder that puts revision ``rev``'s packages first on ``PYTHONPATH``."""
     tree = work / "tree"
-    subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tree), rev], check=True, capture_output=True)
+    subprocess.run(
+        ["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tree), rev], check=True, capture_output=True
+    )
     path = work / "path"
     path.mkdir()
     (path / "tlsuite_core").symlink_to(tree / "tlsuite_core")
@@ -60,7 +62,10 @@ def commands(run: Path) -> dict[str, tuple[list[str], int]]:
         "help": (["--help"], 0),
         "train_help": (["finance-monitor", "train", "--help"], 0),
         "bad_path": (["finance-monitor", "train", "--train", "missing.csv"], 2),
-        "predict_one": (["finance-monitor", "predict", "Operating profit rose 20 % year on year", "--model", str(run)], 0),
+        "predict_one": (
+            ["finance-monitor", "predict", "Operating profit rose 20 % year on year", "--model", str(run)],
+            0,
+        ),
     }
 
 
@@ -75,7 +80,9 @@ def timed(args: list[str], expect: int, env: dict[str, str], cwd: Path) -> float
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--baseline", default="71bbcfa", help="git revision to compare against (default: before issue 12)")
+    parser.add_argument(
+        "--baseline", default="71bbcfa", help="git revision to compare against (default: before issue 12)"
+    )
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "startup.json"))
     args = parser.parse_args()
@@ -88,8 +95,21 @@ def main() -> None:
             base_env = {**env, "PYTHONPATH": str(baseline_path(args.baseline, work))}
             run = work / "runs" / "finance-monitor" / "startup"
             subprocess.run(
-                [*TLSUITE, "finance-monitor", "train", "--max-steps", "2", "--runs-dir",
-                 str(work / "runs"), "--name", "startup"], env=env, cwd=work, check=True, capture_output=True,
+                [
+                    *TLSUITE,
+                    "finance-monitor",
+                    "train",
+                    "--max-steps",
+                    "2",
+                    "--runs-dir",
+                    str(work / "runs"),
+                    "--name",
+                    "startup",
+                ],
+                env=env,
+                cwd=work,
+                check=True,
+                capture_output=True,
             )
             times: dict[str, dict[str, list[float]]] = {}
             for name, (cmd, expect) in commands(run).items():
@@ -99,19 +119,27 @@ def main() -> None:
                     times[name]["baseline"].append(timed(cmd, expect, base_env, work))
                     times[name]["current"].append(timed(cmd, expect, env, work))
                 b, c = statistics.median(times[name]["baseline"]), statistics.median(times[name]["current"])
-                print(f"{name:12s} baseline {b:6.2f} s   current {c:6.2f} s   ratio {b / c:5.2f}   target < {TARGETS[name]} s: {'met' if c < TARGETS[name] else 'MISSED'}")
+                print(
+                    f"{name:12s} baseline {b:6.2f} s   current {c:6.2f} s   ratio {b / c:5.2f}   target < {TARGETS[name]} s: {'met' if c < TARGETS[name] else 'MISSED'}"
+                )
         finally:
-            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(work / "tree")], capture_output=True)
+            subprocess.run(
+                ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(work / "tree")], capture_output=True
+            )
     result = {
         "what": "whole-process wall time (median) of `tlsuite ARGS` (python -c 'from tlsuite_core.cli import main; main()' ARGS), baseline and current alternating",
         "baseline_rev": args.baseline,
-        "current_rev": subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip(),
+        "current_rev": subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+        ).stdout.strip(),
         "repeats": args.repeats,
         "machine": {"cpu_cores": os.cpu_count(), "python": platform.python_version()},
         "targets_s": TARGETS,
         "commands": {n: " ".join(c) for n, (c, _) in commands(Path("RUN")).items()},
         "median_s": {n: {k: round(statistics.median(v), 3) for k, v in t.items()} for n, t in times.items()},
-        "ratio_baseline_over_current": {n: round(statistics.median(t["baseline"]) / statistics.median(t["current"]), 2) for n, t in times.items()},
+        "ratio_baseline_over_current": {
+            n: round(statistics.median(t["baseline"]) / statistics.median(t["current"]), 2) for n, t in times.items()
+        },
         "samples_s": {n: {k: [round(x, 3) for x in v] for k, v in t.items()} for n, t in times.items()},
     }
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")

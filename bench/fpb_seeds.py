@@ -37,8 +37,22 @@ def main() -> int:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     for seed in args.seeds:
         name = f"fpb50-seed{seed}-{stamp}"
-        cmd = ["tlsuite", "finance-monitor", "train", "--train", str(train), "--dev", str(dev), "--seed", str(seed),
-               "--name", name, "--runs-dir", args.runs_dir, *args.extra]
+        cmd = [
+            "tlsuite",
+            "finance-monitor",
+            "train",
+            "--train",
+            str(train),
+            "--dev",
+            str(dev),
+            "--seed",
+            str(seed),
+            "--name",
+            name,
+            "--runs-dir",
+            args.runs_dir,
+            *args.extra,
+        ]
         print("$ " + " ".join(cmd), flush=True)
         start = time.perf_counter()
         proc = subprocess.run(cmd)
@@ -49,12 +63,22 @@ def main() -> int:
         run = Path(args.runs_dir) / "finance-monitor" / name
         metrics = json.loads((run / "metrics.json").read_text())
         record = json.loads((run / "run.json").read_text())
-        rows.append({
-            "seed": seed, "accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"], "wall_seconds": round(wall, 1),
-            "best_checkpoint": record.get("best_checkpoint"), "epochs": record.get("epochs"),
-            "real_tokens_per_second": record["timings"].get("real_tokens_per_second"), "run": str(run),
-        })
-        print(f"seed {seed}: accuracy {metrics['accuracy']:.4f}  macro-F1 {metrics['macro_f1']:.4f}  wall {wall / 60:.1f} min", flush=True)
+        rows.append(
+            {
+                "seed": seed,
+                "accuracy": metrics["accuracy"],
+                "macro_f1": metrics["macro_f1"],
+                "wall_seconds": round(wall, 1),
+                "best_checkpoint": record.get("best_checkpoint"),
+                "epochs": record.get("epochs"),
+                "real_tokens_per_second": record["timings"].get("real_tokens_per_second"),
+                "run": str(run),
+            }
+        )
+        print(
+            f"seed {seed}: accuracy {metrics['accuracy']:.4f}  macro-F1 {metrics['macro_f1']:.4f}  wall {wall / 60:.1f} min",
+            flush=True,
+        )
     acc = statistics.mean(r["accuracy"] for r in rows)
     f1 = statistics.mean(r["macro_f1"] for r in rows)
     print(f"mean over {len(rows)} seeds: accuracy {acc:.4f}  macro-F1 {f1:.4f}  (targets: >= 0.85 and >= 0.80)")

@@ -45,7 +45,9 @@ def sh(cmd: list[str]) -> float:
     return round(time.perf_counter() - start, 1)
 
 
-def run_pair(out: dict, key: str, app: str, data: list[str], minutes: float, extra: list[str], full_eval: list[str] | None = None) -> None:
+def run_pair(
+    out: dict, key: str, app: str, data: list[str], minutes: float, extra: list[str], full_eval: list[str] | None = None
+) -> None:
     tl = [sys.executable, "-m", "tlsuite_core", app, "train"]
     rows = out.setdefault(key, {})
     for label, flags in (("warm", []), ("scratch", ["--from-scratch"])):
@@ -56,19 +58,52 @@ def run_pair(out: dict, key: str, app: str, data: list[str], minutes: float, ext
             shutil.rmtree(run, ignore_errors=True)
             # a time budget, not an epoch count, ends these runs: a constant rate after a short warm-up (a decaying
             # schedule planned over 5 epochs would still be warming up when 20 minutes are over)
-            cmd = [*tl, "--encoder", "minilm", *flags, "--max-train-minutes", str(minutes), "--scheduler", "constant_with_warmup",
-                   "--warmup", "50", "--name", run.name, "--runs-dir", str(RUNS), *data, *extra]
+            cmd = [
+                *tl,
+                "--encoder",
+                "minilm",
+                *flags,
+                "--max-train-minutes",
+                str(minutes),
+                "--scheduler",
+                "constant_with_warmup",
+                "--warmup",
+                "50",
+                "--name",
+                run.name,
+                "--runs-dir",
+                str(RUNS),
+                *data,
+                *extra,
+            ]
             out.setdefault("commands", {})[f"{key}-{label}"] = " ".join(["tlsuite", *cmd[3:]])
             rows[label + "_wall_seconds"] = sh(cmd)
         record = json.loads((run / "run.json").read_text())
         metrics = json.loads((run / "metrics.json").read_text())
-        rows[label] = {"metrics": metrics, "steps": record.get("steps"), "training_step_seconds": record["timings"].get("training_step_seconds"),
-                       "stopped_by_time_budget": record["timings"].get("stopped_by_time_budget"), "run": str(run.relative_to(ROOT))}
+        rows[label] = {
+            "metrics": metrics,
+            "steps": record.get("steps"),
+            "training_step_seconds": record["timings"].get("training_step_seconds"),
+            "stopped_by_time_budget": record["timings"].get("stopped_by_time_budget"),
+            "run": str(run.relative_to(ROOT)),
+        }
         if full_eval:  # the whole validation set, scored by `evaluate` on the saved model (training evaluated a slice)
             scored = run / "full-dev.json"
             if not scored.exists():
-                cmd = [sys.executable, "-m", "tlsuite_core", app, "evaluate", "--model", str(run), *full_eval,
-                       "--output", str(scored), "--predictions", str(run / "full-dev-predictions.jsonl")]
+                cmd = [
+                    sys.executable,
+                    "-m",
+                    "tlsuite_core",
+                    app,
+                    "evaluate",
+                    "--model",
+                    str(run),
+                    *full_eval,
+                    "--output",
+                    str(scored),
+                    "--predictions",
+                    str(run / "full-dev-predictions.jsonl"),
+                ]
                 out.setdefault("commands", {})[f"{key}-{label}-evaluate"] = " ".join(["tlsuite", *cmd[3:]])
                 rows[label + "_evaluate_seconds"] = sh(cmd)
             rows[label]["full_dev"] = json.loads(scored.read_text())
@@ -84,13 +119,25 @@ def main() -> int:
     out: dict = json.loads(Path(args.output).read_text()) if Path(args.output).exists() else {}
     m30k = DATA / "multi30k_en_de"
     if "multi30k" in steps and (m30k / "train.en").exists():
-        run_pair(out, "multi30k", "translate", ["--train", str(m30k / "train"), "--dev", str(m30k / "val"), "--src-lang", "en", "--tgt-lang", "de"],
-                 args.minutes, ["--eval-limit", "50", "--evals-per-epoch", "1"],
-                 full_eval=["--data", str(m30k / "val"), "--src-lang", "en", "--tgt-lang", "de"])
+        run_pair(
+            out,
+            "multi30k",
+            "translate",
+            ["--train", str(m30k / "train"), "--dev", str(m30k / "val"), "--src-lang", "en", "--tgt-lang", "de"],
+            args.minutes,
+            ["--eval-limit", "50", "--evals-per-epoch", "1"],
+            full_eval=["--data", str(m30k / "val"), "--src-lang", "en", "--tgt-lang", "de"],
+        )
     ds = DATA / "dialogsum"
     if "dialogsum" in steps and (ds / "dialogsum.train.jsonl").exists():
-        run_pair(out, "dialogsum", "summarize", ["--train", str(ds / "dialogsum.train.jsonl"), "--dev", str(ds / "dialogsum.dev.jsonl")],
-                 args.minutes, ["--eval-limit", "100", "--evals-per-epoch", "1"])
+        run_pair(
+            out,
+            "dialogsum",
+            "summarize",
+            ["--train", str(ds / "dialogsum.train.jsonl"), "--dev", str(ds / "dialogsum.dev.jsonl")],
+            args.minutes,
+            ["--eval-limit", "100", "--evals-per-epoch", "1"],
+        )
     if "smollm2" in steps and (ds / "dialogsum.train.jsonl").exists():
         run = RUNS / "summarize" / "smollm2-lora-200"
         if not completed(run):
@@ -102,13 +149,40 @@ def main() -> int:
             dev50.parent.mkdir(parents=True, exist_ok=True)
             with open(ds / "dialogsum.dev.jsonl", encoding="utf-8") as source:
                 dev50.write_text("".join(line for _, line in zip(range(50), source)), encoding="utf-8")
-            cmd = [sys.executable, "-m", "tlsuite_core", "summarize", "train", "--model", "smollm2-135m", "--strategy", "lora",
-                   "--train", str(ds / "dialogsum.train.jsonl"), "--max-train-samples", "200", "--dev", str(dev50),
-                   "--epochs", "1", "--batch-size", "4", "--num-beams", "1", "--name", run.name, "--runs-dir", str(RUNS)]
+            cmd = [
+                sys.executable,
+                "-m",
+                "tlsuite_core",
+                "summarize",
+                "train",
+                "--model",
+                "smollm2-135m",
+                "--strategy",
+                "lora",
+                "--train",
+                str(ds / "dialogsum.train.jsonl"),
+                "--max-train-samples",
+                "200",
+                "--dev",
+                str(dev50),
+                "--epochs",
+                "1",
+                "--batch-size",
+                "4",
+                "--num-beams",
+                "1",
+                "--name",
+                run.name,
+                "--runs-dir",
+                str(RUNS),
+            ]
             out.setdefault("commands", {})["smollm2"] = " ".join(["tlsuite", *cmd[3:]])
             out["smollm2_wall_seconds"] = sh(cmd)
-        out["smollm2"] = {"metrics": json.loads((run / "metrics.json").read_text()), "run": str(run.relative_to(ROOT)),
-                          "parameters": json.loads((run / "run.json").read_text()).get("parameters")}
+        out["smollm2"] = {
+            "metrics": json.loads((run / "metrics.json").read_text()),
+            "run": str(run.relative_to(ROOT)),
+            "parameters": json.loads((run / "run.json").read_text()).get("parameters"),
+        }
     # two instances may run side by side (``--steps multi30k`` and ``--steps dialogsum,smollm2``): merge into the
     # file as it is now rather than overwrite what the other one wrote
     latest: dict = json.loads(Path(args.output).read_text()) if Path(args.output).exists() else {}

@@ -50,9 +50,15 @@ def completed(run: Path) -> bool:
 def metrics_of(run: Path) -> dict:
     m = json.loads((run / "metrics.json").read_text())
     r = json.loads((run / "run.json").read_text())
-    return {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"], "run": str(run.relative_to(ROOT)),
-            "train_seconds": r["timings"]["train_seconds"], "trainable": r["parameters"]["trainable"],
-            "total": r["parameters"]["total"], "learning_rate": r["config"]["learning_rate"]}
+    return {
+        "accuracy": m["accuracy"],
+        "macro_f1": m["macro_f1"],
+        "run": str(run.relative_to(ROOT)),
+        "train_seconds": r["timings"]["train_seconds"],
+        "trainable": r["parameters"]["trainable"],
+        "total": r["parameters"]["total"],
+        "learning_rate": r["config"]["learning_rate"],
+    }
 
 
 def main() -> int:
@@ -71,6 +77,7 @@ def main() -> int:
     out["commands"] = out.get("commands", {})
 
     compare_dir = RUNS / "finance-monitor" / "fpb50-compare-seed1"
+
     def compare_complete() -> bool:
         try:
             rows = json.loads((compare_dir / "compare.json").read_text())["rows"]
@@ -80,7 +87,18 @@ def main() -> int:
         return done >= set(STRATEGIES.split(",")) | {"majority", "scratch"}
 
     if "compare" in steps and not compare_complete():  # the same command continues an interrupted comparison
-        cmd = [*tl, "finance-monitor", "compare", "--strategies", STRATEGIES, "--seed", "1", "--name", compare_dir.name, *data]
+        cmd = [
+            *tl,
+            "finance-monitor",
+            "compare",
+            "--strategies",
+            STRATEGIES,
+            "--seed",
+            "1",
+            "--name",
+            compare_dir.name,
+            *data,
+        ]
         out["commands"]["compare"] = " ".join(["tlsuite", *cmd[3:]])
         sh(cmd)
     if (compare_dir / "compare.json").exists():
@@ -92,7 +110,18 @@ def main() -> int:
         run = RUNS / "finance-monitor" / f"fpb50-lora-seed{seed}"
         if "lora" in steps and not completed(run):
             shutil_rm(run)
-            cmd = [*tl, "finance-monitor", "train", "--strategy", "lora", "--seed", str(seed), "--name", run.name, *data]
+            cmd = [
+                *tl,
+                "finance-monitor",
+                "train",
+                "--strategy",
+                "lora",
+                "--seed",
+                str(seed),
+                "--name",
+                run.name,
+                *data,
+            ]
             out["commands"][f"lora-seed{seed}"] = " ".join(["tlsuite", *cmd[3:]])
             sh(cmd)
         if completed(run):
@@ -108,7 +137,12 @@ def main() -> int:
     if seeds_file.exists():
         for row in json.loads(seeds_file.read_text())["seeds"]:
             if row["seed"] in (2, 3):
-                full[row["seed"]] = {"accuracy": row["accuracy"], "macro_f1": row["macro_f1"], "run": row["run"], "source": "bench/fpb_seeds.py"}
+                full[row["seed"]] = {
+                    "accuracy": row["accuracy"],
+                    "macro_f1": row["macro_f1"],
+                    "run": row["run"],
+                    "source": "bench/fpb_seeds.py",
+                }
     if lora:
         out["lora_vs_full"] = summary(lora, full)
 
@@ -128,7 +162,11 @@ def main() -> int:
     if completed(pre) and completed(tuned):
         dapt = metrics_of(tuned)
         pm = json.loads((pre / "metrics.json").read_text())
-        out["dapt"] = {"pretrain_dev_perplexity": pm["perplexity"], "pretrain_run": str(pre.relative_to(ROOT)), "finetuned": dapt}
+        out["dapt"] = {
+            "pretrain_dev_perplexity": pm["perplexity"],
+            "pretrain_run": str(pre.relative_to(ROOT)),
+            "finetuned": dapt,
+        }
         if 1 in full:
             out["dapt"]["delta_vs_full_seed1"] = {k: round(dapt[k] - full[1][k], 4) for k in ("accuracy", "macro_f1")}
     Path(args.output).write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
@@ -141,8 +179,14 @@ def summary(lora: dict, full: dict) -> dict:
     def mean(rows: dict, key: str) -> float | None:
         return round(statistics.mean(r[key] for r in rows.values()), 4) if rows else None
 
-    result = {"lora": lora, "full": full, "lora_mean_accuracy": mean(lora, "accuracy"), "full_mean_accuracy": mean(full, "accuracy"),
-              "lora_mean_macro_f1": mean(lora, "macro_f1"), "full_mean_macro_f1": mean(full, "macro_f1")}
+    result = {
+        "lora": lora,
+        "full": full,
+        "lora_mean_accuracy": mean(lora, "accuracy"),
+        "full_mean_accuracy": mean(full, "accuracy"),
+        "lora_mean_macro_f1": mean(lora, "macro_f1"),
+        "full_mean_macro_f1": mean(full, "macro_f1"),
+    }
     if lora and full:
         result["accuracy_gap_points"] = round(100 * (result["full_mean_accuracy"] - result["lora_mean_accuracy"]), 2)
         share = [r["trainable"] / r["total"] for r in lora.values() if "trainable" in r]

@@ -102,15 +102,15 @@ def cli():
 
 @pytest.fixture(scope="session")
 def ner_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny BERT for the ner tests (vocabulary and data helpers in tests/ner_support.py)."""
-    from .ner_support import build_tiny_bert
+    """A tiny BERT for the ner tests (vocabulary and data helpers in tests/plugins/ner/ner_support.py)."""
+    from tests.plugins.ner.ner_support import build_tiny_bert
 
     return build_tiny_bert(tmp_path_factory.mktemp("ner-bert"))
 
 
 @pytest.fixture(scope="session")
 def ner_data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    from .ner_support import make_sentences, write_conll
+    from tests.plugins.ner.ner_support import make_sentences, write_conll
 
     folder = tmp_path_factory.mktemp("ner-data")
     return {

@@ -14,7 +14,6 @@ if TYPE_CHECKING:
 __all__ = ["AppSpec", "Prediction", "TrainedApp", "default_runs_dir", "load_app"]
 
 
-
 @dataclass(frozen=True)
 class AppSpec:
     """A domain application.
@@ -54,7 +53,16 @@ class Prediction:
 class TrainedApp:
     """A completed run, loaded for inference. Get one with :func:`load_app`."""
 
-    def __init__(self, run_dir: Path | None, model_dir: Path, record: dict[str, Any], task: Any, model: Any, tokenizer: Any, device: str) -> None:
+    def __init__(
+        self,
+        run_dir: Path | None,
+        model_dir: Path,
+        record: dict[str, Any],
+        task: Any,
+        model: Any,
+        tokenizer: Any,
+        device: str,
+    ) -> None:
         self.run_dir = run_dir
         self.model_dir = model_dir
         self.record = record
@@ -78,7 +86,12 @@ class TrainedApp:
 
     def inference_options(self, batch_size: int, options: Mapping[str, Any]) -> dict[str, Any]:
         """Keyword arguments for the task's ``predict``/``evaluate``: the run's settings, then ``options``."""
-        return {"batch_size": batch_size, "max_length": self.max_length, **self.task.inference_options(self.record), **options}
+        return {
+            "batch_size": batch_size,
+            "max_length": self.max_length,
+            **self.task.inference_options(self.record),
+            **options,
+        }
 
     def predict(self, texts: Sequence[str] | str, *, batch_size: int = 64, **options: Any) -> list[Any]:
         """Run the model on texts in length-sorted batches; one result per text, in input order.
@@ -95,7 +108,9 @@ class TrainedApp:
     def evaluate(self, data: Any, *, batch_size: int = 64, **options: Any) -> dict[str, Any]:
         """Metrics on labelled data (what the task's ``load_data`` returns, e.g. a
         :class:`tlsuite_core.data.LabelledData`); labels must be known to the model."""
-        return self.task.evaluate(self.model, self.tokenizer, data, self.labels, **self.inference_options(batch_size, options))
+        return self.task.evaluate(
+            self.model, self.tokenizer, data, self.labels, **self.inference_options(batch_size, options)
+        )
 
 
 def default_runs_dir(value: str | Path | None = None) -> str:
@@ -106,7 +121,11 @@ def default_runs_dir(value: str | Path | None = None) -> str:
 
 
 def load_app(
-    ref: str | Path, *, device: str = "auto", runs_dir: str | Path | None = None, threads: int | None = None,
+    ref: str | Path,
+    *,
+    device: str = "auto",
+    runs_dir: str | Path | None = None,
+    threads: int | None = None,
     registry: Registry | None = None,
 ) -> TrainedApp:
     """Load a trained app for inference.

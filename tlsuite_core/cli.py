@@ -4,7 +4,6 @@ The CLI parses and prints; the work happens in the library. Errors tlsuite raise
 (:class:`tlsuite_core.errors.TlsuiteError`) print as one line on stderr and exit with code 2.
 """
 
-
 import json
 import sys
 from typing import Annotated, Any, Optional
@@ -28,7 +27,9 @@ class RootGroup(TyperGroup):
         try:
             return super().invoke(ctx)
         except TlsuiteError as exc:
-            Console(stderr=True, highlight=False, soft_wrap=True).print(f"[bold red]error:[/] {escape(str(exc))}", markup=True)
+            Console(stderr=True, highlight=False, soft_wrap=True).print(
+                f"[bold red]error:[/] {escape(str(exc))}", markup=True
+            )
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt as exc:
             # a training run says how to go on: the --resume command, or that it can start again under its name
@@ -103,11 +104,25 @@ def doctor(host: PluginHost, as_json: Annotated[bool, typer.Option("--json", hel
         typer.echo(json.dumps(info, indent=2))
         return
     table = Table(title="tlsuite doctor", show_header=False)
-    for key in ("tlsuite", "python", "platform", "torch", "transformers", "accelerate", "datasets", "peft", "cpu_cores", "torch_threads"):
+    for key in (
+        "tlsuite",
+        "python",
+        "platform",
+        "torch",
+        "transformers",
+        "accelerate",
+        "datasets",
+        "peft",
+        "cpu_cores",
+        "torch_threads",
+    ):
         table.add_row(key, str(info.get(key)))
     table.add_row("cuda", "yes" if info["cuda_available"] else "no")
     for dev in info["cuda_devices"]:
-        table.add_row(f"cuda:{dev['index']}", f"{dev['name']} {dev['memory_gib']} GiB bf16={'yes' if dev['bf16'] else 'no'} fp16=yes")
+        table.add_row(
+            f"cuda:{dev['index']}",
+            f"{dev['name']} {dev['memory_gib']} GiB bf16={'yes' if dev['bf16'] else 'no'} fp16=yes",
+        )
     table.add_row("mps", "yes" if info["mps_available"] else "no")
     table.add_row("precision (auto)", "bf16 on GPUs that support it, else fp16 on GPU; fp32 on CPU")
     for p in info["plugins"]:
@@ -117,7 +132,10 @@ def doctor(host: PluginHost, as_json: Annotated[bool, typer.Option("--json", hel
     table.add_row("apps", ", ".join(info["apps"]) or "none")
     if info["known_good_drift"]:
         for d in info["known_good_drift"]:
-            table.add_row(f"[yellow]untested {d['name']}[/]", f"{d['installed']} (known-good {d['known_good']}; pip install -c constraints.txt)")
+            table.add_row(
+                f"[yellow]untested {d['name']}[/]",
+                f"{d['installed']} (known-good {d['known_good']}; pip install -c constraints.txt)",
+            )
     else:
         table.add_row("known-good versions", "every installed dependency matches constraints.txt")
     Console().print(table)
@@ -135,12 +153,18 @@ def models_list(host: PluginHost, as_json: Annotated[bool, typer.Option("--json"
     for col in ("alias", "available", "size", "path", "description"):
         table.add_column(col, overflow="fold")
     for r in rows:
-        available = ("yes" + (f" ({r['note']})" if r.get("note") else "")) if r["available"] else f"no: {r.get('note') or r['install']}"
+        available = (
+            ("yes" + (f" ({r['note']})" if r.get("note") else ""))
+            if r["available"]
+            else f"no: {r.get('note') or r['install']}"
+        )
         table.add_row(r["alias"], available, _fmt_bytes(r["size_bytes"]), r["path"] or "-", r["description"])
     Console(width=max(Console().width, 160)).print(table)
 
 
-def plugins_list(host: PluginHost, as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+def plugins_list(
+    host: PluginHost, as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False
+) -> None:
     """Every plugin found: name, version, hooks, status and the error of a plugin that failed to load."""
     rows = [p.as_dict() for p in host.plugins()]
     if as_json:
@@ -178,8 +202,10 @@ def core_app(host: PluginHost) -> typer.Typer:
     )
     app.callback()(root)
     app.command(epilog="Example: tlsuite doctor --json")(bind(doctor, host=host))
-    for name, func, title in (("models", models_list, "Pretrained models: aliases and where they resolve."),
-                              ("plugins", plugins_list, "Installed plugins and what they register.")):
+    for name, func, title in (
+        ("models", models_list, "Pretrained models: aliases and where they resolve."),
+        ("plugins", plugins_list, "Installed plugins and what they register."),
+    ):
         group = typer.Typer(help=title, epilog=f"Example: tlsuite {name} list --json", no_args_is_help=True)
         group.command("list", epilog=f"Example: tlsuite {name} list --json")(bind(func, host=host))
         app.add_typer(group, name=name)

@@ -26,7 +26,10 @@ def accept_past_key_values(model: Any) -> Any:
     Raises :class:`ConfigError` naming the versions when neither the model nor a sub-model takes key/value
     prefixes under either name (prefix tuning cannot work there).
     """
-    candidates = [model, *(m for _, m in model.named_children() if hasattr(m, "config") and callable(getattr(m, "forward", None)))]
+    candidates = [
+        model,
+        *(m for _, m in model.named_children() if hasattr(m, "config") and callable(getattr(m, "forward", None))),
+    ]
     supported = False
     for module in candidates:
         params = inspect.signature(module.forward).parameters

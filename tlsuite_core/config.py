@@ -50,8 +50,22 @@ TRAIN, COMPARE, PRETRAIN = "train", "compare", "pretrain"
 ALL = (TRAIN, COMPARE, PRETRAIN)
 LABELLED = (TRAIN, COMPARE)  # labelled training; not continued pretraining
 #: the order ``--help`` shows its panels in
-PANELS = ("Compare", "Model", "Data", "Objective", "Generation", "Optimisation", "Config", "Strategy", "Regularisation",
-          "Continual", "Search", "Checkpoints", "Device", "Output")
+PANELS = (
+    "Compare",
+    "Model",
+    "Data",
+    "Objective",
+    "Generation",
+    "Optimisation",
+    "Config",
+    "Strategy",
+    "Regularisation",
+    "Continual",
+    "Search",
+    "Checkpoints",
+    "Device",
+    "Output",
+)
 
 
 # -- declarations ------------------------------------------------------------------------------------------------------
@@ -118,9 +132,22 @@ def option(
     :param normalise: turns a given value into its canonical form (``iobes`` -> ``BIOES``); raises ``ConfigError``.
     """
     meta = Option(
-        help=help, panel=panel, commands=tuple(commands), flags=None if flags is None else tuple(flags),
-        choices=tuple(choices) if isinstance(choices, (list, tuple)) else choices, ge=ge, gt=gt, le=le, lt=lt, hint=hint,
-        unset=unset, show_default=show_default, per_task=per_task, scaled=scaled, invert=invert, env=env,
+        help=help,
+        panel=panel,
+        commands=tuple(commands),
+        flags=None if flags is None else tuple(flags),
+        choices=tuple(choices) if isinstance(choices, (list, tuple)) else choices,
+        ge=ge,
+        gt=gt,
+        le=le,
+        lt=lt,
+        hint=hint,
+        unset=unset,
+        show_default=show_default,
+        per_task=per_task,
+        scaled=scaled,
+        invert=invert,
+        env=env,
         normalise=normalise,
     )
     if isinstance(default, (list, dict)):
@@ -185,7 +212,9 @@ class ConfigOption:
         try:
             value = _coerce(value, self.kind)
         except (TypeError, ValueError):
-            raise ConfigError(f"{_at(source)}invalid value for {self.key}: {value!r} (expected {type_name(self.kind)})") from None
+            raise ConfigError(
+                f"{_at(source)}invalid value for {self.key}: {value!r} (expected {type_name(self.kind)})"
+            ) from None
         return self.meta.normalise(value) if self.meta.normalise is not None else value
 
     def problem(self, value: Any) -> str | None:
@@ -199,7 +228,8 @@ class ConfigOption:
         low = (m.ge, "[") if m.ge is not None else (m.gt, "(") if m.gt is not None else None
         high = (m.le, "]") if m.le is not None else (m.lt, ")") if m.lt is not None else None
         broken = (low is not None and (value < low[0] if low[1] == "[" else value <= low[0])) or (
-            high is not None and (value > high[0] if high[1] == "]" else value >= high[0]))
+            high is not None and (value > high[0] if high[1] == "]" else value >= high[0])
+        )
         if not broken:
             return None
         if low is not None and high is not None:
@@ -244,7 +274,11 @@ def _coerce(value: Any, kind: Any) -> Any:
             raise TypeError
         return value
     if kind is int:
-        if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()) or isinstance(value, (list, dict)):
+        if (
+            isinstance(value, bool)
+            or (isinstance(value, float) and not value.is_integer())
+            or isinstance(value, (list, dict))
+        ):
             raise TypeError
         return int(value)
     if kind is float:
@@ -314,8 +348,12 @@ class FrozenSettings(Settings):
 
     strategies: ClassVar[tuple[str, ...]] = ("frozen",)
     cache_features: bool = option(
-        False, flags=("--cache-features",), panel="Strategy", commands=(TRAIN, PRETRAIN),
-        help="frozen: compute the backbone's features once, then train the head on them (fast epochs; no dropout inside the backbone).")
+        False,
+        flags=("--cache-features",),
+        panel="Strategy",
+        commands=(TRAIN, PRETRAIN),
+        help="frozen: compute the backbone's features once, then train the head on them (fast epochs; no dropout inside the backbone).",
+    )
 
 
 @dataclass
@@ -324,8 +362,12 @@ class PartialSettings(Settings):
 
     strategies: ClassVar[tuple[str, ...]] = ("partial",)
     freeze_layers: int | None = option(
-        None, panel="Strategy", commands=LABELLED, ge=0,
-        help="partial: freeze the embeddings and this many bottom layers (default: half).")
+        None,
+        panel="Strategy",
+        commands=LABELLED,
+        ge=0,
+        help="partial: freeze the embeddings and this many bottom layers (default: half).",
+    )
 
 
 @dataclass
@@ -334,8 +376,12 @@ class GradualSettings(Settings):
 
     strategies: ClassVar[tuple[str, ...]] = ("gradual",)
     unfreeze_every: int | None = option(
-        None, panel="Strategy", commands=LABELLED, ge=1,
-        help="gradual: optimiser steps between unfreezing layer groups (default: one epoch).")
+        None,
+        panel="Strategy",
+        commands=LABELLED,
+        ge=1,
+        help="gradual: optimiser steps between unfreezing layer groups (default: one epoch).",
+    )
 
 
 @dataclass
@@ -344,11 +390,18 @@ class LoraSettings(Settings):
 
     prefix: ClassVar[str] = "lora_"
     strategies: ClassVar[tuple[str, ...]] = ("lora", "adalora")
-    r: int = option(8, panel="Strategy", commands=LABELLED, ge=1, help="lora/adalora: rank (adalora: average target rank).")
+    r: int = option(
+        8, panel="Strategy", commands=LABELLED, ge=1, help="lora/adalora: rank (adalora: average target rank)."
+    )
     alpha: float = option(16.0, panel="Strategy", commands=LABELLED, gt=0, help="lora/adalora: scaling alpha.")
     dropout: float = option(
-        0.0, panel="Strategy", commands=LABELLED, ge=0, lt=1,
-        help="lora/adalora: dropout on the low-rank path (above 0 it costs a second copy of each adapted input).")
+        0.0,
+        panel="Strategy",
+        commands=LABELLED,
+        ge=0,
+        lt=1,
+        help="lora/adalora: dropout on the low-rank path (above 0 it costs a second copy of each adapted input).",
+    )
 
 
 @dataclass
@@ -357,8 +410,11 @@ class PeftSettings(Settings):
 
     strategies: ClassVar[tuple[str, ...]] = ("lora", "adalora", "ia3")
     target_modules: list[str] | None = option(
-        None, panel="Strategy", commands=LABELLED,
-        help="PEFT: comma-separated module names to adapt, or all-linear (default: peft's choice for the architecture, e.g. query,value for BERT LoRA).")
+        None,
+        panel="Strategy",
+        commands=LABELLED,
+        help="PEFT: comma-separated module names to adapt, or all-linear (default: peft's choice for the architecture, e.g. query,value for BERT LoRA).",
+    )
 
 
 @dataclass
@@ -366,7 +422,9 @@ class PromptLearningSettings(Settings):
     """``prefix`` / ``prompt`` (peft's prompt-learning family: ``PrefixTuningConfig``, ``PromptTuningConfig``)."""
 
     strategies: ClassVar[tuple[str, ...]] = ("prefix", "prompt")
-    virtual_tokens: int = option(20, panel="Strategy", commands=LABELLED, ge=1, help="prefix/prompt: number of virtual tokens.")
+    virtual_tokens: int = option(
+        20, panel="Strategy", commands=LABELLED, ge=1, help="prefix/prompt: number of virtual tokens."
+    )
 
 
 @dataclass
@@ -375,7 +433,9 @@ class AdapterSettings(Settings):
 
     prefix: ClassVar[str] = "adapter_"
     strategies: ClassVar[tuple[str, ...]] = ("houlsby", "pfeiffer")
-    reduction: int = option(16, panel="Strategy", commands=LABELLED, ge=1, help="houlsby/pfeiffer: bottleneck = hidden size / this.")
+    reduction: int = option(
+        16, panel="Strategy", commands=LABELLED, ge=1, help="houlsby/pfeiffer: bottleneck = hidden size / this."
+    )
 
 
 # -- the training configuration --------------------------------------------------------------------------------------------
@@ -388,86 +448,285 @@ class TrainConfig:
     ``Task.options_class``)."""
 
     # data, model and the metric: every task's commands show these in their own words (per_task)
-    model: str = option("minilm", per_task=True, panel="Model", commands=ALL, help="Model alias, model/run folder or hub id.")
-    train: str | None = option(None, per_task=True, panel="Data", commands=ALL, help="Training data (file or hub id).", unset="the app's demo data")
-    dev: str | None = option(None, per_task=True, panel="Data", commands=ALL,
-                             help="Dev data for evaluation, model selection and early stopping.", unset="the demo dev set with the demo data, else none")
-    text_col: str | None = option(None, per_task=True, panel="Data", commands=ALL, help="Text (tokens, source) column.", unset="auto")
-    label_col: str | None = option(None, per_task=True, panel="Data", commands=LABELLED, help="Label (tags, target) column.", unset="auto")
-    format: str | None = option(None, per_task=True, panel="Data", commands=ALL, flags=("--format",), help="Data format.", unset="by suffix")
-    labels: list[str] | None = option(None, per_task=True, panel="Data", commands=LABELLED,
-                                      help="Comma-separated label order for the model head.", unset="the app's order when the data's labels fit it, else sorted")
-    max_length: int = option(128, per_task=True, panel="Data", commands=ALL, ge=1, help="Token limit per text (truncations are reported).")
+    model: str = option(
+        "minilm", per_task=True, panel="Model", commands=ALL, help="Model alias, model/run folder or hub id."
+    )
+    train: str | None = option(
+        None,
+        per_task=True,
+        panel="Data",
+        commands=ALL,
+        help="Training data (file or hub id).",
+        unset="the app's demo data",
+    )
+    dev: str | None = option(
+        None,
+        per_task=True,
+        panel="Data",
+        commands=ALL,
+        help="Dev data for evaluation, model selection and early stopping.",
+        unset="the demo dev set with the demo data, else none",
+    )
+    text_col: str | None = option(
+        None, per_task=True, panel="Data", commands=ALL, help="Text (tokens, source) column.", unset="auto"
+    )
+    label_col: str | None = option(
+        None, per_task=True, panel="Data", commands=LABELLED, help="Label (tags, target) column.", unset="auto"
+    )
+    format: str | None = option(
+        None, per_task=True, panel="Data", commands=ALL, flags=("--format",), help="Data format.", unset="by suffix"
+    )
+    labels: list[str] | None = option(
+        None,
+        per_task=True,
+        panel="Data",
+        commands=LABELLED,
+        help="Comma-separated label order for the model head.",
+        unset="the app's order when the data's labels fit it, else sorted",
+    )
+    max_length: int = option(
+        128, per_task=True, panel="Data", commands=ALL, ge=1, help="Token limit per text (truncations are reported)."
+    )
     # optimisation
     epochs: float = option(3.0, panel="Optimisation", commands=ALL, gt=0, help="Training epochs.")
     batch_size: int = option(32, panel="Optimisation", commands=ALL, ge=1, help="Batch size per device.")
     eval_batch_size: int = option(128, ge=1, help="Batch size of evaluation.")
-    learning_rate: float = option(5e-5, flags=("--learning-rate", "--lr"), panel="Optimisation", commands=ALL, gt=0, scaled=True, help="Peak learning rate.")
-    warmup: float = option(0.1, panel="Optimisation", commands=ALL, ge=0, hint="a ratio below 1, or a number of steps",
-                           help="Warmup: ratio of steps (<1) or steps (>=1).")
+    learning_rate: float = option(
+        5e-5,
+        flags=("--learning-rate", "--lr"),
+        panel="Optimisation",
+        commands=ALL,
+        gt=0,
+        scaled=True,
+        help="Peak learning rate.",
+    )
+    warmup: float = option(
+        0.1,
+        panel="Optimisation",
+        commands=ALL,
+        ge=0,
+        hint="a ratio below 1, or a number of steps",
+        help="Warmup: ratio of steps (<1) or steps (>=1).",
+    )
     weight_decay: float = option(0.01, panel="Optimisation", commands=ALL, help="AdamW weight decay.")
-    scheduler: str = option("linear", panel="Optimisation", commands=ALL, choices=SCHEDULERS, help="LR schedule: linear, cosine, constant, ...")
+    scheduler: str = option(
+        "linear",
+        panel="Optimisation",
+        commands=ALL,
+        choices=SCHEDULERS,
+        help="LR schedule: linear, cosine, constant, ...",
+    )
     grad_accum: int = option(1, panel="Optimisation", commands=ALL, ge=1, help="Gradient accumulation steps.")
     max_grad_norm: float = option(1.0, help="Gradient clipping norm.")
-    layer_lr_decay: float = option(1.0, panel="Optimisation", commands=ALL, gt=0, le=1, scaled=True,
-                                   help="Layer-wise LR decay: each layer below the top trains at this factor of the one above (1: off).")
-    head_lr_scale: float = option(1.0, panel="Optimisation", commands=LABELLED, gt=0, scaled=True, help="Learning rate of the task head relative to --lr.")
-    label_smoothing: float = option(0.0, panel="Optimisation", commands=LABELLED, ge=0, lt=1, help="Label-smoothing factor of the loss.")
+    layer_lr_decay: float = option(
+        1.0,
+        panel="Optimisation",
+        commands=ALL,
+        gt=0,
+        le=1,
+        scaled=True,
+        help="Layer-wise LR decay: each layer below the top trains at this factor of the one above (1: off).",
+    )
+    head_lr_scale: float = option(
+        1.0,
+        panel="Optimisation",
+        commands=LABELLED,
+        gt=0,
+        scaled=True,
+        help="Learning rate of the task head relative to --lr.",
+    )
+    label_smoothing: float = option(
+        0.0, panel="Optimisation", commands=LABELLED, ge=0, lt=1, help="Label-smoothing factor of the loss."
+    )
     seed: int = option(42, panel="Optimisation", commands=ALL, help="Random seed (init, data order, dropout).")
-    early_stopping: int = option(0, panel="Optimisation", commands=ALL, ge=0, help="Stop after N evaluations without improvement of --metric (0: off).")
-    metric: str = option("macro_f1", per_task=True, panel="Optimisation", commands=ALL, help="Dev metric for model selection and early stopping.")
-    class_weights: str = option("none", panel="Optimisation", commands=LABELLED, choices=CLASS_WEIGHTS,
-                                help="none | balanced (loss weighted by inverse class frequency).")
-    max_steps: int | None = option(None, panel="Optimisation", commands=ALL, ge=1, unset="none, --epochs decides", help="Stop after N optimiser steps (quick runs).")
-    max_train_samples: int | None = option(None, panel="Data", commands=ALL, ge=1, unset="all rows", help="Use a random subset of N training rows.")
+    early_stopping: int = option(
+        0,
+        panel="Optimisation",
+        commands=ALL,
+        ge=0,
+        help="Stop after N evaluations without improvement of --metric (0: off).",
+    )
+    metric: str = option(
+        "macro_f1",
+        per_task=True,
+        panel="Optimisation",
+        commands=ALL,
+        help="Dev metric for model selection and early stopping.",
+    )
+    class_weights: str = option(
+        "none",
+        panel="Optimisation",
+        commands=LABELLED,
+        choices=CLASS_WEIGHTS,
+        help="none | balanced (loss weighted by inverse class frequency).",
+    )
+    max_steps: int | None = option(
+        None,
+        panel="Optimisation",
+        commands=ALL,
+        ge=1,
+        unset="none, --epochs decides",
+        help="Stop after N optimiser steps (quick runs).",
+    )
+    max_train_samples: int | None = option(
+        None, panel="Data", commands=ALL, ge=1, unset="all rows", help="Use a random subset of N training rows."
+    )
     # checkpoints, device, output
-    evals_per_epoch: int = option(1, panel="Checkpoints", commands=ALL, ge=1, help="Evaluate and checkpoint N times per epoch.")
-    save_steps: int | None = option(None, panel="Checkpoints", commands=ALL, ge=1,
-                                    help="Checkpoint and evaluate every N steps (default: --evals-per-epoch times per epoch).")
-    eval_steps: int | None = option(None, panel="Checkpoints", commands=ALL, ge=1, unset="at every checkpoint", help="Evaluate every N steps (must divide --save-steps).")
+    evals_per_epoch: int = option(
+        1, panel="Checkpoints", commands=ALL, ge=1, help="Evaluate and checkpoint N times per epoch."
+    )
+    save_steps: int | None = option(
+        None,
+        panel="Checkpoints",
+        commands=ALL,
+        ge=1,
+        help="Checkpoint and evaluate every N steps (default: --evals-per-epoch times per epoch).",
+    )
+    eval_steps: int | None = option(
+        None,
+        panel="Checkpoints",
+        commands=ALL,
+        ge=1,
+        unset="at every checkpoint",
+        help="Evaluate every N steps (must divide --save-steps).",
+    )
     save_total_limit: int = option(2, ge=1, help="Checkpoints kept on disk during a run.")
-    group_by_length: bool = option(True, flags=("--no-group-by-length",), invert=True, panel="Optimisation", commands=ALL,
-                                   help="Random batches instead of length-grouped ones.")
+    group_by_length: bool = option(
+        True,
+        flags=("--no-group-by-length",),
+        invert=True,
+        panel="Optimisation",
+        commands=ALL,
+        help="Random batches instead of length-grouped ones.",
+    )
     device: str = option("auto", panel="Device", commands=ALL, help="auto | cpu | cuda | cuda:N | mps.")
-    precision: str = option("auto", panel="Device", commands=ALL, choices=PRECISIONS,
-                            help="auto | fp32 | bf16 | fp16 (auto: bf16 on capable GPUs, fp32 on CPU).")
-    threads: int | None = option(None, panel="Device", commands=ALL, ge=1, unset="torch's default", help="CPU threads for torch.")
-    allow_pickle: bool = option(False, flags=("--allow-pickle",), panel="Model", commands=ALL, help="Allow pickle (.bin) weights.")
-    skip_bad_rows: bool = option(False, flags=("--skip-bad-rows",), panel="Data", commands=ALL,
-                                 help="Drop bad rows (listed in report/skipped_rows.json) instead of failing.")
-    name: str | None = option(None, panel="Output", commands=ALL, help="Run name (folder under runs/<app>/) (default: timestamp).")
-    runs_dir: str = option("runs", panel="Output", commands=ALL, env="TLSUITE_RUNS_DIR", help="Where run folders go (default: $TLSUITE_RUNS_DIR or ./runs).")
-    keep_checkpoints: bool = option(False, flags=("--keep-checkpoints",), panel="Checkpoints", commands=ALL, help="Keep checkpoints/ after the run completes.")
+    precision: str = option(
+        "auto",
+        panel="Device",
+        commands=ALL,
+        choices=PRECISIONS,
+        help="auto | fp32 | bf16 | fp16 (auto: bf16 on capable GPUs, fp32 on CPU).",
+    )
+    threads: int | None = option(
+        None, panel="Device", commands=ALL, ge=1, unset="torch's default", help="CPU threads for torch."
+    )
+    allow_pickle: bool = option(
+        False, flags=("--allow-pickle",), panel="Model", commands=ALL, help="Allow pickle (.bin) weights."
+    )
+    skip_bad_rows: bool = option(
+        False,
+        flags=("--skip-bad-rows",),
+        panel="Data",
+        commands=ALL,
+        help="Drop bad rows (listed in report/skipped_rows.json) instead of failing.",
+    )
+    name: str | None = option(
+        None, panel="Output", commands=ALL, help="Run name (folder under runs/<app>/) (default: timestamp)."
+    )
+    runs_dir: str = option(
+        "runs",
+        panel="Output",
+        commands=ALL,
+        env="TLSUITE_RUNS_DIR",
+        help="Where run folders go (default: $TLSUITE_RUNS_DIR or ./runs).",
+    )
+    keep_checkpoints: bool = option(
+        False,
+        flags=("--keep-checkpoints",),
+        panel="Checkpoints",
+        commands=ALL,
+        help="Keep checkpoints/ after the run completes.",
+    )
     logging_steps: int = option(20, ge=1, help="Log the training loss every N optimiser steps.")
     # strategies
-    strategy: str = option("full", panel="Strategy", commands=(TRAIN,), choices=_strategy_names,
-                           help="full | frozen | partial | gradual | lora | adalora | ia3 | prefix | prompt | houlsby | pfeiffer.")
+    strategy: str = option(
+        "full",
+        panel="Strategy",
+        commands=(TRAIN,),
+        choices=_strategy_names,
+        help="full | frozen | partial | gradual | lora | adalora | ia3 | prefix | prompt | houlsby | pfeiffer.",
+    )
     partial: PartialSettings = field(default_factory=PartialSettings)
     gradual: GradualSettings = field(default_factory=GradualSettings)
     lora: LoraSettings = field(default_factory=LoraSettings)
     peft: PeftSettings = field(default_factory=PeftSettings)
     prompt_learning: PromptLearningSettings = field(default_factory=PromptLearningSettings)
     adapter: AdapterSettings = field(default_factory=AdapterSettings)
-    export_merged: bool = option(True, flags=("--no-merged",), invert=True, panel="Strategy", commands=LABELLED,
-                                 help="Do not export merged/ (plain-transformers weights) for a mergeable adapter.")
+    export_merged: bool = option(
+        True,
+        flags=("--no-merged",),
+        invert=True,
+        panel="Strategy",
+        commands=LABELLED,
+        help="Do not export merged/ (plain-transformers weights) for a mergeable adapter.",
+    )
     # regularisation, continual updates
-    dropout: float | None = option(None, panel="Regularisation", commands=ALL, ge=0, lt=1, unset="the model's own", help="Set every dropout probability of the model.")
-    fgm_epsilon: float = option(0.0, flags=("--fgm",), panel="Regularisation", commands=LABELLED, ge=0,
-                                help="Adversarial training (FGM) on the embeddings with this perturbation norm (e.g. 1.0).")
+    dropout: float | None = option(
+        None,
+        panel="Regularisation",
+        commands=ALL,
+        ge=0,
+        lt=1,
+        unset="the model's own",
+        help="Set every dropout probability of the model.",
+    )
+    fgm_epsilon: float = option(
+        0.0,
+        flags=("--fgm",),
+        panel="Regularisation",
+        commands=LABELLED,
+        ge=0,
+        help="Adversarial training (FGM) on the embeddings with this perturbation norm (e.g. 1.0).",
+    )
     frozen: FrozenSettings = field(default_factory=FrozenSettings)
-    oversample: bool = option(False, flags=("--oversample",), panel="Regularisation", commands=LABELLED,
-                              help="Repeat examples of rare classes until classes are balanced.")
-    init_from: str | None = option(None, panel="Continual", commands=(TRAIN,), show_default=False,
-                                   help="Continual update: start from this completed run of the app (same labels).")
-    replay: float = option(0.0, panel="Continual", commands=(TRAIN,), ge=0, le=1,
-                           help="With --init-from: add this share of the old run's training data; reports forgetting on its dev set.")
-    dev_split: float = option(0.0, panel="Data", commands=ALL, ge=0, lt=1,
-                              help="Without --dev: hold out this share of the training rows as the dev set (seeded).")
-    from_scratch: bool = option(False, flags=("--from-scratch",), panel="Model", commands=(TRAIN, PRETRAIN),
-                                help="Random weights in the model's architecture (the no-transfer baseline).")
-    max_train_minutes: float | None = option(None, panel="Optimisation", commands=ALL, gt=0, unset="none",
-                                             help="Stop after N minutes of training steps (evaluation not counted): equal-budget comparisons.")
-    extra: dict[str, Any] = option({}, help="Task options that were set (the app's task declares them: docs/options.md, task options).")
+    oversample: bool = option(
+        False,
+        flags=("--oversample",),
+        panel="Regularisation",
+        commands=LABELLED,
+        help="Repeat examples of rare classes until classes are balanced.",
+    )
+    init_from: str | None = option(
+        None,
+        panel="Continual",
+        commands=(TRAIN,),
+        show_default=False,
+        help="Continual update: start from this completed run of the app (same labels).",
+    )
+    replay: float = option(
+        0.0,
+        panel="Continual",
+        commands=(TRAIN,),
+        ge=0,
+        le=1,
+        help="With --init-from: add this share of the old run's training data; reports forgetting on its dev set.",
+    )
+    dev_split: float = option(
+        0.0,
+        panel="Data",
+        commands=ALL,
+        ge=0,
+        lt=1,
+        help="Without --dev: hold out this share of the training rows as the dev set (seeded).",
+    )
+    from_scratch: bool = option(
+        False,
+        flags=("--from-scratch",),
+        panel="Model",
+        commands=(TRAIN, PRETRAIN),
+        help="Random weights in the model's architecture (the no-transfer baseline).",
+    )
+    max_train_minutes: float | None = option(
+        None,
+        panel="Optimisation",
+        commands=ALL,
+        gt=0,
+        unset="none",
+        help="Stop after N minutes of training steps (evaluation not counted): equal-budget comparisons.",
+    )
+    extra: dict[str, Any] = option(
+        {}, help="Task options that were set (the app's task declares them: docs/options.md, task options)."
+    )
 
     # -- the flat layout ---------------------------------------------------------------------------------------------------
     def get(self, key: str) -> Any:
@@ -549,8 +808,11 @@ class TaskOptions(Settings):
             if key not in declared:
                 if strict:
                     what = f"task option of {cls.task}" if cls.task else "task option"
-                    raise unknown_key(key, list(declared), what, source) if declared else ConfigError(
-                        f"{_at(source)}unknown {what} '{key}' (the task takes no options)")
+                    raise (
+                        unknown_key(key, list(declared), what, source)
+                        if declared
+                        else ConfigError(f"{_at(source)}unknown {what} '{key}' (the task takes no options)")
+                    )
                 continue
             value = declared[key].coerce(value, source)
             problem = declared[key].problem(value)
@@ -640,12 +902,24 @@ def options_markdown(task_options: Sequence[type[TaskOptions]] = ()) -> str:
             flags = ", ".join(f"`{f}`" for f in o.flags) if o.meta.commands or o.meta.per_task else "YAML only"
             if o.meta.per_task:
                 flags += " (worded per task)"
-            default = o.meta.unset if o.default is None and o.meta.unset else "" if o.default is None else f"`{_shown(o.default)}`"
+            default = (
+                o.meta.unset
+                if o.default is None and o.meta.unset
+                else ""
+                if o.default is None
+                else f"`{_shown(o.default)}`"
+            )
             commands = ", ".join(o.meta.commands) or "-"
             listed = o.choices is None or all(c in o.meta.help for c in o.choices)
             choices = "" if listed else f" Choices: {', '.join(o.choices)}."
-            owner = f" ({o.owner.__name__})" if issubclass(o.owner, Settings) and not issubclass(o.owner, TaskOptions) else ""
-            out.append(f"| `{key}`{owner} | {flags} | {cell(type_name(o.kind))} | {cell(default)} | {commands} | {cell(o.meta.help + choices)} |")
+            owner = (
+                f" ({o.owner.__name__})"
+                if issubclass(o.owner, Settings) and not issubclass(o.owner, TaskOptions)
+                else ""
+            )
+            out.append(
+                f"| `{key}`{owner} | {flags} | {cell(type_name(o.kind))} | {cell(default)} | {commands} | {cell(o.meta.help + choices)} |"
+            )
         return out
 
     header = "| YAML key | command line | type | default | commands | meaning |\n|---|---|---|---|---|---|"
@@ -669,7 +943,13 @@ def options_markdown(task_options: Sequence[type[TaskOptions]] = ()) -> str:
         if panel in by_panel:
             lines += [f"## {panel}", "", header, *rows(by_panel[panel]), ""]
     for cls in task_options:
-        lines += [f"## Task options: {cls.task} (`{cls.__name__}`, under `extra`)", "", header, *rows(options_of(cls)), ""]
+        lines += [
+            f"## Task options: {cls.task} (`{cls.__name__}`, under `extra`)",
+            "",
+            header,
+            *rows(options_of(cls)),
+            "",
+        ]
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
@@ -690,4 +970,3 @@ def core_task_options() -> list[type[TaskOptions]]:
     from .tasks.token_classification import TokenClassificationOptions
 
     return [TokenClassificationOptions, GenerationOptions, LanguageModelingOptions]
-

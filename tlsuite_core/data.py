@@ -18,7 +18,20 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from .errors import DataError
 
-__all__ = ["DataAdapter", "LABEL_COLUMNS", "LabelledData", "SkippedRow", "TEXT_COLUMNS", "Table", "decode", "fingerprint", "load_labelled", "pick_column", "read_bytes", "read_table"]
+__all__ = [
+    "DataAdapter",
+    "LABEL_COLUMNS",
+    "LabelledData",
+    "SkippedRow",
+    "TEXT_COLUMNS",
+    "Table",
+    "decode",
+    "fingerprint",
+    "load_labelled",
+    "pick_column",
+    "read_bytes",
+    "read_table",
+]
 
 
 TEXT_COLUMNS = ("text", "sentence", "headline", "title", "content", "utterance")
@@ -144,7 +157,7 @@ def decode(data: bytes, path: Path, *, fallback: str | None = None) -> str:
         line = data[: exc.start].count(b"\n") + 1
         column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
         raise DataError(
-            f"column {column}: bytes are not valid UTF-8 ({data[exc.start:exc.start + 4]!r}); re-save the file as UTF-8",
+            f"column {column}: bytes are not valid UTF-8 ({data[exc.start : exc.start + 4]!r}); re-save the file as UTF-8",
             path=path,
             line=line,
         ) from None

@@ -105,7 +105,11 @@ def plan(device: str = "auto", precision: str = "auto", threads: int | None = No
 
 def training_arguments(plan: DevicePlan) -> dict[str, Any]:
     """The ``TrainingArguments`` keywords that place training on ``plan``'s device and precision."""
-    kwargs: dict[str, Any] = {"use_cpu": plan.device == "cpu", "bf16": plan.precision == "bf16", "fp16": plan.precision == "fp16"}
+    kwargs: dict[str, Any] = {
+        "use_cpu": plan.device == "cpu",
+        "bf16": plan.precision == "bf16",
+        "fp16": plan.precision == "fp16",
+    }
     if plan.device.startswith("cuda:") and plan.device != "cuda:0":
         # Trainer/accelerate train on the current CUDA device; select it before the first CUDA call.
         _torch().cuda.set_device(int(plan.device.split(":")[1]))

@@ -26,7 +26,9 @@ def read_yaml_mapping(path: str | Path, what: str, expected: str) -> dict[str, A
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{path}{where}: invalid YAML ({getattr(exc, 'problem', None) or str(exc).splitlines()[0]})") from None
+        raise ConfigError(
+            f"{path}{where}: invalid YAML ({getattr(exc, 'problem', None) or str(exc).splitlines()[0]})"
+        ) from None
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not UTF-8 text") from None
     if not isinstance(data, dict):

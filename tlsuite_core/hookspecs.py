@@ -12,7 +12,16 @@ from typing import Any, Callable
 
 import pluggy
 
-__all__ = ["hookimpl", "hookspec", "tlsuite_register_apps", "tlsuite_register_commands", "tlsuite_register_data_adapters", "tlsuite_register_metrics", "tlsuite_register_models", "tlsuite_register_tasks"]
+__all__ = [
+    "hookimpl",
+    "hookspec",
+    "tlsuite_register_apps",
+    "tlsuite_register_commands",
+    "tlsuite_register_data_adapters",
+    "tlsuite_register_metrics",
+    "tlsuite_register_models",
+    "tlsuite_register_tasks",
+]
 
 
 hookspec = pluggy.HookspecMarker("tlsuite")

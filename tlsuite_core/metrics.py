@@ -16,7 +16,6 @@ import numpy as np
 __all__ = ["Metric", "MetricFn", "classification_metrics", "exact_match_metrics", "matched_predictions"]
 
 
-
 #: the signature of a registered metric function: (references per item, prediction per item, task options) -> scores
 MetricFn = Callable[[Sequence[Sequence[str]], Sequence[str], Mapping[str, Any]], dict[str, Any]]
 
@@ -47,7 +46,9 @@ class Metric:
             raise ValueError(f"metric {self.name!r}: lower_is_better names keys it does not return: {sorted(unknown)}")
 
 
-def classification_metrics(references: Sequence[int], predictions: Sequence[int], label_names: Sequence[str]) -> dict[str, Any]:
+def classification_metrics(
+    references: Sequence[int], predictions: Sequence[int], label_names: Sequence[str]
+) -> dict[str, Any]:
     """Accuracy, macro/weighted F1, per-class precision/recall/F1/support and the confusion matrix.
 
     Stable keys: ``accuracy``, ``macro_f1``, ``weighted_f1``, ``macro_precision``, ``macro_recall``, ``n``,
@@ -105,9 +106,12 @@ def matched_predictions(references: Sequence[Any], predictions: Sequence[Any]) -
     return texts
 
 
-def exact_match_metrics(references: Sequence[Sequence[str]], predictions: Sequence[str], options: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def exact_match_metrics(
+    references: Sequence[Sequence[str]], predictions: Sequence[str], options: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """Generation: share of outputs equal to one of their references (whitespace- and case-normalised), and the
     mean best token-overlap F1 (SQuAD-style), both 0-100."""
+
     def norm(text: str) -> list[str]:
         return text.lower().split()
 
@@ -127,7 +131,12 @@ def exact_match_metrics(references: Sequence[Sequence[str]], predictions: Sequen
     return {"exact_match": 100.0 * exact / n, "token_f1": 100.0 * sum(f1s) / n}
 
 
-EXACT_MATCH = Metric("exact_match", exact_match_metrics, "generation: exact match and token F1 against the references", keys=("exact_match", "token_f1"))
+EXACT_MATCH = Metric(
+    "exact_match",
+    exact_match_metrics,
+    "generation: exact match and token F1 against the references",
+    keys=("exact_match", "token_f1"),
+)
 
 #: the metrics the core registers itself (what a task without a registry knows)
 BUILTIN_METRICS = (EXACT_MATCH,)

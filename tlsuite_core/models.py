@@ -22,7 +22,17 @@ from typing import Any, Callable, Mapping
 
 from .errors import ModelError, first_line
 
-__all__ = ["BUILTIN_ALIASES", "DEFAULT_MODEL", "ModelAlias", "ResolvedModel", "list_models", "load_model", "load_tokenizer", "quiet_transformers", "resolve_model"]
+__all__ = [
+    "BUILTIN_ALIASES",
+    "DEFAULT_MODEL",
+    "ModelAlias",
+    "ResolvedModel",
+    "list_models",
+    "load_model",
+    "load_tokenizer",
+    "quiet_transformers",
+    "resolve_model",
+]
 
 
 DEFAULT_MODEL = "minilm"
@@ -161,7 +171,9 @@ def resolve_model(
         if (path / "run.json").is_file():
             return _resolve_run(path, ref, allow_pickle, aliases)
         check_weights(path, allow_pickle=allow_pickle)
-        return ResolvedModel(ref, "folder", path.resolve(), allow_pickle=allow_pickle, adapter=adapter_kind(path), aliases=aliases)
+        return ResolvedModel(
+            ref, "folder", path.resolve(), allow_pickle=allow_pickle, adapter=adapter_kind(path), aliases=aliases
+        )
     known_aliases = _known(aliases)
     if ref in known_aliases:
         alias = known_aliases[ref]
@@ -180,7 +192,9 @@ def resolve_model(
     raise ModelError(f"{what}; --model takes an alias, a model or run folder, or a hub id like org/name")
 
 
-def _resolve_run(run_dir: Path, ref: str, allow_pickle: bool, aliases: Mapping[str, ModelAlias] | None) -> ResolvedModel:
+def _resolve_run(
+    run_dir: Path, ref: str, allow_pickle: bool, aliases: Mapping[str, ModelAlias] | None
+) -> ResolvedModel:
     try:
         info = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
@@ -193,8 +207,13 @@ def _resolve_run(run_dir: Path, ref: str, allow_pickle: bool, aliases: Mapping[s
         raise ModelError(f"{run_dir}: run folder has no model/ folder")
     check_weights(model_dir, allow_pickle=allow_pickle)
     return ResolvedModel(
-        ref, "run", model_dir.resolve(), run_dir=run_dir.resolve(), allow_pickle=allow_pickle,
-        adapter=adapter_kind(model_dir), aliases=aliases,
+        ref,
+        "run",
+        model_dir.resolve(),
+        run_dir=run_dir.resolve(),
+        allow_pickle=allow_pickle,
+        adapter=adapter_kind(model_dir),
+        aliases=aliases,
     )
 
 
@@ -267,7 +286,9 @@ def load_tokenizer(model: ResolvedModel) -> Any:
         raise ModelError(f"{model.path}: cannot load tokenizer ({first_line(exc)})") from None
 
 
-def load_model(model: ResolvedModel, model_class: Any, *, merge: bool = True, trainable_start: bool = False, **kwargs: Any) -> Any:
+def load_model(
+    model: ResolvedModel, model_class: Any, *, merge: bool = True, trainable_start: bool = False, **kwargs: Any
+) -> Any:
     """Load weights into ``model_class`` (an ``AutoModelFor...``) safely.
 
     An adapter folder loads its base model (resolved from ``tlsuite.json``, with the saved labels) and the
@@ -276,7 +297,9 @@ def load_model(model: ResolvedModel, model_class: Any, *, merge: bool = True, tr
     """
     quiet_transformers()
     if model.adapter is not None:
-        return _load_adapter_model(model, model_class, merge=merge or trainable_start, trainable_start=trainable_start, **kwargs)
+        return _load_adapter_model(
+            model, model_class, merge=merge or trainable_start, trainable_start=trainable_start, **kwargs
+        )
     try:
         return model_class.from_pretrained(
             str(model.path), use_safetensors=None if model.allow_pickle else True, trust_remote_code=False, **kwargs
@@ -299,22 +322,32 @@ def random_model(model: ResolvedModel, model_class: Any, **kwargs: Any) -> Any:
         raise ModelError(f"{model.path}: cannot build the architecture ({first_line(exc)})") from None
 
 
-def _load_adapter_model(model: ResolvedModel, model_class: Any, *, merge: bool, trainable_start: bool, **kwargs: Any) -> Any:
+def _load_adapter_model(
+    model: ResolvedModel, model_class: Any, *, merge: bool, trainable_start: bool, **kwargs: Any
+) -> Any:
     meta = json.loads((model.path / "tlsuite.json").read_text(encoding="utf-8"))
     base_info = meta.get("base_model") or {}
     base = resolve_model(base_info.get("ref"), allow_pickle=model.allow_pickle, aliases=model.aliases)
     labels = meta.get("labels") or []
     if "num_labels" in kwargs and kwargs["num_labels"] != len(labels):
-        raise ModelError(f"{model.path}: adapter trained for labels {labels}; start from its base model ({base_info.get('ref')}) to train other labels")
+        raise ModelError(
+            f"{model.path}: adapter trained for labels {labels}; start from its base model ({base_info.get('ref')}) to train other labels"
+        )
     for key in ("num_labels", "id2label", "label2id", "ignore_mismatched_sizes"):
         kwargs.pop(key, None)
     if labels:
-        kwargs.update(num_labels=len(labels), id2label=dict(enumerate(labels)), label2id={l: i for i, l in enumerate(labels)})
+        kwargs.update(
+            num_labels=len(labels),
+            id2label=dict(enumerate(labels)),
+            label2id={label: i for i, label in enumerate(labels)},
+        )
     base_model = load_model(base, model_class, **kwargs)
     try:
         if model.adapter == "bottleneck":
             if trainable_start:
-                raise ModelError(f"{model.path}: bottleneck adapters cannot be merged into plain weights; start from the base model ({base_info.get('ref')})")
+                raise ModelError(
+                    f"{model.path}: bottleneck adapters cannot be merged into plain weights; start from the base model ({base_info.get('ref')})"
+                )
             from .training.adapters import load_adapters
 
             load_adapters(base_model, model.path)
@@ -330,7 +363,9 @@ def _load_adapter_model(model: ResolvedModel, model_class: Any, *, merge: bool, 
         if merge and mergeable:
             return loaded.merge_and_unload()
         if trainable_start:
-            raise ModelError(f"{model.path}: a {meta.get('strategy')} adapter cannot be merged into plain weights; start from the base model ({base_info.get('ref')})")
+            raise ModelError(
+                f"{model.path}: a {meta.get('strategy')} adapter cannot be merged into plain weights; start from the base model ({base_info.get('ref')})"
+            )
         return loaded
     except ModelError:
         raise

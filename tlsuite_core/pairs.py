@@ -28,7 +28,18 @@ __all__ = ["PairedData", "load_pairs"]
 
 
 SOURCE_COLUMNS = ("source", "src", "text", "document", "dialogue", "article", "input", "prompt", "question")
-TARGET_COLUMNS = ("target", "tgt", "summary", "reference", "references", "highlights", "output", "response", "answer", "translation")
+TARGET_COLUMNS = (
+    "target",
+    "tgt",
+    "summary",
+    "reference",
+    "references",
+    "highlights",
+    "output",
+    "response",
+    "answer",
+    "translation",
+)
 
 
 @dataclass
@@ -54,20 +65,34 @@ class PairedData:
 
     def subset(self, indices: Sequence[int]) -> "PairedData":
         pick = list(indices)
-        return replace(self, sources=[self.sources[i] for i in pick], targets=[self.targets[i] for i in pick],
-                       lines=[self.lines[i] for i in pick])
+        return replace(
+            self,
+            sources=[self.sources[i] for i in pick],
+            targets=[self.targets[i] for i in pick],
+            lines=[self.lines[i] for i in pick],
+        )
 
     def concat(self, other: "PairedData") -> "PairedData":
-        return replace(self, source=f"{self.source} + {other.source}", sources=self.sources + other.sources,
-                       targets=self.targets + other.targets, lines=self.lines + other.lines,
-                       fingerprint=hashlib.sha256((self.fingerprint + other.fingerprint).encode()).hexdigest(),
-                       skipped=self.skipped + other.skipped)
+        return replace(
+            self,
+            source=f"{self.source} + {other.source}",
+            sources=self.sources + other.sources,
+            targets=self.targets + other.targets,
+            lines=self.lines + other.lines,
+            fingerprint=hashlib.sha256((self.fingerprint + other.fingerprint).encode()).hexdigest(),
+            skipped=self.skipped + other.skipped,
+        )
 
     def describe(self) -> dict[str, Any]:
         return {
-            "source": self.source, "format": self.format, "rows": len(self.sources), "source_column": self.source_column,
-            "target_column": self.target_column, "references_per_row": max((len(t) for t in self.targets), default=0),
-            "sha256": self.fingerprint, "skipped_rows": [s.__dict__ for s in self.skipped],
+            "source": self.source,
+            "format": self.format,
+            "rows": len(self.sources),
+            "source_column": self.source_column,
+            "target_column": self.target_column,
+            "references_per_row": max((len(t) for t in self.targets), default=0),
+            "sha256": self.fingerprint,
+            "skipped_rows": [s.__dict__ for s in self.skipped],
         }
 
 
@@ -115,19 +140,29 @@ def load_pairs(
         text = row.get(src_col)
         refs: list[str] = []
         if not isinstance(text, str) or not text.strip():
-            problem = SkippedRow(line, src_col, "empty source" if not isinstance(text, (list, dict)) else "source is not text")
+            problem = SkippedRow(
+                line, src_col, "empty source" if not isinstance(text, (list, dict)) else "source is not text"
+            )
         else:
             for index, col in enumerate(tgt_cols):
                 value = row.get(col)
-                good = [v.strip() for v in (value if isinstance(value, list) else [value]) if isinstance(v, str) and v.strip()]
+                good = [
+                    v.strip()
+                    for v in (value if isinstance(value, list) else [value])
+                    if isinstance(v, str) and v.strip()
+                ]
                 if index == 0 and not good:  # the first reference is required, further ones are optional
                     problem = SkippedRow(line, col, "empty target")
                     break
                 refs += good
         if problem is not None:
             if not skip_bad_rows:
-                raise DataError(f"{problem.reason} (use --skip-bad-rows to drop such rows and list them in the report)",
-                                path=table.source, line=problem.line, field=problem.field)
+                raise DataError(
+                    f"{problem.reason} (use --skip-bad-rows to drop such rows and list them in the report)",
+                    path=table.source,
+                    line=problem.line,
+                    field=problem.field,
+                )
             skipped.append(problem)
             continue
         sources.append(text.strip())
@@ -135,7 +170,9 @@ def load_pairs(
         lines.append(line)
     if not sources:
         raise DataError("every row was bad; nothing left to use", path=table.source)
-    return PairedData(table.source, sources, targets, lines, src_col, ",".join(tgt_cols), table.format, table.fingerprint, skipped)
+    return PairedData(
+        table.source, sources, targets, lines, src_col, ",".join(tgt_cols), table.format, table.fingerprint, skipped
+    )
 
 
 def _target_columns(table: Any, wanted: str | None, required: bool) -> list[str]:
@@ -145,13 +182,19 @@ def _target_columns(table: Any, wanted: str | None, required: bool) -> list[str]
     for name in TARGET_COLUMNS:
         if name in lowered:
             return [lowered[name]]
-        numbered = sorted((c for c in table.columns if re.fullmatch(rf"{name}_?\d+", c.lower())), key=lambda c: int(re.sub(r"\D", "", c)))
+        numbered = sorted(
+            (c for c in table.columns if re.fullmatch(rf"{name}_?\d+", c.lower())),
+            key=lambda c: int(re.sub(r"\D", "", c)),
+        )
         if numbered:
             return numbered
     if not required:
         return []
-    raise DataError(f"no target column found (looked for {', '.join(TARGET_COLUMNS)}, also numbered like summary1; "
-                    f"columns: {', '.join(table.columns)}); name it with --target-col", path=table.source)
+    raise DataError(
+        f"no target column found (looked for {', '.join(TARGET_COLUMNS)}, also numbered like summary1; "
+        f"columns: {', '.join(table.columns)}); name it with --target-col",
+        path=table.source,
+    )
 
 
 def _read_lines(path: Path) -> tuple[list[str], str]:
@@ -173,7 +216,13 @@ def _load_parallel(src: Path, tgt: Path, *, skip_bad_rows: bool) -> PairedData:
         raise DataError(f"{len(a)} lines, but {tgt} has {len(b)}: parallel files must be line-aligned", path=src)
     sources, targets, lines, skipped = [], [], [], []
     for number, (s, t) in enumerate(zip(a, b), start=1):
-        bad = (src, "source", "empty source line") if not s.strip() else (tgt, "target", "empty target line") if not t.strip() else None
+        bad = (
+            (src, "source", "empty source line")
+            if not s.strip()
+            else (tgt, "target", "empty target line")
+            if not t.strip()
+            else None
+        )
         if bad is not None:
             if not skip_bad_rows:
                 raise DataError(f"{bad[2]} (use --skip-bad-rows to drop such pairs)", path=bad[0], line=number)
@@ -184,5 +233,14 @@ def _load_parallel(src: Path, tgt: Path, *, skip_bad_rows: bool) -> PairedData:
         lines.append(number)
     if not sources:
         raise DataError("every line pair was bad; nothing left to use", path=src)
-    return PairedData(f"{src},{tgt}", sources, targets, lines, src.suffix.lstrip(".") or "source", tgt.suffix.lstrip(".") or "target",
-                      "parallel", hashlib.sha256((ha + hb).encode()).hexdigest(), skipped)
+    return PairedData(
+        f"{src},{tgt}",
+        sources,
+        targets,
+        lines,
+        src.suffix.lstrip(".") or "source",
+        tgt.suffix.lstrip(".") or "target",
+        "parallel",
+        hashlib.sha256((ha + hb).encode()).hexdigest(),
+        skipped,
+    )

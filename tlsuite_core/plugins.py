@@ -111,7 +111,10 @@ class PluginHost:
             distribution=getattr(dist, "name", None) if dist is not None else None,
         )
         if ep.name in self.infos:
-            info.status, info.error = "error", f"plugin name '{ep.name}' is already taken by {self.infos[ep.name].module}"
+            info.status, info.error = (
+                "error",
+                f"plugin name '{ep.name}' is already taken by {self.infos[ep.name].module}",
+            )
             self.infos[f"{ep.name} ({info.module})"] = info
             return
         if self._allow is not None and ep.name not in self._allow:
@@ -165,15 +168,17 @@ class PluginHost:
                     continue
                 staged: list[Registered] = []
 
-                def register(value: Any, _kind: str = kind, _owner: str = owner) -> None:
+                def register(
+                    value: Any, _kind: str = kind, _owner: str = owner, _staged: list[Registered] = staged
+                ) -> None:
                     name = _name_of(_kind, value)
                     previous = self.registry.owner(_kind, name)
-                    if previous is not None or any(s.name == name and s.kind == _kind for s in staged):
+                    if previous is not None or any(s.name == name and s.kind == _kind for s in _staged):
                         prev = previous or _owner
                         raise PluginError(
                             f"{_kind} '{name}' from plugin '{_owner}' clashes with plugin '{prev}', which registered it first"
                         )
-                    staged.append(Registered(_kind, name, value, _owner))
+                    _staged.append(Registered(_kind, name, value, _owner))
 
                 try:
                     impl.function(register=register)
@@ -250,7 +255,6 @@ class PluginHost:
             known = ", ".join(self.registry.names("app")) or "none"
             raise PluginError(f"unknown app '{name}' (installed apps: {known}; see `tlsuite plugins list`)")
         return spec
-
 
 
 def _group_name(info: Any) -> str | None:

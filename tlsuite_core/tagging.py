@@ -101,15 +101,27 @@ def first_violation(tags: Sequence[str], scheme: str) -> tuple[int, str] | None:
         next_prefix, next_kind = split_tag(tags[i + 1]) if i + 1 < n else ("O", None)
         inside_prev = prev_kind == kind and prev_prefix in ("B", "I")
         if scheme == "IOB2" and prefix == "I" and not inside_prev:
-            return i, f"{tag} follows {tags[i - 1] if i else 'the sentence start'} (IOB2 starts every entity with B-{kind})"
+            return (
+                i,
+                f"{tag} follows {tags[i - 1] if i else 'the sentence start'} (IOB2 starts every entity with B-{kind})",
+            )
         if scheme == "IOB1" and prefix == "B" and prev_kind != kind:
-            return i, f"{tag} follows {tags[i - 1] if i else 'the sentence start'} (IOB1 uses B-{kind} only right after another {kind})"
+            return (
+                i,
+                f"{tag} follows {tags[i - 1] if i else 'the sentence start'} (IOB1 uses B-{kind} only right after another {kind})",
+            )
         if scheme == "BIOES":
             if prefix in ("I", "E") and not inside_prev:
-                return i, f"{tag} follows {tags[i - 1] if i else 'the sentence start'} (BIOES: it must continue B-{kind} or I-{kind})"
+                return (
+                    i,
+                    f"{tag} follows {tags[i - 1] if i else 'the sentence start'} (BIOES: it must continue B-{kind} or I-{kind})",
+                )
             if prefix in ("B", "I") and not (next_kind == kind and next_prefix in ("I", "E")):
                 following = tags[i + 1] if i + 1 < n else "the sentence end"
-                return i, f"{tag} is followed by {following} (BIOES: an entity ends with E-{kind}, a single token is S-{kind})"
+                return (
+                    i,
+                    f"{tag} is followed by {following} (BIOES: an entity ends with E-{kind}, a single token is S-{kind})",
+                )
     return None
 
 
@@ -275,7 +287,9 @@ class TaggedData:
             texts=self.texts + other.texts if both_text else None,
             offsets=self.offsets + other.offsets if both_text else None,
             # documents of the other data are numbered after this data's, so none merge across files
-            docs=self.docs + [d + max(self.docs, default=0) + 1 for d in other.docs] if self.docs is not None and other.docs is not None else None,
+            docs=self.docs + [d + max(self.docs, default=0) + 1 for d in other.docs]
+            if self.docs is not None and other.docs is not None
+            else None,
         )
 
     def types(self) -> set[str]:
@@ -315,7 +329,11 @@ def _conll_column(table: Any, wanted: str | None) -> str | None:
     n = int(wanted)
     index = len(numbered) + 1 + n if n < 0 else n
     if not 2 <= index <= len(numbered):
-        raise DataError(f"--tag-col {wanted}: the file has {len(numbered)} columns (column 1 holds the tokens)", path=table.source, field=wanted)
+        raise DataError(
+            f"--tag-col {wanted}: the file has {len(numbered)} columns (column 1 holds the tokens)",
+            path=table.source,
+            field=wanted,
+        )
     return str(index)
 
 
@@ -357,7 +375,9 @@ def load_tagged(
     return data
 
 
-def _tagged_columns(table: Any, tokens_column: str | None, tags_column: str | None, require_tags: bool) -> tuple[str | None, str | None, str | None]:
+def _tagged_columns(
+    table: Any, tokens_column: str | None, tags_column: str | None, require_tags: bool
+) -> tuple[str | None, str | None, str | None]:
     """(tokens column, text column, tags-or-entities column): a row shape is tokens + tags, or text + entities."""
     from .data import pick_column
 
@@ -384,8 +404,9 @@ def _tagged_columns(table: Any, tokens_column: str | None, tags_column: str | No
     return tok_col, text_col, tag_col
 
 
-def _read_sentences(table: Any, tok_col: str | None, text_col: str | None, tag_col: str | None, skip_bad_rows: bool,
-                    limit: int | None) -> TaggedData:
+def _read_sentences(
+    table: Any, tok_col: str | None, text_col: str | None, tag_col: str | None, skip_bad_rows: bool, limit: int | None
+) -> TaggedData:
     """Every row as a sentence (words, tags, source lines); a bad row fails, or is listed when skipping."""
     tokens: list[list[str]] = []
     tags: list[list[str]] = []
@@ -407,7 +428,9 @@ def _read_sentences(table: Any, tok_col: str | None, text_col: str | None, tag_c
             if not skip_bad_rows:
                 raise DataError(
                     exc.reason + " (use --skip-bad-rows to drop such sentences and list them in the report)",
-                    path=exc.path, line=exc.line, field=exc.field,
+                    path=exc.path,
+                    line=exc.line,
+                    field=exc.field,
                 ) from None
             skipped.append(SkippedSentence(exc.line or line, exc.field, exc.reason))
             continue
@@ -425,8 +448,21 @@ def _read_sentences(table: Any, tok_col: str | None, text_col: str | None, tag_c
     if not tokens:
         raise DataError("every sentence was bad; nothing left to use", path=table.source)
     return TaggedData(
-        table.source, tokens, tags, lines, token_lines, "IOB2", "IOB2", tok_col or text_col or "", tag_col or "",
-        table.format, table.fingerprint, skipped, texts=texts, offsets=offsets, docs=docs,
+        table.source,
+        tokens,
+        tags,
+        lines,
+        token_lines,
+        "IOB2",
+        "IOB2",
+        tok_col or text_col or "",
+        tag_col or "",
+        table.format,
+        table.fingerprint,
+        skipped,
+        texts=texts,
+        offsets=offsets,
+        docs=docs,
     )
 
 
@@ -445,20 +481,30 @@ def _settle_scheme(data: TaggedData, scheme: str, repair: bool) -> None:
             continue
         index, reason = problem
         if not repair or split_tag(word_tags[index])[0] == "?" or tag_problem(word_tags[index], found):
-            hint = "" if tag_problem(word_tags[index], found) else "; --repair-tags rewrites such sequences as conlleval reads them"
+            hint = (
+                ""
+                if tag_problem(word_tags[index], found)
+                else "; --repair-tags rewrites such sequences as conlleval reads them"
+            )
             raise DataError(
                 f"word {index + 1} ({data.tokens[i][index]!r}): {reason}{hint}",
-                path=data.source, line=data.token_lines[i][index], field=data.tags_column,
+                path=data.source,
+                line=data.token_lines[i][index],
+                field=data.tags_column,
             )
         tags[i] = convert(word_tags, target)
         repaired += 1
     data.scheme, data.source_scheme, data.repaired = target, found, repaired
 
 
-def _token_row(row: dict[str, Any], tok_col: str, tag_col: str | None, line: int, source: str) -> tuple[list[str], list[str], list[int]]:
+def _token_row(
+    row: dict[str, Any], tok_col: str, tag_col: str | None, line: int, source: str
+) -> tuple[list[str], list[str], list[int]]:
     words = row.get(tok_col)
     if not isinstance(words, list) or not all(isinstance(w, str) for w in words):
-        raise DataError(f"expected a list of strings, got {type(words).__name__}", path=source, line=line, field=tok_col)
+        raise DataError(
+            f"expected a list of strings, got {type(words).__name__}", path=source, line=line, field=tok_col
+        )
     where = row.get("_token_lines") or [line] * len(words)
     if not words:
         raise DataError("empty sentence (no tokens)", path=source, line=line, field=tok_col)
@@ -469,7 +515,9 @@ def _token_row(row: dict[str, Any], tok_col: str, tag_col: str | None, line: int
         return list(words), ["O"] * len(words), list(where)
     word_tags = row.get(tag_col)
     if not isinstance(word_tags, list) or not all(isinstance(t, str) for t in word_tags):
-        raise DataError(f"expected a list of tag strings, got {type(word_tags).__name__}", path=source, line=line, field=tag_col)
+        raise DataError(
+            f"expected a list of tag strings, got {type(word_tags).__name__}", path=source, line=line, field=tag_col
+        )
     if len(word_tags) != len(words):
         raise DataError(f"{len(word_tags)} tags for {len(words)} tokens", path=source, line=line, field=tag_col)
     word_tags = [t.strip() for t in word_tags]
@@ -488,7 +536,9 @@ def _span_row(
         raise DataError("empty text", path=source, line=line, field=text_col)
     raw = row.get(span_col, []) if span_col else []
     if not isinstance(raw, list):
-        raise DataError(f"expected a list of entities, got {type(raw).__name__}", path=source, line=line, field=span_col)
+        raise DataError(
+            f"expected a list of entities, got {type(raw).__name__}", path=source, line=line, field=span_col
+        )
     entities: list[tuple[int, int, str]] = []
     for k, item in enumerate(raw):
         if isinstance(item, dict):
@@ -496,18 +546,39 @@ def _span_row(
         elif isinstance(item, (list, tuple)) and len(item) == 3:
             start, end, label = item
         else:
-            raise DataError(f"entity {k + 1}: expected {{start, end, label}} or [start, end, label]", path=source, line=line, field=span_col)
-        if not (isinstance(start, int) and isinstance(end, int) and not isinstance(start, bool)) or not 0 <= start < end <= len(text):
-            raise DataError(f"entity {k + 1}: offsets {start}..{end} are not inside the text (length {len(text)})", path=source, line=line, field=span_col)
+            raise DataError(
+                f"entity {k + 1}: expected {{start, end, label}} or [start, end, label]",
+                path=source,
+                line=line,
+                field=span_col,
+            )
+        if not (
+            isinstance(start, int) and isinstance(end, int) and not isinstance(start, bool)
+        ) or not 0 <= start < end <= len(text):
+            raise DataError(
+                f"entity {k + 1}: offsets {start}..{end} are not inside the text (length {len(text)})",
+                path=source,
+                line=line,
+                field=span_col,
+            )
         if not isinstance(label, str) or not label.strip() or re.match(r"[BIES]-", label):
-            raise DataError(f"entity {k + 1}: label {label!r} must be an entity type such as PER (no B-/I- prefix)", path=source, line=line, field=span_col)
+            raise DataError(
+                f"entity {k + 1}: label {label!r} must be an entity type such as PER (no B-/I- prefix)",
+                path=source,
+                line=line,
+                field=span_col,
+            )
         if not text[start:end].strip():
-            raise DataError(f"entity {k + 1}: span {start}..{end} holds only whitespace", path=source, line=line, field=span_col)
+            raise DataError(
+                f"entity {k + 1}: span {start}..{end} holds only whitespace", path=source, line=line, field=span_col
+            )
         entities.append((start, end, label.strip()))
     entities.sort()
     for (s1, e1, l1), (s2, e2, l2) in zip(entities, entities[1:]):
         if s2 < e1:
-            raise DataError(f"entities {s1}..{e1} ({l1}) and {s2}..{e2} ({l2}) overlap", path=source, line=line, field=span_col)
+            raise DataError(
+                f"entities {s1}..{e1} ({l1}) and {s2}..{e2} ({l2}) overlap", path=source, line=line, field=span_col
+            )
     cuts = sorted({p for s, e, _ in entities for p in (s, e)})
     words: list[str] = []
     where: list[tuple[int, int]] = []

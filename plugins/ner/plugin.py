@@ -26,5 +26,6 @@ def tlsuite_register_commands(cli: Any) -> None:
 
     from .data import write_conll
 
-    cli.add_typer(token_classification_commands(APP, writers={"conll": write_conll}), name=APP.name, help=APP.description)
-
+    cli.add_typer(
+        token_classification_commands(APP, writers={"conll": write_conll}), name=APP.name, help=APP.description
+    )

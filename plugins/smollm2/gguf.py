@@ -134,7 +134,9 @@ def gguf_source_info(gguf_path: Path) -> dict[str, Any]:
         with gguf_path.open("rb") as fh:
             head = fh.read(HEAD_BYTES)
     except OSError as exc:
-        raise ModelError(f"{gguf_path}: cannot read the GGUF file ({exc.strerror or exc}); reinstall the package that ships it") from None
+        raise ModelError(
+            f"{gguf_path}: cannot read the GGUF file ({exc.strerror or exc}); reinstall the package that ships it"
+        ) from None
     return {
         "gguf_file": gguf_path.name,
         "gguf_size": size,
@@ -190,7 +192,9 @@ def cached_conversion(gguf_path: Path, name: str) -> Path:
     try:
         models.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise ModelError(f"{models}: cannot create the model cache ({exc.strerror or exc}); set TLSUITE_CACHE to a writable folder") from None
+        raise ModelError(
+            f"{models}: cannot create the model cache ({exc.strerror or exc}); set TLSUITE_CACHE to a writable folder"
+        ) from None
     with _exclusive(models / f".{name}.lock", folder):
         if _is_complete(folder, source):  # another process finished it while we waited
             return folder
@@ -219,7 +223,9 @@ def _exclusive(lock_path: Path, what: Path) -> Iterator[None]:
             print(f"waiting for another process converting {what} ...", file=sys.stderr, flush=True)
             lock.acquire()
     except OSError as exc:
-        raise ModelError(f"{lock_path}: cannot create the lock file ({exc.strerror or exc}); set TLSUITE_CACHE to a writable folder") from None
+        raise ModelError(
+            f"{lock_path}: cannot create the lock file ({exc.strerror or exc}); set TLSUITE_CACHE to a writable folder"
+        ) from None
     try:
         yield
     finally:
@@ -254,13 +260,17 @@ def load_gguf(gguf_path: Path) -> tuple[Any, Any]:
     # transformers' GGUF reader draws its own tqdm bar, which its progress-bar switch does not reach
     with contextlib.redirect_stderr(io.StringIO()):
         try:
-            model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32, trust_remote_code=False)
+            model = AutoModelForCausalLM.from_pretrained(
+                folder, gguf_file=name, dtype=torch.float32, trust_remote_code=False
+            )
         except Exception as exc:
             raise ModelError(f"{gguf_path}: transformers cannot read this GGUF model ({first_line(exc)})") from None
         try:
             tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name, trust_remote_code=False)
         except Exception as exc:
-            raise ModelError(f"{gguf_path}: transformers cannot build the tokenizer from this GGUF file ({first_line(exc)})") from None
+            raise ModelError(
+                f"{gguf_path}: transformers cannot build the tokenizer from this GGUF file ({first_line(exc)})"
+            ) from None
     return model, tokenizer
 
 
@@ -339,7 +349,9 @@ def convert_loaded(model: Any, tokenizer: Any, out_dir: Path, source_info: dict[
         state = model.state_dict()
         packed = sorted(k for k, v in state.items() if not torch.is_floating_point(v))
         if packed:
-            raise ModelError(f"the GGUF model kept packed (quantized) weights ({packed[0]}, ...); cannot save them as a plain model")
+            raise ModelError(
+                f"the GGUF model kept packed (quantized) weights ({packed[0]}, ...); cannot save them as a plain model"
+            )
         ids = _sample_ids(tokenizer, model.config.vocab_size)
         reference = _logits(model, ids)
 
@@ -351,11 +363,15 @@ def convert_loaded(model: Any, tokenizer: Any, out_dir: Path, source_info: dict[
         missing = [k for k in result.missing_keys if k not in tied]
         if missing or result.unexpected_keys:
             what = missing[:3] or result.unexpected_keys[:3]
-            raise ModelError(f"the GGUF weights do not fit the {config.model_type} architecture (mismatched: {', '.join(what)})")
+            raise ModelError(
+                f"the GGUF weights do not fit the {config.model_type} architecture (mismatched: {', '.join(what)})"
+            )
         if tied:
             plain.tie_weights()
             if plain.get_output_embeddings().weight.data_ptr() != plain.get_input_embeddings().weight.data_ptr():
-                raise ModelError("tie_word_embeddings is set but the rebuilt model's lm_head is not tied to its embeddings")
+                raise ModelError(
+                    "tie_word_embeddings is set but the rebuilt model's lm_head is not tied to its embeddings"
+                )
         if getattr(model, "generation_config", None) is not None and plain.can_generate():
             plain.generation_config = copy.deepcopy(model.generation_config)
         plain.eval()
@@ -371,7 +387,9 @@ def convert_loaded(model: Any, tokenizer: Any, out_dir: Path, source_info: dict[
         diff = float((_logits(reloaded, ids) - reference).abs().max())
         del reloaded
         if not diff <= 1e-4:
-            raise ModelError(f"the converted model's logits differ from the GGUF model's (max abs diff {diff:.3g}); conversion not kept")
+            raise ModelError(
+                f"the converted model's logits differ from the GGUF model's (max abs diff {diff:.3g}); conversion not kept"
+            )
 
         info = dict(source_info)
         info.update(
@@ -389,7 +407,9 @@ def convert_loaded(model: Any, tokenizer: Any, out_dir: Path, source_info: dict[
     except ModelError:
         raise
     except OSError as exc:
-        raise ModelError(f"{out_dir}: cannot write the converted model ({exc.strerror or exc}); free some disk space or set TLSUITE_CACHE") from None
+        raise ModelError(
+            f"{out_dir}: cannot write the converted model ({exc.strerror or exc}); free some disk space or set TLSUITE_CACHE"
+        ) from None
     except Exception as exc:
         raise ModelError(f"{out_dir}: GGUF conversion failed ({first_line(exc)})") from None
     finally:

@@ -53,7 +53,7 @@ def format_dialogue(text: str) -> str:
             continue
         tagged = _TAG.match(line)
         if tagged is not None:
-            body = line[tagged.end():].strip()
+            body = line[tagged.end() :].strip()
             turns.append(f"{_canonical_tag(tagged)} {body}".rstrip())
         elif turns:
             turns[-1] = f"{turns[-1]} {line}"
@@ -77,9 +77,13 @@ def read_dialogsum(path: Path) -> Table:
     column = next((c for c in table.columns if c.lower() == "dialogue"), None)
     if column is None:
         return table
-    rows = [{**row, column: format_dialogue(row[column])} if isinstance(row.get(column), str) else row for row in table.rows]
+    rows = [
+        {**row, column: format_dialogue(row[column])} if isinstance(row.get(column), str) else row for row in table.rows
+    ]
     return replace(table, rows=rows, format="dialogsum")
 
 
 #: format ``dialogsum``; claims no suffix (JSONL/CSV stay with their own readers). Not registered (see above).
-DIALOGSUM = DataAdapter("dialogsum", (), read_dialogsum, "DialogSum JSONL/CSV with #PersonN#: dialogues normalised one turn per line")
+DIALOGSUM = DataAdapter(
+    "dialogsum", (), read_dialogsum, "DialogSum JSONL/CSV with #PersonN#: dialogues normalised one turn per line"
+)

@@ -65,9 +65,9 @@ def split_sentences(text: str) -> list[str]:
         start = 0
         for match in _CANDIDATE.finditer(block):
             punct = match.group(1).rstrip("\"'\u201d\u2019\u00bb)]")
-            if punct == "." and _abbreviation_before(block[start:match.start(1)]):
+            if punct == "." and _abbreviation_before(block[start : match.start(1)]):
                 continue
-            sentences.append(block[start:match.end(1)])
+            sentences.append(block[start : match.end(1)])
             start = match.end()
         if start < len(block):
             sentences.append(block[start:])
@@ -103,7 +103,9 @@ def _language(options: Mapping[str, Any]) -> str | None:
     return re.split(r"[-_]", str(code).strip().lower())[0] if code else None
 
 
-def summarization_metrics(references: Sequence[Sequence[str]], predictions: Sequence[str], options: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def summarization_metrics(
+    references: Sequence[Sequence[str]], predictions: Sequence[str], options: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """ROUGE-1, ROUGE-2, ROUGE-L and ROUGE-Lsum of ``predictions`` against ``references``.
 
     A generation metric: ``references[i]`` lists item ``i``'s reference summaries (one or more, any count per
@@ -138,8 +140,10 @@ def summarization_metrics(references: Sequence[Sequence[str]], predictions: Sequ
     else:
         scorer = rouge_scorer.RougeScorer(list(ROUGE_TYPES), use_stemmer=False, tokenizer=UnicodeTokenizer())
         stemmer = False
-        notes.append(f"language '{lang}': Unicode word tokens, no stemming (rouge-score's default keeps only a-z0-9 "
-                     "and stems English); not comparable with English ROUGE")
+        notes.append(
+            f"language '{lang}': Unicode word tokens, no stemming (rouge-score's default keeps only a-z0-9 "
+            "and stems English); not comparable with English ROUGE"
+        )
 
     sums = {f"{t}{suffix}": 0.0 for t in ROUGE_TYPES for suffix in ("", "_precision", "_recall")}
     for refs, prediction in zip(cleaned, predictions):

@@ -30,8 +30,10 @@ def tlsuite_register_commands(cli: Any) -> None:
 
     examples = GenerationExamples(
         data="--train dialogsum.train.jsonl --dev dialogsum.dev.jsonl   (dialogue and summary columns)",
-        pairs="dialogsum.test.jsonl", text='"#Person1#: My order has not arrived. #Person2#: I will send a new one today."',
-        input_file="dialogues.jsonl", output_file="summaries.jsonl",
+        pairs="dialogsum.test.jsonl",
+        text='"#Person1#: My order has not arrived. #Person2#: I will send a new one today."',
+        input_file="dialogues.jsonl",
+        output_file="summaries.jsonl",
     )
     cli.add_typer(generation_commands(APP, examples=examples), name=APP.name, help=APP.description)
 

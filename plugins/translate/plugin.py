@@ -38,6 +38,11 @@ def tlsuite_register_commands(cli: Any) -> None:
 
     examples = GenerationExamples(
         data="--train train --dev val --src-lang en --tgt-lang de   (parallel files train.en/train.de, val.en/val.de)",
-        pairs="test.jsonl", text='"The company opened a new office."', input_file="news.en.txt", output_file="news.de.txt",
+        pairs="test.jsonl",
+        text='"The company opened a new office."',
+        input_file="news.en.txt",
+        output_file="news.de.txt",
     )
-    cli.add_typer(generation_commands(APP, check_options=_check_languages, examples=examples), name=APP.name, help=APP.description)
+    cli.add_typer(
+        generation_commands(APP, check_options=_check_languages, examples=examples), name=APP.name, help=APP.description
+    )

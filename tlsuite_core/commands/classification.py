@@ -47,36 +47,48 @@ __all__ = ["classification_commands", "read_texts"]
 EPILOGS = {
     "group": "Example: tlsuite {name} train --train train.csv --dev dev.csv",
     "train": "Examples: tlsuite {name} train   (demo data, default model)  |  "
-             "tlsuite {name} train --train train.csv --dev dev.csv --epochs 4  |  "
-             "tlsuite {name} train --config run.yaml --seed 2  |  tlsuite {name} train --strategy lora  |  "
-             "tlsuite {name} train --search 20  |  tlsuite {name} train --resume runs/{name}/NAME",
+    "tlsuite {name} train --train train.csv --dev dev.csv --epochs 4  |  "
+    "tlsuite {name} train --config run.yaml --seed 2  |  tlsuite {name} train --strategy lora  |  "
+    "tlsuite {name} train --search 20  |  tlsuite {name} train --resume runs/{name}/NAME",
     "compare": "Examples: tlsuite {name} compare --train train.csv --dev dev.csv   (full,frozen,partial,gradual,lora,ia3,prefix + baselines)  |  "
-               "tlsuite {name} compare --train train.csv --dev dev.csv --test test.csv --strategies full,lora,houlsby --seed 2",
+    "tlsuite {name} compare --train train.csv --dev dev.csv --test test.csv --strategies full,lora,houlsby --seed 2",
     "evaluate": "Example: tlsuite {name} evaluate --model runs/{name}/NAME --data test.csv --output metrics.json",
     "predict": 'Examples: tlsuite {name} predict "Operating profit rose 20 % year on year"  |  '
-               "tlsuite {name} predict --input news.csv --output predictions.jsonl  |  cat headlines.txt | tlsuite {name} predict",
+    "tlsuite {name} predict --input news.csv --output predictions.jsonl  |  cat headlines.txt | tlsuite {name} predict",
 }
 
 
 def views(spec: AppSpec, command: str) -> dict[str, View]:
     """How ``train`` / ``compare`` word the data options for labelled texts."""
-    label_order = (f"{','.join(spec.default_labels)} when the data's labels fit it, else sorted" if spec.default_labels
-                   else "sorted")
+    label_order = (
+        f"{','.join(spec.default_labels)} when the data's labels fit it, else sorted"
+        if spec.default_labels
+        else "sorted"
+    )
     labels = View(with_default("Comma-separated label order for the model head.", label_order))
     if command == TRAIN:
         return {
-            "model": View(), "train": View("Training data: CSV/TSV/JSONL, PhraseBank .txt, or hf:org/name[:split]. Default: demo data."),
-            "dev": View(with_default("Dev data for evaluation, model selection and early stopping.", dev_default(spec))),
+            "model": View(),
+            "train": View("Training data: CSV/TSV/JSONL, PhraseBank .txt, or hf:org/name[:split]. Default: demo data."),
+            "dev": View(
+                with_default("Dev data for evaluation, model selection and early stopping.", dev_default(spec))
+            ),
             "text_col": View("Text column (default: auto: text, sentence, headline...)."),
             "label_col": View("Label column (default: auto: label, sentiment...)."),
-            "format": View("Data format (csv, tsv, jsonl, phrasebank, hub) (default: by suffix)."), "labels": labels,
-            "max_length": View(), "metric": View("Dev metric for model selection and early stopping: macro_f1, accuracy, loss, f1_<label>."),
+            "format": View("Data format (csv, tsv, jsonl, phrasebank, hub) (default: by suffix)."),
+            "labels": labels,
+            "max_length": View(),
+            "metric": View("Dev metric for model selection and early stopping: macro_f1, accuracy, loss, f1_<label>."),
         }
     return {
-        "model": View(), "train": View("Training data (same formats as train). Default: demo data."),
+        "model": View(),
+        "train": View("Training data (same formats as train). Default: demo data."),
         "dev": View(with_default("Dev data: every strategy is scored on it.", dev_default(spec))),
-        "text_col": View("Text column (default: auto)."), "label_col": View("Label column (default: auto)."),
-        "format": View("Data format (default: by suffix)."), "labels": labels, "max_length": View("Token limit per text."),
+        "text_col": View("Text column (default: auto)."),
+        "label_col": View("Label column (default: auto)."),
+        "format": View("Data format (default: by suffix)."),
+        "labels": labels,
+        "max_length": View("Token limit per text."),
         "metric": View("Dev metric the report compares."),
     }
 
@@ -99,7 +111,9 @@ def evaluate(
     text_col: Annotated[Optional[str], typer.Option(help="Text column (default: auto).")] = None,
     label_col: Annotated[Optional[str], typer.Option(help="Label column (default: auto).")] = None,
     format: Annotated[Optional[str], typer.Option("--format", help="Data format (default: by suffix).")] = None,
-    skip_bad_rows: Annotated[bool, typer.Option("--skip-bad-rows", help="Drop bad rows (counted in the output) instead of failing.")] = False,
+    skip_bad_rows: Annotated[
+        bool, typer.Option("--skip-bad-rows", help="Drop bad rows (counted in the output) instead of failing.")
+    ] = False,
     batch_size: UseBatchSizeOpt = 64,
     device: UseDeviceOpt = "auto",
     threads: UseThreadsOpt = None,
@@ -110,8 +124,14 @@ def evaluate(
     from ..data import load_labelled
 
     ref = model_for_use(spec, model, default_runs_dir(runs_dir))
-    labelled = load_labelled(data, text_column=text_col, label_column=label_col, fmt=format, skip_bad_rows=skip_bad_rows,
-                             adapters=data_adapters())
+    labelled = load_labelled(
+        data,
+        text_column=text_col,
+        label_column=label_col,
+        fmt=format,
+        skip_bad_rows=skip_bad_rows,
+        adapters=data_adapters(),
+    )
     trained = load_app(ref, device=device, threads=threads)
     metrics = trained.evaluate(labelled, batch_size=batch_size)
     result = {**metrics, "model": str(trained.run_dir or trained.model_dir), "data": labelled.describe()}
@@ -124,7 +144,9 @@ def evaluate(
         table.add_row(label, f"{v['precision']:.4f}", f"{v['recall']:.4f}", f"{v['f1']:.4f}", str(v["support"]))
     out = Console()
     out.print(table)
-    out.print(f"accuracy {metrics['accuracy']:.4f}   macro-F1 {metrics['macro_f1']:.4f}   weighted-F1 {metrics['weighted_f1']:.4f}")
+    out.print(
+        f"accuracy {metrics['accuracy']:.4f}   macro-F1 {metrics['macro_f1']:.4f}   weighted-F1 {metrics['weighted_f1']:.4f}"
+    )
     cm = metrics["confusion_matrix"]
     out.print("confusion matrix (rows: true, columns: predicted): " + ", ".join(cm["labels"]))
     for label, row in zip(cm["labels"], cm["matrix"]):
@@ -138,11 +160,24 @@ def evaluate(
 def predict(
     spec: AppSpec,
     texts: Annotated[Optional[list[str]], typer.Argument(help="Texts to classify (or use --input, or stdin).")] = None,
-    input: Annotated[Optional[str], typer.Option("--input", "-i", help="File of texts: .txt (one per line), CSV/TSV/JSONL (text column), or - for stdin.")] = None,
+    input: Annotated[
+        Optional[str],
+        typer.Option(
+            "--input", "-i", help="File of texts: .txt (one per line), CSV/TSV/JSONL (text column), or - for stdin."
+        ),
+    ] = None,
     model: UseModelOpt = None,
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write predictions to this file (.csv or .jsonl) instead of stdout.")] = None,
-    output_format: Annotated[Optional[str], typer.Option("--output-format", help="table | csv | jsonl (default: by --output suffix, else table).")] = None,
-    text_col: Annotated[Optional[str], typer.Option(help="Text column of a CSV/TSV/JSONL input (default: auto).")] = None,
+    output: Annotated[
+        Optional[Path],
+        typer.Option("--output", "-o", help="Write predictions to this file (.csv or .jsonl) instead of stdout."),
+    ] = None,
+    output_format: Annotated[
+        Optional[str],
+        typer.Option("--output-format", help="table | csv | jsonl (default: by --output suffix, else table)."),
+    ] = None,
+    text_col: Annotated[
+        Optional[str], typer.Option(help="Text column of a CSV/TSV/JSONL input (default: auto).")
+    ] = None,
     format: Annotated[Optional[str], typer.Option("--format", help="Input data format (default: by suffix).")] = None,
     batch_size: UseBatchSizeOpt = 64,
     device: UseDeviceOpt = "auto",
@@ -172,7 +207,9 @@ def predict(
 
 
 def _jsonl(items: list[str], predictions: list) -> str:
-    return "".join(json.dumps({"text": t, **p.as_dict()}, ensure_ascii=False) + "\n" for t, p in zip(items, predictions))
+    return "".join(
+        json.dumps({"text": t, **p.as_dict()}, ensure_ascii=False) + "\n" for t, p in zip(items, predictions)
+    )
 
 
 def _csv(items: list[str], predictions: list, labels: list[str]) -> str:
@@ -204,7 +241,9 @@ def classification_commands(spec: AppSpec, *, task_options: type[TaskOptions] = 
     app = typer.Typer(help=spec.description, epilog=EPILOGS["group"].format(name=spec.name), no_args_is_help=True)
     for func in (train, compare):
         params = training_parameters(func.__name__, spec, views=views(spec, func.__name__), task_options=task_options)
-        app.command(epilog=EPILOGS[func.__name__].format(name=spec.name))(bind(func, params=params, spec=spec, task_options=task_options))
+        app.command(epilog=EPILOGS[func.__name__].format(name=spec.name))(
+            bind(func, params=params, spec=spec, task_options=task_options)
+        )
     for func in (evaluate, predict):
         app.command(epilog=EPILOGS[func.__name__].format(name=spec.name))(bind(func, spec=spec))
     return app

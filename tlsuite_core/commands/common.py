@@ -46,16 +46,40 @@ class RunOptions:
     and the command's own actions, declared here like any option."""
 
     overrides: dict[str, Any] = field(default_factory=dict)
-    config: Optional[str] = option(None, panel="Config", commands=ALL, show_default=False,
-                                   help="YAML file of options; command-line options override it.")
-    resume: Optional[str] = option(None, panel="Config", commands=(TRAIN, PRETRAIN), show_default=False,
-                                   help="Continue an interrupted run folder from its last checkpoint, exactly.")
-    search: Optional[int] = option(None, panel="Search", commands=(TRAIN,), show_default=False,
-                                   help="Hyperparameter search: N Optuna trials on the dev metric, then the table and the best config.")
-    strategies: Optional[str] = option(None, panel="Compare", commands=(COMPARE,),
-                                       help="Comma-separated strategies to compare (default: full,frozen,partial,gradual,lora,ia3,prefix); the majority and from-scratch baselines are always added.")
-    test: Optional[str] = option(None, panel="Compare", commands=(COMPARE,), show_default=False,
-                                 help="Also score every strategy on this labelled test file.")
+    config: Optional[str] = option(
+        None,
+        panel="Config",
+        commands=ALL,
+        show_default=False,
+        help="YAML file of options; command-line options override it.",
+    )
+    resume: Optional[str] = option(
+        None,
+        panel="Config",
+        commands=(TRAIN, PRETRAIN),
+        show_default=False,
+        help="Continue an interrupted run folder from its last checkpoint, exactly.",
+    )
+    search: Optional[int] = option(
+        None,
+        panel="Search",
+        commands=(TRAIN,),
+        show_default=False,
+        help="Hyperparameter search: N Optuna trials on the dev metric, then the table and the best config.",
+    )
+    strategies: Optional[str] = option(
+        None,
+        panel="Compare",
+        commands=(COMPARE,),
+        help="Comma-separated strategies to compare (default: full,frozen,partial,gradual,lora,ia3,prefix); the majority and from-scratch baselines are always added.",
+    )
+    test: Optional[str] = option(
+        None,
+        panel="Compare",
+        commands=(COMPARE,),
+        show_default=False,
+        help="Also score every strategy on this labelled test file.",
+    )
 
 
 @dataclass(frozen=True)
@@ -170,7 +194,11 @@ def _param(o: ConfigOption, role: str, help_text: str, view: Optional[View] = No
 
 
 def training_parameters(
-    command: str, spec: Optional[AppSpec], *, views: Mapping[str, View] = {}, task_options: type[TaskOptions] = TaskOptions
+    command: str,
+    spec: Optional[AppSpec],
+    *,
+    views: Mapping[str, View] = {},
+    task_options: type[TaskOptions] = TaskOptions,
 ) -> list[Param]:
     """The command-line options of ``command`` (train, compare, pretrain) for ``spec``: the per-task options in
     ``views`` (in that order), the task's options, then every engine option and action the command takes, each
@@ -187,7 +215,9 @@ def training_parameters(
     extra = defaults.get("extra") or {}
     for key, o in options_of(task_options).items():
         if command in o.meta.commands:
-            params.append(_param(o, "task", _described(o.meta.help, _shown_default(o, extra.get(key, o.default), strategies))))
+            params.append(
+                _param(o, "task", _described(o.meta.help, _shown_default(o, extra.get(key, o.default), strategies)))
+            )
     for key, o in declared.items():
         if command in o.meta.commands and not o.meta.per_task:
             params.append(_param(o, "config", _described(o.meta.help, _shown_default(o, defaults[key], strategies))))
@@ -202,14 +232,22 @@ def _described(text: str, shown: Optional[str], *, lower: bool = False) -> str:
     return with_default(text, shown) if shown is not None and not named else text
 
 
-def bind(func: Callable[..., Any], *, params: Sequence[Param] = (), retype: Mapping[str, Any] = {}, **bound: Any) -> Callable[..., Any]:
+def bind(
+    func: Callable[..., Any], *, params: Sequence[Param] = (), retype: Mapping[str, Any] = {}, **bound: Any
+) -> Callable[..., Any]:
     """``func`` as a Typer command: ``bound`` values (the app's ``spec``...) are passed as given, ``params`` become
     options whose values reach ``func`` as ``options=RunOptions(...)``; ``retype`` replaces the annotation (help) of
     some of ``func``'s own parameters. Parameters are ordered by help panel (:data:`~tlsuite_core.config.PANELS`)."""
     signature = inspect.signature(func)
-    own = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY, annotation=retype.get(p.name, p.annotation))
-           for p in signature.parameters.values() if p.name not in bound and p.name != "options"]
-    added = [inspect.Parameter(p.name, inspect.Parameter.KEYWORD_ONLY, default=p.default, annotation=p.annotation) for p in params]
+    own = [
+        p.replace(kind=inspect.Parameter.KEYWORD_ONLY, annotation=retype.get(p.name, p.annotation))
+        for p in signature.parameters.values()
+        if p.name not in bound and p.name != "options"
+    ]
+    added = [
+        inspect.Parameter(p.name, inspect.Parameter.KEYWORD_ONLY, default=p.default, annotation=p.annotation)
+        for p in params
+    ]
     everything = sorted(own + added, key=_panel_rank)
     generated = {p.name: p for p in params}
 
@@ -256,7 +294,9 @@ def _with_environment(overrides: dict[str, Any]) -> dict[str, Any]:
 # -- running ---------------------------------------------------------------------------------------------------------
 
 
-def run_training(spec: AppSpec, options: RunOptions, *, task_options: type[TaskOptions] = TaskOptions, run_path: Path | None = None) -> None:
+def run_training(
+    spec: AppSpec, options: RunOptions, *, task_options: type[TaskOptions] = TaskOptions, run_path: Path | None = None
+) -> None:
     """Resolve the configuration (or the resumed run's), train (or search), and print the run folder on stdout."""
     from ..config import load_config_file
     from ..training.engine import resolve_training_config
@@ -270,14 +310,28 @@ def run_training(spec: AppSpec, options: RunOptions, *, task_options: type[TaskO
             raise ConfigError("--search starts new trials; it cannot --resume a run")
         from ..training.search import run_search
 
-        result = run_search(spec, trials=options.search, config_file=options.config, overrides=overrides, console=err,
-                            registry=get_host().registry)
+        result = run_search(
+            spec,
+            trials=options.search,
+            config_file=options.config,
+            overrides=overrides,
+            console=err,
+            registry=get_host().registry,
+        )
         err.print(f"[green]search completed[/] {result}")
         typer.echo(str(result))
         return
-    cfg, resume_run = resolve_training_config(spec, config_file=options.config, overrides=overrides, resume=options.resume)
-    result = engine_train(spec, cfg, registry=get_host().registry, resume_run=resume_run, console=err,
-                          run_path=run_path if options.resume is None else None)
+    cfg, resume_run = resolve_training_config(
+        spec, config_file=options.config, overrides=overrides, resume=options.resume
+    )
+    result = engine_train(
+        spec,
+        cfg,
+        registry=get_host().registry,
+        resume_run=resume_run,
+        console=err,
+        run_path=run_path if options.resume is None else None,
+    )
     err.print(f"[green]completed[/] {result.path}")
     typer.echo(str(result.path))
 
@@ -290,8 +344,13 @@ def run_comparison(spec: AppSpec, options: RunOptions, *, task_options: type[Tas
     if options.config is not None:
         load_config_file(options.config, task_options=task_options)
     folder = run_compare(
-        spec, strategies=parse_strategies(options.strategies), config_file=options.config,
-        overrides=_with_environment(options.overrides), test=options.test, console=err, registry=get_host().registry,
+        spec,
+        strategies=parse_strategies(options.strategies),
+        config_file=options.config,
+        overrides=_with_environment(options.overrides),
+        test=options.test,
+        console=err,
+        registry=get_host().registry,
     )
     err.print((folder / "compare.md").read_text(encoding="utf-8"))
     err.print(f"[green]report written[/] {folder}/compare.md, compare.csv, compare.json, compare.png")
@@ -334,7 +393,9 @@ def read_plain_text(input_file: str) -> tuple[str, str]:
         raise DataError(f"bytes at offset {exc.start} are not valid UTF-8", path=path) from None
 
 
-def read_texts(inputs: list[str], input_file: str | None, text_col: str | None, fmt: str | None, *, strip: bool = True) -> tuple[list[str], str]:
+def read_texts(
+    inputs: list[str], input_file: str | None, text_col: str | None, fmt: str | None, *, strip: bool = True
+) -> tuple[list[str], str]:
     """Texts to predict from arguments, a file (txt: one per line; csv/tsv/jsonl: a text column) or stdin.
 
     ``strip=False`` keeps each text exactly as given (needed where results point into the text by offsets).

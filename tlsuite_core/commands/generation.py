@@ -69,15 +69,41 @@ def views(spec: AppSpec, command: str) -> dict[str, View]:
     """How ``train`` / ``compare`` word the data options for source -> target pairs."""
     data, on_train = "demo data" if spec.demo_train else "required", command == TRAIN
     return {
-        "model": View("Seq2seq or decoder-only model: alias, folder or hub id; an encoder (BERT family) is warm-started as an encoder-decoder."),
-        "train": View(with_default("Training pairs: CSV/TSV/JSONL, or parallel text (PREFIX with --src-lang/--tgt-lang, or SRC,TGT)."
-                                   if on_train else "Training pairs.", data)),
-        "dev": View(with_default("Dev pairs: generated and scored at each evaluation." if on_train else "Dev pairs.", dev_default(spec))),
-        "text_col": View("Source column of CSV/TSV/JSONL data (default: auto: source, text, document, dialogue...).", flags=("--source-col",)),
-        "label_col": View("Target column(s), comma-separated for several references (default: auto: target, summary, summary1..N...).", flags=("--target-col",)),
-        "format": View("Data format (csv, tsv, jsonl, parallel) (default: by suffix; PREFIX with --src-lang/--tgt-lang or SRC,TGT is parallel text)."),
-        "max_length": View("Source tokens kept (longer sources are cut and counted)." if on_train else "Source tokens kept."),
-        "metric": View("Dev metric for model selection (e.g. chrf, bleu, rougeL, loss)." if on_train else "Dev metric the report compares."),
+        "model": View(
+            "Seq2seq or decoder-only model: alias, folder or hub id; an encoder (BERT family) is warm-started as an encoder-decoder."
+        ),
+        "train": View(
+            with_default(
+                "Training pairs: CSV/TSV/JSONL, or parallel text (PREFIX with --src-lang/--tgt-lang, or SRC,TGT)."
+                if on_train
+                else "Training pairs.",
+                data,
+            )
+        ),
+        "dev": View(
+            with_default(
+                "Dev pairs: generated and scored at each evaluation." if on_train else "Dev pairs.", dev_default(spec)
+            )
+        ),
+        "text_col": View(
+            "Source column of CSV/TSV/JSONL data (default: auto: source, text, document, dialogue...).",
+            flags=("--source-col",),
+        ),
+        "label_col": View(
+            "Target column(s), comma-separated for several references (default: auto: target, summary, summary1..N...).",
+            flags=("--target-col",),
+        ),
+        "format": View(
+            "Data format (csv, tsv, jsonl, parallel) (default: by suffix; PREFIX with --src-lang/--tgt-lang or SRC,TGT is parallel text)."
+        ),
+        "max_length": View(
+            "Source tokens kept (longer sources are cut and counted)." if on_train else "Source tokens kept."
+        ),
+        "metric": View(
+            "Dev metric for model selection (e.g. chrf, bleu, rougeL, loss)."
+            if on_train
+            else "Dev metric the report compares."
+        ),
     }
 
 
@@ -103,7 +129,9 @@ def evaluate(
     data: Annotated[str, typer.Option(help="Pairs to score (same formats as train).")],
     model: UseModelOpt = None,
     output: Annotated[Optional[Path], typer.Option(help="Write the metrics as JSON here.")] = None,
-    predictions: Annotated[Optional[Path], typer.Option(help="Also write every source, output and references as JSONL here.")] = None,
+    predictions: Annotated[
+        Optional[Path], typer.Option(help="Also write every source, output and references as JSONL here.")
+    ] = None,
     source_col: Annotated[Optional[str], typer.Option(help="Source column (default: auto).")] = None,
     target_col: Annotated[Optional[str], typer.Option(help="Target column(s) (default: auto).")] = None,
     format: Annotated[Optional[str], typer.Option("--format", help="Data format (default: by suffix).")] = None,
@@ -122,16 +150,33 @@ def evaluate(
 
     trained = load_app(model_for_use(spec, model, default_runs_dir(runs_dir)), device=device, threads=threads)
     saved = trained.task.options
-    pairs = load_pairs(data, source_column=source_col, target_column=target_col, fmt=format,
-                       src_lang=src_lang or saved.src_lang, tgt_lang=tgt_lang or saved.tgt_lang, adapters=data_adapters())
-    outputs = trained.predict(pairs.sources, batch_size=batch_size, **_given(max_new_tokens=max_new_tokens, num_beams=num_beams))
+    pairs = load_pairs(
+        data,
+        source_column=source_col,
+        target_column=target_col,
+        fmt=format,
+        src_lang=src_lang or saved.src_lang,
+        tgt_lang=tgt_lang or saved.tgt_lang,
+        adapters=data_adapters(),
+    )
+    outputs = trained.predict(
+        pairs.sources, batch_size=batch_size, **_given(max_new_tokens=max_new_tokens, num_beams=num_beams)
+    )
     metrics = trained.task.score(pairs.targets, outputs)
     result = {**metrics, "model": str(trained.run_dir or trained.model_dir), "data": pairs.describe()}
     if output is not None:
         write_atomically(output, json.dumps(result, indent=2, ensure_ascii=False) + "\n")
     if predictions is not None:
-        write_atomically(predictions, "".join(json.dumps({"source": s, "output": o.text, "truncated": o.truncated, "references": r}, ensure_ascii=False) + "\n"
-                                              for s, o, r in zip(pairs.sources, outputs, pairs.targets)))
+        write_atomically(
+            predictions,
+            "".join(
+                json.dumps(
+                    {"source": s, "output": o.text, "truncated": o.truncated, "references": r}, ensure_ascii=False
+                )
+                + "\n"
+                for s, o, r in zip(pairs.sources, outputs, pairs.targets)
+            ),
+        )
     for key, value in metrics.items():
         if isinstance(value, (int, float)):
             typer.echo(f"{key:>24}  {value:.4f}" if isinstance(value, float) else f"{key:>24}  {value}")
@@ -143,10 +188,20 @@ def evaluate(
 def run(
     spec: AppSpec,
     texts: Annotated[Optional[list[str]], typer.Argument(help="Source texts (or --input, or stdin).")] = None,
-    input: Annotated[Optional[str], typer.Option("--input", "-i", help="File of sources: .txt (one per line), CSV/TSV/JSONL (source column), or - for stdin.")] = None,
+    input: Annotated[
+        Optional[str],
+        typer.Option(
+            "--input", "-i", help="File of sources: .txt (one per line), CSV/TSV/JSONL (source column), or - for stdin."
+        ),
+    ] = None,
     model: UseModelOpt = None,
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write outputs here (.txt: one per line; .jsonl: with sources and flags).")] = None,
-    source_col: Annotated[Optional[str], typer.Option(help="Source column of a CSV/TSV/JSONL input (default: auto).")] = None,
+    output: Annotated[
+        Optional[Path],
+        typer.Option("--output", "-o", help="Write outputs here (.txt: one per line; .jsonl: with sources and flags)."),
+    ] = None,
+    source_col: Annotated[
+        Optional[str], typer.Option(help="Source column of a CSV/TSV/JSONL input (default: auto).")
+    ] = None,
     format: Annotated[Optional[str], typer.Option("--format", help="Input format (default: by suffix).")] = None,
     max_new_tokens: Annotated[Optional[int], typer.Option(help="Override the saved generation setting.")] = None,
     num_beams: Annotated[Optional[int], typer.Option(help="Override the saved beam width.")] = None,
@@ -160,9 +215,17 @@ def run(
 
     items = _sources(texts or [], input, source_col, format)
     trained = load_app(model_for_use(spec, model, default_runs_dir(runs_dir)), device=device, threads=threads)
-    outputs = trained.predict(items, batch_size=batch_size, **_given(max_new_tokens=max_new_tokens, num_beams=num_beams))
+    outputs = trained.predict(
+        items, batch_size=batch_size, **_given(max_new_tokens=max_new_tokens, num_beams=num_beams)
+    )
     if output is not None and output.suffix.lower() == ".jsonl":
-        write_atomically(output, "".join(json.dumps({"source": s, "output": o.text, "truncated": o.truncated}, ensure_ascii=False) + "\n" for s, o in zip(items, outputs)))
+        write_atomically(
+            output,
+            "".join(
+                json.dumps({"source": s, "output": o.text, "truncated": o.truncated}, ensure_ascii=False) + "\n"
+                for s, o in zip(items, outputs)
+            ),
+        )
     else:
         text = "".join(o.text.replace("\n", " ") + "\n" for o in outputs)
         if output is not None:
@@ -171,7 +234,9 @@ def run(
             sys.stdout.write(text)
     if output is not None:
         err.print(f"{len(outputs)} outputs written to {output}")
-    _warn_truncated(sum(o.truncated for o in outputs), len(outputs), max_new_tokens or trained.task.options.max_new_tokens)
+    _warn_truncated(
+        sum(o.truncated for o in outputs), len(outputs), max_new_tokens or trained.task.options.max_new_tokens
+    )
 
 
 def _given(**values: Any) -> dict[str, Any]:
@@ -179,7 +244,10 @@ def _given(**values: Any) -> dict[str, Any]:
 
 
 def generation_commands(
-    spec: AppSpec, *, check_options: Optional[OptionsCheck] = None, examples: Optional[GenerationExamples] = None,
+    spec: AppSpec,
+    *,
+    check_options: Optional[OptionsCheck] = None,
+    examples: Optional[GenerationExamples] = None,
     task_options: type[TaskOptions] = GenerationOptions,
 ) -> typer.Typer:
     """The train / compare / evaluate / run command group for a generation app.
@@ -193,33 +261,42 @@ def generation_commands(
     name, data = spec.name, ex.data.split("   ")[0]
     epilogs = {
         "train": f"Examples: tlsuite {name} train   (demo data, warm-started encoder-decoder)  |  tlsuite {name} train {ex.data}  |  "
-                 f"tlsuite {name} train --model google-t5/t5-small {data}   (with internet)  |  "
-                 f"tlsuite {name} train --model smollm2-135m --strategy lora {data}",
+        f"tlsuite {name} train --model google-t5/t5-small {data}   (with internet)  |  "
+        f"tlsuite {name} train --model smollm2-135m --strategy lora {data}",
         "compare": f"Example: tlsuite {name} compare --encoder minilm {data} --strategies full,partial",
         "evaluate": f"Example: tlsuite {name} evaluate --model runs/{name}/NAME --data {ex.pairs} --output metrics.json",
         "run": f"Examples: tlsuite {name} run {ex.text}  |  tlsuite {name} run --input {ex.input_file} --output {ex.output_file}  |  "
-               f"cat sources.txt | tlsuite {name} run   (one source per line)",
+        f"cat sources.txt | tlsuite {name} run   (one source per line)",
     }
     app = typer.Typer(help=spec.description, epilog=f"Example: tlsuite {name} train {data}", no_args_is_help=True)
     for func in (train, compare):
         params = training_parameters(func.__name__, spec, views=views(spec, func.__name__), task_options=task_options)
-        app.command(epilog=epilogs[func.__name__])(bind(func, params=params, spec=spec, task_options=task_options, check=check_options))
+        app.command(epilog=epilogs[func.__name__])(
+            bind(func, params=params, spec=spec, task_options=task_options, check=check_options)
+        )
     for func in (evaluate, run):
         app.command(epilog=epilogs[func.__name__])(bind(func, spec=spec))
     return app
 
 
 def _sources(texts: list[str], input_file: Optional[str], source_col: Optional[str], fmt: Optional[str]) -> list[str]:
-    if input_file is not None and Path(input_file).suffix.lower() in (".csv", ".tsv", ".jsonl", ".json") or fmt in ("csv", "tsv", "jsonl"):
+    if (
+        input_file is not None
+        and Path(input_file).suffix.lower() in (".csv", ".tsv", ".jsonl", ".json")
+        or fmt in ("csv", "tsv", "jsonl")
+    ):
         from ..pairs import load_pairs
 
-        return load_pairs(input_file, source_column=source_col, fmt=fmt, require_targets=False, adapters=data_adapters()).sources
+        return load_pairs(
+            input_file, source_column=source_col, fmt=fmt, require_targets=False, adapters=data_adapters()
+        ).sources
     items, _ = read_texts(texts, input_file, None, None)
     return items
 
 
 def _warn_truncated(count: int, total: int, limit: Any) -> None:
     if count:
-        err.print(f"[yellow]warning:[/] {count} of {total} outputs stopped at max_new_tokens ({limit}) without an end token; "
-                  "raise --max-new-tokens if they look cut")
-
+        err.print(
+            f"[yellow]warning:[/] {count} of {total} outputs stopped at max_new_tokens ({limit}) without an end token; "
+            "raise --max-new-tokens if they look cut"
+        )

@@ -36,7 +36,11 @@ EPILOG = (
 #: strategies included, are not among its options; see ``Option.commands``)
 VIEWS = {
     "model": View("Model alias, model/run folder or hub id to continue from."),
-    "train": View("Unlabelled text: .txt (one text per line) or CSV/TSV/JSONL with a text column.", flags=("--corpus",), required=True),
+    "train": View(
+        "Unlabelled text: .txt (one text per line) or CSV/TSV/JSONL with a text column.",
+        flags=("--corpus",),
+        required=True,
+    ),
     "dev": View("Held-out text for perplexity (default: --dev-split of the corpus)."),
     "text_col": View("Text column of CSV/TSV/JSONL corpora (default: auto)."),
     "format": View("Corpus format (txt, csv, tsv, jsonl) (default: by suffix)."),
@@ -48,7 +52,13 @@ VIEWS = {
 def pretrain(
     spec: AppSpec,
     options: RunOptions,
-    out: Annotated[Optional[Path], typer.Option(help="Output run folder (default: runs/pretrain/<timestamp>); use it as --model of any app.", rich_help_panel="Output")] = None,
+    out: Annotated[
+        Optional[Path],
+        typer.Option(
+            help="Output run folder (default: runs/pretrain/<timestamp>); use it as --model of any app.",
+            rich_help_panel="Output",
+        ),
+    ] = None,
 ) -> None:
     """Continue pretraining a model on in-domain text; the output folder works as --model for every app."""
     if options.overrides.get("dev") is not None:

@@ -48,50 +48,107 @@ __all__ = ["token_classification_commands"]
 #: ``writer(rows, predicted_tags) -> text``: rows as the format's reader returned them
 TaggedWriter = Callable[[list[dict[str, Any]], list[list[str]]], str]
 
-SchemeOpt = Annotated[Optional[str], typer.Option(help="Tagging scheme of the files: auto, IOB1, IOB2, BIOES (default: auto-detect).", rich_help_panel="Data")]
-RepairOpt = Annotated[bool, typer.Option("--repair-tags", help="Rewrite tag sequences that break the scheme (as conlleval reads them) instead of failing.", rich_help_panel="Data")]
-TokensColOpt = Annotated[Optional[str], typer.Option(help="Tokens (or raw text) column of JSONL/CSV data (default: auto: tokens, words / text).", rich_help_panel="Data")]
-TagColOpt = Annotated[Optional[str], typer.Option(help="Tag column: a CoNLL column number (1-based, negative from the end; default: last) or a JSONL key (default: auto: tags, ner_tags / entities).", rich_help_panel="Data")]
-StrideOpt = Annotated[Optional[int], typer.Option(help="Subwords shared by neighbouring windows of a long sentence (default: a quarter of --max-length).")]
-DecodeOpt = Annotated[Optional[str], typer.Option(help="viterbi | argmax: the best tag sequence the scheme allows, or each word's most probable tag (default: the run's).")]
+SchemeOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        help="Tagging scheme of the files: auto, IOB1, IOB2, BIOES (default: auto-detect).", rich_help_panel="Data"
+    ),
+]
+RepairOpt = Annotated[
+    bool,
+    typer.Option(
+        "--repair-tags",
+        help="Rewrite tag sequences that break the scheme (as conlleval reads them) instead of failing.",
+        rich_help_panel="Data",
+    ),
+]
+TokensColOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        help="Tokens (or raw text) column of JSONL/CSV data (default: auto: tokens, words / text).",
+        rich_help_panel="Data",
+    ),
+]
+TagColOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        help="Tag column: a CoNLL column number (1-based, negative from the end; default: last) or a JSONL key (default: auto: tags, ner_tags / entities).",
+        rich_help_panel="Data",
+    ),
+]
+StrideOpt = Annotated[
+    Optional[int],
+    typer.Option(
+        help="Subwords shared by neighbouring windows of a long sentence (default: a quarter of --max-length)."
+    ),
+]
+DecodeOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        help="viterbi | argmax: the best tag sequence the scheme allows, or each word's most probable tag (default: the run's)."
+    ),
+]
 AggregationOpt = Annotated[str, typer.Option(help="A word's tag from its subwords: first | average | max.")]
 
 EPILOGS = {
     "group": "Example: tlsuite {name} train --train train.txt --dev valid.txt",
     "train": "Examples: tlsuite {name} train --train train.txt --dev valid.txt   (CoNLL columns, tag in the last column)  |  "
-             "tlsuite {name} train --train train.jsonl --dev dev.jsonl --scheme BIOES  |  "
-             "tlsuite {name} train --config run.yaml --seed 2  |  tlsuite {name} train --resume runs/{name}/NAME",
+    "tlsuite {name} train --train train.jsonl --dev dev.jsonl --scheme BIOES  |  "
+    "tlsuite {name} train --config run.yaml --seed 2  |  tlsuite {name} train --resume runs/{name}/NAME",
     "compare": "Examples: tlsuite {name} compare --train train.txt --dev valid.txt   (full,frozen,partial,gradual,lora,ia3,prefix + baselines)  |  "
-               "tlsuite {name} compare --train train.txt --dev valid.txt --test test.txt --strategies full,lora,houlsby --seed 2",
+    "tlsuite {name} compare --train train.txt --dev valid.txt --test test.txt --strategies full,lora,houlsby --seed 2",
     "evaluate": "Example: tlsuite {name} evaluate --model runs/{name}/NAME --data test.txt --output metrics.json",
     "predict": 'Examples: tlsuite {name} predict "Angela Merkel visited Paris on Monday"  |  '
-               "tlsuite {name} predict --input articles.txt --output entities.jsonl  |  cat notes.txt | tlsuite {name} predict  |  "
-               "tlsuite {name} predict --input test.conll --output predicted.conll",
+    "tlsuite {name} predict --input articles.txt --output entities.jsonl  |  cat notes.txt | tlsuite {name} predict  |  "
+    "tlsuite {name} predict --input test.conll --output predicted.conll",
 }
 
 
 def views(spec: AppSpec, command: str) -> dict[str, View]:
     """How ``train`` / ``compare`` word the data options for tagged words."""
     columns = {
-        "text_col": View("Tokens (or raw text) column of JSONL/CSV data (default: auto: tokens, words / text).", flags=("--tokens-col",)),
-        "label_col": View("Tag column: a CoNLL column number (1-based, negative from the end; default: last) or a JSONL key "
-                          "(default: auto: tags, ner_tags / entities).", flags=("--tag-col",)),
+        "text_col": View(
+            "Tokens (or raw text) column of JSONL/CSV data (default: auto: tokens, words / text).",
+            flags=("--tokens-col",),
+        ),
+        "label_col": View(
+            "Tag column: a CoNLL column number (1-based, negative from the end; default: last) or a JSONL key "
+            "(default: auto: tags, ner_tags / entities).",
+            flags=("--tag-col",),
+        ),
     }
-    labels = View("Comma-separated tag order for the model head (default: O, then B-/I- (and E-/S-) of each type in the data).")
+    labels = View(
+        "Comma-separated tag order for the model head (default: O, then B-/I- (and E-/S-) of each type in the data)."
+    )
     if command == TRAIN:
-        data = ("Training data: CoNLL columns (.txt/.conll), JSONL of tokens + tags, or JSONL of text + character-offset entities."
-                + (" (default: demo data)" if spec.demo_train else f" Required: {spec.name} ships no demo data."))
+        data = (
+            "Training data: CoNLL columns (.txt/.conll), JSONL of tokens + tags, or JSONL of text + character-offset entities."
+            + (" (default: demo data)" if spec.demo_train else f" Required: {spec.name} ships no demo data.")
+        )
         return {
-            "model": View(), "train": View(data, show_default=False),
-            "dev": View(with_default("Dev data for evaluation, model selection and early stopping.", dev_default(spec))), **columns,
-            "format": View("Data format (conll, jsonl, csv, tsv) (default: by suffix; .txt is CoNLL)."), "labels": labels,
+            "model": View(),
+            "train": View(data, show_default=False),
+            "dev": View(
+                with_default("Dev data for evaluation, model selection and early stopping.", dev_default(spec))
+            ),
+            **columns,
+            "format": View("Data format (conll, jsonl, csv, tsv) (default: by suffix; .txt is CoNLL)."),
+            "labels": labels,
             "max_length": View("Subwords per window; longer sentences are split into overlapping windows, never cut."),
-            "metric": View("Dev metric for model selection and early stopping: f1, precision, recall, macro_f1, accuracy, loss, f1_<TYPE>."),
+            "metric": View(
+                "Dev metric for model selection and early stopping: f1, precision, recall, macro_f1, accuracy, loss, f1_<TYPE>."
+            ),
         }
     return {
-        "model": View(), "train": View("Training data (same formats as train)." + ("" if spec.demo_train else " Required."), show_default=False),
-        "dev": View(with_default("Dev data: every strategy is scored on it.", dev_default(spec))), **columns,
-        "format": View("Data format (default: by suffix)."), "labels": labels, "max_length": View("Subwords per window."),
+        "model": View(),
+        "train": View(
+            "Training data (same formats as train)." + ("" if spec.demo_train else " Required."), show_default=False
+        ),
+        "dev": View(with_default("Dev data: every strategy is scored on it.", dev_default(spec))),
+        **columns,
+        "format": View("Data format (default: by suffix)."),
+        "labels": labels,
+        "max_length": View("Subwords per window."),
         "metric": View("Dev metric the report compares."),
     }
 
@@ -113,10 +170,14 @@ def evaluate(
     output: Annotated[Optional[Path], typer.Option(help="Write the metrics as JSON here.")] = None,
     tokens_col: TokensColOpt = None,
     tag_col: TagColOpt = None,
-    format: Annotated[Optional[str], typer.Option("--format", help="Data format (default: by suffix; .txt is CoNLL).")] = None,
+    format: Annotated[
+        Optional[str], typer.Option("--format", help="Data format (default: by suffix; .txt is CoNLL).")
+    ] = None,
     scheme: SchemeOpt = None,
     repair_tags: RepairOpt = False,
-    skip_bad_rows: Annotated[bool, typer.Option("--skip-bad-rows", help="Drop bad sentences (counted in the output) instead of failing.")] = False,
+    skip_bad_rows: Annotated[
+        bool, typer.Option("--skip-bad-rows", help="Drop bad sentences (counted in the output) instead of failing.")
+    ] = False,
     aggregation: AggregationOpt = "first",
     decode: DecodeOpt = None,
     stride: StrideOpt = None,
@@ -130,25 +191,39 @@ def evaluate(
     from ..tagging import load_tagged
 
     ref = model_for_use(spec, model, default_runs_dir(runs_dir))
-    tagged = load_tagged(data, tokens_column=tokens_col, tags_column=tag_col, fmt=format, scheme=_scheme(scheme) if scheme else "auto",
-                         repair=repair_tags, skip_bad_rows=skip_bad_rows, adapters=data_adapters())
+    tagged = load_tagged(
+        data,
+        tokens_column=tokens_col,
+        tags_column=tag_col,
+        fmt=format,
+        scheme=_scheme(scheme) if scheme else "auto",
+        repair=repair_tags,
+        skip_bad_rows=skip_bad_rows,
+        adapters=data_adapters(),
+    )
     trained = load_app(ref, device=device, threads=threads)
     metrics = trained.evaluate(tagged, batch_size=batch_size, **_inference(aggregation, decode, stride))
     result = {**metrics, "model": str(trained.run_dir or trained.model_dir), "data": tagged.describe()}
     if output is not None:
         write_atomically(output, json.dumps(result, indent=2) + "\n")
     out = Console()
-    table = Table(title=f"{spec.name} evaluation on {data} ({metrics['n']} sentences, {metrics['mode']} {metrics['scheme']})")
+    table = Table(
+        title=f"{spec.name} evaluation on {data} ({metrics['n']} sentences, {metrics['mode']} {metrics['scheme']})"
+    )
     for col in ("type", "precision", "recall", "f1", "support"):
         table.add_column(col, justify="right" if col != "type" else "left")
     for kind, v in metrics["per_type"].items():
         table.add_row(kind, f"{v['precision']:.4f}", f"{v['recall']:.4f}", f"{v['f1']:.4f}", str(v["support"]))
     out.print(table)
-    out.print(f"entity F1 {metrics['f1']:.4f}   precision {metrics['precision']:.4f}   recall {metrics['recall']:.4f}   "
-              f"macro-F1 {metrics['macro_f1']:.4f}   word accuracy {metrics['accuracy']:.4f}")
+    out.print(
+        f"entity F1 {metrics['f1']:.4f}   precision {metrics['precision']:.4f}   recall {metrics['recall']:.4f}   "
+        f"macro-F1 {metrics['macro_f1']:.4f}   word accuracy {metrics['accuracy']:.4f}"
+    )
     if metrics["confusions"]:
-        out.print("most frequent confusions (words, true -> predicted): "
-                  + ", ".join(f"{c['true']} -> {c['predicted']} {c['words']}" for c in metrics["confusions"][:5]))
+        out.print(
+            "most frequent confusions (words, true -> predicted): "
+            + ", ".join(f"{c['true']} -> {c['predicted']} {c['words']}" for c in metrics["confusions"][:5])
+        )
     if tagged.skipped:
         err.print(f"[yellow]{len(tagged.skipped)} bad sentences skipped[/]")
     if tagged.repaired:
@@ -170,9 +245,28 @@ def _inference(aggregation: str, decode: Optional[str], stride: Optional[int]) -
 def _word_options(formats: str) -> dict[str, Any]:
     """``predict``'s options that name the app's pre-tokenized word formats (``formats``)."""
     return {
-        "input": Annotated[Optional[str], typer.Option("--input", "-i", help=f"File: .txt (one text per line), JSONL/CSV/TSV (text column), or a pre-tokenized format ({formats}) whose tags are written back in that format; - for stdin.")],
-        "output_format": Annotated[Optional[str], typer.Option("--output-format", help=f"jsonl | table | the input's word format ({formats}) (default: the input's word format, else by --output suffix, else jsonl).")],
-        "format": Annotated[Optional[str], typer.Option("--format", help=f"Input format: txt, jsonl, csv, tsv, {formats} (default: by suffix; a .txt starting with -DOCSTART- is CoNLL).")],
+        "input": Annotated[
+            Optional[str],
+            typer.Option(
+                "--input",
+                "-i",
+                help=f"File: .txt (one text per line), JSONL/CSV/TSV (text column), or a pre-tokenized format ({formats}) whose tags are written back in that format; - for stdin.",
+            ),
+        ],
+        "output_format": Annotated[
+            Optional[str],
+            typer.Option(
+                "--output-format",
+                help=f"jsonl | table | the input's word format ({formats}) (default: the input's word format, else by --output suffix, else jsonl).",
+            ),
+        ],
+        "format": Annotated[
+            Optional[str],
+            typer.Option(
+                "--format",
+                help=f"Input format: txt, jsonl, csv, tsv, {formats} (default: by suffix; a .txt starting with -DOCSTART- is CoNLL).",
+            ),
+        ],
     }
 
 
@@ -186,10 +280,14 @@ def predict(
     texts: Annotated[Optional[list[str]], typer.Argument(help="Texts to tag (or use --input, or stdin).")] = None,
     input: InputOpt = None,
     model: UseModelOpt = None,
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write predictions to this file instead of stdout.")] = None,
+    output: Annotated[
+        Optional[Path], typer.Option("--output", "-o", help="Write predictions to this file instead of stdout.")
+    ] = None,
     output_format: OutputFormatOpt = None,
     format: FormatOpt = None,
-    text_col: Annotated[Optional[str], typer.Option(help="Text column of a JSONL/CSV/TSV input (default: auto).")] = None,
+    text_col: Annotated[
+        Optional[str], typer.Option(help="Text column of a JSONL/CSV/TSV input (default: auto).")
+    ] = None,
     aggregation: AggregationOpt = "first",
     decode: DecodeOpt = None,
     stride: StrideOpt = None,
@@ -222,11 +320,19 @@ def predict(
             out.add_row(escape(t), escape(", ".join(f"{e.label}: {e.text} ({e.score:.2f})" for e in entities)) or "-")
         Console().print(out)
         return
-    text = "".join(json.dumps({"text": t, "entities": [e.as_dict() for e in ents]}, ensure_ascii=False) + "\n" for t, ents in zip(items, predictions))
+    text = "".join(
+        json.dumps({"text": t, "entities": [e.as_dict() for e in ents]}, ensure_ascii=False) + "\n"
+        for t, ents in zip(items, predictions)
+    )
     _emit(text, output, f"{len(items)} texts")
 
 
-def _output_kind(output_format: Optional[str], word_format: Optional[str], output: Optional[Path], writers: Mapping[str, TaggedWriter]) -> str:
+def _output_kind(
+    output_format: Optional[str],
+    word_format: Optional[str],
+    output: Optional[Path],
+    writers: Mapping[str, TaggedWriter],
+) -> str:
     """What ``predict`` writes: jsonl, table or the input's word format (checked against what is possible)."""
     kind = output_format or (word_format if word_format else None)
     if kind is None:
@@ -240,23 +346,43 @@ def _output_kind(output_format: Optional[str], word_format: Optional[str], outpu
     return kind
 
 
-def _predict_words(trained: Any, input: Optional[str], word_format: str, kind: str, writers: Mapping[str, TaggedWriter],
-                   output: Optional[Path], batch_size: int, options: dict[str, Any]) -> None:
+def _predict_words(
+    trained: Any,
+    input: Optional[str],
+    word_format: str,
+    kind: str,
+    writers: Mapping[str, TaggedWriter],
+    output: Optional[Path],
+    batch_size: int,
+    options: dict[str, Any],
+) -> None:
     """``predict`` on a pre-tokenized file: tags written back in its format, as JSONL, or as a table."""
     from ..data import read_table
 
-    table = read_table(_stdin_to_file(input, word_format) if input in (None, "-") else input, word_format, data_adapters())
+    table = read_table(
+        _stdin_to_file(input, word_format) if input in (None, "-") else input, word_format, data_adapters()
+    )
     rows = [row for row in table.rows if isinstance(row.get("tokens"), list)]
     if not rows:
         raise ConfigError(f"{input}: no sentences")
     docs = [row["_doc"] for row in rows] if all("_doc" in row for row in rows) else None
-    tagged = trained.task.tag(trained.model, trained.tokenizer, [row["tokens"] for row in rows], docs=docs,
-                              **trained.inference_options(batch_size, options))
+    tagged = trained.task.tag(
+        trained.model,
+        trained.tokenizer,
+        [row["tokens"] for row in rows],
+        docs=docs,
+        **trained.inference_options(batch_size, options),
+    )
     if kind == word_format:
         text = writers[word_format](rows, [t.tags for t in tagged])
     elif kind == "jsonl":
-        text = "".join(json.dumps({"tokens": r["tokens"], "tags": t.tags, "scores": [round(s, 6) for s in t.scores]}, ensure_ascii=False) + "\n"
-                       for r, t in zip(rows, tagged))
+        text = "".join(
+            json.dumps(
+                {"tokens": r["tokens"], "tags": t.tags, "scores": [round(s, 6) for s in t.scores]}, ensure_ascii=False
+            )
+            + "\n"
+            for r, t in zip(rows, tagged)
+        )
     else:
         _print_tagged(rows, tagged)
         return
@@ -264,7 +390,9 @@ def _predict_words(trained: Any, input: Optional[str], word_format: str, kind: s
 
 
 def token_classification_commands(
-    spec: AppSpec, *, writers: Mapping[str, TaggedWriter] | None = None,
+    spec: AppSpec,
+    *,
+    writers: Mapping[str, TaggedWriter] | None = None,
     task_options: type[TaskOptions] = TokenClassificationOptions,
 ) -> typer.Typer:
     """The train / compare / evaluate / predict command group for a token-classification app.
@@ -277,9 +405,13 @@ def token_classification_commands(
     app = typer.Typer(help=spec.description, epilog=EPILOGS["group"].format(name=spec.name), no_args_is_help=True)
     for func in (train, compare):
         params = training_parameters(func.__name__, spec, views=views(spec, func.__name__), task_options=task_options)
-        app.command(epilog=EPILOGS[func.__name__].format(name=spec.name))(bind(func, params=params, spec=spec, task_options=task_options))
+        app.command(epilog=EPILOGS[func.__name__].format(name=spec.name))(
+            bind(func, params=params, spec=spec, task_options=task_options)
+        )
     app.command(epilog=EPILOGS["evaluate"].format(name=spec.name))(bind(evaluate, spec=spec))
-    app.command(epilog=EPILOGS["predict"].format(name=spec.name))(bind(predict, spec=spec, writers=writers, retype=_word_options(", ".join(sorted(writers)) or "none")))
+    app.command(epilog=EPILOGS["predict"].format(name=spec.name))(
+        bind(predict, spec=spec, writers=writers, retype=_word_options(", ".join(sorted(writers)) or "none"))
+    )
     return app
 
 

@@ -103,7 +103,11 @@ class Task:
         architecture with random weights (the no-transfer baseline)."""
         from ..models import load_model, random_model
 
-        kwargs = dict(num_labels=len(labels), id2label=dict(enumerate(labels)), label2id={label: i for i, label in enumerate(labels)})
+        kwargs = dict(
+            num_labels=len(labels),
+            id2label=dict(enumerate(labels)),
+            label2id={label: i for i, label in enumerate(labels)},
+        )
         if from_scratch:
             return random_model(model, self.model_class(), **kwargs)
         return load_model(model, self.model_class(), ignore_mismatched_sizes=True, trainable_start=True, **kwargs)

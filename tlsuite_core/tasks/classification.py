@@ -119,13 +119,17 @@ class SequenceClassification(Task):
             lines.append(f"{label:<24}{v['precision']:>10.4f}{v['recall']:>10.4f}{v['f1']:>10.4f}{v['support']:>10}")
         lines.append("")
         lines.append(f"{'accuracy':<24}{'':>20}{metrics['accuracy']:>10.4f}{metrics['n']:>10}")
-        lines.append(f"{'macro avg':<24}{metrics['macro_precision']:>10.4f}{metrics['macro_recall']:>10.4f}{metrics['macro_f1']:>10.4f}{metrics['n']:>10}")
+        lines.append(
+            f"{'macro avg':<24}{metrics['macro_precision']:>10.4f}{metrics['macro_recall']:>10.4f}{metrics['macro_f1']:>10.4f}{metrics['n']:>10}"
+        )
         (folder / "classification_report.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
         (folder / "classification_report.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
         confusion_matrix_png(folder / "confusion_matrix.png", metrics["confusion_matrix"])
         return ["classification_report.txt", "classification_report.json", "confusion_matrix.png"]
 
-    def evaluate(self, model: Any, tokenizer: Any, data: LabelledData, labels: Sequence[str], **kwargs: Any) -> dict[str, Any]:
+    def evaluate(
+        self, model: Any, tokenizer: Any, data: LabelledData, labels: Sequence[str], **kwargs: Any
+    ) -> dict[str, Any]:
         """Metrics on labelled data; every label must be known to the model."""
         label2id = {label: i for i, label in enumerate(labels)}
         for label, line in zip(data.labels, data.lines):
@@ -199,7 +203,9 @@ def predict_proba(
     out = np.empty((len(texts), model.config.num_labels), dtype=np.float32)
     model.eval()
     with torch.inference_mode():
-        batches = length_sorted_batches(enc["input_ids"], enc.get("token_type_ids"), pad_id=pad_id, batch_size=batch_size, device=device)
+        batches = length_sorted_batches(
+            enc["input_ids"], enc.get("token_type_ids"), pad_id=pad_id, batch_size=batch_size, device=device
+        )
         for idx, _, batch in batches:
             logits = model(**batch).logits.float()
             out[idx] = torch.softmax(logits, dim=-1).cpu().numpy()

@@ -30,8 +30,17 @@ from ..errors import ConfigError, ModelError
 from ..pairs import PairedData, load_pairs
 from .base import Task
 
-GENERATION_KEYS = ("max_new_tokens", "min_new_tokens", "num_beams", "length_penalty", "no_repeat_ngram_size", "do_sample",
-                   "temperature", "top_p", "repetition_penalty")
+GENERATION_KEYS = (
+    "max_new_tokens",
+    "min_new_tokens",
+    "num_beams",
+    "length_penalty",
+    "no_repeat_ngram_size",
+    "do_sample",
+    "temperature",
+    "top_p",
+    "repetition_penalty",
+)
 
 
 @dataclass
@@ -41,41 +50,109 @@ class GenerationOptions(TaskOptions):
     summaries and translations."""
 
     task: ClassVar[str] = "generation"
-    metrics: str | None = option(None, unset="none (loss and output lengths only)",
-                                 help="Registered metric that scores the outputs (translation, summarization, exact_match).")
-    encoder: str | None = option(None, panel="Model", commands=LABELLED, unset="none, --model decides",
-                                 help="Warm start: encoder checkpoint (alias, folder or hub id) of a new encoder-decoder.")
-    decoder: str | None = option(None, panel="Model", commands=LABELLED, help="Warm start: decoder checkpoint (default: the encoder's).")
-    instruction: str | None = option(None, panel="Model", commands=(TRAIN,), unset="none; the chat template when the tokenizer has one",
-                                     help="Decoder-only models: text put before each source in the prompt.")
-    src_lang: str | None = option(None, panel="Data", commands=LABELLED, unset="none",
-                                  help="Source language code (parallel files PREFIX.<src>; models with language tokens).")
+    metrics: str | None = option(
+        None,
+        unset="none (loss and output lengths only)",
+        help="Registered metric that scores the outputs (translation, summarization, exact_match).",
+    )
+    encoder: str | None = option(
+        None,
+        panel="Model",
+        commands=LABELLED,
+        unset="none, --model decides",
+        help="Warm start: encoder checkpoint (alias, folder or hub id) of a new encoder-decoder.",
+    )
+    decoder: str | None = option(
+        None, panel="Model", commands=LABELLED, help="Warm start: decoder checkpoint (default: the encoder's)."
+    )
+    instruction: str | None = option(
+        None,
+        panel="Model",
+        commands=(TRAIN,),
+        unset="none; the chat template when the tokenizer has one",
+        help="Decoder-only models: text put before each source in the prompt.",
+    )
+    src_lang: str | None = option(
+        None,
+        panel="Data",
+        commands=LABELLED,
+        unset="none",
+        help="Source language code (parallel files PREFIX.<src>; models with language tokens).",
+    )
     tgt_lang: str | None = option(None, panel="Data", commands=LABELLED, unset="none", help="Target language code.")
-    max_target_length: int = option(128, panel="Data", commands=(TRAIN,), ge=1,
-                                    help="Target tokens kept for training (longer targets are cut and counted).")
-    max_new_tokens: int = option(128, panel="Generation", commands=(TRAIN,), ge=1,
-                                 help="Generation: most new tokens per output (outputs that reach it are counted).")
-    min_new_tokens: int | None = option(None, panel="Generation", commands=(TRAIN,), ge=0, unset="none", help="Generation: fewest new tokens per output.")
+    max_target_length: int = option(
+        128,
+        panel="Data",
+        commands=(TRAIN,),
+        ge=1,
+        help="Target tokens kept for training (longer targets are cut and counted).",
+    )
+    max_new_tokens: int = option(
+        128,
+        panel="Generation",
+        commands=(TRAIN,),
+        ge=1,
+        help="Generation: most new tokens per output (outputs that reach it are counted).",
+    )
+    min_new_tokens: int | None = option(
+        None,
+        panel="Generation",
+        commands=(TRAIN,),
+        ge=0,
+        unset="none",
+        help="Generation: fewest new tokens per output.",
+    )
     num_beams: int = option(4, panel="Generation", commands=(TRAIN,), ge=1, help="Generation: beam width (1: greedy).")
-    length_penalty: float | None = option(None, panel="Generation", commands=(TRAIN,), unset="the model's generation config",
-                                          help="Generation: beam length penalty (> 1 favours longer outputs).")
-    no_repeat_ngram_size: int | None = option(None, panel="Generation", commands=(TRAIN,), ge=0, unset="none",
-                                              help="Generation: forbid repeating n-grams of this size.")
-    do_sample: bool | None = option(None, help="Generation: sample instead of searching.", unset="the model's generation config")
-    temperature: float | None = option(None, gt=0, help="Generation: sampling temperature.", unset="the model's generation config")
-    top_p: float | None = option(None, gt=0, le=1, help="Generation: nucleus sampling share.", unset="the model's generation config")
-    repetition_penalty: float | None = option(None, gt=0, help="Generation: repetition penalty.", unset="the model's generation config")
-    eval_limit: int | None = option(None, panel="Generation", commands=(TRAIN,), ge=1, unset="all dev pairs",
-                                    help="Score at most N dev pairs at evaluations during training (the final evaluation uses all).")
+    length_penalty: float | None = option(
+        None,
+        panel="Generation",
+        commands=(TRAIN,),
+        unset="the model's generation config",
+        help="Generation: beam length penalty (> 1 favours longer outputs).",
+    )
+    no_repeat_ngram_size: int | None = option(
+        None,
+        panel="Generation",
+        commands=(TRAIN,),
+        ge=0,
+        unset="none",
+        help="Generation: forbid repeating n-grams of this size.",
+    )
+    do_sample: bool | None = option(
+        None, help="Generation: sample instead of searching.", unset="the model's generation config"
+    )
+    temperature: float | None = option(
+        None, gt=0, help="Generation: sampling temperature.", unset="the model's generation config"
+    )
+    top_p: float | None = option(
+        None, gt=0, le=1, help="Generation: nucleus sampling share.", unset="the model's generation config"
+    )
+    repetition_penalty: float | None = option(
+        None, gt=0, help="Generation: repetition penalty.", unset="the model's generation config"
+    )
+    eval_limit: int | None = option(
+        None,
+        panel="Generation",
+        commands=(TRAIN,),
+        ge=1,
+        unset="all dev pairs",
+        help="Score at most N dev pairs at evaluations during training (the final evaluation uses all).",
+    )
     tokenize: str | None = option(None, help="translation metric: the sacreBLEU tokenizer.", unset="by target language")
-    lang: str | None = option(None, help="summarization metric: the language of the texts (ROUGE stemming).", unset="tgt_lang")
+    lang: str | None = option(
+        None, help="summarization metric: the language of the texts (ROUGE stemming).", unset="tgt_lang"
+    )
 
 
 def _is_encoder(config: Any) -> bool:
     """A bidirectional encoder (BERT family): has a masked-LM head class and is not configured as a decoder."""
     from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_NAMES
 
-    return config.model_type in MODEL_FOR_MASKED_LM_MAPPING_NAMES and not getattr(config, "is_decoder", False) and not getattr(config, "is_encoder_decoder", False)
+    return (
+        config.model_type in MODEL_FOR_MASKED_LM_MAPPING_NAMES
+        and not getattr(config, "is_decoder", False)
+        and not getattr(config, "is_encoder_decoder", False)
+    )
 
 
 @dataclass
@@ -131,9 +208,16 @@ class Generation(Task):
 
     # -- data --------------------------------------------------------------------------------------
     def load_data(self, source: str, config: Any, *, limit: int | None = None) -> PairedData:
-        return load_pairs(source, source_column=config.text_col, target_column=config.label_col, fmt=config.format,
-                          src_lang=self.options.src_lang, tgt_lang=self.options.tgt_lang,
-                          skip_bad_rows=config.skip_bad_rows, adapters=self.adapters)
+        return load_pairs(
+            source,
+            source_column=config.text_col,
+            target_column=config.label_col,
+            fmt=config.format,
+            src_lang=self.options.src_lang,
+            tgt_lang=self.options.tgt_lang,
+            skip_bad_rows=config.skip_bad_rows,
+            adapters=self.adapters,
+        )
 
     def label_names(self, train: Any, others: Sequence[Any], config: Any, default: Sequence[str] | None) -> list[str]:
         return []
@@ -161,7 +245,9 @@ class Generation(Task):
         if _is_encoder(config):
             # an encoder checkpoint cannot generate alone: warm-start an encoder-decoder from it (bert2bert)
             self.options.encoder = model.ref
-            self.load_notes = [f"{model.ref} is an encoder: warm-starting an encoder-decoder from it (--encoder/--decoder to choose)"]
+            self.load_notes = [
+                f"{model.ref} is an encoder: warm-starting an encoder-decoder from it (--encoder/--decoder to choose)"
+            ]
             return "warm"
         raise ModelError(
             f"{path}: a {config.model_type} model cannot generate; pick a seq2seq or decoder-only model, or warm-start "
@@ -171,7 +257,9 @@ class Generation(Task):
     def model_class(self) -> Any:
         import transformers
 
-        return {"causal": transformers.AutoModelForCausalLM, "warm": transformers.EncoderDecoderModel}.get(self.kind, transformers.AutoModelForSeq2SeqLM)
+        return {"causal": transformers.AutoModelForCausalLM, "warm": transformers.EncoderDecoderModel}.get(
+            self.kind, transformers.AutoModelForSeq2SeqLM
+        )
 
     def load_model(self, model: Any, labels: Sequence[str], *, from_scratch: bool = False) -> Any:
         from ..models import load_model, random_model
@@ -208,22 +296,29 @@ class Generation(Task):
         quiet_transformers()
         strategy = self.config.strategy if self.config is not None else "full"
         if get_strategy(strategy).kind != "weights":
-            raise ConfigError(f"--strategy {strategy}: a warm-started encoder-decoder has new cross-attention weights; "
-                              "train it with full, partial or gradual (adapters need one pretrained base to refer to)")
+            raise ConfigError(
+                f"--strategy {strategy}: a warm-started encoder-decoder has new cross-attention weights; "
+                "train it with full, partial or gradual (adapters need one pretrained base to refer to)"
+            )
         enc = resolve_model(self.options.encoder or self.options.decoder, aliases=self.aliases)
         dec = resolve_model(self.options.decoder or self.options.encoder, aliases=self.aliases)
         self.warm_paths = (enc, dec)
         try:
             if from_scratch:
                 config = EncoderDecoderConfig.from_encoder_decoder_configs(
-                    AutoConfig.from_pretrained(str(enc.path)), AutoConfig.from_pretrained(str(dec.path), is_decoder=True, add_cross_attention=True)
+                    AutoConfig.from_pretrained(str(enc.path)),
+                    AutoConfig.from_pretrained(str(dec.path), is_decoder=True, add_cross_attention=True),
                 )
                 model = EncoderDecoderModel(config=config)
             else:
                 model = EncoderDecoderModel.from_encoder_decoder_pretrained(str(enc.path), str(dec.path))
-                self.load_notes = self.load_notes + ["warm start: the decoder's cross-attention layers are new and start random (Rothe et al. 2020)"]
+                self.load_notes = self.load_notes + [
+                    "warm start: the decoder's cross-attention layers are new and start random (Rothe et al. 2020)"
+                ]
         except Exception as exc:
-            raise ModelError(f"cannot build an encoder-decoder from {enc.path} and {dec.path} ({str(exc).splitlines()[0][:200]})") from None
+            raise ModelError(
+                f"cannot build an encoder-decoder from {enc.path} and {dec.path} ({str(exc).splitlines()[0][:200]})"
+            ) from None
         return model
 
     def prepare_tokenizer(self, tokenizer: Any, model: Any) -> None:
@@ -237,7 +332,9 @@ class Generation(Task):
             model.config.eos_token_id = sep_id
             model.config.pad_token_id = tokenizer.pad_token_id
             model.config.vocab_size = model.config.encoder.vocab_size
-            self._set_generation_config(model, decoder_start_token_id=cls_id, eos_token_id=sep_id, pad_token_id=tokenizer.pad_token_id)
+            self._set_generation_config(
+                model, decoder_start_token_id=cls_id, eos_token_id=sep_id, pad_token_id=tokenizer.pad_token_id
+            )
         elif self.kind == "seq2seq" and hasattr(tokenizer, "src_lang"):
             self._language_tokens(tokenizer, model)
         elif self.kind == "causal":
@@ -259,7 +356,9 @@ class Generation(Task):
                 if candidate in known:
                     return candidate
             sample = ", ".join(sorted(known)[:12]) + (" ..." if len(known) > 12 else "")
-            raise ConfigError(f"{option} {code}: this model's tokenizer has no such language code (it knows: {sample or 'none'})")
+            raise ConfigError(
+                f"{option} {code}: this model's tokenizer has no such language code (it knows: {sample or 'none'})"
+            )
 
         src, tgt = self.options.src_lang, self.options.tgt_lang
         if not known or not (src or tgt):
@@ -288,7 +387,9 @@ class Generation(Task):
         instruction = self.options.instruction or ""
         content = f"{instruction}{source}"
         if getattr(tokenizer, "chat_template", None):
-            ids = tokenizer.apply_chat_template([{"role": "user", "content": content}], add_generation_prompt=True, tokenize=True)
+            ids = tokenizer.apply_chat_template(
+                [{"role": "user", "content": content}], add_generation_prompt=True, tokenize=True
+            )
             return list(ids["input_ids"] if isinstance(ids, Mapping) else ids)
         return tokenizer(content + "\n", add_special_tokens=True)["input_ids"]
 
@@ -303,7 +404,7 @@ class Generation(Task):
             eos = [end] if end is not None else []
             for source, target in zip(data.sources, data.first_targets):
                 prompt = self.prompt(tokenizer, source)
-                answer = tokenizer(target, add_special_tokens=False)["input_ids"][: target_limit] + eos
+                answer = tokenizer(target, add_special_tokens=False)["input_ids"][:target_limit] + eos
                 if len(prompt) + len(answer) > max_length:
                     truncated += 1
                     prompt = prompt[: max(1, max_length - len(answer))]
@@ -319,7 +420,12 @@ class Generation(Task):
             start = getattr(getattr(self, "_model_config", None), "decoder_start_token_id", None)
             cut: list[list[int]] = []
             for ids in target_ids:
-                if self.kind == "warm" and ids and tokenizer.cls_token_id is not None and ids[0] == tokenizer.cls_token_id:
+                if (
+                    self.kind == "warm"
+                    and ids
+                    and tokenizer.cls_token_id is not None
+                    and ids[0] == tokenizer.cls_token_id
+                ):
                     ids = ids[1:]  # the decoder starts at [CLS]: it predicts the words and [SEP], not [CLS] again
                 if len(ids) > target_limit:
                     self.truncated_targets += 1
@@ -341,8 +447,17 @@ class Generation(Task):
         self.trainer = trainer
 
     # -- generation ----------------------------------------------------------------------------------
-    def generate(self, model: Any, tokenizer: Any, sources: Sequence[str], *, batch_size: int = 16, max_length: int = 512,
-                 device: Any = None, **overrides: Any) -> list[Generated]:
+    def generate(
+        self,
+        model: Any,
+        tokenizer: Any,
+        sources: Sequence[str],
+        *,
+        batch_size: int = 16,
+        max_length: int = 512,
+        device: Any = None,
+        **overrides: Any,
+    ) -> list[Generated]:
         """Generate for every source: batches sorted by length, padded per batch (left for decoder-only)."""
         import torch
 
@@ -369,7 +484,7 @@ class Generation(Task):
                 for row, i in enumerate(idx):
                     seq = torch.tensor(encoded[i], dtype=torch.long)
                     if self.kind == "causal":
-                        ids[row, width - len(seq):], mask[row, width - len(seq):] = seq, 1
+                        ids[row, width - len(seq) :], mask[row, width - len(seq) :] = seq, 1
                     else:
                         ids[row, : len(seq)], mask[row, : len(seq)] = seq, 1
                 result = model.generate(input_ids=ids.to(device), attention_mask=mask.to(device), **kwargs)
@@ -402,7 +517,9 @@ class Generation(Task):
             metrics.update(metric.fn(list(references), [p.text for p in predictions], self.options.as_dict()))
         metrics["n"] = len(predictions)
         metrics["generation_truncated"] = sum(p.truncated for p in predictions)
-        metrics["mean_generated_words"] = float(np.mean([len(p.text.split()) for p in predictions])) if predictions else 0.0
+        metrics["mean_generated_words"] = (
+            float(np.mean([len(p.text.split()) for p in predictions])) if predictions else 0.0
+        )
         return metrics
 
     # -- evaluation --------------------------------------------------------------------------------
@@ -435,8 +552,13 @@ class Generation(Task):
             # generate for the pairs this evaluation scored: the first N during training (training_evaluation)
             scored = len(eval_pred.label_ids)
             pairs = data if scored >= len(data) else data.subset(range(scored))
-            predictions = self.generate(model, self.trainer.processing_class, pairs.sources, batch_size=self.trainer.args.per_device_eval_batch_size,
-                                        max_length=self.config.max_length)
+            predictions = self.generate(
+                model,
+                self.trainer.processing_class,
+                pairs.sources,
+                batch_size=self.trainer.args.per_device_eval_batch_size,
+                max_length=self.config.max_length,
+            )
             metrics = self.score(pairs.targets, predictions)
             return {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
 
@@ -448,14 +570,18 @@ class Generation(Task):
         return first.argmax(-1)
 
     def evaluate_output(self, output: Any, labels: Sequence[str], dataset: Any = None) -> dict[str, Any]:
-        metrics = {k[len("test_"):]: v for k, v in output.metrics.items() if k.startswith("test_")}
+        metrics = {k[len("test_") :]: v for k, v in output.metrics.items() if k.startswith("test_")}
         for key in ("runtime", "samples_per_second", "steps_per_second"):
             metrics.pop(key, None)
         metrics["truncated_targets"] = self.truncated_targets
         return metrics
 
     def summary(self, metrics: dict[str, Any]) -> str:
-        shown = [f"{k} {v:.2f}" for k, v in metrics.items() if isinstance(v, float) and k not in ("loss", "mean_generated_words")]
+        shown = [
+            f"{k} {v:.2f}"
+            for k, v in metrics.items()
+            if isinstance(v, float) and k not in ("loss", "mean_generated_words")
+        ]
         text = "  ".join(shown[:6])
         if metrics.get("generation_truncated"):
             text += f"  [{int(metrics['generation_truncated'])} outputs stopped at max_new_tokens]"
@@ -481,7 +607,8 @@ class Generation(Task):
     def predict(self, model: Any, tokenizer: Any, inputs: Sequence[str], **kwargs: Any) -> list[Generated]:
         return self.generate(model, tokenizer, inputs, **kwargs)
 
-    def evaluate(self, model: Any, tokenizer: Any, data: PairedData, labels: Sequence[str], **kwargs: Any) -> dict[str, Any]:
+    def evaluate(
+        self, model: Any, tokenizer: Any, data: PairedData, labels: Sequence[str], **kwargs: Any
+    ) -> dict[str, Any]:
         predictions = self.generate(model, tokenizer, data.sources, **kwargs)
         return self.score(data.targets, predictions)
-

@@ -42,12 +42,22 @@ class Corpus:
         return replace(self, texts=[self.texts[i] for i in pick], lines=[self.lines[i] for i in pick])
 
     def concat(self, other: "Corpus") -> "Corpus":
-        return replace(self, source=f"{self.source} + {other.source}", texts=self.texts + other.texts,
-                       lines=self.lines + other.lines, fingerprint=fingerprint((self.fingerprint + other.fingerprint).encode()))
+        return replace(
+            self,
+            source=f"{self.source} + {other.source}",
+            texts=self.texts + other.texts,
+            lines=self.lines + other.lines,
+            fingerprint=fingerprint((self.fingerprint + other.fingerprint).encode()),
+        )
 
     def describe(self) -> dict[str, Any]:
-        return {"source": self.source, "rows": len(self.texts), "blank_lines": self.blank_lines, "sha256": self.fingerprint,
-                "characters": sum(len(t) for t in self.texts)}
+        return {
+            "source": self.source,
+            "rows": len(self.texts),
+            "blank_lines": self.blank_lines,
+            "sha256": self.fingerprint,
+            "characters": sum(len(t) for t in self.texts),
+        }
 
 
 def read_corpus(source: str, text_column: str | None = None, fmt: str | None = None, adapters: Any = None) -> Corpus:
@@ -118,7 +128,9 @@ def _collator_class() -> Any:
                 padded = torch.zeros((len(offsets), width, 2), dtype=torch.long)
                 for i, row in enumerate(offsets):
                     padded[i, : len(row)] = torch.tensor(row, dtype=torch.long).view(-1, 2)
-            batch["input_ids"], batch["labels"] = self.torch_mask_tokens(batch["input_ids"], special_tokens_mask=special, offset_mapping=padded)
+            batch["input_ids"], batch["labels"] = self.torch_mask_tokens(
+                batch["input_ids"], special_tokens_mask=special, offset_mapping=padded
+            )
             return batch
 
     return WholeWordMaskCollator
@@ -129,12 +141,29 @@ class LanguageModelingOptions(TaskOptions):
     """The language-modeling task's options (``tlsuite pretrain``; ``extra`` in a configuration)."""
 
     task: ClassVar[str] = "language-modeling"
-    objective: str = option("auto", panel="Objective", commands=(PRETRAIN,), choices=("auto", "mlm", "clm"),
-                            help="auto | mlm | clm (auto: masked LM when the architecture has one).")
-    mlm_probability: float = option(0.15, panel="Objective", commands=(PRETRAIN,), gt=0, lt=1,
-                                    help="Share of tokens (words, with whole-word masking) masked.")
-    whole_word_mask: bool = option(True, flags=("--no-whole-word-mask",), invert=True, panel="Objective", commands=(PRETRAIN,),
-                                   help="Mask subwords independently (BERT's original masking).")
+    objective: str = option(
+        "auto",
+        panel="Objective",
+        commands=(PRETRAIN,),
+        choices=("auto", "mlm", "clm"),
+        help="auto | mlm | clm (auto: masked LM when the architecture has one).",
+    )
+    mlm_probability: float = option(
+        0.15,
+        panel="Objective",
+        commands=(PRETRAIN,),
+        gt=0,
+        lt=1,
+        help="Share of tokens (words, with whole-word masking) masked.",
+    )
+    whole_word_mask: bool = option(
+        True,
+        flags=("--no-whole-word-mask",),
+        invert=True,
+        panel="Objective",
+        commands=(PRETRAIN,),
+        help="Mask subwords independently (BERT's original masking).",
+    )
 
 
 class LanguageModeling(Task):
@@ -160,7 +189,11 @@ class LanguageModeling(Task):
 
     def use(self, options: LanguageModelingOptions) -> None:
         """Take ``options`` (read as the task's attributes: ``self.objective``...)."""
-        self.objective, self.mlm_probability, self.whole_word_mask = options.objective, options.mlm_probability, options.whole_word_mask
+        self.objective, self.mlm_probability, self.whole_word_mask = (
+            options.objective,
+            options.mlm_probability,
+            options.whole_word_mask,
+        )
 
     def resolve_objective(self, model_path: Path) -> str:
         if self.objective != "auto":
@@ -171,7 +204,11 @@ class LanguageModeling(Task):
         )
 
         config = AutoConfig.from_pretrained(str(model_path))
-        return "mlm" if config.model_type in MODEL_FOR_MASKED_LM_MAPPING_NAMES and not getattr(config, "is_decoder", False) else "clm"
+        return (
+            "mlm"
+            if config.model_type in MODEL_FOR_MASKED_LM_MAPPING_NAMES and not getattr(config, "is_decoder", False)
+            else "clm"
+        )
 
     def model_class(self) -> Any:
         import transformers
@@ -195,8 +232,13 @@ class LanguageModeling(Task):
         loaded, info = load_model(model, self.model_class(), trainable_start=True, output_loading_info=True)
         new = sorted(info.get("missing_keys", []))
         self.load_notes = (
-            [f"{len(new)} weights of the {self.objective.upper()} head are not in the checkpoint and start random: "
-             + ", ".join(new[:4]) + (" ..." if len(new) > 4 else "")] if new else []
+            [
+                f"{len(new)} weights of the {self.objective.upper()} head are not in the checkpoint and start random: "
+                + ", ".join(new[:4])
+                + (" ..." if len(new) > 4 else "")
+            ]
+            if new
+            else []
         )
         return loaded
 
@@ -206,11 +248,18 @@ class LanguageModeling(Task):
         if self.objective == "mlm" and tokenizer.mask_token is None:
             raise ConfigError("this tokenizer has no mask token: a masked-LM objective needs one (use --objective clm)")
         wwm = self.objective == "mlm" and self.whole_word_mask
-        enc = tokenizer(data.texts, truncation=True, max_length=max_length, return_special_tokens_mask=True,
-                        return_offsets_mapping=wwm)
+        enc = tokenizer(
+            data.texts,
+            truncation=True,
+            max_length=max_length,
+            return_special_tokens_mask=True,
+            return_offsets_mapping=wwm,
+        )
         full = tokenizer(data.texts, truncation=False, add_special_tokens=True)["input_ids"]
         truncated = sum(1 for ids in full if len(ids) > max_length)
-        columns = {k: enc[k] for k in ("input_ids", "attention_mask", "token_type_ids", "special_tokens_mask") if k in enc}
+        columns = {
+            k: enc[k] for k in ("input_ids", "attention_mask", "token_type_ids", "special_tokens_mask") if k in enc
+        }
         if wwm:
             columns["offset_mapping"] = [[list(pair) for pair in row] for row in enc["offset_mapping"]]
         return datasets.Dataset.from_dict(columns), truncated
@@ -222,9 +271,14 @@ class LanguageModeling(Task):
             if tokenizer.pad_token is None:
                 tokenizer.pad_token = tokenizer.eos_token
             return DataCollatorForLanguageModeling(tokenizer, mlm=False)
-        return _collator_class()(tokenizer, mlm=True, mlm_probability=self.mlm_probability, whole_word_mask=self.whole_word_mask,
-                                 mask_replace_prob=1.0 if self.whole_word_mask else 0.8,
-                                 random_replace_prob=0.0 if self.whole_word_mask else 0.1)
+        return _collator_class()(
+            tokenizer,
+            mlm=True,
+            mlm_probability=self.mlm_probability,
+            whole_word_mask=self.whole_word_mask,
+            mask_replace_prob=1.0 if self.whole_word_mask else 0.8,
+            random_replace_prob=0.0 if self.whole_word_mask else 0.1,
+        )
 
     def prepare_evaluation(self, dataset: Any, tokenizer: Any, seed: int) -> Any:
         """Mask the dev set once with a seeded generator: every evaluation (and the best-checkpoint choice) then
@@ -252,7 +306,11 @@ class LanguageModeling(Task):
 
     def evaluate_output(self, output: Any, labels: Sequence[str], dataset: Any = None) -> dict[str, Any]:
         loss = float(output.metrics.get("test_loss", float("nan")))
-        return {"loss": loss, "perplexity": math.exp(loss) if loss < 50 else float("inf"), "n": len(dataset) if dataset is not None else None}
+        return {
+            "loss": loss,
+            "perplexity": math.exp(loss) if loss < 50 else float("inf"),
+            "n": len(dataset) if dataset is not None else None,
+        }
 
     def summary(self, metrics: dict[str, Any]) -> str:
         return f"loss {metrics['loss']:.4f}  perplexity {metrics['perplexity']:.2f}"

@@ -88,7 +88,9 @@ def make_windows(tokenizer: Any, word_lists: Sequence[Sequence[str]], max_length
         raise ConfigError("token classification needs a fast tokenizer (word_ids / offsets); this model has a slow one")
     if not word_lists:
         return []
-    enc = tokenizer([list(w) for w in word_lists], is_split_into_words=True, truncation=False, padding=False, verbose=False)
+    enc = tokenizer(
+        [list(w) for w in word_lists], is_split_into_words=True, truncation=False, padding=False, verbose=False
+    )
     all_types = enc.get("token_type_ids")
     out: list[Window] = []
     for d in range(len(word_lists)):
@@ -145,7 +147,9 @@ def make_windows(tokenizer: Any, word_lists: Sequence[Sequence[str]], max_length
     return out
 
 
-def document_units(word_lists: Sequence[Sequence[str]], docs: Sequence[int] | None) -> tuple[list[list[str]], list[list[int]]]:
+def document_units(
+    word_lists: Sequence[Sequence[str]], docs: Sequence[int] | None
+) -> tuple[list[list[str]], list[list[int]]]:
     """Consecutive sentences of one document joined into one word list (``docs``: the document of each
     sentence; ``None``: every sentence stands alone). Returns the units and, per unit, its sentences' lengths."""
     units: list[list[str]] = []
@@ -171,7 +175,9 @@ def split_units(values: Sequence[Sequence[Any]], lengths: Sequence[Sequence[int]
     return out
 
 
-def forward_windows(model: Any, tokenizer: Any, windows: Sequence[Window], *, batch_size: int = 32, device: Any = None) -> list[np.ndarray]:
+def forward_windows(
+    model: Any, tokenizer: Any, windows: Sequence[Window], *, batch_size: int = 32, device: Any = None
+) -> list[np.ndarray]:
     """Label probabilities ``[len, num_labels]`` of each window: batches sorted by length, padded per batch."""
     import torch
 
@@ -183,7 +189,9 @@ def forward_windows(model: Any, tokenizer: Any, windows: Sequence[Window], *, ba
     types = [w.token_type_ids for w in windows] if windows[0].token_type_ids is not None else None
     model.eval()
     with torch.inference_mode():
-        batches = length_sorted_batches([w.input_ids for w in windows], types, pad_id=pad_id, batch_size=batch_size, device=device)
+        batches = length_sorted_batches(
+            [w.input_ids for w in windows], types, pad_id=pad_id, batch_size=batch_size, device=device
+        )
         for idx, lengths, batch in batches:
             probs = torch.softmax(model(**batch).logits.float(), dim=-1).cpu().numpy()
             for row, (i, n) in enumerate(zip(idx, lengths)):
@@ -226,7 +234,12 @@ def entity_metrics(y_true: Sequence[Sequence[str]], y_pred: Sequence[Sequence[st
     macro = report.pop("macro avg", zero)
     weighted = report.pop("weighted avg", zero)
     per_type = {
-        kind: {"precision": float(v["precision"]), "recall": float(v["recall"]), "f1": float(v["f1-score"]), "support": int(v["support"])}
+        kind: {
+            "precision": float(v["precision"]),
+            "recall": float(v["recall"]),
+            "f1": float(v["f1-score"]),
+            "support": int(v["support"]),
+        }
         for kind, v in sorted(report.items())
     }
     types = sorted({k for seq in (*y_true, *y_pred) for k in map(entity_type, seq) if k} | set(per_type))
@@ -236,7 +249,14 @@ def entity_metrics(y_true: Sequence[Sequence[str]], y_pred: Sequence[Sequence[st
     for t_seq, p_seq in zip(y_true, y_pred):
         for t, p in zip(t_seq, p_seq):
             matrix[index[entity_type(t) or "O"], index[entity_type(p) or "O"]] += 1
-    mixups = Counter({(names[i], names[j]): int(matrix[i, j]) for i in range(len(names)) for j in range(len(names)) if i != j and matrix[i, j]})
+    mixups = Counter(
+        {
+            (names[i], names[j]): int(matrix[i, j])
+            for i in range(len(names))
+            for j in range(len(names))
+            if i != j and matrix[i, j]
+        }
+    )
     return {
         "n": len(y_true),
         "words": int(sum(len(t) for t in y_true)),
@@ -286,18 +306,46 @@ class TokenClassificationOptions(TaskOptions):
     """The token-classification task's options (``extra`` in a configuration)."""
 
     task: ClassVar[str] = "token-classification"
-    scheme: str = option("auto", panel="Data", commands=LABELLED, normalise=_scheme,
-                         help="Tagging scheme of the files: auto, IOB1, IOB2, BIOES (default: auto-detect).")
-    repair_tags: bool = option(False, flags=("--repair-tags",), panel="Data", commands=LABELLED,
-                               help="Rewrite tag sequences that break the scheme (as conlleval reads them) instead of failing.")
-    label_all_subtokens: bool = option(False, flags=("--label-all-subtokens",), panel="Data", commands=(TRAIN,),
-                                       help="Train on every subword of a word, not only the first.")
-    stride: int | None = option(None, panel="Data", commands=(TRAIN,), ge=0,
-                                help="Subwords shared by neighbouring windows of a sentence longer than --max-length (default: a quarter of it).")
-    context: str = option("sentence", panel="Data", commands=LABELLED, choices=CONTEXTS,
-                          help="sentence | document: read each sentence alone, or with the rest of its document (CoNLL -DOCSTART-) as context.")
-    decode: str = option("viterbi", choices=DECODERS,
-                         help="viterbi | argmax: the best tag sequence the scheme allows (no I-X after O), or each word's most probable tag.")
+    scheme: str = option(
+        "auto",
+        panel="Data",
+        commands=LABELLED,
+        normalise=_scheme,
+        help="Tagging scheme of the files: auto, IOB1, IOB2, BIOES (default: auto-detect).",
+    )
+    repair_tags: bool = option(
+        False,
+        flags=("--repair-tags",),
+        panel="Data",
+        commands=LABELLED,
+        help="Rewrite tag sequences that break the scheme (as conlleval reads them) instead of failing.",
+    )
+    label_all_subtokens: bool = option(
+        False,
+        flags=("--label-all-subtokens",),
+        panel="Data",
+        commands=(TRAIN,),
+        help="Train on every subword of a word, not only the first.",
+    )
+    stride: int | None = option(
+        None,
+        panel="Data",
+        commands=(TRAIN,),
+        ge=0,
+        help="Subwords shared by neighbouring windows of a sentence longer than --max-length (default: a quarter of it).",
+    )
+    context: str = option(
+        "sentence",
+        panel="Data",
+        commands=LABELLED,
+        choices=CONTEXTS,
+        help="sentence | document: read each sentence alone, or with the rest of its document (CoNLL -DOCSTART-) as context.",
+    )
+    decode: str = option(
+        "viterbi",
+        choices=DECODERS,
+        help="viterbi | argmax: the best tag sequence the scheme allows (no I-X after O), or each word's most probable tag.",
+    )
 
 
 class TokenClassification(Task):
@@ -324,7 +372,11 @@ class TokenClassification(Task):
 
     def use(self, options: TokenClassificationOptions) -> None:
         """Take ``options`` (the task reads them as its attributes: ``self.stride``, ``self.decode``...)."""
-        self.scheme, self.repair_tags, self.label_all_subtokens = options.scheme, options.repair_tags, options.label_all_subtokens
+        self.scheme, self.repair_tags, self.label_all_subtokens = (
+            options.scheme,
+            options.repair_tags,
+            options.label_all_subtokens,
+        )
         self.stride, self.context, self.decode = options.stride, options.context, options.decode
 
     def _units(self, data: TaggedData) -> tuple[list[list[str]], list[list[str]], list[list[int]]]:
@@ -350,10 +402,14 @@ class TokenClassification(Task):
             adapters=self.adapters,
         )
 
-    def label_names(self, train: TaggedData, others: Sequence[TaggedData], config: Any, default: Sequence[str] | None) -> list[str]:
+    def label_names(
+        self, train: TaggedData, others: Sequence[TaggedData], config: Any, default: Sequence[str] | None
+    ) -> list[str]:
         types = train.types()
         if not types:
-            raise DataError("no entities in the training data (every tag is O)", path=train.source, field=train.tags_column)
+            raise DataError(
+                "no entities in the training data (every tag is O)", path=train.source, field=train.tags_column
+            )
         scheme = train.scheme
         for data in others:
             check_known_types(data, types, f"the training data ({train.source})")
@@ -386,7 +442,11 @@ class TokenClassification(Task):
         data = data.converted(scheme)
         check_known_tags(data, labels, "the model's labels")
         label2id = {label: i for i, label in enumerate(labels)}
-        inside = {i: label2id.get(f"I-{split_tag(label)[1]}", i) for i, label in enumerate(labels) if split_tag(label)[0] == "B"}
+        inside = {
+            i: label2id.get(f"I-{split_tag(label)[1]}", i)
+            for i, label in enumerate(labels)
+            if split_tag(label)[0] == "B"
+        }
         max_length, stride = self._window_settings(tokenizer, max_length, self.stride)
         units, unit_tags, lengths = self._units(data)
         windows = make_windows(tokenizer, units, max_length, stride)
@@ -394,7 +454,15 @@ class TokenClassification(Task):
         for i, window in enumerate(windows):
             index_in_doc.append(index_in_doc[-1] + 1 if i and windows[i - 1].doc == window.doc else 0)
         order = sorted(range(len(windows)), key=lambda i: -len(windows[i].input_ids))
-        columns: dict[str, list[Any]] = {"input_ids": [], "attention_mask": [], "labels": [], "sentence": [], "window": [], "word_mask": [], "parts": []}
+        columns: dict[str, list[Any]] = {
+            "input_ids": [],
+            "attention_mask": [],
+            "labels": [],
+            "sentence": [],
+            "window": [],
+            "word_mask": [],
+            "parts": [],
+        }
         if windows and windows[0].token_type_ids is not None:
             columns["token_type_ids"] = []
         for i in order:
@@ -449,10 +517,22 @@ class TokenClassification(Task):
 
     # -- evaluation --------------------------------------------------------------------------------
     def metric_names(self, labels: Sequence[str]) -> set[str]:
-        base = {"loss", "f1", "precision", "recall", "macro_f1", "macro_precision", "macro_recall", "weighted_f1", "accuracy"}
-        return base | {f"f1_{kind}" for kind in {entity_type(l) for l in labels} if kind}
+        base = {
+            "loss",
+            "f1",
+            "precision",
+            "recall",
+            "macro_f1",
+            "macro_precision",
+            "macro_recall",
+            "weighted_f1",
+            "accuracy",
+        }
+        return base | {f"f1_{kind}" for kind in {entity_type(label) for label in labels} if kind}
 
-    def _sentences(self, logits: np.ndarray, label_ids: np.ndarray, dataset: Any, labels: Sequence[str]) -> tuple[list[list[str]], list[list[str]]]:
+    def _sentences(
+        self, logits: np.ndarray, label_ids: np.ndarray, dataset: Any, labels: Sequence[str]
+    ) -> tuple[list[list[str]], list[list[str]]]:
         """Gold and predicted tags per sentence: windows put back together, units split into sentences, and each
         sentence decoded as a whole (:data:`DECODERS`)."""
         if dataset is None:
@@ -468,7 +548,9 @@ class TokenClassification(Task):
         for doc in units:
             windows = sorted(parts[doc], key=lambda part: part[0])
             golds.append([tag for _, gold, _ in windows for tag in gold])
-            scores.append(np.concatenate([s for _, _, s in windows]) if windows else np.zeros((0, len(labels)), dtype=np.float32))
+            scores.append(
+                np.concatenate([s for _, _, s in windows]) if windows else np.zeros((0, len(labels)), dtype=np.float32)
+            )
         if "parts" in dataset.column_names:  # units of several sentences: score sentence by sentence
             lengths = dict(zip(dataset["sentence"], dataset["parts"]))
             order = [lengths[doc] for doc in units]
@@ -514,7 +596,9 @@ class TokenClassification(Task):
         confusion_matrix_png(folder / "confusion_matrix.png", metrics["confusion_matrix"])
         return ["ner_report.txt", "ner_report.json", "confusion_matrix.png"]
 
-    def evaluate(self, model: Any, tokenizer: Any, data: TaggedData, labels: Sequence[str], **kwargs: Any) -> dict[str, Any]:
+    def evaluate(
+        self, model: Any, tokenizer: Any, data: TaggedData, labels: Sequence[str], **kwargs: Any
+    ) -> dict[str, Any]:
         """Metrics of a trained model on tagged data (tags converted to the model's scheme)."""
         data = data.converted(scheme_of_labels(labels))
         check_known_tags(data, labels, "the model")
@@ -550,24 +634,50 @@ class TokenClassification(Task):
             raise ConfigError(f"aggregation {aggregation!r}: expected one of {', '.join(AGGREGATIONS)}")
         if context == "document" and docs is not None and len(docs) == len(word_lists):
             units, lengths = document_units(word_lists, docs)
-            dists, seen = self._word_distributions(model, tokenizer, units, batch_size=batch_size, max_length=max_length,
-                                                   stride=stride, aggregation=aggregation, device=device)
+            dists, seen = self._word_distributions(
+                model,
+                tokenizer,
+                units,
+                batch_size=batch_size,
+                max_length=max_length,
+                stride=stride,
+                aggregation=aggregation,
+                device=device,
+            )
             n = int(model.config.num_labels)
             dists = [np.asarray(d).reshape(-1, n) for d in split_units(dists, lengths)]
             seen = [np.asarray(m, dtype=bool) for m in split_units(seen, lengths)]
             return self._decode_words(model, dists, seen, decode)
-        dists, seen = self._word_distributions(model, tokenizer, word_lists, batch_size=batch_size, max_length=max_length,
-                                               stride=stride, aggregation=aggregation, device=device)
+        dists, seen = self._word_distributions(
+            model,
+            tokenizer,
+            word_lists,
+            batch_size=batch_size,
+            max_length=max_length,
+            stride=stride,
+            aggregation=aggregation,
+            device=device,
+        )
         return self._decode_words(model, dists, seen, decode)
 
-    def _word_distributions(self, model: Any, tokenizer: Any, word_lists: Sequence[Sequence[str]], *, batch_size: int, max_length: int,
-                            stride: int | None, aggregation: str, device: Any) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    def _word_distributions(
+        self,
+        model: Any,
+        tokenizer: Any,
+        word_lists: Sequence[Sequence[str]],
+        *,
+        batch_size: int,
+        max_length: int,
+        stride: int | None,
+        aggregation: str,
+        device: Any,
+    ) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """Each word's label distribution (``[words, labels]`` per list; words the tokenizer drops are one-hot O)."""
         max_length, stride = self._window_settings(tokenizer, max_length, stride)
         windows = make_windows(tokenizer, word_lists, max_length, stride)
         probs = forward_windows(model, tokenizer, windows, batch_size=batch_size, device=device)
         n_labels = int(model.config.num_labels)
-        outside = [i for i, l in model.config.id2label.items() if l == "O"]
+        outside = [i for i, label in model.config.id2label.items() if label == "O"]
         dists = []
         for words in word_lists:
             d = np.zeros((len(words), n_labels), dtype=np.float32)
@@ -581,7 +691,9 @@ class TokenClassification(Task):
                 seen[window.doc][w] = True
         return dists, seen
 
-    def _decode_words(self, model: Any, dists: Sequence[np.ndarray], seen: Sequence[np.ndarray], decode: str | None) -> list[TaggedWords]:
+    def _decode_words(
+        self, model: Any, dists: Sequence[np.ndarray], seen: Sequence[np.ndarray], decode: str | None
+    ) -> list[TaggedWords]:
         id2label = model.config.id2label
         labels = [id2label[i] for i in range(len(id2label))]
         how = decode or self.decode
@@ -652,7 +764,9 @@ def check_known_types(data: TaggedData, types: set[str], where: str) -> None:
             if kind and kind not in types:
                 raise DataError(
                     f"tag {tag!r}: entity type {kind!r} never occurs in {where}; types there: {', '.join(sorted(types))}",
-                    path=data.source, line=line, field=data.tags_column,
+                    path=data.source,
+                    line=line,
+                    field=data.tags_column,
                 )
 
 
@@ -663,19 +777,28 @@ def check_known_tags(data: TaggedData, labels: Sequence[str], where: str) -> Non
             if tag not in known:
                 raise DataError(
                     f"tag {tag!r} is unknown to {where} (labels: {', '.join(labels)})",
-                    path=data.source, line=line, field=data.tags_column,
+                    path=data.source,
+                    line=line,
+                    field=data.tags_column,
                 )
 
 
 def format_report(metrics: dict[str, Any]) -> str:
-    lines = [f"entity-level scores ({metrics['mode']}, {metrics['scheme']}; {metrics['n']} sentences, {metrics['words']} words)", ""]
+    lines = [
+        f"entity-level scores ({metrics['mode']}, {metrics['scheme']}; {metrics['n']} sentences, {metrics['words']} words)",
+        "",
+    ]
     lines.append(f"{'type':<24}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>10}")
     for kind, v in metrics["per_type"].items():
         lines.append(f"{kind:<24}{v['precision']:>10.4f}{v['recall']:>10.4f}{v['f1']:>10.4f}{v['support']:>10}")
     support = sum(v["support"] for v in metrics["per_type"].values())
     lines.append("")
-    lines.append(f"{'micro avg':<24}{metrics['precision']:>10.4f}{metrics['recall']:>10.4f}{metrics['f1']:>10.4f}{support:>10}")
-    lines.append(f"{'macro avg':<24}{metrics['macro_precision']:>10.4f}{metrics['macro_recall']:>10.4f}{metrics['macro_f1']:>10.4f}{support:>10}")
+    lines.append(
+        f"{'micro avg':<24}{metrics['precision']:>10.4f}{metrics['recall']:>10.4f}{metrics['f1']:>10.4f}{support:>10}"
+    )
+    lines.append(
+        f"{'macro avg':<24}{metrics['macro_precision']:>10.4f}{metrics['macro_recall']:>10.4f}{metrics['macro_f1']:>10.4f}{support:>10}"
+    )
     lines.append(f"{'word accuracy':<24}{'':>20}{metrics['accuracy']:>10.4f}{metrics['words']:>10}")
     if metrics["confusions"]:
         lines += ["", "most frequent confusions (words; true -> predicted):"]

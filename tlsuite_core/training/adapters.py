@@ -234,11 +234,16 @@ def load_adapters(model: nn.Module, folder: str | Path) -> BottleneckConfig:
     unknown = sorted(set(tensors) - set(params))
     missing = sorted(n for n in params if MARKER in n and n not in tensors)
     shapes = sorted(k for k in tensors if k in params and tensors[k].shape != params[k].shape)
-    for problem, keys in (("keys not in the model", unknown), ("adapter keys missing", missing),
-                          ("shape mismatches", shapes)):
+    for problem, keys in (
+        ("keys not in the model", unknown),
+        ("adapter keys missing", missing),
+        ("shape mismatches", shapes),
+    ):
         if keys:
-            raise ValueError(f"{path}: {problem} ({type(model).__name__}): {', '.join(keys[:5])}"
-                             + (f" and {len(keys) - 5} more" if len(keys) > 5 else ""))
+            raise ValueError(
+                f"{path}: {problem} ({type(model).__name__}): {', '.join(keys[:5])}"
+                + (f" and {len(keys) - 5} more" if len(keys) > 5 else "")
+            )
     with torch.no_grad():
         for key, tensor in tensors.items():
             params[key].copy_(tensor)
@@ -246,5 +251,7 @@ def load_adapters(model: nn.Module, folder: str | Path) -> BottleneckConfig:
 
 
 def merge_not_supported_reason() -> str:
-    return ("Bottleneck adapters add non-linear modules (down-projection, activation, up-projection) to the "
-            "network, so unlike LoRA they cannot be merged into the base model's weights.")
+    return (
+        "Bottleneck adapters add non-linear modules (down-projection, activation, up-projection) to the "
+        "network, so unlike LoRA they cannot be merged into the base model's weights."
+    )

@@ -82,10 +82,14 @@ class RichProgress(TrainerCallback):
             if self.progress is not None:
                 self.progress.update(self.bar, description=self.last_text)
 
-    def on_evaluate(self, args: Any, state: Any, control: Any, metrics: dict[str, Any] | None = None, **kwargs: Any) -> None:
+    def on_evaluate(
+        self, args: Any, state: Any, control: Any, metrics: dict[str, Any] | None = None, **kwargs: Any
+    ) -> None:
         if not metrics:
             return
-        shown = [f"{k[5:]} {v:.4f}" for k, v in metrics.items() if k in ("eval_loss", "eval_accuracy", f"eval_{self.metric}")]
+        shown = [
+            f"{k[5:]} {v:.4f}" for k, v in metrics.items() if k in ("eval_loss", "eval_accuracy", f"eval_{self.metric}")
+        ]
         seen = []
         for item in shown:
             if item not in seen:
@@ -114,7 +118,12 @@ class RunRecord(TrainerCallback):
 
     def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         extra = {"attempts": self.attempts.as_list()} if self.attempts is not None else {}
-        self.run.update(last_checkpoint=f"checkpoints/checkpoint-{state.global_step}", step=state.global_step, updated_at=now_iso(), **extra)
+        self.run.update(
+            last_checkpoint=f"checkpoints/checkpoint-{state.global_step}",
+            step=state.global_step,
+            updated_at=now_iso(),
+            **extra,
+        )
 
 
 def current_rss_mb() -> float | None:
@@ -154,8 +163,11 @@ class MemoryMonitor(TrainerCallback):
     def summary(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
         if self.start is not None and self.peak is not None:
-            out.update(train_start_rss_mb=round(self.start, 1), train_peak_rss_mb=round(self.peak, 1),
-                       train_rss_growth_mb=round(self.peak - self.start, 1))
+            out.update(
+                train_start_rss_mb=round(self.start, 1),
+                train_peak_rss_mb=round(self.peak, 1),
+                train_rss_growth_mb=round(self.peak - self.start, 1),
+            )
         if self.device.startswith("cuda"):
             import torch
 

@@ -82,7 +82,9 @@ def run_compare(
     (folder / "configs").mkdir(parents=True, exist_ok=True)
     given = dict(load_config_file(config_file)) if config_file else {}
     given.update({k: v for k, v in overrides.items() if v is not None and k not in ("name", "runs_dir")})
-    console.print(f"compare: {', '.join(strategies)} + baselines {', '.join(BASELINES)} on {base.train or 'the demo data'}; folder {folder}")
+    console.print(
+        f"compare: {', '.join(strategies)} + baselines {', '.join(BASELINES)} on {base.train or 'the demo data'}; folder {folder}"
+    )
 
     task = registry.task(spec.task)
     rows: list[dict[str, Any]] = [_majority_row(spec, task, base, test)]
@@ -98,7 +100,9 @@ def run_compare(
         config_path = folder / "configs" / f"{label}.yaml"
         config_path.write_text(yaml.safe_dump(layer, sort_keys=False), encoding="utf-8")
         console.print(f"[bold]{label}[/]: training ({len(rows)}/{len(plan) + 1})")
-        rows.append(_train_row(spec, task, label, config_path, folder / "runs" / spec.name / label, base, test, console))
+        rows.append(
+            _train_row(spec, task, label, config_path, folder / "runs" / spec.name / label, base, test, console)
+        )
         _write(folder, spec, base, rows, strategies, test, task.lower_is_better(base.metric))
     _write(folder, spec, base, rows, strategies, test, task.lower_is_better(base.metric), chart=True)
     return folder
@@ -115,8 +119,14 @@ def _majority_row(spec: AppSpec, task: Any, base: Any, test: str | None) -> dict
 
         train, dev = split(train, base.dev_split, base.seed)
     labels = task.label_names(train, [dev], base, spec.default_labels)
-    row = {"strategy": "majority", "kind": "baseline", "dev": _scalars(task.majority_baseline(train, dev, labels)),
-           "trainable": 0, "total": 0, "status": "completed"}
+    row = {
+        "strategy": "majority",
+        "kind": "baseline",
+        "dev": _scalars(task.majority_baseline(train, dev, labels)),
+        "trainable": 0,
+        "total": 0,
+        "status": "completed",
+    }
     if test:
         row["test"] = _scalars(task.majority_baseline(train, task.load_data(test, base), labels))
     return row
@@ -127,12 +137,19 @@ def _train_row(
 ) -> dict[str, Any]:
     command = [sys.executable, "-m", "tlsuite_core", spec.name, "train", "--config", str(config_path)]
     start = time.perf_counter()
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=None, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    proc = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=None, env={**os.environ, "PYTHONUNBUFFERED": "1"}
+    )
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
     wall = time.perf_counter() - start
-    row: dict[str, Any] = {"strategy": label, "kind": "baseline" if label == "scratch" else "strategy", "wall_seconds": round(wall, 1),
-                           "peak_rss_mb": round(usage.ru_maxrss / 1024, 1), "run": str(run_dir)}
+    row: dict[str, Any] = {
+        "strategy": label,
+        "kind": "baseline" if label == "scratch" else "strategy",
+        "wall_seconds": round(wall, 1),
+        "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+        "run": str(run_dir),
+    }
     if proc.returncode != 0 or not (run_dir / "run.json").is_file():
         record = read_json(run_dir / "run.json") if (run_dir / "run.json").is_file() else {}
         row.update(status="failed", error=record.get("error") or f"exit code {proc.returncode}")
@@ -142,8 +159,12 @@ def _train_row(
     params = record.get("parameters") or {}
     timings = record.get("timings") or {}
     row.update(
-        status=record.get("status"), dev=record.get("metrics") or {}, trainable=params.get("trainable"), total=params.get("total"),
-        trainable_share=params.get("trainable_share"), train_seconds=timings.get("train_seconds"),
+        status=record.get("status"),
+        dev=record.get("metrics") or {},
+        trainable=params.get("trainable"),
+        total=params.get("total"),
+        trainable_share=params.get("trainable_share"),
+        train_seconds=timings.get("train_seconds"),
         tokens_per_second=timings.get("real_tokens_per_second"),
         cuda_peak_mb=(record.get("peak_memory") or {}).get("cuda_peak_allocated_mb"),
         learning_rate=(record.get("config") or {}).get("learning_rate"),
@@ -162,8 +183,14 @@ def _scalars(metrics: dict[str, Any]) -> dict[str, float]:
 
 
 def _write(
-    folder: Path, spec: AppSpec, base: Any, rows: list[dict[str, Any]], strategies: Sequence[str], test: str | None,
-    lower_is_better: bool, chart: bool = False,
+    folder: Path,
+    spec: AppSpec,
+    base: Any,
+    rows: list[dict[str, Any]],
+    strategies: Sequence[str],
+    test: str | None,
+    lower_is_better: bool,
+    chart: bool = False,
 ) -> None:
     metric = base.metric
     scratch = next((r for r in rows if r["strategy"] == "scratch" and r.get("status") == "completed"), None)
@@ -175,10 +202,36 @@ def _write(
             row["gain_over_scratch"] = round(sign * (value - scratch_value), 6)
             row["negative_transfer"] = row["gain_over_scratch"] <= 0
     command = " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]) if sys.argv else ""
-    write_json(folder / "compare.json", {"app": spec.name, "metric": metric, "test": test, "command": command, "updated_at": now_iso(),
-                                         "config": base.to_dict(), "rows": rows})
-    columns = ["strategy", "status", f"dev_{metric}", f"test_{metric}", "trainable", "total", "trainable_share", "gain_over_scratch",
-               "negative_transfer", "wall_seconds", "train_seconds", "peak_rss_mb", "cuda_peak_mb", "tokens_per_second", "learning_rate", "run"]
+    write_json(
+        folder / "compare.json",
+        {
+            "app": spec.name,
+            "metric": metric,
+            "test": test,
+            "command": command,
+            "updated_at": now_iso(),
+            "config": base.to_dict(),
+            "rows": rows,
+        },
+    )
+    columns = [
+        "strategy",
+        "status",
+        f"dev_{metric}",
+        f"test_{metric}",
+        "trainable",
+        "total",
+        "trainable_share",
+        "gain_over_scratch",
+        "negative_transfer",
+        "wall_seconds",
+        "train_seconds",
+        "peak_rss_mb",
+        "cuda_peak_mb",
+        "tokens_per_second",
+        "learning_rate",
+        "run",
+    ]
     buf = io.StringIO()
     writer = csv.writer(buf)
     writer.writerow(columns)
@@ -199,25 +252,42 @@ def _cell(row: dict[str, Any], column: str, metric: str) -> Any:
 
 
 def _markdown(spec: AppSpec, base: Any, rows: list[dict[str, Any]], metric: str, test: str | None, command: str) -> str:
-    lines = [f"# {spec.name}: transfer report", "", f"Command: `{command}`", "",
-             f"Data: train `{base.train or 'demo'}`, dev `{base.dev or ('split ' + str(base.dev_split) if base.dev_split else 'demo')}`"
-             + (f", test `{test}`" if test else "") + f"; model `{base.model}`; seed {base.seed}; metric {metric}.", ""]
-    head = ["strategy", f"dev {metric}"] + ([f"test {metric}"] if test else []) + ["trainable", "share", "gain vs scratch", "wall s", "peak RSS MB", "tokens/s"]
+    lines = [
+        f"# {spec.name}: transfer report",
+        "",
+        f"Command: `{command}`",
+        "",
+        f"Data: train `{base.train or 'demo'}`, dev `{base.dev or ('split ' + str(base.dev_split) if base.dev_split else 'demo')}`"
+        + (f", test `{test}`" if test else "")
+        + f"; model `{base.model}`; seed {base.seed}; metric {metric}.",
+        "",
+    ]
+    head = (
+        ["strategy", f"dev {metric}"]
+        + ([f"test {metric}"] if test else [])
+        + ["trainable", "share", "gain vs scratch", "wall s", "peak RSS MB", "tokens/s"]
+    )
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in rows:
         dev = (row.get("dev") or {}).get(metric)
-        cells = [row["strategy"] + (" (baseline)" if row["kind"] == "baseline" else ""),
-                 f"{dev:.4f}" if dev is not None else row.get("status", "-")]
+        cells = [
+            row["strategy"] + (" (baseline)" if row["kind"] == "baseline" else ""),
+            f"{dev:.4f}" if dev is not None else row.get("status", "-"),
+        ]
         if test:
             value = (row.get("test") or {}).get(metric)
             cells.append(f"{value:.4f}" if value is not None else "-")
         gain = row.get("gain_over_scratch")
-        cells += [f"{row['trainable']:,}" if row.get("trainable") else "0",
-                  f"{100 * row['trainable_share']:.2f} %" if row.get("trainable_share") is not None else "-",
-                  (f"{gain:+.4f}" + (" (negative transfer)" if row.get("negative_transfer") else "")) if gain is not None else "-",
-                  f"{row['wall_seconds']:.0f}" if row.get("wall_seconds") else "-",
-                  f"{row['peak_rss_mb']:.0f}" if row.get("peak_rss_mb") else "-",
-                  f"{row['tokens_per_second']:.0f}" if row.get("tokens_per_second") else "-"]
+        cells += [
+            f"{row['trainable']:,}" if row.get("trainable") else "0",
+            f"{100 * row['trainable_share']:.2f} %" if row.get("trainable_share") is not None else "-",
+            (f"{gain:+.4f}" + (" (negative transfer)" if row.get("negative_transfer") else ""))
+            if gain is not None
+            else "-",
+            f"{row['wall_seconds']:.0f}" if row.get("wall_seconds") else "-",
+            f"{row['peak_rss_mb']:.0f}" if row.get("peak_rss_mb") else "-",
+            f"{row['tokens_per_second']:.0f}" if row.get("tokens_per_second") else "-",
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -234,7 +304,9 @@ def _chart(path: Path, rows: list[dict[str, Any]], metric: str, app: str) -> Non
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.5))
     names = [r["strategy"] for r in done]
     values = [r["dev"][metric] for r in done]
-    colours = ["#999999" if r["kind"] == "baseline" else ("#d62728" if r.get("negative_transfer") else "#1f77b4") for r in done]
+    colours = [
+        "#999999" if r["kind"] == "baseline" else ("#d62728" if r.get("negative_transfer") else "#1f77b4") for r in done
+    ]
     ax1.bar(names, values, color=colours)
     ax1.set_ylabel(f"dev {metric}")
     ax1.set_title(f"{app}: dev {metric} (grey: baselines)")

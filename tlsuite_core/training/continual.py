@@ -35,7 +35,9 @@ class Continual:
         """Check that ``config.init_from`` is a completed run of ``app`` and read what the update needs from it."""
         resolved = resolve_model(config.init_from, allow_pickle=config.allow_pickle, aliases=task.aliases)
         if resolved.run_dir is None:
-            raise ConfigError(f"--init-from {config.init_from}: not a run folder (continual updates start from a completed run)")
+            raise ConfigError(
+                f"--init-from {config.init_from}: not a run folder (continual updates start from a completed run)"
+            )
         record = read_json(resolved.run_dir / "run.json")
         if record.get("app") != app.name:
             raise ConfigError(f"--init-from {config.init_from}: a {record.get('app')} run, not {app.name}")
@@ -68,19 +70,27 @@ class Continual:
             return
         before = run.record().get("forgetting", {}).get("before") if resumed else None
         if before is None:
-            before = scalar_metrics(task.evaluate_output(trainer.predict(self.old_dev_encoded), labels, self.old_dev_encoded))
+            before = scalar_metrics(
+                task.evaluate_output(trainer.predict(self.old_dev_encoded), labels, self.old_dev_encoded)
+            )
             run.update(forgetting={"before": before})
         self.forgetting["before"] = before
 
-    def measure_after(self, task: Any, trainer: Any, labels: Sequence[str], metric: str, console: Any) -> dict[str, Any] | None:
+    def measure_after(
+        self, task: Any, trainer: Any, labels: Sequence[str], metric: str, console: Any
+    ) -> dict[str, Any] | None:
         """The forgetting report (the old dev set before and after, on ``metric`` when it has it), or None."""
         if self.old_dev_encoded is None:
             return None
-        after = scalar_metrics(task.evaluate_output(trainer.predict(self.old_dev_encoded), labels, self.old_dev_encoded))
+        after = scalar_metrics(
+            task.evaluate_output(trainer.predict(self.old_dev_encoded), labels, self.old_dev_encoded)
+        )
         metric = metric if metric in after else next(iter(after))
         before = self.forgetting["before"]
         self.forgetting.update(
-            old_dev=self.old_dev.describe()["source"], after=after, metric=metric,
+            old_dev=self.old_dev.describe()["source"],
+            after=after,
+            metric=metric,
             forgetting=round(before.get(metric, float("nan")) - after[metric], 6),
         )
         console.print(

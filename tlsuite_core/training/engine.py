@@ -184,9 +184,13 @@ def load_data(plan: TrainingPlan) -> None:
     continual = Continual.plan(app, task, config, len(train_data)) if config.init_from else None
     if continual is not None and continual.replay is not None:
         train_data = train_data.concat(continual.replay)
-        console.print(f"replay: {len(continual.replay)} rows of {continual.run}'s training data added ({len(train_data)} in all)")
+        console.print(
+            f"replay: {len(continual.replay)} rows of {continual.run}'s training data added ({len(train_data)} in all)"
+        )
     others = [d for d in (dev_data, continual.old_dev if continual else None) if d is not None]
-    labels = task.label_names(train_data, others, config, continual.labels if continual is not None else app.default_labels)
+    labels = task.label_names(
+        train_data, others, config, continual.labels if continual is not None else app.default_labels
+    )
     if continual is not None:
         continual.check_labels(labels)
     if dev_data is None and config.early_stopping:
@@ -201,7 +205,9 @@ def choose_model(plan: TrainingPlan) -> None:
     """Device, precision and threads; the model reference resolved to a local folder."""
     config = plan.config
     plan.device = devices.plan(config.device, config.precision, config.threads)
-    plan.resolved = resolve_model(plan.task.model_reference(config), allow_pickle=config.allow_pickle, aliases=plan.task.aliases)
+    plan.resolved = resolve_model(
+        plan.task.model_reference(config), allow_pickle=config.allow_pickle, aliases=plan.task.aliases
+    )
 
 
 def open_run(plan: TrainingPlan, resume_run: RunFolder | None, run_path: Path | None) -> None:
@@ -211,10 +217,16 @@ def open_run(plan: TrainingPlan, resume_run: RunFolder | None, run_path: Path | 
     if resume_run is not None:
         _reopen_run(plan, resume_run, fingerprints)
         return
-    run = RunFolder.at(run_path) if run_path is not None else RunFolder.create(config.runs_dir, plan.app.name, config.name)
+    run = (
+        RunFolder.at(run_path)
+        if run_path is not None
+        else RunFolder.create(config.runs_dir, plan.app.name, config.name)
+    )
     config.name = run.path.name
     if run.replaced is not None:
-        plan.console.print(f"starting {run.path} over: the {run.replaced['status']} run there stopped before its first checkpoint")
+        plan.console.print(
+            f"starting {run.path} over: the {run.replaced['status']} run there stopped before its first checkpoint"
+        )
     save_config(
         config,
         run.path / "config.yaml",
@@ -246,19 +258,31 @@ def _reopen_run(plan: TrainingPlan, run: RunFolder, fingerprints: dict[str, Any]
     config = plan.config
     checkpoint = run.latest_checkpoint()
     if checkpoint is None:
-        raise ConfigError(f"--resume {run.path}: no checkpoint written yet; start the run again under the same "
-                          f"name ({plan.command} with --name {run.path.name})")
+        raise ConfigError(
+            f"--resume {run.path}: no checkpoint written yet; start the run again under the same "
+            f"name ({plan.command} with --name {run.path.name})"
+        )
     before = run.record()
     for split_name in ("train", "dev"):
         old = ((before.get("data") or {}).get(split_name) or {}).get("sha256")
         new = (fingerprints.get(split_name) or {}).get("sha256")
         if old != new:
-            raise ConfigError(f"--resume {run.path}: the {split_name} data changed since the run started "
-                              f"({config.train if split_name == 'train' else config.dev})")
+            raise ConfigError(
+                f"--resume {run.path}: the {split_name} data changed since the run started "
+                f"({config.train if split_name == 'train' else config.dev})"
+            )
     resumed_from = str(checkpoint.relative_to(run.path))
-    plan.attempts = Attempts(before.get("attempts") or [], plan.timer, resumed_from=resumed_from, first_step=_checkpoint_step(checkpoint))
-    run.update(status="running", resumed_from=resumed_from, resumed_at=now_iso(), device=plan.device.as_dict(), **this_process(),
-               attempts=plan.attempts.as_list())
+    plan.attempts = Attempts(
+        before.get("attempts") or [], plan.timer, resumed_from=resumed_from, first_step=_checkpoint_step(checkpoint)
+    )
+    run.update(
+        status="running",
+        resumed_from=resumed_from,
+        resumed_at=now_iso(),
+        device=plan.device.as_dict(),
+        **this_process(),
+        attempts=plan.attempts.as_list(),
+    )
     plan.console.print(f"resuming {run.path} from {checkpoint.name}")
     plan.run, plan.checkpoint = run, checkpoint
 
@@ -280,19 +304,25 @@ def build_model(plan: TrainingPlan) -> None:
     for note in task.load_notes:
         console.print(f"[yellow]note:[/] {note}")
     plan.train_ds, train_truncated = task.encode(plan.train_data, plan.tokenizer, labels, config.max_length)
-    plan.dev_ds, dev_truncated = task.encode(plan.dev_data, plan.tokenizer, labels, config.max_length) if plan.has_dev else (None, 0)
+    plan.dev_ds, dev_truncated = (
+        task.encode(plan.dev_data, plan.tokenizer, labels, config.max_length) if plan.has_dev else (None, 0)
+    )
     plan.truncated = {"train": train_truncated, "dev": dev_truncated}
     for split_name, data in (("train", plan.train_data), ("dev", plan.dev_data)):
         if plan.truncated[split_name]:
-            console.print(f"[yellow]note:[/] {plan.truncated[split_name]} of {len(data)} {split_name} texts are longer than "
-                          f"--max-length {config.max_length} tokens and were truncated")
+            console.print(
+                f"[yellow]note:[/] {plan.truncated[split_name]} of {len(data)} {split_name} texts are longer than "
+                f"--max-length {config.max_length} tokens and were truncated"
+            )
     if plan.dev_ds is not None:
         plan.dev_ds = task.prepare_evaluation(plan.dev_ds, plan.tokenizer, config.seed)
     if config.oversample:
         plan.train_ds, added = oversample(task, plan.train_ds, labels, config.seed)
         console.print(f"oversampling: {added} repeated examples of rare classes added ({len(plan.train_ds)} in all)")
     steps_per_epoch, plan.total_steps = planned_steps(len(plan.train_ds), config)
-    plan.model, plan.strategy_callbacks = prepare_model(model, config, task, total_steps=plan.total_steps, steps_per_epoch=steps_per_epoch)
+    plan.model, plan.strategy_callbacks = prepare_model(
+        model, config, task, total_steps=plan.total_steps, steps_per_epoch=steps_per_epoch
+    )
     plan.counts = counts = count_parameters(plan.model)
     device = plan.device
     console.print(
@@ -315,12 +345,19 @@ def build_trainer(plan: TrainingPlan) -> None:
     class_weights = None
     if config.class_weights == "balanced":
         class_weights = task.class_weights(plan.train_ds, labels)
-        console.print("class weights: " + ", ".join(f"{l} {w:.2f}" for l, w in zip(labels, class_weights.tolist())))
+        console.print(
+            "class weights: " + ", ".join(f"{label} {w:.2f}" for label, w in zip(labels, class_weights.tolist()))
+        )
     if plan.continual is not None:
         plan.continual.encode(task, plan.tokenizer, labels, config.max_length)
     plan.memory = MemoryMonitor(plan.device.device)
-    callbacks: list[Any] = [RichProgress(console, config.metric), RunRecord(plan.run, plan.attempts), plan.memory,
-                            *plan.strategy_callbacks, *plan.callbacks]
+    callbacks: list[Any] = [
+        RichProgress(console, config.metric),
+        RunRecord(plan.run, plan.attempts),
+        plan.memory,
+        *plan.strategy_callbacks,
+        *plan.callbacks,
+    ]
     if config.max_train_minutes:
         plan.budget = TimeBudget(config.max_train_minutes)
         callbacks.append(plan.budget)
@@ -404,7 +441,9 @@ def training_arguments(plan: TrainingPlan) -> Any:
 def fit(plan: TrainingPlan) -> None:
     """Train (or resume exactly from the last checkpoint); the continual update's "before" scores first."""
     if plan.continual is not None:
-        plan.continual.measure_before(plan.task, plan.trainer, plan.labels, plan.run, resumed=plan.checkpoint is not None)
+        plan.continual.measure_before(
+            plan.task, plan.trainer, plan.labels, plan.run, resumed=plan.checkpoint is not None
+        )
     if plan.checkpoint is not None:
         plan.tokens_before = int(read_json(plan.checkpoint / "trainer_state.json").get("num_input_tokens_seen") or 0)
     plan.timer.training()
@@ -424,7 +463,9 @@ def evaluate(plan: TrainingPlan) -> None:
     if plan.has_dev:
         metrics.update(task.evaluate_output(trainer.predict(plan.dev_ds), labels, plan.dev_ds))
         plan.files += task.write_report(run.report_dir, metrics, labels)
-        plan.console.print(f"dev ({'best' if state.best_model_checkpoint else 'final'} checkpoint): {task.summary(metrics)}")
+        plan.console.print(
+            f"dev ({'best' if state.best_model_checkpoint else 'final'} checkpoint): {task.summary(metrics)}"
+        )
     if plan.continual is not None:
         forgetting = plan.continual.measure_after(task, trainer, labels, config.metric, plan.console)
         if forgetting is not None:
@@ -434,8 +475,10 @@ def evaluate(plan: TrainingPlan) -> None:
     write_json(run.report_dir / "log_history.json", state.log_history)
     train_skipped, dev_skipped = plan.train_data.skipped, plan.dev_data.skipped if plan.has_dev else []
     if train_skipped or dev_skipped:
-        write_json(run.report_dir / "skipped_rows.json",
-                   {"train": [s.__dict__ for s in train_skipped], "dev": [s.__dict__ for s in dev_skipped]})
+        write_json(
+            run.report_dir / "skipped_rows.json",
+            {"train": [s.__dict__ for s in train_skipped], "dev": [s.__dict__ for s in dev_skipped]},
+        )
         plan.files.append("skipped_rows.json")
     plan.metrics = metrics
 
@@ -449,8 +492,16 @@ def save(plan: TrainingPlan) -> RunResult:
     staging = run.path / ".model.tmp"
     shutil.rmtree(staging, ignore_errors=True)
     quiet_transformers()  # Trainer's checkpointing re-enables the hub's progress bars
-    saved = save_trained(plan.trainer, plan.tokenizer, staging, config=config, resolved=plan.resolved, task=plan.task,
-                         app=plan.app.name, labels=plan.labels)
+    saved = save_trained(
+        plan.trainer,
+        plan.tokenizer,
+        staging,
+        config=config,
+        resolved=plan.resolved,
+        task=plan.task,
+        app=plan.app.name,
+        labels=plan.labels,
+    )
     run.finish_model(staging)
     if saved.get("merged"):
         run.finish_folder(run.path / saved["merged"], "merged")
@@ -467,8 +518,12 @@ def save(plan: TrainingPlan) -> RunResult:
         steps=state.global_step,
         epochs=round(state.epoch or 0.0, 4),
         parameters=plan.counts,
-        strategy={"name": config.strategy, "loads_with": get_strategy(config.strategy).loads_with, **saved,
-                  **{"feature_cache": cb.cache.stats() for cb in plan.strategy_callbacks if hasattr(cb, "cache")}},
+        strategy={
+            "name": config.strategy,
+            "loads_with": get_strategy(config.strategy).loads_with,
+            **saved,
+            **_feature_cache_stats(plan),
+        },
         peak_memory={**devices.peak_memory(plan.device.device), **plan.memory.summary()},
         attempts=plan.attempts.as_list("completed"),
         timings=_timings(plan),
@@ -477,6 +532,12 @@ def save(plan: TrainingPlan) -> RunResult:
         error=None,
     )
     return RunResult(run.path, plan.metrics, record)
+
+
+def _feature_cache_stats(plan: TrainingPlan) -> dict[str, Any]:
+    """``{"feature_cache": stats}`` when ``--cache-features`` used the frozen strategy's feature cache, else ``{}``."""
+    caches = [cb.cache for cb in plan.strategy_callbacks if hasattr(cb, "cache")]
+    return {"feature_cache": caches[-1].stats()} if caches else {}
 
 
 def _timings(plan: TrainingPlan) -> dict[str, Any]:
@@ -494,7 +555,8 @@ def _timings(plan: TrainingPlan) -> dict[str, Any]:
         "train_runtime": plan.output.metrics.get("train_runtime"),
         "real_tokens_seen": tokens,
         "real_tokens_per_second": round((tokens - plan.tokens_before) / train_seconds, 1)
-        if train_seconds and tokens > plan.tokens_before else None,
+        if train_seconds and tokens > plan.tokens_before
+        else None,
         "training_step_seconds": round(budget.used, 1) if budget is not None else None,
         "stopped_by_time_budget": bool(budget is not None and budget.used >= budget.budget),
     }
@@ -513,7 +575,12 @@ def _recording_outcome(plan: TrainingPlan, *, at_path: bool) -> Iterator[None]:
     try:
         yield
     except KeyboardInterrupt:
-        run.update(status="interrupted", finished_at=now_iso(), error="interrupted by the user", attempts=attempts.as_list("interrupted"))
+        run.update(
+            status="interrupted",
+            finished_at=now_iso(),
+            error="interrupted by the user",
+            attempts=attempts.as_list("interrupted"),
+        )
         shutil.rmtree(run.path / ".model.tmp", ignore_errors=True)
         raise _interrupted(run, plan.command, at_path) from None
     except TlsuiteError as exc:
@@ -521,8 +588,13 @@ def _recording_outcome(plan: TrainingPlan, *, at_path: bool) -> Iterator[None]:
         shutil.rmtree(run.path / ".model.tmp", ignore_errors=True)
         raise
     except Exception as exc:
-        run.update(status="failed", finished_at=now_iso(), error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc(),
-                   attempts=attempts.as_list("failed"))
+        run.update(
+            status="failed",
+            finished_at=now_iso(),
+            error=f"{type(exc).__name__}: {exc}",
+            traceback=traceback.format_exc(),
+            attempts=attempts.as_list("failed"),
+        )
         shutil.rmtree(run.path / ".model.tmp", ignore_errors=True)
         raise
     finally:
@@ -545,7 +617,9 @@ def _interrupted(run: RunFolder, command: str, at_path: bool) -> RunInterrupted:
     """What Ctrl-C leaves: the command that resumes the run, or (no checkpoint yet) how to start it again."""
     checkpoint = run.latest_checkpoint()
     if checkpoint is not None:
-        return RunInterrupted(f"continue from {checkpoint.name} with: {command} --resume {run.path}", run=run.path, checkpoint=checkpoint)
+        return RunInterrupted(
+            f"continue from {checkpoint.name} with: {command} --resume {run.path}", run=run.path, checkpoint=checkpoint
+        )
     again = f"--out {run.path}" if at_path else f"--name {run.path.name}"
     return RunInterrupted(
         f"stopped before its first checkpoint, so there is nothing to resume; start it again under the same name: "
@@ -580,5 +654,3 @@ def _sigterm_as_interrupt() -> Any:
         raise KeyboardInterrupt
 
     return signal.signal(signal.SIGTERM, handler)
-
-

@@ -41,13 +41,26 @@ class FeatureCache:
         return self
 
     def stats(self) -> dict[str, Any]:
-        return {"cached_inputs": len(self.store), "cache_mb": round(self.bytes / 2**20, 1), "hits": self.hits, "misses": self.misses}
+        return {
+            "cached_inputs": len(self.store),
+            "cache_mb": round(self.bytes / 2**20, 1),
+            "hits": self.hits,
+            "misses": self.misses,
+        }
 
-    def __call__(self, input_ids: Any = None, attention_mask: Any = None, token_type_ids: Any = None, **kwargs: Any) -> Any:
+    def __call__(
+        self, input_ids: Any = None, attention_mask: Any = None, token_type_ids: Any = None, **kwargs: Any
+    ) -> Any:
         import torch
 
-        if input_ids is None or attention_mask is None or any(kwargs.get(k) is not None for k in ("inputs_embeds", "position_ids")):
-            return self.compute(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids, **kwargs)
+        if (
+            input_ids is None
+            or attention_mask is None
+            or any(kwargs.get(k) is not None for k in ("inputs_embeds", "position_ids"))
+        ):
+            return self.compute(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids, **kwargs
+            )
         real = attention_mask.bool()
         keys = []
         for row in range(input_ids.shape[0]):
@@ -66,8 +79,10 @@ class FeatureCache:
             try:
                 with torch.no_grad():
                     out = self.compute(
-                        input_ids=input_ids[index], attention_mask=attention_mask[index],
-                        token_type_ids=token_type_ids[index] if token_type_ids is not None else None, **kwargs,
+                        input_ids=input_ids[index],
+                        attention_mask=attention_mask[index],
+                        token_type_ids=token_type_ids[index] if token_type_ids is not None else None,
+                        **kwargs,
                     )
             finally:
                 self.backbone.train(was_training)
@@ -79,7 +94,9 @@ class FeatureCache:
                 self.bytes += features.numel() * 4
         sample = self.store[keys[0]]
         dtype = next(self.backbone.parameters()).dtype
-        hidden = torch.zeros((input_ids.shape[0], input_ids.shape[1], sample.shape[-1]), dtype=dtype, device=input_ids.device)
+        hidden = torch.zeros(
+            (input_ids.shape[0], input_ids.shape[1], sample.shape[-1]), dtype=dtype, device=input_ids.device
+        )
         for row, key in enumerate(keys):
             hidden[row][real[row]] = self.store[key].to(device=input_ids.device, dtype=dtype)
         if self.pooler is not None:  # trainable: runs live on the cached states
@@ -98,14 +115,18 @@ def install_feature_cache(model: Any) -> FeatureCache:
     """Cache the frozen backbone of ``model`` (a ``*For...`` model with a base model inside)."""
     config = getattr(model, "config", None)
     if getattr(config, "is_encoder_decoder", False):
-        raise ConfigError("--cache-features: encoder-decoder models run their decoder on every step; train with --strategy frozen without it")
+        raise ConfigError(
+            "--cache-features: encoder-decoder models run their decoder on every step; train with --strategy frozen without it"
+        )
     prefix = getattr(model, "base_model_prefix", None)
     backbone = getattr(model, prefix, None) if prefix else None
     if backbone is None or backbone is model:
         raise ConfigError(f"--cache-features: {type(model).__name__} has no separate backbone to cache")
     pooler = getattr(backbone, "pooler", None)
     if pooler is not None and not type(pooler).__name__.endswith("Pooler"):
-        raise ConfigError(f"--cache-features: {type(backbone).__name__}'s pooler ({type(pooler).__name__}) cannot run on cached features")
+        raise ConfigError(
+            f"--cache-features: {type(backbone).__name__}'s pooler ({type(pooler).__name__}) cannot run on cached features"
+        )
     trainable = [n for n, p in backbone.named_parameters() if p.requires_grad and not n.startswith("pooler.")]
     if trainable:
         raise ConfigError(f"--cache-features needs a frozen backbone, but {trainable[0]} trains")

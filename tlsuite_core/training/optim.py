@@ -61,4 +61,7 @@ def layerwise_groups(
         lr = base_lr * head_scale if depth is None else base_lr * decay ** (num_layers - depth)
         wd = weight_decay if name in decay_names else 0.0
         groups.setdefault((lr, wd), []).append(param)
-    return [{"params": params, "lr": lr, "weight_decay": wd} for (lr, wd), params in sorted(groups.items(), key=lambda kv: kv[0])]
+    return [
+        {"params": params, "lr": lr, "weight_decay": wd}
+        for (lr, wd), params in sorted(groups.items(), key=lambda kv: kv[0])
+    ]

@@ -31,7 +31,9 @@ def confusion_matrix_png(path: Path, confusion: dict[str, Any]) -> None:
     peak = matrix.max() if matrix.size else 0
     for i in range(matrix.shape[0]):
         for j in range(matrix.shape[1]):
-            ax.text(j, i, str(matrix[i, j]), ha="center", va="center", color="white" if matrix[i, j] > peak / 2 else "black")
+            ax.text(
+                j, i, str(matrix[i, j]), ha="center", va="center", color="white" if matrix[i, j] > peak / 2 else "black"
+            )
     ax.set_title("Confusion matrix (dev)")
     fig.tight_layout()
     fig.savefig(path, dpi=120)

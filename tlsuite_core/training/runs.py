@@ -101,14 +101,18 @@ class RunFolder:
         try:
             old = self.record()
         except (OSError, ValueError):
-            raise ConfigError(f"{path}: a run with this name exists and its {RUN_FILE} is unreadable ({other})") from None
+            raise ConfigError(
+                f"{path}: a run with this name exists and its {RUN_FILE} is unreadable ({other})"
+            ) from None
         status = old.get("status")
         if status == "completed":
             raise ConfigError(f"{path}: a completed run has this name ({other})")
         checkpoint = self.latest_checkpoint()
         if checkpoint is not None:
-            raise ConfigError(f"{path}: a {status} run with this name has a checkpoint ({checkpoint.name}); "
-                              f"continue it with --resume {path}, or {other}")
+            raise ConfigError(
+                f"{path}: a {status} run with this name has a checkpoint ({checkpoint.name}); "
+                f"continue it with --resume {path}, or {other}"
+            )
         if status not in ("running", "interrupted", "failed"):
             raise ConfigError(f"{path}: a run with this name exists (status {status!r}; {other})")
         if status == "running" and process_alive(old):
@@ -242,18 +246,27 @@ class Attempts:
     ``train_seconds`` (the training loop) and ``total_seconds`` (the whole command). A killed attempt's times run to
     its last checkpoint, when run.json was last written."""
 
-    def __init__(self, earlier: Sequence[dict[str, Any]], timer: Timer, *, resumed_from: str | None, first_step: int) -> None:
+    def __init__(
+        self, earlier: Sequence[dict[str, Any]], timer: Timer, *, resumed_from: str | None, first_step: int
+    ) -> None:
         self.timer = timer
         self.earlier = [dict(a, status="killed") if a.get("status") == "running" else dict(a) for a in earlier]
         self.step = first_step
-        self.current: dict[str, Any] = {"started_at": now_iso(), "ended_at": None, "status": "running",
-                                        "resumed_from": resumed_from, "first_step": first_step}
+        self.current: dict[str, Any] = {
+            "started_at": now_iso(),
+            "ended_at": None,
+            "status": "running",
+            "resumed_from": resumed_from,
+            "first_step": first_step,
+        }
 
     def as_list(self, status: str | None = None) -> list[dict[str, Any]]:
         """Every attempt, this one's times as of now (``status``: it ended so)."""
         if status is not None:
             self.current.update(status=status, ended_at=now_iso())
-        self.current.update(last_step=self.step, train_seconds=self.timer.train_seconds(), total_seconds=self.timer.seconds())
+        self.current.update(
+            last_step=self.step, train_seconds=self.timer.train_seconds(), total_seconds=self.timer.seconds()
+        )
         return [*self.earlier, dict(self.current)]
 
     def total(self, key: str) -> float:

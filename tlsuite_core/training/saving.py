@@ -48,13 +48,28 @@ def base_reference(ref: str, resolved: Any) -> dict[str, Any]:
 
 
 def save_trained(
-    trainer: Any, tokenizer: Any, staging: Path, *, config: Any, resolved: Any, task: Any, app: str, labels: Sequence[str]
+    trainer: Any,
+    tokenizer: Any,
+    staging: Path,
+    *,
+    config: Any,
+    resolved: Any,
+    task: Any,
+    app: str,
+    labels: Sequence[str],
 ) -> dict[str, Any]:
     """Write the trained model into ``staging``; returns what was written (for run.json). A merged copy, when
     made, is written next to it as ``.merged.tmp`` (the caller moves both into place)."""
     strategy = get_strategy(config.strategy)
     model = trainer.model
-    meta: dict[str, Any] = {"task": task.name, "app": app, "labels": list(labels), "max_length": config.max_length, "strategy": strategy.name, **task.model_meta()}
+    meta: dict[str, Any] = {
+        "task": task.name,
+        "app": app,
+        "labels": list(labels),
+        "max_length": config.max_length,
+        "strategy": strategy.name,
+        **task.model_meta(),
+    }
     info: dict[str, Any] = {"adapter": None, "merged": None}
     if strategy.kind == "weights":
         trainer.save_model(str(staging))
@@ -78,13 +93,20 @@ def save_trained(
             merged = model.merge_and_unload()
             merged.save_pretrained(str(merged_dir))
             tokenizer.save_pretrained(str(merged_dir))
-            write_json(merged_dir / META, {k: v for k, v in meta.items() if k != "base_model"} | {"merged_from": strategy.name})
+            write_json(
+                merged_dir / META, {k: v for k, v in meta.items() if k != "base_model"} | {"merged_from": strategy.name}
+            )
             info["merged"] = ".merged.tmp"
     else:
         from .adapters import BottleneckConfig, save_adapters
 
         staging.mkdir(parents=True, exist_ok=True)
-        save_adapters(model, staging, BottleneckConfig(kind=strategy.name, reduction=config.adapter.reduction), base_model=base["portable"])
+        save_adapters(
+            model,
+            staging,
+            BottleneckConfig(kind=strategy.name, reduction=config.adapter.reduction),
+            base_model=base["portable"],
+        )
         tokenizer.save_pretrained(str(staging))
         write_training_args(staging, trainer.args)  # (trainer.save_model writes them for the other kinds)
         info["adapter"] = "bottleneck"

@@ -48,7 +48,9 @@ def sample_options(trial: Any, base: TrainConfig, fixed: set[str], layers: int) 
         return name not in fixed
 
     if want("learning_rate"):
-        space["learning_rate"] = trial.suggest_float("learning_rate", base.learning_rate / 5, base.learning_rate * 5, log=True)
+        space["learning_rate"] = trial.suggest_float(
+            "learning_rate", base.learning_rate / 5, base.learning_rate * 5, log=True
+        )
     if want("epochs"):
         low = max(1, int(math.floor(base.epochs)) - 2)
         space["epochs"] = float(trial.suggest_int("epochs", low, int(math.ceil(base.epochs)) + 2))
@@ -66,7 +68,9 @@ def sample_options(trial: Any, base: TrainConfig, fixed: set[str], layers: int) 
         if want("lora_r"):
             space["lora_r"] = trial.suggest_categorical("lora_r", [4, 8, 16, 32])
         if want("lora_alpha"):
-            space["lora_alpha"] = float(space.get("lora_r", base.lora.r) * trial.suggest_categorical("alpha_over_r", [1, 2, 4]))
+            space["lora_alpha"] = float(
+                space.get("lora_r", base.lora.r) * trial.suggest_categorical("alpha_over_r", [1, 2, 4])
+            )
         if want("lora_dropout"):
             space["lora_dropout"] = trial.suggest_float("lora_dropout", 0.0, 0.3)
     if strategy.name in ("prefix", "prompt") and want("virtual_tokens"):
@@ -84,7 +88,9 @@ def _pruning_callback(trial: Any, metric: str, optuna: Any) -> Any:
 
         pruned = False
 
-        def on_evaluate(self, args: Any, state: Any, control: Any, metrics: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        def on_evaluate(
+            self, args: Any, state: Any, control: Any, metrics: dict[str, Any] | None = None, **kwargs: Any
+        ) -> None:
             value = (metrics or {}).get(f"eval_{metric}")
             if value is None:
                 return
@@ -109,7 +115,9 @@ def run_search(
     base, _ = resolve_training_config(spec, config_file=config_file, overrides=dict(overrides), resume=None)
     if base.dev is None and base.train is not None:
         raise ConfigError("--search needs a dev set (--dev FILE): trials are compared on its metric")
-    fixed = {k for k, v in overrides.items() if v is not None} | set(load_config_file(config_file) if config_file else {})
+    fixed = {k for k, v in overrides.items() if v is not None} | set(
+        load_config_file(config_file) if config_file else {}
+    )
     name = base.name or datetime.now().strftime("search-%Y%m%d-%H%M%S")
     study_dir = Path(base.runs_dir) / spec.name / name
     if study_dir.exists() and any(study_dir.iterdir()):
@@ -123,11 +131,15 @@ def run_search(
         pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0),
     )
     rows: list[dict[str, Any]] = []
-    console.print(f"search: {trials} trials of {spec.name} ({base.strategy}), objective dev {base.metric} ({direction}); folder {study_dir}")
+    console.print(
+        f"search: {trials} trials of {spec.name} ({base.strategy}), objective dev {base.metric} ({direction}); folder {study_dir}"
+    )
 
     def objective(trial: Any) -> float:
         options = sample_options(trial, base, fixed, layers)
-        config = base.updated(**options, name=f"trial-{trial.number:03d}", runs_dir=str(study_dir / "trials"), keep_checkpoints=False)
+        config = base.updated(
+            **options, name=f"trial-{trial.number:03d}", runs_dir=str(study_dir / "trials"), keep_checkpoints=False
+        )
         config.extra = dict(base.extra)
         config.validate()
         console.print(f"[bold]trial {trial.number}[/]: " + ", ".join(f"{k} {_fmt(v)}" for k, v in options.items()))
@@ -142,8 +154,12 @@ def run_search(
         value = result.metrics.get(base.metric)
         if value is None and base.metric == "loss":
             value = result.metrics.get("eval_loss")
-        row.update(value=value, run=str(result.path), seconds=result.record.get("timings", {}).get("total_seconds"),
-                   state="pruned" if report.pruned else "complete")
+        row.update(
+            value=value,
+            run=str(result.path),
+            seconds=result.record.get("timings", {}).get("total_seconds"),
+            state="pruned" if report.pruned else "complete",
+        )
         rows.append(row)
         _write(study_dir, spec, base, rows, study, direction)
         if report.pruned:
@@ -163,7 +179,9 @@ def _layers_of(config: TrainConfig, registry: Registry) -> int:
 
         from ..models import resolve_model
 
-        resolved = resolve_model(config.init_from or config.model, allow_pickle=config.allow_pickle, aliases=registry.mapping("model"))
+        resolved = resolve_model(
+            config.init_from or config.model, allow_pickle=config.allow_pickle, aliases=registry.mapping("model")
+        )
         if resolved.adapter:
             return 6
         hf = AutoConfig.from_pretrained(str(resolved.path))
@@ -176,7 +194,9 @@ def _fmt(value: Any) -> Any:
     return round(value, 8) if isinstance(value, float) else value
 
 
-def _write(study_dir: Path, spec: AppSpec, base: TrainConfig, rows: list[dict[str, Any]], study: Any, direction: str) -> dict[str, Any] | None:
+def _write(
+    study_dir: Path, spec: AppSpec, base: TrainConfig, rows: list[dict[str, Any]], study: Any, direction: str
+) -> dict[str, Any] | None:
     scored = [r for r in rows if r.get("state") == "complete" and r.get("value") is not None]
     best_row = None
     if scored:
@@ -189,10 +209,19 @@ def _write(study_dir: Path, spec: AppSpec, base: TrainConfig, rows: list[dict[st
     writer.writeheader()
     writer.writerows(rows)
     (study_dir / "trials.csv").write_text(buf.getvalue(), encoding="utf-8")
-    write_json(study_dir / "search.json", {
-        "app": spec.name, "metric": base.metric, "direction": direction, "strategy": base.strategy,
-        "trials": rows, "best": best_row, "updated_at": now_iso(), "base_config": base.to_dict(),
-    })
+    write_json(
+        study_dir / "search.json",
+        {
+            "app": spec.name,
+            "metric": base.metric,
+            "direction": direction,
+            "strategy": base.strategy,
+            "trials": rows,
+            "best": best_row,
+            "updated_at": now_iso(),
+            "base_config": base.to_dict(),
+        },
+    )
     if best_row is not None:
         from .runs import read_json
 
@@ -200,7 +229,10 @@ def _write(study_dir: Path, spec: AppSpec, base: TrainConfig, rows: list[dict[st
         best = TrainConfig.from_dict(best_config, strict=False)
         best.name = None
         best.runs_dir = base.runs_dir
-        save_config(best, study_dir / "best.yaml",
-                    f"tlsuite {spec.name} search {study_dir.name}: best trial {best_row['trial']} "
-                    f"(dev {base.metric} {best_row['value']:.4f})\nre-run: tlsuite {spec.name} train --config {study_dir / 'best.yaml'}")
+        save_config(
+            best,
+            study_dir / "best.yaml",
+            f"tlsuite {spec.name} search {study_dir.name}: best trial {best_row['trial']} "
+            f"(dev {base.metric} {best_row['value']:.4f})\nre-run: tlsuite {spec.name} train --config {study_dir / 'best.yaml'}",
+        )
     return best_row

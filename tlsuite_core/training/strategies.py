@@ -69,16 +69,66 @@ STRATEGIES: dict[str, Strategy] = {
     s.name: s
     for s in (
         Strategy("full", "fine-tune every weight"),
-        Strategy("frozen", "feature extraction: freeze the backbone, train the task head", lr_scale=10.0, defaults=_PEFT_DEFAULTS),
+        Strategy(
+            "frozen",
+            "feature extraction: freeze the backbone, train the task head",
+            lr_scale=10.0,
+            defaults=_PEFT_DEFAULTS,
+        ),
         Strategy("partial", "freeze the embeddings and the bottom --freeze-layers layers"),
         Strategy("gradual", "unfreeze one layer group from the top every epoch (or --unfreeze-every steps)"),
-        Strategy("lora", "LoRA: low-rank updates of the backbone's linear layers", kind="peft", lr_scale=8.0, defaults=_PEFT_DEFAULTS, mergeable=True),
-        Strategy("adalora", "AdaLoRA: LoRA with an adaptive rank budget", kind="peft", lr_scale=8.0, defaults=_PEFT_DEFAULTS, mergeable=True),
-        Strategy("ia3", "IA3: learned rescaling of keys, values and feed-forward activations", kind="peft", lr_scale=30.0, defaults=_PEFT_DEFAULTS, mergeable=True),
-        Strategy("prefix", "prefix tuning: trainable key/value prefixes in every layer", kind="peft", lr_scale=100.0, defaults=_PEFT_DEFAULTS),
-        Strategy("prompt", "prompt tuning: trainable virtual tokens before the input", kind="peft", lr_scale=300.0, defaults=_PEFT_DEFAULTS),
-        Strategy("houlsby", "bottleneck adapters after attention and feed-forward (Houlsby et al. 2019)", kind="bottleneck", lr_scale=10.0, defaults=_PEFT_DEFAULTS),
-        Strategy("pfeiffer", "bottleneck adapters after the feed-forward only (Pfeiffer et al. 2020)", kind="bottleneck", lr_scale=10.0, defaults=_PEFT_DEFAULTS),
+        Strategy(
+            "lora",
+            "LoRA: low-rank updates of the backbone's linear layers",
+            kind="peft",
+            lr_scale=8.0,
+            defaults=_PEFT_DEFAULTS,
+            mergeable=True,
+        ),
+        Strategy(
+            "adalora",
+            "AdaLoRA: LoRA with an adaptive rank budget",
+            kind="peft",
+            lr_scale=8.0,
+            defaults=_PEFT_DEFAULTS,
+            mergeable=True,
+        ),
+        Strategy(
+            "ia3",
+            "IA3: learned rescaling of keys, values and feed-forward activations",
+            kind="peft",
+            lr_scale=30.0,
+            defaults=_PEFT_DEFAULTS,
+            mergeable=True,
+        ),
+        Strategy(
+            "prefix",
+            "prefix tuning: trainable key/value prefixes in every layer",
+            kind="peft",
+            lr_scale=100.0,
+            defaults=_PEFT_DEFAULTS,
+        ),
+        Strategy(
+            "prompt",
+            "prompt tuning: trainable virtual tokens before the input",
+            kind="peft",
+            lr_scale=300.0,
+            defaults=_PEFT_DEFAULTS,
+        ),
+        Strategy(
+            "houlsby",
+            "bottleneck adapters after attention and feed-forward (Houlsby et al. 2019)",
+            kind="bottleneck",
+            lr_scale=10.0,
+            defaults=_PEFT_DEFAULTS,
+        ),
+        Strategy(
+            "pfeiffer",
+            "bottleneck adapters after the feed-forward only (Pfeiffer et al. 2020)",
+            kind="bottleneck",
+            lr_scale=10.0,
+            defaults=_PEFT_DEFAULTS,
+        ),
     )
 }
 
@@ -130,7 +180,13 @@ def set_dropout(model: Any, p: float) -> int:
         if isinstance(module, torch.nn.Dropout):
             module.p = p
             changed += 1
-    for key in ("hidden_dropout_prob", "attention_probs_dropout_prob", "dropout", "attention_dropout", "classifier_dropout"):
+    for key in (
+        "hidden_dropout_prob",
+        "attention_probs_dropout_prob",
+        "dropout",
+        "attention_dropout",
+        "classifier_dropout",
+    ):
         if getattr(model.config, key, None) is not None:
             setattr(model.config, key, p)
     return changed
@@ -176,7 +232,9 @@ def _backbone_linears(model: Any) -> list[str]:
 # -- applying a strategy ---------------------------------------------------------------------------------------
 
 
-def prepare_model(model: Any, config: Any, task: Any, *, total_steps: int, steps_per_epoch: int) -> tuple[Any, list[Any]]:
+def prepare_model(
+    model: Any, config: Any, task: Any, *, total_steps: int, steps_per_epoch: int
+) -> tuple[Any, list[Any]]:
     """Apply ``config.strategy`` to ``model``; return the (possibly wrapped) model and the training callbacks."""
     strategy = get_strategy(config.strategy)
     if config.dropout is not None:
@@ -226,8 +284,14 @@ def peft_config_for(strategy: Strategy, config: Any, task: Any, model: Any, tota
             targets = _default_lora_targets(model)
         elif targets == ["all-linear"]:
             targets = _backbone_linears(model)
-        kwargs = dict(common, r=config.lora.r, lora_alpha=config.lora.alpha, lora_dropout=config.lora.dropout,
-                      target_modules=targets, modules_to_save=heads or None)
+        kwargs = dict(
+            common,
+            r=config.lora.r,
+            lora_alpha=config.lora.alpha,
+            lora_dropout=config.lora.dropout,
+            target_modules=targets,
+            modules_to_save=heads or None,
+        )
         if strategy.name == "lora":
             return peft.LoraConfig(**kwargs)
         if total_steps < 10:
@@ -235,14 +299,21 @@ def peft_config_for(strategy: Strategy, config: Any, task: Any, model: Any, tota
         kwargs.pop("r")
         # AdaLoRA: start every matrix at rank 1.5 r, prune to an average of r between 10 % and 80 % of training
         return peft.AdaLoraConfig(
-            **kwargs, init_r=max(2, int(round(config.lora.r * 1.5))), target_r=config.lora.r, total_step=total_steps,
-            tinit=max(1, int(total_steps * 0.1)), tfinal=max(1, int(total_steps * 0.2)),
+            **kwargs,
+            init_r=max(2, int(round(config.lora.r * 1.5))),
+            target_r=config.lora.r,
+            total_step=total_steps,
+            tinit=max(1, int(total_steps * 0.1)),
+            tfinal=max(1, int(total_steps * 0.2)),
             deltaT=max(1, total_steps // 50),
         )
     if strategy.name == "ia3":
         kwargs = dict(common, modules_to_save=heads or None)
         if targets is not None:
-            kwargs.update(target_modules=targets, feedforward_modules=[t for t in targets if re.search(r"output|down|fc2|lin2|wo", t)])
+            kwargs.update(
+                target_modules=targets,
+                feedforward_modules=[t for t in targets if re.search(r"output|down|fc2|lin2|wo", t)],
+            )
         return peft.IA3Config(**kwargs)
     if strategy.name in ("prefix", "prompt"):
         if strategy.name == "prompt" and task_type == "TOKEN_CLS":
@@ -266,7 +337,9 @@ def _wrap_peft(model: Any, strategy: Strategy, config: Any, task: Any, total_ste
     try:
         wrapped = peft.get_peft_model(model, pc)
     except (ValueError, TypeError, KeyError) as exc:
-        raise ConfigError(f"--strategy {strategy.name}: peft cannot wrap {type(model).__name__} ({str(exc).splitlines()[0][:200]})") from None
+        raise ConfigError(
+            f"--strategy {strategy.name}: peft cannot wrap {type(model).__name__} ({str(exc).splitlines()[0][:200]})"
+        ) from None
     from .strategy_callbacks import AdaLoraAllocation
 
     callbacks = [AdaLoraAllocation()] if strategy.name == "adalora" else []

@@ -147,5 +147,3 @@ def _load_allocator_state(base: Any, tensors: dict[str, Any], metadata: dict[str
 
 
 # -- steps -----------------------------------------------------------------------------------------------------
-
-

@@ -63,7 +63,9 @@ class TlsTrainer(Trainer):
         self.head_lr_scale = head_lr_scale
 
     # -- the loss -------------------------------------------------------------------------------------------------
-    def compute_loss(self, model: Any, inputs: Any, return_outputs: bool = False, num_items_in_batch: Any = None) -> Any:
+    def compute_loss(
+        self, model: Any, inputs: Any, return_outputs: bool = False, num_items_in_batch: Any = None
+    ) -> Any:
         """Cross-entropy with class weights and/or label smoothing computed here; otherwise the model's own loss.
         Both are the mean over the micro-batch (``num_items_in_batch`` is not used: see ``loss_is_scaled_for_ga``)."""
         smoothing = self.args.label_smoothing_factor
@@ -81,8 +83,11 @@ class TlsTrainer(Trainer):
             logits, labels = logits[:, :-1, :], labels[:, 1:]
         weight = self.class_weights.to(logits.device) if self.class_weights is not None else None
         loss = torch.nn.functional.cross_entropy(
-            logits.float().reshape(-1, logits.shape[-1]), labels.reshape(-1).to(logits.device), weight=weight,
-            label_smoothing=smoothing, ignore_index=-100,
+            logits.float().reshape(-1, logits.shape[-1]),
+            labels.reshape(-1).to(logits.device),
+            weight=weight,
+            label_smoothing=smoothing,
+            ignore_index=-100,
         )
         return (loss, outputs) if return_outputs else loss
 

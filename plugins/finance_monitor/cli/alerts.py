@@ -29,9 +29,13 @@ def command(
     topic: Annotated[str | None, typer.Option(help="Only this topic.")] = None,
     evidence: Annotated[bool, typer.Option("--evidence", help="Show each alert's evidence items.")] = False,
     limit: Annotated[int | None, typer.Option(help="At most N alerts (newest first).")] = None,
-    deliver: Annotated[bool, typer.Option("--deliver", help="Retry pending deliveries to the sinks of --rules first.")] = False,
+    deliver: Annotated[
+        bool, typer.Option("--deliver", help="Retry pending deliveries to the sinks of --rules first.")
+    ] = False,
     rules: Annotated[Path | None, typer.Option(help="Alert rules file whose sinks --deliver uses.")] = None,
-    deliver_timeout: Annotated[float, typer.Option(help="--deliver: keep retrying for up to this many seconds.")] = 30.0,
+    deliver_timeout: Annotated[
+        float, typer.Option(help="--deliver: keep retrying for up to this many seconds.")
+    ] = 30.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """List stored alerts (one per episode) with their evidence and delivery status."""
@@ -63,6 +67,14 @@ def _table(found: list[Any]) -> Table:
     for col in ("id", "episode start (UTC)", "last bucket", "topic", "rule", "value", "items", "deliveries"):
         table.add_column(col, justify="right" if col in ("id", "value", "items") else "left", overflow="fold")
     for a in found:
-        table.add_row(str(a.id), f"{a.bucket_start:%Y-%m-%d %H:%M}", f"{a.last_bucket:%Y-%m-%d %H:%M}", a.topic, a.rule,
-                      f"{a.value:.2f}", str(a.volume), ", ".join(f"{k.split(':')[0]}: {v}" for k, v in a.deliveries.items()) or "-")
+        table.add_row(
+            str(a.id),
+            f"{a.bucket_start:%Y-%m-%d %H:%M}",
+            f"{a.last_bucket:%Y-%m-%d %H:%M}",
+            a.topic,
+            a.rule,
+            f"{a.value:.2f}",
+            str(a.volume),
+            ", ".join(f"{k.split(':')[0]}: {v}" for k, v in a.deliveries.items()) or "-",
+        )
     return table

@@ -34,7 +34,9 @@ def print_evidence(console: Console, alert: Any, *, width: int, style: str = "")
     """One line per evidence item of ``alert``: id, P(negative), the start of the text."""
     opening, closing = (f"[{style}]", "[/]") if style else ("", "")
     for ev in alert.evidence:
-        console.print(f"   {opening}{escape(str(ev['id']))} P(neg)={ev['p_negative']:.2f}{closing} {escape(ev['text'][:width])}")
+        console.print(
+            f"   {opening}{escape(str(ev['id']))} P(neg)={ev['p_negative']:.2f}{closing} {escape(ev['text'][:width])}"
+        )
 
 
 def print_alert(alert: Any) -> None:

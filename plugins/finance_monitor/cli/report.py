@@ -11,7 +11,9 @@ from tlsuite_core.errors import ConfigError
 
 from .common import DbOpt, StoredModelOpt, read_only_monitor
 
-EPILOG = "Example: tlsuite finance-monitor report --since 2026-03-01 --until 2026-04-01 --output report.html --bucket 6h"
+EPILOG = (
+    "Example: tlsuite finance-monitor report --since 2026-03-01 --until 2026-04-01 --output report.html --bucket 6h"
+)
 
 
 def command(

@@ -20,7 +20,9 @@ EPILOG = (
 
 def command(
     db: DbOpt = None,
-    model: Annotated[str | None, typer.Option(help="Model id or run folder whose predictions to use (default: the last used).")] = None,
+    model: Annotated[
+        str | None, typer.Option(help="Model id or run folder whose predictions to use (default: the last used).")
+    ] = None,
     bucket: Annotated[str, typer.Option(help="hour | 6h | day | week | <N>h | <N>d.")] = "day",
     since: Annotated[str | None, typer.Option(help="From (ISO date/time, UTC; or -7d, -12h).")] = None,
     until: Annotated[str | None, typer.Option(help="Until, exclusive (ISO date/time, UTC; or -1d).")] = None,
@@ -55,8 +57,15 @@ def _print_table(rows: list[Any], bucket: str, model_id: str) -> None:
     for col in ("topic", "bucket (UTC)", "items", "negative", "neutral", "positive", "mean sentiment"):
         table.add_column(col, justify="left" if col in ("topic", "bucket (UTC)") else "right")
     for r in rows:
-        table.add_row(r.topic, f"{r.bucket_start:%Y-%m-%d %H:%M}", str(r.volume), f"{r.shares.get('negative', 0):.1%}",
-                      f"{r.shares.get('neutral', 0):.1%}", f"{r.shares.get('positive', 0):.1%}", f"{r.mean_sentiment:+.3f}")
+        table.add_row(
+            r.topic,
+            f"{r.bucket_start:%Y-%m-%d %H:%M}",
+            str(r.volume),
+            f"{r.shares.get('negative', 0):.1%}",
+            f"{r.shares.get('neutral', 0):.1%}",
+            f"{r.shares.get('positive', 0):.1%}",
+            f"{r.mean_sentiment:+.3f}",
+        )
     Console().print(table)
     if not rows:
         err.print("no predictions in this period")

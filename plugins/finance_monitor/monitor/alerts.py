@@ -85,7 +85,13 @@ class Sink:
 
     @property
     def name(self) -> str:
-        return f"jsonl:{self.path}" if self.kind == "jsonl" else f"webhook:{self.url}" if self.kind == "webhook" else self.kind
+        return (
+            f"jsonl:{self.path}"
+            if self.kind == "jsonl"
+            else f"webhook:{self.url}"
+            if self.kind == "webhook"
+            else self.kind
+        )
 
     @property
     def uses_outbox(self) -> bool:
@@ -132,7 +138,9 @@ def load_alert_config(path: str | Path | None, *, bucket: str | None = None) -> 
     from tlsuite_core.files import read_yaml_mapping
 
     path = Path(path)
-    data = read_yaml_mapping(path, "alert rules file", "a mapping with 'rules' (and optionally bucket, cooldown, evidence, sinks)")
+    data = read_yaml_mapping(
+        path, "alert rules file", "a mapping with 'rules' (and optionally bucket, cooldown, evidence, sinks)"
+    )
     unknown = set(data) - {"bucket", "cooldown", "evidence", "negative_label", "rules", "sinks"}
     if unknown:
         raise ConfigError(f"{path}: unknown key(s) {', '.join(sorted(unknown))}")
@@ -178,10 +186,16 @@ def _rule(spec: Any, number: int, path: Path) -> Rule:
     }[kind]
     bad = set(spec) - allowed
     if bad:
-        raise ConfigError(f"{where} ({kind}): unknown key(s) {', '.join(sorted(bad))} (allowed: {', '.join(sorted(allowed))})")
+        raise ConfigError(
+            f"{where} ({kind}): unknown key(s) {', '.join(sorted(bad))} (allowed: {', '.join(sorted(allowed))})"
+        )
     values = {k: v for k, v in spec.items() if k not in ("name", "type", "topics")}
     try:
-        rule = Rule(name=str(spec.get("name") or f"{kind}-{number}"), kind=kind, **{k: (int(v) if k in ("min_count", "baseline", "min_baseline") else float(v)) for k, v in values.items()})
+        rule = Rule(
+            name=str(spec.get("name") or f"{kind}-{number}"),
+            kind=kind,
+            **{k: (int(v) if k in ("min_count", "baseline", "min_baseline") else float(v)) for k, v in values.items()},
+        )
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{where}: {exc}") from None
     topics = spec.get("topics")
@@ -203,7 +217,12 @@ def _sink(spec: Any, number: int, path: Path) -> Sink:
     bad = set(spec) - {"type", "path", "url", "timeout", "backoff", "max_backoff", "headers"}
     if bad:
         raise ConfigError(f"{where}: unknown key(s) {', '.join(sorted(bad))}")
-    sink = Sink(kind=spec["type"], path=spec.get("path"), url=spec.get("url"), headers={str(k): str(v) for k, v in (spec.get("headers") or {}).items()})
+    sink = Sink(
+        kind=spec["type"],
+        path=spec.get("path"),
+        url=spec.get("url"),
+        headers={str(k): str(v) for k, v in (spec.get("headers") or {}).items()},
+    )
     try:
         for key in ("timeout", "backoff", "max_backoff"):
             if key in spec:
@@ -228,14 +247,20 @@ def _stats(values: Sequence[float]) -> tuple[float, float]:
     return mean, math.sqrt(var)
 
 
-def fires(rule: Rule, history: Sequence[tuple[int, dict[str, int]]], volume: int, negatives: int, neg_label: str) -> tuple[bool, float, str] | None:
+def fires(
+    rule: Rule, history: Sequence[tuple[int, dict[str, int]]], volume: int, negatives: int, neg_label: str
+) -> tuple[bool, float, str] | None:
     """Whether ``rule`` fires on a bucket (``volume`` items, ``negatives`` negative), given the trailing buckets'
     (volume, counts) (oldest first; volume 0 for empty buckets). Returns (fires, value, explanation)."""
     if volume < rule.min_count:
         return None
     share = negatives / volume
     if rule.kind == "negative_share":
-        return share >= rule.threshold, share, f"negative share {share:.2f} ({negatives}/{volume}) >= {rule.threshold:.2f}"
+        return (
+            share >= rule.threshold,
+            share,
+            f"negative share {share:.2f} ({negatives}/{volume}) >= {rule.threshold:.2f}",
+        )
     trailing = history[-rule.baseline :]
     if rule.kind == "negative_spike":
         shares = [c.get(neg_label, 0) / v for v, c in trailing if v > 0]
@@ -244,8 +269,12 @@ def fires(rule: Rule, history: Sequence[tuple[int, dict[str, int]]], volume: int
         mean, std = _stats(shares)
         sigma = max(std, math.sqrt(max(mean * (1 - mean), 1e-6) / volume), rule.min_sigma)
         z = (share - mean) / sigma
-        return (z >= rule.z and share - mean >= rule.min_delta), z, (
-            f"negative share {share:.2f} ({negatives}/{volume}) vs baseline {mean:.2f} over {len(shares)} buckets: z = {z:.1f} >= {rule.z:.1f}"
+        return (
+            (z >= rule.z and share - mean >= rule.min_delta),
+            z,
+            (
+                f"negative share {share:.2f} ({negatives}/{volume}) vs baseline {mean:.2f} over {len(shares)} buckets: z = {z:.1f} >= {rule.z:.1f}"
+            ),
         )
     volumes = [v for v, _ in trailing]
     if len(volumes) < rule.min_baseline:
@@ -254,8 +283,10 @@ def fires(rule: Rule, history: Sequence[tuple[int, dict[str, int]]], volume: int
     sigma = max(std, math.sqrt(max(mean, 1.0)))
     z = (volume - mean) / sigma
     ratio = volume / mean if mean > 0 else float("inf")
-    return (volume >= rule.factor * mean and z >= rule.z), min(ratio, 1e9), (
-        f"volume {volume} = {ratio:.1f}x the trailing mean {mean:.1f} (z = {z:.1f}) >= {rule.factor:.1f}x"
+    return (
+        (volume >= rule.factor * mean and z >= rule.z),
+        min(ratio, 1e9),
+        (f"volume {volume} = {ratio:.1f}x the trailing mean {mean:.1f} (z = {z:.1f}) >= {rule.factor:.1f}x"),
     )
 
 
@@ -263,7 +294,9 @@ def alert_key(model_id: str, rule: str, topic: str, bucket_start: datetime) -> s
     return hashlib.sha256(f"{model_id}|{rule}|{topic}|{bucket_start.isoformat()}".encode()).hexdigest()[:32]
 
 
-def evidence_items(engine: Engine, model_id: str, topic: str, start: datetime, end: datetime, limit: int) -> list[dict[str, Any]]:
+def evidence_items(
+    engine: Engine, model_id: str, topic: str, start: datetime, end: datetime, limit: int
+) -> list[dict[str, Any]]:
     """The most negative items of a topic in [start, end): what an alert cites."""
     if limit <= 0:
         return []
@@ -278,17 +311,35 @@ def evidence_items(engine: Engine, model_id: str, topic: str, start: datetime, e
     )
     with engine.connect() as conn:
         return [
-            {"id": r.id, "published_at": r.published_at.isoformat() + "Z", "source": r.source, "label": r.label,
-             "p_negative": round(float(r.p_negative), 4), "text": r.text if len(r.text) <= 300 else r.text[:297] + "..."}
+            {
+                "id": r.id,
+                "published_at": r.published_at.isoformat() + "Z",
+                "source": r.source,
+                "label": r.label,
+                "p_negative": round(float(r.p_negative), 4),
+                "text": r.text if len(r.text) <= 300 else r.text[:297] + "...",
+            }
             for r in conn.execute(query)
         ]
 
 
 def _row_to_alert(row: Any) -> Alert:
     return Alert(
-        key=row.key, rule=row.rule, kind=row.kind, topic=row.topic, model_id=row.model_id, bucket=row.bucket,
-        bucket_start=row.bucket_start, last_bucket=row.last_bucket, value=row.value, threshold=row.threshold,
-        volume=row.volume, message=row.message, evidence=json.loads(row.evidence), created_at=row.created_at, id=row.id,
+        key=row.key,
+        rule=row.rule,
+        kind=row.kind,
+        topic=row.topic,
+        model_id=row.model_id,
+        bucket=row.bucket,
+        bucket_start=row.bucket_start,
+        last_bucket=row.last_bucket,
+        value=row.value,
+        threshold=row.threshold,
+        volume=row.volume,
+        message=row.message,
+        evidence=json.loads(row.evidence),
+        created_at=row.created_at,
+        id=row.id,
     )
 
 
@@ -320,13 +371,19 @@ def evaluate(
     quiet = (config.cooldown + 1) * b.size
     with engine.connect() as conn:
         existing = conn.execute(
-            select(db.alerts).where(db.alerts.c.model_id == model_id, db.alerts.c.bucket == b.name,
-                                    db.alerts.c.last_bucket >= (context_start or datetime(1900, 1, 1)) - quiet)
+            select(db.alerts)
+            .where(
+                db.alerts.c.model_id == model_id,
+                db.alerts.c.bucket == b.name,
+                db.alerts.c.last_bucket >= (context_start or datetime(1900, 1, 1)) - quiet,
+            )
             .order_by(db.alerts.c.bucket_start)
         ).all()
     episodes: dict[tuple[str, str], list[Any]] = {}
     for row in existing:
-        episodes.setdefault((row.rule, row.topic), []).append({"id": row.id, "start": row.bucket_start, "last": row.last_bucket})
+        episodes.setdefault((row.rule, row.topic), []).append(
+            {"id": row.id, "start": row.bucket_start, "last": row.last_bucket}
+        )
     for topic in sorted(series):
         points = series[topic]
         # leading empty buckets (before the topic's first item) are not part of its history
@@ -351,8 +408,18 @@ def evaluate(
     return created
 
 
-def _episode(engine: Engine, model_id: str, config: AlertConfig, rule: Rule, topic: str, when: datetime, volume: int,
-             result: tuple[bool, float, str], episodes: dict[tuple[str, str], list[Any]], quiet: timedelta) -> Alert | None:
+def _episode(
+    engine: Engine,
+    model_id: str,
+    config: AlertConfig,
+    rule: Rule,
+    topic: str,
+    when: datetime,
+    volume: int,
+    result: tuple[bool, float, str],
+    episodes: dict[tuple[str, str], list[Any]],
+    quiet: timedelta,
+) -> Alert | None:
     known = episodes.setdefault((rule.name, topic), [])
     before = [e for e in known if e["start"] <= when]
     if before:
@@ -368,8 +435,16 @@ def _episode(engine: Engine, model_id: str, config: AlertConfig, rule: Rule, top
     threshold = {"negative_share": rule.threshold, "negative_spike": rule.z, "volume_surge": rule.factor}[rule.kind]
     alert = Alert(
         key=alert_key(model_id, rule.name, topic, when),
-        rule=rule.name, kind=rule.kind, topic=topic, model_id=model_id, bucket=b.name, bucket_start=when,
-        last_bucket=when, value=float(value), threshold=float(threshold), volume=volume,
+        rule=rule.name,
+        kind=rule.kind,
+        topic=topic,
+        model_id=model_id,
+        bucket=b.name,
+        bucket_start=when,
+        last_bucket=when,
+        value=float(value),
+        threshold=float(threshold),
+        volume=volume,
         message=f"{topic}: {explanation} in the {b.name} bucket from {when:%Y-%m-%d %H:%M} UTC ({rule.name})",
         evidence=evidence_items(engine, model_id, topic, when, when + b.size, config.evidence),
         created_at=db.utcnow(),
@@ -378,14 +453,32 @@ def _episode(engine: Engine, model_id: str, config: AlertConfig, rule: Rule, top
         with engine.begin() as conn:
             alert.id = conn.execute(
                 db.alerts.insert().values(
-                    key=alert.key, rule=alert.rule, kind=alert.kind, topic=alert.topic, model_id=model_id, bucket=b.name,
-                    bucket_start=when, last_bucket=when, value=alert.value, threshold=alert.threshold, volume=volume,
-                    message=alert.message, evidence=json.dumps(alert.evidence), created_at=alert.created_at,
+                    key=alert.key,
+                    rule=alert.rule,
+                    kind=alert.kind,
+                    topic=alert.topic,
+                    model_id=model_id,
+                    bucket=b.name,
+                    bucket_start=when,
+                    last_bucket=when,
+                    value=alert.value,
+                    threshold=alert.threshold,
+                    volume=volume,
+                    message=alert.message,
+                    evidence=json.dumps(alert.evidence),
+                    created_at=alert.created_at,
                 )
             ).inserted_primary_key[0]
             for sink in config.outbox_sinks:
-                conn.execute(db.outbox.insert().values(alert_id=alert.id, sink=sink.name, status="pending", attempts=0,
-                                                       next_attempt_at=alert.created_at))
+                conn.execute(
+                    db.outbox.insert().values(
+                        alert_id=alert.id,
+                        sink=sink.name,
+                        status="pending",
+                        attempts=0,
+                        next_attempt_at=alert.created_at,
+                    )
+                )
                 alert.deliveries[sink.name] = "pending"
     except IntegrityError:
         return None  # created concurrently (same key)
@@ -394,8 +487,15 @@ def _episode(engine: Engine, model_id: str, config: AlertConfig, rule: Rule, top
     return alert
 
 
-def list_alerts(engine: Engine, *, model_id: str | None = None, since: datetime | None = None, until: datetime | None = None,
-                topic: str | None = None, limit: int | None = None) -> list[Alert]:
+def list_alerts(
+    engine: Engine,
+    *,
+    model_id: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    topic: str | None = None,
+    limit: int | None = None,
+) -> list[Alert]:
     """Stored alerts (newest episode first) with the delivery status of each outbox sink."""
     query = select(db.alerts)
     if model_id is not None:
@@ -412,7 +512,11 @@ def list_alerts(engine: Engine, *, model_id: str | None = None, since: datetime 
     with engine.connect() as conn:
         found = [_row_to_alert(r) for r in conn.execute(query)]
         if found:
-            for row in conn.execute(select(db.outbox.c.alert_id, db.outbox.c.sink, db.outbox.c.status).where(db.outbox.c.alert_id.in_([a.id for a in found]))):
+            for row in conn.execute(
+                select(db.outbox.c.alert_id, db.outbox.c.sink, db.outbox.c.status).where(
+                    db.outbox.c.alert_id.in_([a.id for a in found])
+                )
+            ):
                 next(a for a in found if a.id == row.alert_id).deliveries[row.sink] = row.status
     return found
 
@@ -440,11 +544,20 @@ class Dispatcher:
 
     def pending(self) -> int:
         with self.engine.connect() as conn:
-            return int(conn.execute(select(func.count()).select_from(db.outbox).where(db.outbox.c.status == "pending")).scalar() or 0)
+            return int(
+                conn.execute(
+                    select(func.count()).select_from(db.outbox).where(db.outbox.c.status == "pending")
+                ).scalar()
+                or 0
+            )
 
     def next_due(self) -> datetime | None:
         with self.engine.connect() as conn:
-            return conn.execute(select(func.min(db.outbox.c.next_attempt_at)).where(db.outbox.c.status == "pending", db.outbox.c.sink.in_(list(self.sinks)))).scalar()
+            return conn.execute(
+                select(func.min(db.outbox.c.next_attempt_at)).where(
+                    db.outbox.c.status == "pending", db.outbox.c.sink.in_(list(self.sinks))
+                )
+            ).scalar()
 
     def deliver_due(self) -> DeliveryStats:
         """One pass: try every due row of a configured sink once."""
@@ -453,8 +566,13 @@ class Dispatcher:
         o, a = db.outbox, db.alerts
         with self.engine.connect() as conn:
             due = conn.execute(
-                select(o.c.id.label("outbox_id"), o.c.sink.label("outbox_sink"), o.c.attempts.label("outbox_attempts"),
-                       o.c.next_attempt_at.label("outbox_next"), a)
+                select(
+                    o.c.id.label("outbox_id"),
+                    o.c.sink.label("outbox_sink"),
+                    o.c.attempts.label("outbox_attempts"),
+                    o.c.next_attempt_at.label("outbox_next"),
+                    a,
+                )
                 .join(a, a.c.id == o.c.alert_id)
                 .where(o.c.status == "pending", o.c.next_attempt_at <= now, o.c.sink.in_(list(self.sinks)))
                 .order_by(o.c.id)
@@ -463,8 +581,13 @@ class Dispatcher:
             # claim the row (another deliverer running at the same time skips it)
             with self.engine.begin() as conn:
                 claimed = conn.execute(
-                    update(o).where(o.c.id == row.outbox_id, o.c.status == "pending", o.c.attempts == row.outbox_attempts,
-                                    o.c.next_attempt_at == row.outbox_next)
+                    update(o)
+                    .where(
+                        o.c.id == row.outbox_id,
+                        o.c.status == "pending",
+                        o.c.attempts == row.outbox_attempts,
+                        o.c.next_attempt_at == row.outbox_next,
+                    )
                     .values(next_attempt_at=now + self.lease)
                 ).rowcount
             if claimed != 1:
@@ -475,11 +598,23 @@ class Dispatcher:
             attempts = row.outbox_attempts + 1
             with self.engine.begin() as conn:
                 if error is None:
-                    conn.execute(update(o).where(o.c.id == row.outbox_id).values(status="delivered", attempts=attempts, delivered_at=db.utcnow(), last_error=None))
+                    conn.execute(
+                        update(o)
+                        .where(o.c.id == row.outbox_id)
+                        .values(status="delivered", attempts=attempts, delivered_at=db.utcnow(), last_error=None)
+                    )
                     stats.delivered += 1
                 else:
                     delay = min(sink.max_backoff, sink.backoff * (2 ** (attempts - 1)))
-                    conn.execute(update(o).where(o.c.id == row.outbox_id).values(attempts=attempts, last_error=error[:500], next_attempt_at=db.utcnow() + timedelta(seconds=delay)))
+                    conn.execute(
+                        update(o)
+                        .where(o.c.id == row.outbox_id)
+                        .values(
+                            attempts=attempts,
+                            last_error=error[:500],
+                            next_attempt_at=db.utcnow() + timedelta(seconds=delay),
+                        )
+                    )
                     stats.failed_attempts += 1
                     stats.errors.append(f"{sink.name}: {error}")
         stats.pending = self.pending()
@@ -520,7 +655,12 @@ class Dispatcher:
         request = urllib.request.Request(
             sink.url or "",
             data=json.dumps(payload).encode("utf-8"),
-            headers={"Content-Type": "application/json", "Idempotency-Key": alert.key, "User-Agent": "tlsuite-finance-monitor", **sink.headers},
+            headers={
+                "Content-Type": "application/json",
+                "Idempotency-Key": alert.key,
+                "User-Agent": "tlsuite-finance-monitor",
+                **sink.headers,
+            },
             method="POST",
         )
         try:

@@ -50,13 +50,16 @@ def resolve_model_id(engine: Engine, ref: str | None) -> str:
     with engine.connect() as conn:
         known = [r.model_id for r in conn.execute(select(m.c.model_id).order_by(m.c.last_used_at.desc()))]
     if not known:
-        raise ConfigError(f"database {db.safe_url(engine)} holds no predictions yet: run `tlsuite finance-monitor monitor` first")
+        raise ConfigError(
+            f"database {db.safe_url(engine)} holds no predictions yet: run `tlsuite finance-monitor monitor` first"
+        )
     if ref is None:
         return known[0]
     if ref in known:
         return ref
     path = Path(ref)
     if (path / "run.json").is_file():
+
         class _Run:
             run_dir = path.resolve()
             app = None
@@ -70,14 +73,18 @@ def resolve_model_id(engine: Engine, ref: str | None) -> str:
     matches = [k for k in known if k.startswith(ref) or k.split("#")[0].endswith(ref)]
     if len(matches) == 1:
         return matches[0]
-    raise ConfigError(f"--model {ref!r}: {'ambiguous' if matches else 'unknown'} model (models in the database: {', '.join(known)})")
+    raise ConfigError(
+        f"--model {ref!r}: {'ambiguous' if matches else 'unknown'} model (models in the database: {', '.join(known)})"
+    )
 
 
 def _is_stream(source: Any) -> bool:
     return source == "-" or hasattr(source, "read")
 
 
-def check_source(source: str | Path | BinaryIO, *, fmt: str | None = None, follow: bool = False, poll: float = 2.0) -> None:
+def check_source(
+    source: str | Path | BinaryIO, *, fmt: str | None = None, follow: bool = False, poll: float = 2.0
+) -> None:
     """What :meth:`Monitor.run` checks before reading: a known format, a positive poll interval, a source that exists
     (``-`` or a binary stream: stdin, which cannot be followed). Raises :class:`ConfigError` / :class:`DataError`."""
     if fmt is not None and fmt not in ("jsonl", "csv"):
@@ -161,7 +168,9 @@ class Monitor:
             self.alert_config = alerting.load_alert_config(alerts if alerts is not True else None, bucket=bucket)
         if self.alert_config is not None and bucket:
             self.alert_config.bucket = parse_bucket(bucket)
-        self.bucket = parse_bucket(bucket) if bucket else (self.alert_config.bucket if self.alert_config else parse_bucket("day"))
+        self.bucket = (
+            parse_bucket(bucket) if bucket else (self.alert_config.bucket if self.alert_config else parse_bucket("day"))
+        )
         self.engine: Engine | None = None
         self.ingestor: Ingestor | None = None
         self.classifier: Any = None
@@ -179,14 +188,18 @@ class Monitor:
         """Open (create or migrate) the database and load the classifier and topic methods."""
         if self.engine is not None:
             return self
-        assigner = self.topics_spec if isinstance(self.topics_spec, TopicAssigner) else load_topic_rules(self.topics_spec)
+        assigner = (
+            self.topics_spec if isinstance(self.topics_spec, TopicAssigner) else load_topic_rules(self.topics_spec)
+        )
         self.engine = db.connect(self.db_url)
         try:
             if self.model is not None:
                 if isinstance(self.model, (str, Path)):
                     from tlsuite_core import load_app
 
-                    self.classifier = load_app(self.model, device=self.device, threads=self.threads, runs_dir=self.runs_dir)
+                    self.classifier = load_app(
+                        self.model, device=self.device, threads=self.threads, runs_dir=self.runs_dir
+                    )
                 else:
                     self.classifier = self.model
                 if assigner.needs_encoder:
@@ -195,9 +208,13 @@ class Monitor:
                 if assigner.classifier is not None:
                     from tlsuite_core import load_app
 
-                    assigner.set_classifier(load_app(assigner.classifier.model, device=self.device, threads=self.threads))
+                    assigner.set_classifier(
+                        load_app(assigner.classifier.model, device=self.device, threads=self.threads)
+                    )
                 negative = self.alert_config.negative_label if self.alert_config else "negative"
-                self.ingestor = Ingestor(self.engine, self.classifier, assigner, batch_size=self.batch_size, negative_label=negative)
+                self.ingestor = Ingestor(
+                    self.engine, self.classifier, assigner, batch_size=self.batch_size, negative_label=negative
+                )
                 self._model_id = self.ingestor.model_id
         except BaseException:
             self.engine.dispose()
@@ -247,7 +264,9 @@ class Monitor:
     # ingest
     # ----------------------------------------------------------------------------------------------
 
-    def ingest(self, items: Iterable[dict[str, Any] | NewsItem], *, origin: str = "api", check_alerts: bool = True) -> IngestStats:
+    def ingest(
+        self, items: Iterable[dict[str, Any] | NewsItem], *, origin: str = "api", check_alerts: bool = True
+    ) -> IngestStats:
         """Ingest items given as dicts (the JSONL fields) or :class:`NewsItem`; bad ones are quarantined."""
         tag = f"{origin}@{db.utcnow().isoformat()}"
         records: list[NewsItem | BadRecord] = []
@@ -259,15 +278,26 @@ class Monitor:
 
                 records.append(to_item(item, tag, f"item {n}", json.dumps(item, default=str)[:2000]))
             else:
-                records.append(BadRecord(tag, f"item {n}", f"invalid record: a {type(item).__name__}, not a mapping", repr(item)[:2000]))
+                records.append(
+                    BadRecord(
+                        tag, f"item {n}", f"invalid record: a {type(item).__name__}, not a mapping", repr(item)[:2000]
+                    )
+                )
         with self._lock:
             stats = self._ingestor().ingest_items(records)
             if check_alerts:
                 self._after(stats)
         return stats
 
-    def ingest_path(self, path: str | Path, *, fmt: str | None = None, final: bool = True, check_alerts: bool = True,
-                    should_stop: Callable[[], bool] | None = None) -> IngestStats:
+    def ingest_path(
+        self,
+        path: str | Path,
+        *,
+        fmt: str | None = None,
+        final: bool = True,
+        check_alerts: bool = True,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> IngestStats:
         """Ingest a JSONL/CSV file or a folder of them from where the last run stopped."""
         with self._lock:
             stats = self._ingestor().ingest_path(path, fmt, final=final, should_stop=should_stop)
@@ -275,15 +305,25 @@ class Monitor:
                 self._after(stats)
         return stats
 
-    def ingest_stream(self, fh: Any, *, fmt: str = "jsonl", origin: str = "stdin", check_alerts: bool = True) -> IngestStats:
+    def ingest_stream(
+        self, fh: Any, *, fmt: str = "jsonl", origin: str = "stdin", check_alerts: bool = True
+    ) -> IngestStats:
         with self._lock:
             stats = self._ingestor().ingest_stream(fh, fmt, f"{origin}@{db.utcnow().isoformat()}")
             if check_alerts:
                 self._after(stats)
         return stats
 
-    def follow(self, path: str | Path, *, fmt: str | None = None, poll: float = 2.0, idle_timeout: float | None = None,
-               should_stop: Callable[[], bool] | None = None, on_cycle: Callable[[IngestStats], None] | None = None) -> IngestStats:
+    def follow(
+        self,
+        path: str | Path,
+        *,
+        fmt: str | None = None,
+        poll: float = 2.0,
+        idle_timeout: float | None = None,
+        should_stop: Callable[[], bool] | None = None,
+        on_cycle: Callable[[IngestStats], None] | None = None,
+    ) -> IngestStats:
         """Keep reading a growing file or a folder of new files, every ``poll`` seconds, until ``should_stop()``
         or ``idle_timeout`` seconds without a new record."""
         total = IngestStats()
@@ -309,10 +349,20 @@ class Monitor:
                 time.sleep(min(0.05, poll))
         return total
 
-    def run(self, source: str | Path | BinaryIO, *, fmt: str | None = None, follow: bool = False, poll: float = 2.0,
-            idle_timeout: float | None = None, deliver_timeout: float = 30.0, handle_signals: bool = True,
-            should_stop: Callable[[], bool] | None = None, on_cycle: Callable[[IngestStats], None] | None = None,
-            on_signal: Callable[[int], None] | None = None) -> RunStats:
+    def run(
+        self,
+        source: str | Path | BinaryIO,
+        *,
+        fmt: str | None = None,
+        follow: bool = False,
+        poll: float = 2.0,
+        idle_timeout: float | None = None,
+        deliver_timeout: float = 30.0,
+        handle_signals: bool = True,
+        should_stop: Callable[[], bool] | None = None,
+        on_cycle: Callable[[IngestStats], None] | None = None,
+        on_signal: Callable[[int], None] | None = None,
+    ) -> RunStats:
         """Ingest a source, raise alerts, deliver them: what ``tlsuite finance-monitor monitor`` does.
 
         ``source`` is a JSONL/CSV file or a folder of them (resumable: read from where the last run stopped), ``"-"``
@@ -330,10 +380,13 @@ class Monitor:
             stats = self.ingest_stream(fh, fmt=fmt or "jsonl")
         elif follow:
             with _stop_on_signals(handle_signals, on_signal) as requested:
+
                 def stopping() -> bool:
                     return requested.is_set() or (should_stop is not None and should_stop())
 
-                stats = self.follow(source, fmt=fmt, poll=poll, idle_timeout=idle_timeout, should_stop=stopping, on_cycle=on_cycle)
+                stats = self.follow(
+                    source, fmt=fmt, poll=poll, idle_timeout=idle_timeout, should_stop=stopping, on_cycle=on_cycle
+                )
         else:
             stats = self.ingest_path(source, fmt=fmt, should_stop=should_stop)
         result = RunStats()
@@ -374,7 +427,9 @@ class Monitor:
         """Evaluate the alert rules over buckets from ``since`` (default: all); returns the new alerts."""
         if self.alert_config is None:
             return []
-        return alerting.evaluate(self._engine(), self.model_id, self.alert_config, since=since, until=until, on_alert=self.on_alert)
+        return alerting.evaluate(
+            self._engine(), self.model_id, self.alert_config, since=since, until=until, on_alert=self.on_alert
+        )
 
     def deliver(self, timeout: float = 0.0) -> alerting.DeliveryStats:
         """Deliver due outbox rows (JSONL, webhooks); with ``timeout``, keep retrying for up to that many seconds."""
@@ -383,24 +438,52 @@ class Monitor:
         dispatcher = alerting.Dispatcher(self._engine(), self.alert_config.sinks)
         return dispatcher.flush(timeout) if timeout > 0 else dispatcher.deliver_due()
 
-    def alerts(self, *, since: datetime | None = None, until: datetime | None = None, topic: str | None = None, limit: int | None = None,
-               all_models: bool = False) -> list[Alert]:
-        return alerting.list_alerts(self._engine(), model_id=None if all_models else self.model_id, since=since, until=until, topic=topic, limit=limit)
+    def alerts(
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        topic: str | None = None,
+        limit: int | None = None,
+        all_models: bool = False,
+    ) -> list[Alert]:
+        return alerting.list_alerts(
+            self._engine(),
+            model_id=None if all_models else self.model_id,
+            since=since,
+            until=until,
+            topic=topic,
+            limit=limit,
+        )
 
     # ----------------------------------------------------------------------------------------------
     # queries
     # ----------------------------------------------------------------------------------------------
 
-    def trends(self, *, since: datetime | None = None, until: datetime | None = None, bucket: str | None = None,
-               topics: Sequence[str] | None = None) -> list[TrendRow]:
-        return compute_trends(self._engine(), self.model_id, bucket or self.bucket, since=since, until=until, topics=topics)
+    def trends(
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        bucket: str | None = None,
+        topics: Sequence[str] | None = None,
+    ) -> list[TrendRow]:
+        return compute_trends(
+            self._engine(), self.model_id, bucket or self.bucket, since=since, until=until, topics=topics
+        )
 
-    def top_negative(self, topic: str, *, since: datetime | None = None, until: datetime | None = None, limit: int = 5) -> list[dict[str, Any]]:
-        return alerting.evidence_items(self._engine(), self.model_id, topic, since or datetime(1900, 1, 1), until or datetime(2200, 1, 1), limit)
+    def top_negative(
+        self, topic: str, *, since: datetime | None = None, until: datetime | None = None, limit: int = 5
+    ) -> list[dict[str, Any]]:
+        return alerting.evidence_items(
+            self._engine(), self.model_id, topic, since or datetime(1900, 1, 1), until or datetime(2200, 1, 1), limit
+        )
 
     def topics(self) -> list[str]:
         with self._engine().connect() as conn:
-            return list(conn.execute(select(db.item_topics.c.topic).distinct().order_by(db.item_topics.c.topic)).scalars())
+            return list(
+                conn.execute(select(db.item_topics.c.topic).distinct().order_by(db.item_topics.c.topic)).scalars()
+            )
 
     def quarantine(self, *, limit: int = 100) -> list[dict[str, Any]]:
         q = db.quarantine
@@ -411,6 +494,7 @@ class Monitor:
         """Rows per table: items, predictions (this model), quarantine, alerts (this model), pending deliveries."""
         engine = self._engine()
         with engine.connect() as conn:
+
             def n(table: Any, *where: Any) -> int:
                 query = select(func.count()).select_from(table)
                 if where:
@@ -426,7 +510,9 @@ class Monitor:
                 "pending_deliveries": n(db.outbox, db.outbox.c.status == "pending"),
             }
 
-    def report(self, output: str | Path, *, since: datetime | None = None, until: datetime | None = None, top: int = 5) -> Path:
+    def report(
+        self, output: str | Path, *, since: datetime | None = None, until: datetime | None = None, top: int = 5
+    ) -> Path:
         """Write the self-contained HTML report (trend charts, alerts with evidence, top negative items per topic)."""
         from .report import write_report
 

@@ -11,7 +11,9 @@ from .records import Alert, TrendRow
 from .trends import Bucket
 
 
-def trend_png(rows: Sequence[TrendRow], bucket: Bucket, *, alerts: Sequence[Alert] = (), max_topics: int = 12, title: str = "") -> bytes:
+def trend_png(
+    rows: Sequence[TrendRow], bucket: Bucket, *, alerts: Sequence[Alert] = (), max_topics: int = 12, title: str = ""
+) -> bytes:
     """A PNG of the trends: one panel per topic (the busiest ``max_topics``), alert episodes shaded."""
     import matplotlib
 
@@ -42,7 +44,14 @@ def trend_png(rows: Sequence[TrendRow], bucket: Bucket, *, alerts: Sequence[Aler
         ax.set_zorder(vol.get_zorder() + 1)
         ax.patch.set_visible(False)
         ax.plot(x, [r.shares.get("negative", 0.0) for r in series], color="#c0392b", lw=1.4, label="negative share")
-        ax.plot(x, [r.shares.get("positive", 0.0) for r in series], color="#27ae60", lw=1.0, alpha=0.8, label="positive share")
+        ax.plot(
+            x,
+            [r.shares.get("positive", 0.0) for r in series],
+            color="#27ae60",
+            lw=1.0,
+            alpha=0.8,
+            label="positive share",
+        )
         ax.set_ylim(0, 1)
         ax.tick_params(labelsize=7)
         for alert in alerts:
@@ -59,4 +68,3 @@ def trend_png(rows: Sequence[TrendRow], bucket: Bucket, *, alerts: Sequence[Aler
     fig.savefig(buf, format="png", dpi=90)
     plt.close(fig)
     return buf.getvalue()
-

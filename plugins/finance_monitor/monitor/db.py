@@ -196,41 +196,94 @@ outbox = Table(
 def _migration_1(conn: Connection) -> None:
     """Initial schema: items, topics, predictions (without sentiment), quarantine, cursors, alerts."""
     m = MetaData()
-    Table("models", m, Column("model_id", String(200), primary_key=True), Column("ref", Text, nullable=False),
-          Column("labels", Text, nullable=False), Column("created_at", DateTime, nullable=False),
-          Column("last_used_at", DateTime, nullable=False))
-    Table("items", m, Column("id", String(200), primary_key=True),
-          Column("published_at", DateTime, nullable=False, index=True), Column("title", Text),
-          Column("text", Text, nullable=False), Column("source", String(200)),
-          Column("content_hash", String(64), nullable=False), Column("origin", String(500), nullable=False),
-          Column("position", String(100), nullable=False), Column("ingested_at", DateTime, nullable=False))
-    Table("item_topics", m, Column("item_id", String(200), ForeignKey("items.id"), nullable=False),
-          Column("topic", String(200), nullable=False), Column("method", String(20), nullable=False),
-          Column("score", Float), PrimaryKeyConstraint("item_id", "topic"), Index("ix_item_topics_topic", "topic"))
-    Table("predictions", m, Column("item_id", String(200), ForeignKey("items.id"), nullable=False),
-          Column("model_id", String(200), ForeignKey("models.model_id"), nullable=False),
-          Column("label", String(100), nullable=False), Column("score", Float, nullable=False),
-          Column("p_negative", Float, nullable=False), Column("probs", Text, nullable=False),
-          Column("created_at", DateTime, nullable=False), PrimaryKeyConstraint("item_id", "model_id"),
-          Index("ix_predictions_model", "model_id"))
-    Table("quarantine", m, Column("id", Integer, primary_key=True, autoincrement=True),
-          Column("origin", String(500), nullable=False), Column("position", String(100), nullable=False),
-          Column("reason", Text, nullable=False), Column("raw", Text, nullable=False), Column("item_id", String(200)),
-          Column("created_at", DateTime, nullable=False),
-          UniqueConstraint("origin", "position", name="uq_quarantine_position"))
-    Table("ingest_cursors", m, Column("origin", String(500), nullable=False),
-          Column("model_id", String(200), nullable=False), Column("offset", BigInteger, nullable=False),
-          Column("line", Integer, nullable=False), Column("head_hash", String(64), nullable=False),
-          Column("header", Text), Column("updated_at", DateTime, nullable=False),
-          PrimaryKeyConstraint("origin", "model_id"))
-    Table("alerts", m, Column("id", Integer, primary_key=True, autoincrement=True),
-          Column("key", String(64), nullable=False, unique=True), Column("rule", String(100), nullable=False),
-          Column("kind", String(40), nullable=False), Column("topic", String(200), nullable=False),
-          Column("model_id", String(200), nullable=False), Column("bucket", String(20), nullable=False),
-          Column("bucket_start", DateTime, nullable=False, index=True), Column("last_bucket", DateTime, nullable=False),
-          Column("value", Float, nullable=False), Column("threshold", Float, nullable=False),
-          Column("volume", Integer, nullable=False), Column("message", Text, nullable=False),
-          Column("evidence", Text, nullable=False), Column("created_at", DateTime, nullable=False))
+    Table(
+        "models",
+        m,
+        Column("model_id", String(200), primary_key=True),
+        Column("ref", Text, nullable=False),
+        Column("labels", Text, nullable=False),
+        Column("created_at", DateTime, nullable=False),
+        Column("last_used_at", DateTime, nullable=False),
+    )
+    Table(
+        "items",
+        m,
+        Column("id", String(200), primary_key=True),
+        Column("published_at", DateTime, nullable=False, index=True),
+        Column("title", Text),
+        Column("text", Text, nullable=False),
+        Column("source", String(200)),
+        Column("content_hash", String(64), nullable=False),
+        Column("origin", String(500), nullable=False),
+        Column("position", String(100), nullable=False),
+        Column("ingested_at", DateTime, nullable=False),
+    )
+    Table(
+        "item_topics",
+        m,
+        Column("item_id", String(200), ForeignKey("items.id"), nullable=False),
+        Column("topic", String(200), nullable=False),
+        Column("method", String(20), nullable=False),
+        Column("score", Float),
+        PrimaryKeyConstraint("item_id", "topic"),
+        Index("ix_item_topics_topic", "topic"),
+    )
+    Table(
+        "predictions",
+        m,
+        Column("item_id", String(200), ForeignKey("items.id"), nullable=False),
+        Column("model_id", String(200), ForeignKey("models.model_id"), nullable=False),
+        Column("label", String(100), nullable=False),
+        Column("score", Float, nullable=False),
+        Column("p_negative", Float, nullable=False),
+        Column("probs", Text, nullable=False),
+        Column("created_at", DateTime, nullable=False),
+        PrimaryKeyConstraint("item_id", "model_id"),
+        Index("ix_predictions_model", "model_id"),
+    )
+    Table(
+        "quarantine",
+        m,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("origin", String(500), nullable=False),
+        Column("position", String(100), nullable=False),
+        Column("reason", Text, nullable=False),
+        Column("raw", Text, nullable=False),
+        Column("item_id", String(200)),
+        Column("created_at", DateTime, nullable=False),
+        UniqueConstraint("origin", "position", name="uq_quarantine_position"),
+    )
+    Table(
+        "ingest_cursors",
+        m,
+        Column("origin", String(500), nullable=False),
+        Column("model_id", String(200), nullable=False),
+        Column("offset", BigInteger, nullable=False),
+        Column("line", Integer, nullable=False),
+        Column("head_hash", String(64), nullable=False),
+        Column("header", Text),
+        Column("updated_at", DateTime, nullable=False),
+        PrimaryKeyConstraint("origin", "model_id"),
+    )
+    Table(
+        "alerts",
+        m,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("key", String(64), nullable=False, unique=True),
+        Column("rule", String(100), nullable=False),
+        Column("kind", String(40), nullable=False),
+        Column("topic", String(200), nullable=False),
+        Column("model_id", String(200), nullable=False),
+        Column("bucket", String(20), nullable=False),
+        Column("bucket_start", DateTime, nullable=False, index=True),
+        Column("last_bucket", DateTime, nullable=False),
+        Column("value", Float, nullable=False),
+        Column("threshold", Float, nullable=False),
+        Column("volume", Integer, nullable=False),
+        Column("message", Text, nullable=False),
+        Column("evidence", Text, nullable=False),
+        Column("created_at", DateTime, nullable=False),
+    )
     m.create_all(conn, checkfirst=True)
 
 
@@ -240,8 +293,14 @@ def _migration_2(conn: Connection) -> None:
     if "sentiment" not in columns:
         conn.execute(text("ALTER TABLE predictions ADD COLUMN sentiment FLOAT"))
     m = MetaData()
-    old = Table("predictions", m, Column("item_id", String(200)), Column("model_id", String(200)),
-                Column("probs", Text), Column("sentiment", Float))
+    old = Table(
+        "predictions",
+        m,
+        Column("item_id", String(200)),
+        Column("model_id", String(200)),
+        Column("probs", Text),
+        Column("sentiment", Float),
+    )
     rows = conn.execute(select(old.c.item_id, old.c.model_id, old.c.probs).where(old.c.sentiment.is_(None))).all()
     for item_id, model_id, probs in rows:
         p = json.loads(probs)
@@ -251,13 +310,20 @@ def _migration_2(conn: Connection) -> None:
             .values(sentiment=float(p.get("positive", 0.0)) - float(p.get("negative", 0.0)))
         )
     Table("alerts", m, Column("id", Integer, primary_key=True))
-    Table("outbox", m, Column("id", Integer, primary_key=True, autoincrement=True),
-          Column("alert_id", Integer, ForeignKey("alerts.id"), nullable=False),
-          Column("sink", String(500), nullable=False), Column("status", String(20), nullable=False),
-          Column("attempts", Integer, nullable=False), Column("next_attempt_at", DateTime, nullable=False),
-          Column("last_error", Text), Column("delivered_at", DateTime),
-          UniqueConstraint("alert_id", "sink", name="uq_outbox_alert_sink"),
-          Index("ix_outbox_status", "status", "next_attempt_at"))
+    Table(
+        "outbox",
+        m,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("alert_id", Integer, ForeignKey("alerts.id"), nullable=False),
+        Column("sink", String(500), nullable=False),
+        Column("status", String(20), nullable=False),
+        Column("attempts", Integer, nullable=False),
+        Column("next_attempt_at", DateTime, nullable=False),
+        Column("last_error", Text),
+        Column("delivered_at", DateTime),
+        UniqueConstraint("alert_id", "sink", name="uq_outbox_alert_sink"),
+        Index("ix_outbox_status", "status", "next_attempt_at"),
+    )
     m.tables["outbox"].create(conn, checkfirst=True)
     # SQLite keeps the added column nullable; on other databases make it NOT NULL like a fresh schema
     if conn.dialect.name != "sqlite":
@@ -297,7 +363,9 @@ def migrate(engine: Engine, target: int | None = None) -> list[int]:
                 if current_version(conn) >= number:  # another process got there first
                     continue
                 step(conn)
-                conn.execute(schema_version.insert().values(version=number, description=description, applied_at=utcnow()))
+                conn.execute(
+                    schema_version.insert().values(version=number, description=description, applied_at=utcnow())
+                )
         except IntegrityError:
             continue  # a concurrent migrator recorded this version
         applied.append(number)
@@ -338,7 +406,9 @@ def create_db_engine(db: str | Path | None = None) -> Engine:
     try:
         url = make_url(url_text)
     except ArgumentError:
-        raise ConfigError(f"--db {url_text!r}: not a database URL (e.g. sqlite:///monitor.db, postgresql+psycopg://user@host/db)") from None
+        raise ConfigError(
+            f"--db {url_text!r}: not a database URL (e.g. sqlite:///monitor.db, postgresql+psycopg://user@host/db)"
+        ) from None
     if url.get_backend_name() == "sqlite":
         database = url.database
         if database and database != ":memory:" and not database.startswith("file:"):
@@ -351,9 +421,13 @@ def create_db_engine(db: str | Path | None = None) -> Engine:
     try:
         return create_engine(url, pool_pre_ping=True)
     except NoSuchModuleError:
-        raise ConfigError(f"--db {safe_url(url)}: unknown database kind '{url.drivername}' (e.g. sqlite:///monitor.db, postgresql+psycopg://user@host/db)") from None
+        raise ConfigError(
+            f"--db {safe_url(url)}: unknown database kind '{url.drivername}' (e.g. sqlite:///monitor.db, postgresql+psycopg://user@host/db)"
+        ) from None
     except (ImportError, ModuleNotFoundError) as exc:
-        raise ConfigError(f"--db {safe_url(url)}: database driver missing ({exc}); install it, e.g. pip install psycopg") from None
+        raise ConfigError(
+            f"--db {safe_url(url)}: database driver missing ({exc}); install it, e.g. pip install psycopg"
+        ) from None
     except ArgumentError as exc:
         raise ConfigError(f"--db {safe_url(url)}: {exc}") from None
 

@@ -67,8 +67,16 @@ class Ingestor:
     """Classifies and stores items for one model. ``classifier`` has ``predict(texts) -> [Prediction]`` and
     ``labels``; a :class:`tlsuite_core.TrainedApp` is the usual one."""
 
-    def __init__(self, engine: Engine, classifier: Any, topics: TopicAssigner, *, batch_size: int = 64,
-                 negative_label: str = "negative", positive_label: str = "positive") -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        classifier: Any,
+        topics: TopicAssigner,
+        *,
+        batch_size: int = 64,
+        negative_label: str = "negative",
+        positive_label: str = "positive",
+    ) -> None:
         if batch_size < 1:
             raise ConfigError("--batch-size must be >= 1")
         self.engine = engine
@@ -93,8 +101,15 @@ class Ingestor:
         with self.engine.begin() as conn:
             done = conn.execute(update(m).where(m.c.model_id == self.model_id).values(last_used_at=now)).rowcount
             if not done:
-                conn.execute(_insert_ignore(self.engine, m).values(model_id=self.model_id, ref=self.model_ref,
-                                                                   labels=json.dumps(self.labels), created_at=now, last_used_at=now))
+                conn.execute(
+                    _insert_ignore(self.engine, m).values(
+                        model_id=self.model_id,
+                        ref=self.model_ref,
+                        labels=json.dumps(self.labels),
+                        created_at=now,
+                        last_used_at=now,
+                    )
+                )
 
     # ----------------------------------------------------------------------------------------------
     # one batch
@@ -113,9 +128,15 @@ class Ingestor:
             i, p = db.items, db.predictions
             with self.engine.connect() as conn:
                 for chunk in _chunks(ids, 500):
-                    for row in conn.execute(select(i.c.id, i.c.content_hash, i.c.origin, i.c.position).where(i.c.id.in_(chunk))):
+                    for row in conn.execute(
+                        select(i.c.id, i.c.content_hash, i.c.origin, i.c.position).where(i.c.id.in_(chunk))
+                    ):
                         existing[row.id] = (row.content_hash, row.origin, row.position)
-                    scored.update(conn.execute(select(p.c.item_id).where(p.c.model_id == self.model_id, p.c.item_id.in_(chunk))).scalars())
+                    scored.update(
+                        conn.execute(
+                            select(p.c.item_id).where(p.c.model_id == self.model_id, p.c.item_id.in_(chunk))
+                        ).scalars()
+                    )
         new: list[NewsItem] = []
         rescore: list[NewsItem] = []
         seen: dict[str, NewsItem] = {}
@@ -126,12 +147,28 @@ class Ingestor:
                 if first.content_hash == digest:
                     stats.duplicates += 1
                 else:
-                    bad.append(BadRecord(item.origin, item.position, f"duplicate id {item.id!r} with different content (first at {first.position})", _raw(item), item.id))
+                    bad.append(
+                        BadRecord(
+                            item.origin,
+                            item.position,
+                            f"duplicate id {item.id!r} with different content (first at {first.position})",
+                            _raw(item),
+                            item.id,
+                        )
+                    )
                 continue
             if item.id in existing:
                 stored_hash, origin, position = existing[item.id]
                 if stored_hash != digest:
-                    bad.append(BadRecord(item.origin, item.position, f"duplicate id {item.id!r} with different content (stored from {Path(origin).name} {position})", _raw(item), item.id))
+                    bad.append(
+                        BadRecord(
+                            item.origin,
+                            item.position,
+                            f"duplicate id {item.id!r} with different content (stored from {Path(origin).name} {position})",
+                            _raw(item),
+                            item.id,
+                        )
+                    )
                     continue
                 stats.duplicates += 1
                 seen[item.id] = item
@@ -163,22 +200,50 @@ class Ingestor:
         now = db.utcnow()
         with self.engine.begin() as conn:
             if new:
-                conn.execute(_insert_ignore(self.engine, db.items), [
-                    {"id": it.id, "published_at": it.published_at, "title": it.title, "text": it.text, "source": it.source,
-                     "content_hash": it.content_hash, "origin": it.origin, "position": it.position, "ingested_at": now}
-                    for it in new
-                ])
-                topic_rows = [{"item_id": it.id, "topic": topic[:200], "method": method, "score": score}
-                              for it, hits in zip(new, topic_hits) for topic, method, score in hits]
+                conn.execute(
+                    _insert_ignore(self.engine, db.items),
+                    [
+                        {
+                            "id": it.id,
+                            "published_at": it.published_at,
+                            "title": it.title,
+                            "text": it.text,
+                            "source": it.source,
+                            "content_hash": it.content_hash,
+                            "origin": it.origin,
+                            "position": it.position,
+                            "ingested_at": now,
+                        }
+                        for it in new
+                    ],
+                )
+                topic_rows = [
+                    {"item_id": it.id, "topic": topic[:200], "method": method, "score": score}
+                    for it, hits in zip(new, topic_hits)
+                    for topic, method, score in hits
+                ]
                 if topic_rows:
                     conn.execute(_insert_ignore(self.engine, db.item_topics), topic_rows)
             if to_score:
-                conn.execute(_insert_ignore(self.engine, db.predictions), [self._prediction_row(it, p, now) for it, p in zip(to_score, predictions)])
+                conn.execute(
+                    _insert_ignore(self.engine, db.predictions),
+                    [self._prediction_row(it, p, now) for it, p in zip(to_score, predictions)],
+                )
             if bad:
-                conn.execute(_insert_ignore(self.engine, db.quarantine), [
-                    {"origin": r.origin, "position": r.position, "reason": r.reason, "raw": r.raw, "item_id": r.item_id, "created_at": now}
-                    for r in bad
-                ])
+                conn.execute(
+                    _insert_ignore(self.engine, db.quarantine),
+                    [
+                        {
+                            "origin": r.origin,
+                            "position": r.position,
+                            "reason": r.reason,
+                            "raw": r.raw,
+                            "item_id": r.item_id,
+                            "created_at": now,
+                        }
+                        for r in bad
+                    ],
+                )
             if cursor is not None:
                 self._save_cursor(conn, cursor, now)
         stats.stored = len(new)
@@ -188,16 +253,28 @@ class Ingestor:
     def _prediction_row(self, item: NewsItem, p: Any, now: Any) -> dict[str, Any]:
         scores = {str(k): float(v) for k, v in dict(p.scores).items()}
         return {
-            "item_id": item.id, "model_id": self.model_id, "label": str(p.label), "score": float(p.score),
+            "item_id": item.id,
+            "model_id": self.model_id,
+            "label": str(p.label),
+            "score": float(p.score),
             "p_negative": scores.get(self.negative_label, 0.0),
             "sentiment": scores.get(self.positive_label, 0.0) - scores.get(self.negative_label, 0.0),
-            "probs": json.dumps(scores), "created_at": now,
+            "probs": json.dumps(scores),
+            "created_at": now,
         }
 
     def _save_cursor(self, conn: Any, cursor: Cursor, now: Any) -> None:
         c = db.ingest_cursors
-        values = {"offset": cursor.offset, "line": cursor.line, "head_hash": cursor_head(cursor), "header": json.dumps(cursor.header) if cursor.header else None, "updated_at": now}
-        done = conn.execute(update(c).where(c.c.origin == cursor.origin, c.c.model_id == self.model_id).values(**values)).rowcount
+        values = {
+            "offset": cursor.offset,
+            "line": cursor.line,
+            "head_hash": cursor_head(cursor),
+            "header": json.dumps(cursor.header) if cursor.header else None,
+            "updated_at": now,
+        }
+        done = conn.execute(
+            update(c).where(c.c.origin == cursor.origin, c.c.model_id == self.model_id).values(**values)
+        ).rowcount
         if not done:
             conn.execute(c.insert().values(origin=cursor.origin, model_id=self.model_id, **values))
 
@@ -227,7 +304,14 @@ class Ingestor:
         cursor._head = row.head_hash  # type: ignore[attr-defined]
         return cursor
 
-    def ingest_file(self, path: str | Path, fmt: str | None = None, *, final: bool = True, should_stop: Callable[[], bool] | None = None) -> IngestStats:
+    def ingest_file(
+        self,
+        path: str | Path,
+        fmt: str | None = None,
+        *,
+        final: bool = True,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> IngestStats:
         """Read ``path`` from its stored cursor to the end (``final=False``: leave an unfinished last line)."""
         path = Path(path)
         if not path.is_file():
@@ -263,7 +347,14 @@ class Ingestor:
             total.add(self.ingest_batch(batch))
         return total
 
-    def ingest_path(self, path: str | Path, fmt: str | None = None, *, final: bool = True, should_stop: Callable[[], bool] | None = None) -> IngestStats:
+    def ingest_path(
+        self,
+        path: str | Path,
+        fmt: str | None = None,
+        *,
+        final: bool = True,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> IngestStats:
         """A file, or every ``.jsonl``/``.csv`` file of a folder in name order."""
         path = Path(path)
         if path.is_dir():
@@ -278,8 +369,17 @@ class Ingestor:
         return self.ingest_file(path, fmt, final=final, should_stop=should_stop)
 
 
-REASONS = ("invalid JSON", "invalid CSV row", "invalid record", "missing id", "missing timestamp", "unparseable timestamp",
-           "missing text", "duplicate id", "bytes")
+REASONS = (
+    "invalid JSON",
+    "invalid CSV row",
+    "invalid record",
+    "missing id",
+    "missing timestamp",
+    "unparseable timestamp",
+    "missing text",
+    "duplicate id",
+    "bytes",
+)
 
 
 def reason_category(reason: str) -> str:
@@ -298,7 +398,9 @@ def cursor_head(cursor: Cursor) -> str:
 
 
 def _raw(item: NewsItem) -> str:
-    return json.dumps({"id": item.id, "published_at": item.published_at.isoformat(), "text": item.text[:1500], "source": item.source})
+    return json.dumps(
+        {"id": item.id, "published_at": item.published_at.isoformat(), "text": item.text[:1500], "source": item.source}
+    )
 
 
 def _chunks(values: Sequence[str], n: int) -> Iterator[Sequence[str]]:

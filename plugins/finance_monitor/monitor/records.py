@@ -90,7 +90,9 @@ class IngestStats:
         return self.read == self.stored + self.duplicates + self.quarantined
 
     def count_line(self) -> str:
-        line = f"read {self.read} = stored {self.stored} + duplicates {self.duplicates} + quarantined {self.quarantined}"
+        line = (
+            f"read {self.read} = stored {self.stored} + duplicates {self.duplicates} + quarantined {self.quarantined}"
+        )
         if self.rescored:
             line += f" ({self.rescored} of the duplicates newly scored by this model)"
         return line

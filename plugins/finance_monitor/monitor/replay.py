@@ -109,7 +109,9 @@ def load_phrasebank(path: Path) -> dict[str, list[str]]:
     return out
 
 
-def plan_episodes(rng: random.Random, topics: Sequence[str], n: int, start: datetime, days: float, hours: tuple[float, float]) -> list[Episode]:
+def plan_episodes(
+    rng: random.Random, topics: Sequence[str], n: int, start: datetime, days: float, hours: tuple[float, float]
+) -> list[Episode]:
     """``n`` episodes on distinct topics (round robin), after a 2-day warm-up, not overlapping within a topic."""
     episodes: list[Episode] = []
     usable_start = start + timedelta(days=min(2.0, days / 3))
@@ -125,7 +127,10 @@ def plan_episodes(rng: random.Random, topics: Sequence[str], n: int, start: date
             begin = usable_start + timedelta(seconds=rng.uniform(0, span))
             begin = begin.replace(second=0, microsecond=0)
             end = begin + timedelta(hours=rng.uniform(*hours))
-            clash = any(e.topic == topic and begin < e.end + timedelta(days=2) and e.start < end + timedelta(days=2) for e in episodes)
+            clash = any(
+                e.topic == topic and begin < e.end + timedelta(days=2) and e.start < end + timedelta(days=2)
+                for e in episodes
+            )
             if not clash:
                 episodes.append(Episode(topic, begin, end))
                 break
@@ -166,7 +171,9 @@ def generate(
     per_topic_rate = items / (topics * span)
     extra = [int(per_topic_rate * (e.end - e.start).total_seconds() * surge) for e in plan]
     base = max(0, items - sum(extra))
-    rows: list[tuple[datetime, int]] = [(start + timedelta(seconds=rng.uniform(0, span)), rng.randrange(topics)) for _ in range(base)]
+    rows: list[tuple[datetime, int]] = [
+        (start + timedelta(seconds=rng.uniform(0, span)), rng.randrange(topics)) for _ in range(base)
+    ]
     for e, n in zip(plan, extra):
         k = names.index(e.topic)
         rows += [(e.start + timedelta(seconds=rng.uniform(0, (e.end - e.start).total_seconds())), k) for _ in range(n)]
@@ -183,20 +190,35 @@ def generate(
                 text = rng.choice(sentences[label])
             else:
                 text = rng.choice(TEMPLATES[label]).format(c=company)
-            record: dict[str, Any] = {"id": f"r{seed}-{n:07d}", "published_at": when.replace(microsecond=0).isoformat() + "Z", "text": text,
-                                      "source": rng.choice(["wire", "news", "blog", "social"])}
+            record: dict[str, Any] = {
+                "id": f"r{seed}-{n:07d}",
+                "published_at": when.replace(microsecond=0).isoformat() + "Z",
+                "text": text,
+                "source": rng.choice(["wire", "news", "blog", "social"]),
+            }
             # a share of template items carry no ticker: their topic comes from the company name in the text (rules)
             if sentences is not None or rng.random() >= text_mention_rate:
                 record["ticker"] = ticker
             fh.write(json.dumps(record) + "\n")
     truth = {
-        "mode": mode, "seed": seed, "items": len(rows), "days": days, "start": start.isoformat() + "Z",
-        "topics": names, "episodes": [e.as_dict() for e in plan], "labels": counts,
+        "mode": mode,
+        "seed": seed,
+        "items": len(rows),
+        "days": days,
+        "start": start.isoformat() + "Z",
+        "topics": names,
+        "episodes": [e.as_dict() for e in plan],
+        "labels": counts,
     }
     (output / "truth.json").write_text(json.dumps(truth, indent=2) + "\n", encoding="utf-8")
     lines = ["# written by tlsuite_finance_monitor.monitor.replay", "default_topic: other", "topics:"]
     for topic, company, ticker, description in sectors:
-        lines += [f"  {topic}:", f"    description: {description}", f"    companies: [{company}]", f"    tickers: [{ticker}]"]
+        lines += [
+            f"  {topic}:",
+            f"    description: {description}",
+            f"    companies: [{company}]",
+            f"    tickers: [{ticker}]",
+        ]
     (output / "topics.yaml").write_text("\n".join(lines) + "\n", encoding="utf-8")
     (output / "alerts.yaml").write_text(DEFAULT_ALERTS, encoding="utf-8")
     return truth
@@ -228,17 +250,34 @@ def score(alerts: Sequence[Any], truth: dict[str, Any], bucket: Any) -> dict[str
     b = parse_bucket(bucket)
     episodes = [(e["topic"], _iso(e["start"]), _iso(e["end"])) for e in truth["episodes"]]
     results = []
-    for topic, start, end in episodes:
+    for topic, start, _end in episodes:
         first = b.floor(start)
         hits = [a for a in alerts if a.topic == topic and first - b.size <= a.bucket_start <= first + b.size]
         delay = min(((a.bucket_start - first) / b.size for a in hits), default=None)
-        results.append({"topic": topic, "start": start.isoformat() + "Z", "detected": bool(hits), "delay_buckets": delay,
-                        "rules": sorted({a.rule for a in hits})})
+        results.append(
+            {
+                "topic": topic,
+                "start": start.isoformat() + "Z",
+                "detected": bool(hits),
+                "delay_buckets": delay,
+                "rules": sorted({a.rule for a in hits}),
+            }
+        )
     false = []
     for a in alerts:
-        inside = any(a.topic == topic and b.floor(start) - b.size <= a.bucket_start <= b.floor(end) + b.size for topic, start, end in episodes)
+        inside = any(
+            a.topic == topic and b.floor(start) - b.size <= a.bucket_start <= b.floor(end) + b.size
+            for topic, start, end in episodes
+        )
         if not inside:
-            false.append({"topic": a.topic, "bucket_start": a.bucket_start.isoformat() + "Z", "rule": a.rule, "message": a.message})
+            false.append(
+                {
+                    "topic": a.topic,
+                    "bucket_start": a.bucket_start.isoformat() + "Z",
+                    "rule": a.rule,
+                    "message": a.message,
+                }
+            )
     n_items = int(truth["items"])
     return {
         "episodes": len(episodes),
@@ -271,7 +310,13 @@ class KeywordClassifier:
         for text in texts:
             self.seen += 1
             words = set(text.lower().replace(";", " ").replace(",", " ").split())
-            label = "negative" if words & set(CUES["negative"]) else "positive" if words & set(CUES["positive"]) else "neutral"
+            label = (
+                "negative"
+                if words & set(CUES["negative"])
+                else "positive"
+                if words & set(CUES["positive"])
+                else "neutral"
+            )
             h = int(hashlib.sha256(f"{self.seen}|{text}".encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
             if h < self.error_rate:
                 label = LABELS[(LABELS.index(label) + 1 + int(h * 1e6) % 2) % 3]
@@ -281,7 +326,9 @@ class KeywordClassifier:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tlsuite_finance_monitor.monitor.replay", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m tlsuite_finance_monitor.monitor.replay", description=__doc__.split("\n\n")[0]
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     w = sub.add_parser("write", help="write a replay stream with injected negative episodes")
     w.add_argument("--output", required=True, type=Path)
@@ -300,8 +347,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "write":
         try:
-            truth = generate(args.output, items=args.items, days=args.days, topics=args.topics, episodes=args.episodes,
-                             seed=args.seed, mode=args.mode, phrasebank=args.phrasebank)
+            truth = generate(
+                args.output,
+                items=args.items,
+                days=args.days,
+                topics=args.topics,
+                episodes=args.episodes,
+                seed=args.seed,
+                mode=args.mode,
+                phrasebank=args.phrasebank,
+            )
         except (ValueError, OSError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2

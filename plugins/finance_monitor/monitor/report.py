@@ -71,29 +71,47 @@ def render(monitor: Monitor, *, since: datetime | None, until: datetime | None, 
     if not found:
         out.append("<p class=muted>No alerts in this period.</p>")
     for a in sorted(found, key=lambda a: a.bucket_start):
-        out.append(f"<div class=alert><b>{_e(a.topic)}</b> · {_e(a.rule)} · {_when(a.bucket_start)} to {_when(a.last_bucket + bucket.size) if a.bucket == bucket.name else _when(a.last_bucket)} UTC"
-                   f"<br>{_e(a.message)}")
+        out.append(
+            f"<div class=alert><b>{_e(a.topic)}</b> · {_e(a.rule)} · {_when(a.bucket_start)} to {_when(a.last_bucket + bucket.size) if a.bucket == bucket.name else _when(a.last_bucket)} UTC"
+            f"<br>{_e(a.message)}"
+        )
         if a.evidence:
-            out.append("<table><tr><th>evidence item</th><th>published</th><th class=num>P(negative)</th><th>text</th></tr>")
+            out.append(
+                "<table><tr><th>evidence item</th><th>published</th><th class=num>P(negative)</th><th>text</th></tr>"
+            )
             for ev in a.evidence:
-                out.append(f"<tr><td>{_e(ev['id'])}</td><td>{_e(ev['published_at'][:16].replace('T', ' '))}</td><td class='num neg'>{ev['p_negative']:.2f}</td><td>{_e(ev['text'])}</td></tr>")
+                out.append(
+                    f"<tr><td>{_e(ev['id'])}</td><td>{_e(ev['published_at'][:16].replace('T', ' '))}</td><td class='num neg'>{ev['p_negative']:.2f}</td><td>{_e(ev['text'])}</td></tr>"
+                )
             out.append("</table>")
         if a.deliveries:
-            out.append("<span class=muted>deliveries: " + ", ".join(f"{_e(k)}: {_e(v)}" for k, v in a.deliveries.items()) + "</span>")
+            out.append(
+                "<span class=muted>deliveries: "
+                + ", ".join(f"{_e(k)}: {_e(v)}" for k, v in a.deliveries.items())
+                + "</span>"
+            )
         out.append("</div>")
     out.append(f"<h2>Top negative items per topic (top {top})</h2>")
     for topic in topics:
         items = monitor.top_negative(topic, since=since, until=until, limit=top)
-        out.append(f"<h3>{_e(topic)}</h3><table><tr><th>item</th><th>published</th><th>source</th><th class=num>P(negative)</th><th>text</th></tr>")
+        out.append(
+            f"<h3>{_e(topic)}</h3><table><tr><th>item</th><th>published</th><th>source</th><th class=num>P(negative)</th><th>text</th></tr>"
+        )
         for ev in items:
-            out.append(f"<tr><td>{_e(ev['id'])}</td><td>{_e(ev['published_at'][:16].replace('T', ' '))}</td><td>{_e(ev['source'] or '')}</td>"
-                       f"<td class='num neg'>{ev['p_negative']:.2f}</td><td>{_e(ev['text'])}</td></tr>")
+            out.append(
+                f"<tr><td>{_e(ev['id'])}</td><td>{_e(ev['published_at'][:16].replace('T', ' '))}</td><td>{_e(ev['source'] or '')}</td>"
+                f"<td class='num neg'>{ev['p_negative']:.2f}</td><td>{_e(ev['text'])}</td></tr>"
+            )
         out.append("</table>")
-    out.append(f"<p class=muted>Generated {_when(datetime.now(timezone.utc))} UTC by tlsuite finance-monitor report.</p></body></html>")
+    out.append(
+        f"<p class=muted>Generated {_when(datetime.now(timezone.utc))} UTC by tlsuite finance-monitor report.</p></body></html>"
+    )
     return "\n".join(out)
 
 
-def write_report(monitor: Monitor, output: Path, *, since: datetime | None, until: datetime | None, top: int = 5) -> Path:
+def write_report(
+    monitor: Monitor, output: Path, *, since: datetime | None, until: datetime | None, top: int = 5
+) -> Path:
     from tlsuite_core.errors import ConfigError
 
     if output.is_dir():

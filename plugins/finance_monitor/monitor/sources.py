@@ -46,7 +46,9 @@ def source_format(path: Path, fmt: str | None = None) -> str:
         return fmt
     found = SUFFIXES.get(path.suffix.lower())
     if found is None:
-        raise DataError(f"cannot tell the format from the suffix {path.suffix!r}: use .jsonl or .csv, or --format", path=path)
+        raise DataError(
+            f"cannot tell the format from the suffix {path.suffix!r}: use .jsonl or .csv, or --format", path=path
+        )
     return found
 
 
@@ -59,7 +61,9 @@ def file_head(path: Path, upto: int) -> str:
 
 
 def list_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in SUFFIXES and not p.name.startswith("."))
+    return sorted(
+        p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in SUFFIXES and not p.name.startswith(".")
+    )
 
 
 def _clip(text: str) -> str:
@@ -69,7 +73,16 @@ def _clip(text: str) -> str:
 class FileReader:
     """Records of one JSONL or CSV stream from a byte offset. ``fh`` is a binary file object positioned there."""
 
-    def __init__(self, fh: BinaryIO, fmt: str, *, offset: int = 0, line: int = 0, header: list[str] | None = None, final: bool = True) -> None:
+    def __init__(
+        self,
+        fh: BinaryIO,
+        fmt: str,
+        *,
+        offset: int = 0,
+        line: int = 0,
+        header: list[str] | None = None,
+        final: bool = True,
+    ) -> None:
         self.fh = fh
         self.fmt = fmt
         self.offset = offset
@@ -105,7 +118,14 @@ class FileReader:
             try:
                 text = data.decode("utf-8")
             except UnicodeDecodeError as exc:
-                yield Raw(self.line, self.offset, self.line, None, _clip(data.decode("utf-8", "replace")), f"bytes at column {exc.start + 1} are not valid UTF-8")
+                yield Raw(
+                    self.line,
+                    self.offset,
+                    self.line,
+                    None,
+                    _clip(data.decode("utf-8", "replace")),
+                    f"bytes at column {exc.start + 1} are not valid UTF-8",
+                )
                 continue
             text = text.removeprefix("\ufeff") if self.line == 1 else text
             if not text.strip():
@@ -113,10 +133,24 @@ class FileReader:
             try:
                 value = json.loads(text)
             except json.JSONDecodeError as exc:
-                yield Raw(self.line, self.offset, self.line, None, _clip(text.rstrip("\r\n")), f"invalid JSON: {exc.msg} at column {exc.colno}")
+                yield Raw(
+                    self.line,
+                    self.offset,
+                    self.line,
+                    None,
+                    _clip(text.rstrip("\r\n")),
+                    f"invalid JSON: {exc.msg} at column {exc.colno}",
+                )
                 continue
             if not isinstance(value, dict):
-                yield Raw(self.line, self.offset, self.line, None, _clip(text.rstrip("\r\n")), f"invalid record: a JSON {type(value).__name__}, not an object")
+                yield Raw(
+                    self.line,
+                    self.offset,
+                    self.line,
+                    None,
+                    _clip(text.rstrip("\r\n")),
+                    f"invalid record: a JSON {type(value).__name__}, not an object",
+                )
                 continue
             yield Raw(self.line, self.offset, self.line, value, _clip(text.rstrip("\r\n")))
 
@@ -161,7 +195,9 @@ class FileReader:
             if start_line == 1 and row:
                 row[0] = row[0].removeprefix("\ufeff")
             if bad_utf8:
-                yield Raw(start_line, self.offset, self.line, None, raw, f"bytes on line {bad_utf8[0]} are not valid UTF-8")
+                yield Raw(
+                    start_line, self.offset, self.line, None, raw, f"bytes on line {bad_utf8[0]} are not valid UTF-8"
+                )
                 continue
             if not row or all(not cell.strip() for cell in row):
                 continue  # blank line
@@ -172,7 +208,14 @@ class FileReader:
                 self.header = header
                 continue
             if len(row) != len(self.header):
-                yield Raw(start_line, self.offset, self.line, None, raw, f"invalid CSV row: expected {len(self.header)} fields, got {len(row)}")
+                yield Raw(
+                    start_line,
+                    self.offset,
+                    self.line,
+                    None,
+                    raw,
+                    f"invalid CSV row: expected {len(self.header)} fields, got {len(row)}",
+                )
                 continue
             yield Raw(start_line, self.offset, self.line, dict(zip(self.header, row)), raw)
 

@@ -99,7 +99,11 @@ class TopicAssigner:
         self.classifier = classifier
         self.source = source
         self._word_patterns = [
-            (r.name, _pattern(r.companies + r.sectors + r.keywords, ignore_case=True), _pattern(r.tickers, ignore_case=False))
+            (
+                r.name,
+                _pattern(r.companies + r.sectors + r.keywords, ignore_case=True),
+                _pattern(r.tickers, ignore_case=False),
+            )
             for r in self.rules
         ]
         self._ticker_topics: dict[str, list[str]] = {}
@@ -112,7 +116,9 @@ class TopicAssigner:
         if zero_shot is not None:
             missing = [r.name for r in self.rules if not r.description]
             if missing:
-                raise ConfigError(f"{source}: zero_shot needs a description for every topic (missing: {', '.join(missing)})")
+                raise ConfigError(
+                    f"{source}: zero_shot needs a description for every topic (missing: {', '.join(missing)})"
+                )
 
     @property
     def needs_encoder(self) -> bool:
@@ -142,12 +148,16 @@ class TopicAssigner:
                 for name, words, tickers in self._word_patterns:
                     if name in hits:
                         continue
-                    if (words is not None and words.search(item.text)) or (tickers is not None and tickers.search(item.text)):
+                    if (words is not None and words.search(item.text)) or (
+                        tickers is not None and tickers.search(item.text)
+                    ):
                         hits[name] = (name, "rule", None)
             out.append(list(hits.values()))
         from_item = [any(method == "item" for _, method, _ in hits) for hits in out]
         if self.zero_shot is not None:
-            want = [i for i, hits in enumerate(out) if not from_item[i] and (self.zero_shot.mode == "always" or not hits)]
+            want = [
+                i for i, hits in enumerate(out) if not from_item[i] and (self.zero_shot.mode == "always" or not hits)
+            ]
             if want:
                 if self._embed is None or self._topic_vectors is None:
                     raise ConfigError(f"{self.source}: zero_shot is configured but no encoder was loaded")
@@ -183,7 +193,9 @@ def load_topic_rules(path: str | Path | None) -> TopicAssigner:
     data = read_yaml_mapping(path, "topic rule file", "a mapping with a 'topics' key")
     unknown = set(data) - {"topics", "default_topic", "zero_shot", "classifier"}
     if unknown:
-        raise ConfigError(f"{path}: unknown key(s) {', '.join(sorted(unknown))} (known: topics, default_topic, zero_shot, classifier)")
+        raise ConfigError(
+            f"{path}: unknown key(s) {', '.join(sorted(unknown))} (known: topics, default_topic, zero_shot, classifier)"
+        )
     topics = data.get("topics") or {}
     if not isinstance(topics, dict):
         raise ConfigError(f"{path}: 'topics' must map topic names to rules")
@@ -191,7 +203,9 @@ def load_topic_rules(path: str | Path | None) -> TopicAssigner:
     for name, spec in topics.items():
         spec = spec or {}
         if not isinstance(spec, dict):
-            raise ConfigError(f"{path}: topic '{name}' must be a mapping (companies, tickers, sectors, keywords, description)")
+            raise ConfigError(
+                f"{path}: topic '{name}' must be a mapping (companies, tickers, sectors, keywords, description)"
+            )
         bad = set(spec) - {"companies", "tickers", "sectors", "keywords", "description"}
         if bad:
             raise ConfigError(f"{path}: topic '{name}': unknown key(s) {', '.join(sorted(bad))}")
@@ -230,7 +244,13 @@ def load_topic_rules(path: str | Path | None) -> TopicAssigner:
             raise ConfigError(f"{path}: 'classifier' needs 'model' (a run folder of a topic classifier)")
         classifier = ClassifierConfig(model=str(c["model"]), threshold=float(c.get("threshold", 0.5)))
     default = data.get("default_topic", "other")
-    return TopicAssigner(rules, default_topic=str(default) if default else None, zero_shot=zero_shot, classifier=classifier, source=str(path))
+    return TopicAssigner(
+        rules,
+        default_topic=str(default) if default else None,
+        zero_shot=zero_shot,
+        classifier=classifier,
+        source=str(path),
+    )
 
 
 class MeanPoolEncoder:
@@ -260,7 +280,13 @@ class MeanPoolEncoder:
         out = []
         with torch.inference_mode():
             for start in range(0, len(texts), self.batch_size):
-                enc = self.tokenizer(texts[start : start + self.batch_size], padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
+                enc = self.tokenizer(
+                    texts[start : start + self.batch_size],
+                    padding=True,
+                    truncation=True,
+                    max_length=self.max_length,
+                    return_tensors="pt",
+                )
                 enc = {k: v.to(self.device) for k, v in enc.items()}
                 hidden = self.model(**enc).last_hidden_state
                 mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
@@ -278,5 +304,7 @@ def base_encoder_ref(classifier: Any) -> str:
         return str(ref)
     model_dir = getattr(classifier, "model_dir", None)
     if model_dir is None:
-        raise ConfigError("zero_shot: cannot tell the classifier's base encoder; set zero_shot.encoder in the topic rules")
+        raise ConfigError(
+            "zero_shot: cannot tell the classifier's base encoder; set zero_shot.encoder in the topic rules"
+        )
     return str(model_dir)

@@ -63,7 +63,14 @@ class Scored:
     sentiment: float
 
 
-def fetch_scored(engine: Engine, model_id: str, *, since: datetime | None = None, until: datetime | None = None, topics: Sequence[str] | None = None) -> list[Scored]:
+def fetch_scored(
+    engine: Engine,
+    model_id: str,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    topics: Sequence[str] | None = None,
+) -> list[Scored]:
     i, t, p = db.items, db.item_topics, db.predictions
     query = (
         select(i.c.id, t.c.topic, i.c.published_at, p.c.label, p.c.p_negative, p.c.sentiment)
@@ -112,14 +119,26 @@ def aggregate(rows: Iterable[Scored], bucket: Bucket, labels: Sequence[str]) -> 
     return out
 
 
-def trends(engine: Engine, model_id: str, bucket: str | Bucket = "day", *, since: datetime | None = None, until: datetime | None = None, topics: Sequence[str] | None = None) -> list[TrendRow]:
+def trends(
+    engine: Engine,
+    model_id: str,
+    bucket: str | Bucket = "day",
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    topics: Sequence[str] | None = None,
+) -> list[TrendRow]:
     b = parse_bucket(bucket)
     if since is not None:
         since = b.floor(since)
-    return aggregate(fetch_scored(engine, model_id, since=since, until=until, topics=topics), b, model_labels(engine, model_id))
+    return aggregate(
+        fetch_scored(engine, model_id, since=since, until=until, topics=topics), b, model_labels(engine, model_id)
+    )
 
 
-def dense_series(rows: Sequence[TrendRow], bucket: Bucket, start: datetime, end: datetime) -> dict[str, list[tuple[datetime, TrendRow | None]]]:
+def dense_series(
+    rows: Sequence[TrendRow], bucket: Bucket, start: datetime, end: datetime
+) -> dict[str, list[tuple[datetime, TrendRow | None]]]:
     """Per topic, every bucket from ``start`` to ``end`` (inclusive), ``None`` where a bucket has no items."""
     by_topic: dict[str, dict[datetime, TrendRow]] = defaultdict(dict)
     for r in rows:
@@ -149,4 +168,6 @@ def parse_when(value: str | None, what: str) -> datetime | None:
     try:
         return parse_timestamp(text)
     except (ValueError, TypeError, OverflowError):
-        raise ConfigError(f"{what} {value!r}: use an ISO 8601 date/time (2026-01-31, 2026-01-31T06:00Z) or -7d / -12h") from None
+        raise ConfigError(
+            f"{what} {value!r}: use an ISO 8601 date/time (2026-01-31, 2026-01-31T06:00Z) or -7d / -12h"
+        ) from None
