@@ -11,6 +11,9 @@ import pytest
 from tests.core.test_strategy_matrix import InterruptAt
 from tlsuite_core.errors import ConfigError
 
+#: every test here trains models (tiny ones): the quick loop is python -m pytest -m "not slow"
+pytestmark = pytest.mark.slow
+
 
 def _app(task: str):
     from tlsuite_core.plugins import get_host
@@ -64,8 +67,8 @@ def test_cached_features_train_the_same_head_as_the_live_backbone(tmp_path, tiny
     assert cached.metrics["accuracy"] == pytest.approx(live.metrics["accuracy"])
 
     stats = cached.record["strategy"]["feature_cache"]
-    train_rows = sum(1 for _ in open(tiny_data["train"], encoding="utf-8")) - 1
-    dev_rows = sum(1 for _ in open(tiny_data["dev"], encoding="utf-8")) - 1
+    train_rows = len(tiny_data["train"].read_text(encoding="utf-8").splitlines()) - 1
+    dev_rows = len(tiny_data["dev"].read_text(encoding="utf-8").splitlines()) - 1
     # every distinct input computed once; the second and third epochs (and later evaluations) are lookups
     assert stats["misses"] == stats["cached_inputs"] <= train_rows + dev_rows
     assert stats["hits"] >= 2 * train_rows and stats["cache_mb"] >= 0

@@ -179,6 +179,7 @@ def test_tiny_models_train_generate_and_reload(kind, tmp_path, pairs):
     assert len(outputs) == 2 and all(isinstance(o.text, str) for o in outputs)
 
 
+@pytest.mark.slow
 def test_bert2bert_warm_start_sets_special_tokens_and_learns(tmp_path, pairs):
     from tlsuite_core.apps import load_app
 

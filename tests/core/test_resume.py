@@ -14,7 +14,7 @@ import pytest
 
 from tests.core.test_train_cli import train_args
 
-pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
+pytestmark = [pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL"), pytest.mark.slow]
 
 KILLER = textwrap.dedent(
     """

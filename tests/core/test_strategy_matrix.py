@@ -17,6 +17,9 @@ from transformers import TrainerCallback
 from tlsuite_core.errors import ConfigError
 from tlsuite_core.training.strategies import STRATEGIES
 
+#: every test here trains models (tiny ones): the quick loop is python -m pytest -m "not slow"
+pytestmark = pytest.mark.slow
+
 # (strategy, extra options): every strategy, plus the regularisers that change the training step
 CASES = [(name, {}) for name in STRATEGIES] + [
     ("full", {"fgm_epsilon": 0.5, "oversample": True}),

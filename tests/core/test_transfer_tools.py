@@ -9,6 +9,9 @@ import pytest
 
 from tests.conftest import make_rows, write_csv
 
+#: every test here trains models (tiny ones): the quick loop is python -m pytest -m "not slow"
+pytestmark = pytest.mark.slow
+
 
 def _corpus(path: Path, n: int = 60) -> Path:
     path.write_text("\n".join(text for text, _ in make_rows(n, 5)) + "\n\n", encoding="utf-8")

@@ -9,7 +9,7 @@ import pytest
 
 from tests.conftest import shared_file
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 @pytest.fixture

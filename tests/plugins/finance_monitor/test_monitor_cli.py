@@ -211,6 +211,7 @@ def test_every_monitoring_command_has_help_with_an_example(cli):
         assert "Example" in result.stdout, command
 
 
+@pytest.mark.slow
 def test_sigkill_mid_file_then_restart_stores_every_item_once(workdir, run):
     out = workdir / "r"
     generate(out, items=3000, days=3, topics=2, episodes=0, seed=11)
@@ -269,6 +270,7 @@ def test_sigkill_mid_file_then_restart_stores_every_item_once(workdir, run):
     assert dup == 0 and stored == 3000 - after_kill and read == stored + quarantined
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_follow_ends_cleanly_on_a_signal(workdir, run, sig):
     out = workdir / "r"

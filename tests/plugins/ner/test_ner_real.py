@@ -8,7 +8,7 @@ import pytest
 
 from tests.conftest import shared_file
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def _slice(src, dst, sentences: int) -> None:

@@ -232,6 +232,7 @@ def test_train_evaluate_predict_end_to_end(cli, workdir, ner_model, ner_data):
     assert all(hasattr(e, "start") and e.as_dict()["text"] == e.text for e in entities)
 
 
+@pytest.mark.slow
 def test_killed_then_resumed_matches_uninterrupted(cli, workdir, ner_model, ner_data):
     """As tests/core/test_resume.py does for classification: SIGKILL after a checkpoint, --resume, same end."""
     if not hasattr(signal, "SIGKILL"):
@@ -336,6 +337,7 @@ def test_viterbi_decoding_keeps_to_the_scheme():
     assert [bioes[i] for i in viterbi(np.log(probs), s2, t2, e2)] in (["S-PER", "O"], ["B-PER", "E-PER"], ["O", "O"])
 
 
+@pytest.mark.slow
 def test_document_context_run_resumes_to_the_same_model(tmp_path, ner_model):
     """context=document: interrupted after a checkpoint and resumed, the run ends with the same weights and
     metrics as an uninterrupted one. (Known gap: the training loss logged for the window right after the
