@@ -60,3 +60,18 @@ def test_no_metric_name_of_a_plugin_is_known_to_the_core():
                 raise AssertionError(
                     f"{path.relative_to(ROOT)}:{node.lineno}: the core names a plugin's metric {node.value!r}"
                 )
+
+
+def test_no_function_is_longer_than_a_hundred_lines():
+    long = []
+    for root in (CORE, ROOT / "plugins"):
+        for path, tree in _modules(root):
+            for node in ast.walk(tree):
+                if (
+                    isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+                    and node.end_lineno - node.lineno + 1 > 100
+                ):
+                    long.append(
+                        f"{path.relative_to(ROOT)}:{node.lineno} {node.name} ({node.end_lineno - node.lineno + 1} lines)"
+                    )
+    assert long == []

@@ -121,63 +121,7 @@ class Ingestor:
         stats = IngestStats(read=len(records), batches=1)
         bad: list[BadRecord] = [r for r in records if isinstance(r, BadRecord)]
         good = [r for r in records if isinstance(r, NewsItem)]
-        ids = list(dict.fromkeys(item.id for item in good))
-        existing: dict[str, tuple[str, str, str]] = {}
-        scored: set[str] = set()
-        if ids:
-            i, p = db.items, db.predictions
-            with self.engine.connect() as conn:
-                for chunk in _chunks(ids, 500):
-                    for row in conn.execute(
-                        select(i.c.id, i.c.content_hash, i.c.origin, i.c.position).where(i.c.id.in_(chunk))
-                    ):
-                        existing[row.id] = (row.content_hash, row.origin, row.position)
-                    scored.update(
-                        conn.execute(
-                            select(p.c.item_id).where(p.c.model_id == self.model_id, p.c.item_id.in_(chunk))
-                        ).scalars()
-                    )
-        new: list[NewsItem] = []
-        rescore: list[NewsItem] = []
-        seen: dict[str, NewsItem] = {}
-        for item in good:
-            digest = item.content_hash
-            if item.id in seen:
-                first = seen[item.id]
-                if first.content_hash == digest:
-                    stats.duplicates += 1
-                else:
-                    bad.append(
-                        BadRecord(
-                            item.origin,
-                            item.position,
-                            f"duplicate id {item.id!r} with different content (first at {first.position})",
-                            _raw(item),
-                            item.id,
-                        )
-                    )
-                continue
-            if item.id in existing:
-                stored_hash, origin, position = existing[item.id]
-                if stored_hash != digest:
-                    bad.append(
-                        BadRecord(
-                            item.origin,
-                            item.position,
-                            f"duplicate id {item.id!r} with different content (stored from {Path(origin).name} {position})",
-                            _raw(item),
-                            item.id,
-                        )
-                    )
-                    continue
-                stats.duplicates += 1
-                seen[item.id] = item
-                if item.id not in scored:
-                    rescore.append(item)
-                    stats.rescored += 1
-                continue
-            seen[item.id] = item
-            new.append(item)
+        new, rescore = self._sort_out(good, bad, stats)
         stats.quarantined = len(bad)
         for record in bad:
             key = reason_category(record.reason)
@@ -197,26 +141,72 @@ class Ingestor:
             stats.topic_seconds = time.perf_counter() - t0
         for item in new:
             stats.note_published(item.published_at)
+        self._store(new, topic_hits, list(zip(to_score, predictions)), bad, cursor)
+        stats.stored = len(new)
+        stats.total_seconds = time.perf_counter() - started
+        return stats
+
+    def _stored(self, ids: list[str]) -> tuple[dict[str, tuple[str, str, str]], set[str]]:
+        """Of ``ids``: those already stored (content hash, origin, position) and those this model already scored."""
+        existing: dict[str, tuple[str, str, str]] = {}
+        scored: set[str] = set()
+        if not ids:
+            return existing, scored
+        i, p = db.items, db.predictions
+        with self.engine.connect() as conn:
+            for chunk in _chunks(ids, 500):
+                query = select(i.c.id, i.c.content_hash, i.c.origin, i.c.position).where(i.c.id.in_(chunk))
+                for row in conn.execute(query):
+                    existing[row.id] = (row.content_hash, row.origin, row.position)
+                query = select(p.c.item_id).where(p.c.model_id == self.model_id, p.c.item_id.in_(chunk))
+                scored.update(conn.execute(query).scalars())
+        return existing, scored
+
+    def _sort_out(
+        self, good: list[NewsItem], bad: list[BadRecord], stats: IngestStats
+    ) -> tuple[list[NewsItem], list[NewsItem]]:
+        """(new items, stored items this model has not scored yet); duplicates are counted, and an id seen again
+        with other content is quarantined (appended to ``bad``)."""
+        existing, scored = self._stored(list(dict.fromkeys(item.id for item in good)))
+        new: list[NewsItem] = []
+        rescore: list[NewsItem] = []
+        seen: dict[str, NewsItem] = {}
+        for item in good:
+            if item.id in seen:
+                first = seen[item.id]
+                if first.content_hash == item.content_hash:
+                    stats.duplicates += 1
+                else:
+                    bad.append(_conflict(item, f"first at {first.position}"))
+                continue
+            if item.id in existing:
+                stored_hash, origin, position = existing[item.id]
+                if stored_hash != item.content_hash:
+                    bad.append(_conflict(item, f"stored from {Path(origin).name} {position}"))
+                    continue
+                stats.duplicates += 1
+                seen[item.id] = item
+                if item.id not in scored:
+                    rescore.append(item)
+                    stats.rescored += 1
+                continue
+            seen[item.id] = item
+            new.append(item)
+        return new, rescore
+
+    def _store(
+        self,
+        new: list[NewsItem],
+        topic_hits: list[list[tuple[str, str, float | None]]],
+        scored: list[tuple[NewsItem, Any]],
+        bad: list[BadRecord],
+        cursor: Cursor | None,
+    ) -> None:
+        """Items, their topics, predictions, quarantined records and the source's cursor, in one transaction."""
         now = db.utcnow()
         with self.engine.begin() as conn:
             if new:
-                conn.execute(
-                    _insert_ignore(self.engine, db.items),
-                    [
-                        {
-                            "id": it.id,
-                            "published_at": it.published_at,
-                            "title": it.title,
-                            "text": it.text,
-                            "source": it.source,
-                            "content_hash": it.content_hash,
-                            "origin": it.origin,
-                            "position": it.position,
-                            "ingested_at": now,
-                        }
-                        for it in new
-                    ],
-                )
+                conn.execute(_insert_ignore(self.engine, db.items), [_item_row(it, now) for it in new])
                 topic_rows = [
                     {"item_id": it.id, "topic": topic[:200], "method": method, "score": score}
                     for it, hits in zip(new, topic_hits)
@@ -224,31 +214,15 @@ class Ingestor:
                 ]
                 if topic_rows:
                     conn.execute(_insert_ignore(self.engine, db.item_topics), topic_rows)
-            if to_score:
+            if scored:
                 conn.execute(
                     _insert_ignore(self.engine, db.predictions),
-                    [self._prediction_row(it, p, now) for it, p in zip(to_score, predictions)],
+                    [self._prediction_row(it, p, now) for it, p in scored],
                 )
             if bad:
-                conn.execute(
-                    _insert_ignore(self.engine, db.quarantine),
-                    [
-                        {
-                            "origin": r.origin,
-                            "position": r.position,
-                            "reason": r.reason,
-                            "raw": r.raw,
-                            "item_id": r.item_id,
-                            "created_at": now,
-                        }
-                        for r in bad
-                    ],
-                )
+                conn.execute(_insert_ignore(self.engine, db.quarantine), [_quarantine_row(r, now) for r in bad])
             if cursor is not None:
                 self._save_cursor(conn, cursor, now)
-        stats.stored = len(new)
-        stats.total_seconds = time.perf_counter() - started
-        return stats
 
     def _prediction_row(self, item: NewsItem, p: Any, now: Any) -> dict[str, Any]:
         scores = {str(k): float(v) for k, v in dict(p.scores).items()}
@@ -423,3 +397,35 @@ def _batched(raws: Iterator[Any], size: int, origin: str) -> Iterator[tuple[list
             batch = []
     if batch:
         yield batch, last
+
+
+def _conflict(item: NewsItem, where: str) -> BadRecord:
+    """An id seen again with other content: quarantined, naming where the first one came from."""
+    return BadRecord(
+        item.origin, item.position, f"duplicate id {item.id!r} with different content ({where})", _raw(item), item.id
+    )
+
+
+def _item_row(item: NewsItem, now: Any) -> dict[str, Any]:
+    return {
+        "id": item.id,
+        "published_at": item.published_at,
+        "title": item.title,
+        "text": item.text,
+        "source": item.source,
+        "content_hash": item.content_hash,
+        "origin": item.origin,
+        "position": item.position,
+        "ingested_at": now,
+    }
+
+
+def _quarantine_row(record: BadRecord, now: Any) -> dict[str, Any]:
+    return {
+        "origin": record.origin,
+        "position": record.position,
+        "reason": record.reason,
+        "raw": record.raw,
+        "item_id": record.item_id,
+        "created_at": now,
+    }
