@@ -14,12 +14,14 @@ import json
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, ClassVar, Iterable, Mapping, Protocol, Sequence, runtime_checkable
 
 from .errors import DataError
 
 __all__ = [
     "DataAdapter",
+    "ExampleData",
+    "Examples",
     "LABEL_COLUMNS",
     "LabelledData",
     "SkippedRow",
@@ -74,9 +76,90 @@ class SkippedRow:
     reason: str
 
 
+@runtime_checkable
+class ExampleData(Protocol):
+    """What the engine needs of the data a task's ``load_data`` returns (labelled, tagged or paired rows)."""
+
+    skipped: list[Any]
+
+    def __len__(self) -> int: ...
+
+    def subset(self, indices: Sequence[int]) -> Any: ...
+
+    def concat(self, other: Any) -> Any: ...
+
+    def describe(self) -> dict[str, Any]: ...
+
+
+class Examples:
+    """The one implementation of :class:`ExampleData` for the labelled, tagged and paired data classes.
+
+    A subclass (a dataclass with ``source``, ``lines``, ``format``, ``fingerprint`` and ``skipped``) names its
+    per-row fields in ``ROW_FIELDS`` (a field may be ``None`` when the format has no such data) and its own summary
+    in :meth:`summary`; ``len``, ``subset``, ``concat`` and ``describe`` (the data fingerprint in run.json) come
+    from here.
+    """
+
+    ROW_FIELDS: ClassVar[tuple[str, ...]] = ()
+    source: str
+    lines: list[int]
+    format: str
+    fingerprint: str
+    skipped: list[Any]
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+    def subset(self, indices: Sequence[int]) -> Any:
+        """The rows at ``indices`` (in that order), e.g. a ``--max-train-samples`` sample."""
+        pick = list(indices)
+        rows = {name: getattr(self, name) for name in self.ROW_FIELDS}
+        return replace(self, **{name: None if v is None else [v[i] for i in pick] for name, v in rows.items()})
+
+    def concat(self, other: Any) -> Any:
+        """These rows followed by ``other``'s (e.g. new data plus replayed old data)."""
+        other = self._aligned(other)
+        joined: dict[str, Any] = {}
+        for name in self.ROW_FIELDS:
+            mine, theirs = getattr(self, name), getattr(other, name)
+            joined[name] = None if mine is None or theirs is None else mine + theirs
+        joined.update(self._joined_extra(other))
+        return replace(
+            self,
+            source=f"{self.source} + {other.source}",
+            fingerprint=fingerprint((self.fingerprint + other.fingerprint).encode()),
+            skipped=self.skipped + other.skipped,
+            **joined,
+        )
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "format": self.format,
+            "rows": len(self),
+            **self.summary(),
+            "sha256": self.fingerprint,
+            "skipped_rows": [s.__dict__ for s in self.skipped],
+        }
+
+    def summary(self) -> dict[str, Any]:
+        """What :meth:`describe` reports besides the source, row count, fingerprint and skipped rows."""
+        return {}
+
+    def _aligned(self, other: Any) -> Any:
+        """``other`` made compatible for :meth:`concat` (default: as it is)."""
+        return other
+
+    def _joined_extra(self, other: Any) -> dict[str, Any]:
+        """Fields :meth:`concat` joins in a way of its own (default: none)."""
+        return {}
+
+
 @dataclass
-class LabelledData:
+class LabelledData(Examples):
     """Texts and labels from one file, validated."""
+
+    ROW_FIELDS: ClassVar[tuple[str, ...]] = ("texts", "labels", "lines")
 
     source: str
     texts: list[str]
@@ -88,44 +171,14 @@ class LabelledData:
     fingerprint: str
     skipped: list[SkippedRow] = field(default_factory=list)
 
-    def __len__(self) -> int:
-        return len(self.texts)
-
-    def subset(self, indices: Sequence[int]) -> "LabelledData":
-        """The rows at ``indices`` (in that order), e.g. a ``--max-train-samples`` sample."""
-        pick = list(indices)
-        return replace(
-            self,
-            texts=[self.texts[i] for i in pick],
-            labels=[self.labels[i] for i in pick],
-            lines=[self.lines[i] for i in pick],
-        )
-
-    def concat(self, other: "LabelledData") -> "LabelledData":
-        """These rows followed by ``other``'s (e.g. new data plus replayed old data)."""
-        return replace(
-            self,
-            source=f"{self.source} + {other.source}",
-            texts=self.texts + other.texts,
-            labels=self.labels + other.labels,
-            lines=self.lines + other.lines,
-            fingerprint=fingerprint((self.fingerprint + other.fingerprint).encode()),
-            skipped=self.skipped + other.skipped,
-        )
-
-    def describe(self) -> dict[str, Any]:
+    def summary(self) -> dict[str, Any]:
         counts: dict[str, int] = {}
         for label in self.labels:
             counts[label] = counts.get(label, 0) + 1
         return {
-            "source": self.source,
-            "format": self.format,
-            "rows": len(self.texts),
             "text_column": self.text_column,
             "label_column": self.label_column,
             "label_counts": dict(sorted(counts.items())),
-            "sha256": self.fingerprint,
-            "skipped_rows": [s.__dict__ for s in self.skipped],
         }
 
 

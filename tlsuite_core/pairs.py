@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, ClassVar, Mapping
 
-from .data import SkippedRow, decode, pick_column, read_bytes, read_table
+from .data import Examples, SkippedRow, decode, pick_column, read_bytes, read_table
 from .errors import DataError
 
 __all__ = ["PairedData", "load_pairs"]
@@ -43,8 +43,10 @@ TARGET_COLUMNS = (
 
 
 @dataclass
-class PairedData:
+class PairedData(Examples):
     """Sources and their reference targets (one or more per source) from one file or file pair."""
+
+    ROW_FIELDS: ClassVar[tuple[str, ...]] = ("sources", "targets", "lines")
 
     source: str
     sources: list[str]
@@ -56,43 +58,15 @@ class PairedData:
     fingerprint: str
     skipped: list[SkippedRow] = field(default_factory=list)
 
-    def __len__(self) -> int:
-        return len(self.sources)
-
     @property
     def first_targets(self) -> list[str]:
         return [t[0] for t in self.targets]
 
-    def subset(self, indices: Sequence[int]) -> "PairedData":
-        pick = list(indices)
-        return replace(
-            self,
-            sources=[self.sources[i] for i in pick],
-            targets=[self.targets[i] for i in pick],
-            lines=[self.lines[i] for i in pick],
-        )
-
-    def concat(self, other: "PairedData") -> "PairedData":
-        return replace(
-            self,
-            source=f"{self.source} + {other.source}",
-            sources=self.sources + other.sources,
-            targets=self.targets + other.targets,
-            lines=self.lines + other.lines,
-            fingerprint=hashlib.sha256((self.fingerprint + other.fingerprint).encode()).hexdigest(),
-            skipped=self.skipped + other.skipped,
-        )
-
-    def describe(self) -> dict[str, Any]:
+    def summary(self) -> dict[str, Any]:
         return {
-            "source": self.source,
-            "format": self.format,
-            "rows": len(self.sources),
             "source_column": self.source_column,
             "target_column": self.target_column,
             "references_per_row": max((len(t) for t in self.targets), default=0),
-            "sha256": self.fingerprint,
-            "skipped_rows": [s.__dict__ for s in self.skipped],
         }
 
 

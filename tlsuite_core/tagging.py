@@ -17,8 +17,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, ClassVar, Mapping, Sequence
 
+from .data import Examples
 from .errors import DataError
 
 __all__ = ["SCHEMES", "TaggedData", "convert", "detect_scheme", "load_tagged", "scheme_of_labels", "spans"]
@@ -226,13 +227,15 @@ class SkippedSentence:
 
 
 @dataclass
-class TaggedData:
+class TaggedData(Examples):
     """Sentences (word lists) with one tag per word, from one file, validated and in one scheme.
 
     ``lines[i]`` is the source line where sentence ``i`` starts; ``token_lines[i][j]`` the line of word ``j`` where
     the format has one (CoNLL), else the sentence's line. ``texts``/``offsets`` keep raw text and each word's
     character span when the data came as text + character spans.
     """
+
+    ROW_FIELDS: ClassVar[tuple[str, ...]] = ("tokens", "tags", "lines", "token_lines", "texts", "offsets", "docs")
 
     source: str
     tokens: list[list[str]]
@@ -252,45 +255,15 @@ class TaggedData:
     #: the document of each sentence, where the format marks documents (CoNLL ``-DOCSTART-``)
     docs: list[int] | None = None
 
-    def __len__(self) -> int:
-        return len(self.tokens)
+    def _aligned(self, other: TaggedData) -> TaggedData:
+        return other.converted(self.scheme)  # the other data's sentences in this data's scheme
 
-    def subset(self, indices: Sequence[int]) -> "TaggedData":
-        pick = list(indices)
-        return replace(
-            self,
-            tokens=[self.tokens[i] for i in pick],
-            tags=[self.tags[i] for i in pick],
-            lines=[self.lines[i] for i in pick],
-            token_lines=[self.token_lines[i] for i in pick],
-            texts=[self.texts[i] for i in pick] if self.texts is not None else None,
-            offsets=[self.offsets[i] for i in pick] if self.offsets is not None else None,
-            docs=[self.docs[i] for i in pick] if self.docs is not None else None,
-        )
-
-    def concat(self, other: "TaggedData") -> "TaggedData":
-        """These sentences followed by ``other``'s (in this data's scheme)."""
-        import hashlib
-
-        other = other.converted(self.scheme)
-        both_text = self.texts is not None and other.texts is not None
-        return replace(
-            self,
-            source=f"{self.source} + {other.source}",
-            tokens=self.tokens + other.tokens,
-            tags=self.tags + other.tags,
-            lines=self.lines + other.lines,
-            token_lines=self.token_lines + other.token_lines,
-            fingerprint=hashlib.sha256((self.fingerprint + other.fingerprint).encode()).hexdigest(),
-            skipped=self.skipped + other.skipped,
-            repaired=self.repaired + other.repaired,
-            texts=self.texts + other.texts if both_text else None,
-            offsets=self.offsets + other.offsets if both_text else None,
-            # documents of the other data are numbered after this data's, so none merge across files
-            docs=self.docs + [d + max(self.docs, default=0) + 1 for d in other.docs]
-            if self.docs is not None and other.docs is not None
-            else None,
-        )
+    def _joined_extra(self, other: TaggedData) -> dict[str, Any]:
+        # documents of the other data are numbered after this data's, so none merge across files
+        docs = None
+        if self.docs is not None and other.docs is not None:
+            docs = self.docs + [d + max(self.docs, default=0) + 1 for d in other.docs]
+        return {"repaired": self.repaired + other.repaired, "docs": docs}
 
     def types(self) -> set[str]:
         return {k for tags in self.tags for k in (entity_type(t) for t in tags) if k}
@@ -300,15 +273,12 @@ class TaggedData:
             return self
         return replace(self, tags=[convert(t, target) for t in self.tags], scheme=target)
 
-    def describe(self) -> dict[str, Any]:
+    def summary(self) -> dict[str, Any]:
         counts: dict[str, int] = {}
         for tags in self.tags:
             for kind, _, _ in spans(tags):
                 counts[kind] = counts.get(kind, 0) + 1
         return {
-            "source": self.source,
-            "format": self.format,
-            "rows": len(self.tokens),
             "words": sum(len(t) for t in self.tokens),
             "tokens_column": self.tokens_column,
             "tags_column": self.tags_column,
@@ -316,8 +286,6 @@ class TaggedData:
             "source_scheme": self.source_scheme,
             "repaired_sentences": self.repaired,
             "entity_counts": dict(sorted(counts.items())),
-            "sha256": self.fingerprint,
-            "skipped_rows": [s.__dict__ for s in self.skipped],
         }
 
 

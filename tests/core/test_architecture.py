@@ -75,3 +75,27 @@ def test_no_function_is_longer_than_a_hundred_lines():
                         f"{path.relative_to(ROOT)}:{node.lineno} {node.name} ({node.end_lineno - node.lineno + 1} lines)"
                     )
     assert long == []
+
+
+def test_every_data_class_shares_one_implementation_of_the_engine_contract():
+    """Labelled, tagged, paired and corpus data: one Protocol, one shared subset / concat / describe."""
+    from tlsuite_core.data import ExampleData, Examples, LabelledData
+    from tlsuite_core.pairs import PairedData
+    from tlsuite_core.tagging import TaggedData
+    from tlsuite_core.tasks.language_modeling import Corpus
+
+    for cls in (LabelledData, PairedData, TaggedData, Corpus):
+        assert issubclass(cls, Examples), cls
+        for method in ("subset", "concat", "describe", "__len__"):
+            assert getattr(cls, method) is getattr(Examples, method), (cls, method)
+    data = LabelledData("a.csv", ["x", "y", "z"], ["p", "n", "p"], [2, 3, 4], "text", "label", "csv", "f1")
+    other = LabelledData("b.csv", ["w"], ["n"], [2], "text", "label", "csv", "f2")
+    assert isinstance(data, ExampleData)
+    both = data.subset([2, 0]).concat(other)
+    assert (both.texts, both.labels, both.lines, both.source) == (
+        ["z", "x", "w"],
+        ["p", "p", "n"],
+        [4, 2, 2],
+        "a.csv + b.csv",
+    )
+    assert both.describe()["label_counts"] == {"n": 1, "p": 2} and len(both) == 3

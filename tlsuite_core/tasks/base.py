@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Callable, ClassVar, Sequence
 from ..config import TaskOptions, TrainConfig
 
 if TYPE_CHECKING:
+    from ..data import ExampleData
     from ..registry import Registry
 
 
@@ -90,7 +91,7 @@ class Task:
         return getattr(transformers, self.auto_class)
 
     # -- data --------------------------------------------------------------------------------------
-    def load_data(self, source: str, config: Any) -> Any:  # pragma: no cover - interface
+    def load_data(self, source: str, config: Any) -> ExampleData:  # pragma: no cover - interface
         raise NotImplementedError
 
     def label_names(self, train: Any, others: Sequence[Any], config: Any, default: Sequence[str] | None) -> list[str]:

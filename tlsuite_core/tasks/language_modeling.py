@@ -13,19 +13,21 @@ truncated at ``--max-length`` and counted.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Sequence
 
 from ..config import PRETRAIN, TaskOptions, option
-from ..data import TEXT_COLUMNS, fingerprint, pick_column, read_table
+from ..data import TEXT_COLUMNS, Examples, fingerprint, pick_column, read_table
 from ..errors import ConfigError, DataError
 from .base import Task
 
 
 @dataclass
-class Corpus:
+class Corpus(Examples):
     """Unlabelled texts from one file, with their line numbers."""
+
+    ROW_FIELDS: ClassVar[tuple[str, ...]] = ("texts", "lines")
 
     source: str
     texts: list[str]
@@ -33,31 +35,13 @@ class Corpus:
     fingerprint: str
     blank_lines: int = 0
     skipped: list[Any] = field(default_factory=list)
+    format: str = "txt"
 
-    def __len__(self) -> int:
-        return len(self.texts)
+    def summary(self) -> dict[str, Any]:
+        return {"blank_lines": self.blank_lines, "characters": sum(len(t) for t in self.texts)}
 
-    def subset(self, indices: Sequence[int]) -> "Corpus":
-        pick = list(indices)
-        return replace(self, texts=[self.texts[i] for i in pick], lines=[self.lines[i] for i in pick])
-
-    def concat(self, other: "Corpus") -> "Corpus":
-        return replace(
-            self,
-            source=f"{self.source} + {other.source}",
-            texts=self.texts + other.texts,
-            lines=self.lines + other.lines,
-            fingerprint=fingerprint((self.fingerprint + other.fingerprint).encode()),
-        )
-
-    def describe(self) -> dict[str, Any]:
-        return {
-            "source": self.source,
-            "rows": len(self.texts),
-            "blank_lines": self.blank_lines,
-            "sha256": self.fingerprint,
-            "characters": sum(len(t) for t in self.texts),
-        }
+    def _joined_extra(self, other: Corpus) -> dict[str, Any]:
+        return {"blank_lines": self.blank_lines + other.blank_lines}
 
 
 def read_corpus(source: str, text_column: str | None = None, fmt: str | None = None, adapters: Any = None) -> Corpus:
@@ -95,7 +79,7 @@ def read_corpus(source: str, text_column: str | None = None, fmt: str | None = N
         lines.append(line)
     if not texts:
         raise DataError("no data rows", path=table.source)
-    return Corpus(table.source, texts, lines, table.fingerprint)
+    return Corpus(table.source, texts, lines, table.fingerprint, format=table.format)
 
 
 def _collator_class() -> Any:
