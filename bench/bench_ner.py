@@ -31,10 +31,11 @@ LABELS = ["O", "B-LOC", "I-LOC", "B-MISC", "I-MISC", "B-ORG", "I-ORG", "B-PER", 
 
 def load(model_ref: str):
     from tlsuite_core.models import load_model, load_tokenizer, resolve_model
-    from tlsuite_core.tasks.token_classification import TokenClassification
+    from tlsuite_core.plugins import get_host
 
-    resolved = resolve_model(model_ref)
-    task = TokenClassification()
+    registry = get_host().registry  # the installed plugins' aliases, readers and tasks
+    resolved = resolve_model(model_ref, aliases=registry.mapping("model"))
+    task = registry.task("token-classification")
     labels = LABELS
     if resolved.run_dir is None:
         model = load_model(
@@ -68,11 +69,12 @@ def main() -> int:
     import torch
     from transformers import pipeline
 
+    from tlsuite_core.plugins import get_host
     from tlsuite_core.tagging import load_tagged
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    data = load_tagged(dev)
+    data = load_tagged(dev, adapters=get_host().registry.mapping("data adapter"))  # CoNLL is the ner plugin's
     texts = [" ".join(words) for words in data.tokens][: args.limit]
     words = sum(len(t.split()) for t in texts)
     task, model, tok = load(args.model)
