@@ -132,3 +132,36 @@ def train(app, config, **options):
     from tlsuite_core.training import engine
 
     return engine.train(app, config, registry=get_host().registry, **options)
+
+
+def train_base_run(base: Path, tiny_model: Path, tiny_data: dict[str, Path], app: str = "finance-monitor") -> Path:
+    """A small completed run of ``app`` under ``base/runs`` (4 steps on the tiny data), through the CLI."""
+    from typer.testing import CliRunner
+
+    from tlsuite_core.cli import build_app
+
+    args = [
+        app,
+        "train",
+        "--model",
+        str(tiny_model),
+        "--train",
+        str(tiny_data["train"]),
+        "--dev",
+        str(tiny_data["dev"]),
+        "--max-steps",
+        "4",
+        "--batch-size",
+        "8",
+        "--lr",
+        "1e-3",
+        "--threads",
+        "1",
+        "--name",
+        "base",
+        "--runs-dir",
+        str(base / "runs"),
+    ]
+    result = CliRunner().invoke(build_app(), args)
+    assert result.exit_code == 0, result.output
+    return base / "runs" / app / "base"

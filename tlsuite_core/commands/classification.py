@@ -31,12 +31,12 @@ from .common import (
     UseThreadsOpt,
     View,
     bind,
+    compare,
     data_adapters,
     dev_default,
     err,
     model_for_use,
     read_texts,
-    run_comparison,
     run_training,
     training_parameters,
     with_default,
@@ -96,11 +96,6 @@ def views(spec: AppSpec, command: str) -> dict[str, View]:
 def train(spec: AppSpec, task_options: type[TaskOptions], options: RunOptions) -> None:
     """Fine-tune a pretrained model on labelled texts; writes a run folder (model, metrics, report)."""
     run_training(spec, options, task_options=task_options)
-
-
-def compare(spec: AppSpec, task_options: type[TaskOptions], options: RunOptions) -> None:
-    """Train several strategies and two baselines on the same data and seed; write a table and a chart."""
-    run_comparison(spec, options, task_options=task_options)
 
 
 def evaluate(

@@ -336,6 +336,11 @@ def run_training(
     typer.echo(str(result.path))
 
 
+def compare(spec: AppSpec, task_options: type[TaskOptions], options: RunOptions) -> None:
+    """Train several strategies and two baselines on the same data and seed; write a table and a chart."""
+    run_comparison(spec, options, task_options=task_options)
+
+
 def run_comparison(spec: AppSpec, options: RunOptions, *, task_options: type[TaskOptions] = TaskOptions) -> None:
     """``<app> compare``: train each strategy and the baselines; print the report folder on stdout."""
     from ..config import load_config_file

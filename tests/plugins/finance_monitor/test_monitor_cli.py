@@ -15,43 +15,15 @@ from pathlib import Path
 
 import pytest
 from tlsuite_finance_monitor.monitor.replay import generate
-from typer.testing import CliRunner
+
+from tests.conftest import train_base_run
 
 APP = "finance-monitor"
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory, tiny_model, tiny_data) -> Path:
-    from tlsuite_core.cli import build_app
-
-    base = tmp_path_factory.mktemp("monitor-run")
-    result = CliRunner().invoke(
-        build_app(),
-        [
-            APP,
-            "train",
-            "--model",
-            str(tiny_model),
-            "--train",
-            str(tiny_data["train"]),
-            "--dev",
-            str(tiny_data["dev"]),
-            "--max-steps",
-            "4",
-            "--batch-size",
-            "8",
-            "--lr",
-            "1e-3",
-            "--threads",
-            "1",
-            "--name",
-            "base",
-            "--runs-dir",
-            str(base / "runs"),
-        ],
-    )
-    assert result.exit_code == 0, result.output
-    return base / "runs" / APP / "base"
+    return train_base_run(tmp_path_factory.mktemp("monitor-run"), tiny_model, tiny_data, APP)
 
 
 @pytest.fixture(scope="module")
