@@ -26,6 +26,7 @@ PUBLIC_MODULES = (
     "tlsuite_core.metrics",
     "tlsuite_core.models",
     "tlsuite_core.pairs",
+    "tlsuite_core.retrieval",
     "tlsuite_core.tagging",
     "tlsuite_core.tasks",
     "tlsuite_core.tasks.token_classification",
