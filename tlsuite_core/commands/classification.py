@@ -10,7 +10,6 @@ word the data options for labelled texts.
 import csv
 import io
 import json
-import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -18,29 +17,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ..apps import AppSpec, default_runs_dir
+from ..apps import AppSpec
 from ..config import TRAIN, TaskOptions
 from ..errors import ConfigError
-from ..files import write_atomically
-from .common import (
-    RunOptions,
-    UseBatchSizeOpt,
-    UseDeviceOpt,
-    UseModelOpt,
-    UseRunsDirOpt,
-    UseThreadsOpt,
-    View,
-    bind,
-    compare,
-    data_adapters,
-    dev_default,
-    err,
-    model_for_use,
-    read_texts,
-    run_training,
-    training_parameters,
-    with_default,
-)
+from . import common
+from .common import RunOptions, UseBatchSizeOpt, UsedRun, View, compare, err, read_texts, with_default
 
 __all__ = ["classification_commands", "read_texts"]
 
@@ -71,7 +52,7 @@ def views(spec: AppSpec, command: str) -> dict[str, View]:
             "model": View(),
             "train": View("Training data: CSV/TSV/JSONL, PhraseBank .txt, or hf:org/name[:split]. Default: demo data."),
             "dev": View(
-                with_default("Dev data for evaluation, model selection and early stopping.", dev_default(spec))
+                with_default("Dev data for evaluation, model selection and early stopping.", common.dev_default(spec))
             ),
             "text_col": View("Text column (default: auto: text, sentence, headline...)."),
             "label_col": View("Label column (default: auto: label, sentiment...)."),
@@ -83,7 +64,7 @@ def views(spec: AppSpec, command: str) -> dict[str, View]:
     return {
         "model": View(),
         "train": View("Training data (same formats as train). Default: demo data."),
-        "dev": View(with_default("Dev data: every strategy is scored on it.", dev_default(spec))),
+        "dev": View(with_default("Dev data: every strategy is scored on it.", common.dev_default(spec))),
         "text_col": View("Text column (default: auto)."),
         "label_col": View("Label column (default: auto)."),
         "format": View("Data format (default: by suffix)."),
@@ -95,13 +76,13 @@ def views(spec: AppSpec, command: str) -> dict[str, View]:
 
 def train(spec: AppSpec, task_options: type[TaskOptions], options: RunOptions) -> None:
     """Fine-tune a pretrained model on labelled texts; writes a run folder (model, metrics, report)."""
-    run_training(spec, options, task_options=task_options)
+    common.run_training(spec, options, task_options=task_options)
 
 
 def evaluate(
     spec: AppSpec,
     data: Annotated[str, typer.Option(help="Labelled data to evaluate on (same formats as train).")],
-    model: UseModelOpt = None,
+    use: UsedRun = UsedRun(),
     output: Annotated[Optional[Path], typer.Option(help="Write the metrics as JSON here.")] = None,
     text_col: Annotated[Optional[str], typer.Option(help="Text column (default: auto).")] = None,
     label_col: Annotated[Optional[str], typer.Option(help="Label column (default: auto).")] = None,
@@ -110,28 +91,21 @@ def evaluate(
         bool, typer.Option("--skip-bad-rows", help="Drop bad rows (counted in the output) instead of failing.")
     ] = False,
     batch_size: UseBatchSizeOpt = 64,
-    device: UseDeviceOpt = "auto",
-    threads: UseThreadsOpt = None,
-    runs_dir: UseRunsDirOpt = None,
 ) -> None:
     """Score a trained run on labelled data: accuracy, macro-F1, per-class P/R/F1, confusion matrix."""
-    from ..apps import load_app
     from ..data import load_labelled
 
-    ref = model_for_use(spec, model, default_runs_dir(runs_dir))
     labelled = load_labelled(
         data,
         text_column=text_col,
         label_column=label_col,
         fmt=format,
         skip_bad_rows=skip_bad_rows,
-        adapters=data_adapters(),
+        adapters=common.data_adapters(),
     )
-    trained = load_app(ref, device=device, threads=threads)
+    trained = use.load(spec)
     metrics = trained.evaluate(labelled, batch_size=batch_size)
-    result = {**metrics, "model": str(trained.run_dir or trained.model_dir), "data": labelled.describe()}
-    if output is not None:
-        write_atomically(output, json.dumps(result, indent=2) + "\n")
+    common.write_result(output, metrics, trained, labelled)
     table = Table(title=f"{spec.name} evaluation on {data} (n={metrics['n']})")
     for col in ("label", "precision", "recall", "f1", "support"):
         table.add_column(col, justify="right" if col != "label" else "left")
@@ -161,7 +135,7 @@ def predict(
             "--input", "-i", help="File of texts: .txt (one per line), CSV/TSV/JSONL (text column), or - for stdin."
         ),
     ] = None,
-    model: UseModelOpt = None,
+    use: UsedRun = UsedRun(),
     output: Annotated[
         Optional[Path],
         typer.Option("--output", "-o", help="Write predictions to this file (.csv or .jsonl) instead of stdout."),
@@ -175,30 +149,21 @@ def predict(
     ] = None,
     format: Annotated[Optional[str], typer.Option("--format", help="Input data format (default: by suffix).")] = None,
     batch_size: UseBatchSizeOpt = 64,
-    device: UseDeviceOpt = "auto",
-    threads: UseThreadsOpt = None,
-    runs_dir: UseRunsDirOpt = None,
 ) -> None:
     """Classify texts with a trained run: label and per-class probabilities, batched."""
-    from ..apps import load_app
-
     kind = output_format or (output.suffix.lower().lstrip(".") if output is not None else "table")
     if kind not in ("table", "csv", "jsonl"):
         raise ConfigError(f"--output-format {kind}: expected table, csv or jsonl")
     if kind == "table" and output is not None:
         raise ConfigError("--output needs a .csv or .jsonl file (or --output-format csv|jsonl)")
     items, _ = read_texts(texts or [], input, text_col, format)
-    trained = load_app(model_for_use(spec, model, default_runs_dir(runs_dir)), device=device, threads=threads)
+    trained = use.load(spec)
     predictions = trained.predict(items, batch_size=batch_size)
     if kind == "table":
         _print_table(items, predictions, trained.labels)
         return
     text = _jsonl(items, predictions) if kind == "jsonl" else _csv(items, predictions, trained.labels)
-    if output is not None:
-        write_atomically(output, text)
-        err.print(f"{len(items)} predictions written to {output}")
-    else:
-        sys.stdout.write(text)
+    common.emit(text, output, f"{len(items)} predictions")
 
 
 def _jsonl(items: list[str], predictions: list) -> str:
@@ -233,12 +198,12 @@ def classification_commands(spec: AppSpec, *, task_options: type[TaskOptions] = 
     :param task_options: the options class of the app's task, when it has its own (``Task.options_class``): each of
         its options becomes a ``train`` / ``compare`` option.
     """
-    app = typer.Typer(help=spec.description, epilog=EPILOGS["group"].format(name=spec.name), no_args_is_help=True)
-    for func in (train, compare):
-        params = training_parameters(func.__name__, spec, views=views(spec, func.__name__), task_options=task_options)
-        app.command(epilog=EPILOGS[func.__name__].format(name=spec.name))(
-            bind(func, params=params, spec=spec, task_options=task_options)
-        )
-    for func in (evaluate, predict):
-        app.command(epilog=EPILOGS[func.__name__].format(name=spec.name))(bind(func, spec=spec))
-    return app
+    return common.command_group(
+        spec,
+        epilog=EPILOGS["group"].format(name=spec.name),
+        epilogs={k: v.format(name=spec.name) for k, v in EPILOGS.items()},
+        views=views,
+        training=(train, compare),
+        using=((evaluate, {}), (predict, {})),
+        task_options=task_options,
+    )

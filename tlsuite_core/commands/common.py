@@ -11,6 +11,7 @@ ends with the default a run of that app gets.
 # no `from __future__ import annotations`: Typer reads these annotations at runtime
 
 import inspect
+import json
 import os
 import sys
 from dataclasses import dataclass, field
@@ -236,14 +237,21 @@ def bind(
     func: Callable[..., Any], *, params: Sequence[Param] = (), retype: Mapping[str, Any] = {}, **bound: Any
 ) -> Callable[..., Any]:
     """``func`` as a Typer command: ``bound`` values (the app's ``spec``...) are passed as given, ``params`` become
-    options whose values reach ``func`` as ``options=RunOptions(...)``; ``retype`` replaces the annotation (help) of
-    some of ``func``'s own parameters. Parameters are ordered by help panel (:data:`~tlsuite_core.config.PANELS`)."""
+    options whose values reach ``func`` as ``options=RunOptions(...)``; a parameter ``use`` becomes the options of
+    :class:`UsedRun` (``--model``, ``--device``, ``--threads``, ``--runs-dir``); ``retype`` replaces the annotation
+    (help) of some of ``func``'s own parameters. Parameters are ordered by help panel
+    (:data:`~tlsuite_core.config.PANELS`)."""
     signature = inspect.signature(func)
+    uses_run = "use" in signature.parameters
     own = [
         p.replace(kind=inspect.Parameter.KEYWORD_ONLY, annotation=retype.get(p.name, p.annotation))
         for p in signature.parameters.values()
-        if p.name not in bound and p.name != "options"
+        if p.name not in bound and p.name not in ("options", "use")
     ]
+    if uses_run:  # the run's options last: --model, --device, --threads, --runs-dir
+        own += [
+            inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=d, annotation=a) for n, (a, d) in USE.items()
+        ]
     added = [
         inspect.Parameter(p.name, inspect.Parameter.KEYWORD_ONLY, default=p.default, annotation=p.annotation)
         for p in params
@@ -254,6 +262,8 @@ def bind(
     def command(**kwargs: Any) -> Any:
         if generated:
             kwargs["options"] = _run_options({n: kwargs.pop(n) for n in generated}, generated)
+        if uses_run:
+            kwargs["use"] = UsedRun(**{n: kwargs.pop(n) for n in USE})
         return func(**bound, **kwargs)
 
     command.__name__, command.__doc__, command.__module__ = func.__name__, func.__doc__, func.__module__
@@ -362,12 +372,83 @@ def run_comparison(spec: AppSpec, options: RunOptions, *, task_options: type[Tas
     typer.echo(str(folder))
 
 
-# -- options of the commands that use a trained run -------------------------------------------------------------------
+# -- the commands that use a trained run -----------------------------------------------------------------------------
 UseModelOpt = Annotated[Optional[str], typer.Option(help="Run folder (default: the app's latest completed run).")]
 UseDeviceOpt = Annotated[str, typer.Option(help="auto | cpu | cuda | cuda:N | mps.")]
 UseThreadsOpt = Annotated[Optional[int], typer.Option(help="CPU threads for torch.")]
 UseRunsDirOpt = Annotated[Optional[str], typer.Option(help="Where run folders are (default: ./runs).")]
 UseBatchSizeOpt = Annotated[int, typer.Option(help="Inference batch size.")]
+#: the options :func:`bind` gives a command's ``use`` parameter: name -> (annotation, default)
+USE: dict[str, tuple[Any, Any]] = {
+    "model": (UseModelOpt, None),
+    "device": (UseDeviceOpt, "auto"),
+    "threads": (UseThreadsOpt, None),
+    "runs_dir": (UseRunsDirOpt, None),
+}
+
+
+@dataclass(frozen=True)
+class UsedRun:
+    """The trained run a command uses and where it runs it (``--model``, ``--device``, ``--threads``,
+    ``--runs-dir``): a command function declares ``use: UsedRun`` and :func:`bind` adds the four options."""
+
+    model: Optional[str] = None
+    device: str = "auto"
+    threads: Optional[int] = None
+    runs_dir: Optional[str] = None
+
+    def load(self, spec: AppSpec) -> Any:
+        """The :class:`~tlsuite_core.apps.TrainedApp` of ``--model`` (default: the app's latest completed run)."""
+        from ..apps import default_runs_dir, load_app
+
+        return load_app(
+            model_for_use(spec, self.model, default_runs_dir(self.runs_dir)), device=self.device, threads=self.threads
+        )
+
+
+def command_group(
+    spec: AppSpec,
+    *,
+    epilog: str,
+    epilogs: Mapping[str, str],
+    views: Callable[[AppSpec, str], Mapping[str, View]],
+    training: Sequence[Callable[..., Any]],
+    using: Sequence[tuple[Callable[..., Any], Mapping[str, Any]]],
+    task_options: type[TaskOptions] = TaskOptions,
+    **bound: Any,
+) -> typer.Typer:
+    """An app's command group: ``training`` commands (train, compare) get the declared training options, worded by
+    ``views``, and ``bound`` values; ``using`` commands (evaluate, predict...) their bound values. Each command's
+    epilog comes from ``epilogs`` by its name."""
+    app = typer.Typer(help=spec.description, epilog=epilog, no_args_is_help=True)
+    for func in training:
+        params = training_parameters(func.__name__, spec, views=views(spec, func.__name__), task_options=task_options)
+        app.command(epilog=epilogs[func.__name__])(
+            bind(func, params=params, spec=spec, task_options=task_options, **bound)
+        )
+    for func, extra in using:
+        app.command(epilog=epilogs[func.__name__])(bind(func, spec=spec, **extra))
+    return app
+
+
+def emit(text: str, output: Optional[Path], what: str) -> None:
+    """``text`` to ``output`` (atomically, then ``<what> written to <output>`` on stderr) or to stdout."""
+    from ..files import write_atomically
+
+    if output is not None:
+        write_atomically(output, text)
+        err.print(f"{what} written to {output}")
+    else:
+        sys.stdout.write(text)
+
+
+def write_result(output: Optional[Path], metrics: Mapping[str, Any], trained: Any, data: Any) -> None:
+    """An evaluation's metrics as JSON at ``output``, with the run and the data described."""
+    from ..files import write_atomically
+
+    if output is not None:
+        result = {**metrics, "model": str(trained.run_dir or trained.model_dir), "data": data.describe()}
+        write_atomically(output, json.dumps(result, indent=2, ensure_ascii=False) + "\n")
 
 
 def data_adapters() -> Mapping[str, Any]:

@@ -8,36 +8,17 @@ The commands are module-level functions taking the app's :class:`~tlsuite_core.a
 # no `from __future__ import annotations`: Typer reads these annotations at runtime
 
 import json
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Callable, Optional
 
 import typer
 
-from ..apps import AppSpec, default_runs_dir
+from ..apps import AppSpec
 from ..config import TRAIN, TaskOptions
-from ..files import write_atomically
 from ..tasks.generation import GenerationOptions
-from .common import (
-    RunOptions,
-    UseBatchSizeOpt,
-    UseDeviceOpt,
-    UseModelOpt,
-    UseRunsDirOpt,
-    UseThreadsOpt,
-    View,
-    bind,
-    data_adapters,
-    dev_default,
-    err,
-    model_for_use,
-    read_texts,
-    run_comparison,
-    run_training,
-    training_parameters,
-    with_default,
-)
+from . import common
+from .common import RunOptions, UseBatchSizeOpt, UsedRun, View, read_texts, with_default
 
 __all__ = ["GenerationExamples", "generation_commands"]
 
@@ -82,7 +63,8 @@ def views(spec: AppSpec, command: str) -> dict[str, View]:
         ),
         "dev": View(
             with_default(
-                "Dev pairs: generated and scored at each evaluation." if on_train else "Dev pairs.", dev_default(spec)
+                "Dev pairs: generated and scored at each evaluation." if on_train else "Dev pairs.",
+                common.dev_default(spec),
             )
         ),
         "text_col": View(
@@ -116,18 +98,18 @@ def _checked(options: RunOptions, check: Optional[OptionsCheck]) -> RunOptions:
 
 def train(spec: AppSpec, task_options: type[TaskOptions], check: Optional[OptionsCheck], options: RunOptions) -> None:
     """Fine-tune a generation model on source -> target pairs; writes a run folder (model, metrics, report)."""
-    run_training(spec, _checked(options, check), task_options=task_options)
+    common.run_training(spec, _checked(options, check), task_options=task_options)
 
 
 def compare(spec: AppSpec, task_options: type[TaskOptions], check: Optional[OptionsCheck], options: RunOptions) -> None:
     """Train several strategies and two baselines on the same pairs and seed; write a table and a chart."""
-    run_comparison(spec, _checked(options, check), task_options=task_options)
+    common.run_comparison(spec, _checked(options, check), task_options=task_options)
 
 
 def evaluate(
     spec: AppSpec,
     data: Annotated[str, typer.Option(help="Pairs to score (same formats as train).")],
-    model: UseModelOpt = None,
+    use: UsedRun = UsedRun(),
     output: Annotated[Optional[Path], typer.Option(help="Write the metrics as JSON here.")] = None,
     predictions: Annotated[
         Optional[Path], typer.Option(help="Also write every source, output and references as JSONL here.")
@@ -140,15 +122,11 @@ def evaluate(
     max_new_tokens: Annotated[Optional[int], typer.Option(help="Override the saved generation setting.")] = None,
     num_beams: Annotated[Optional[int], typer.Option(help="Override the saved beam width.")] = None,
     batch_size: UseBatchSizeOpt = 16,
-    device: UseDeviceOpt = "auto",
-    threads: UseThreadsOpt = None,
-    runs_dir: UseRunsDirOpt = None,
 ) -> None:
     """Generate for labelled pairs with a trained run and score the outputs (the app's metric)."""
-    from ..apps import load_app
     from ..pairs import load_pairs
 
-    trained = load_app(model_for_use(spec, model, default_runs_dir(runs_dir)), device=device, threads=threads)
+    trained = use.load(spec)
     saved = trained.task.options
     pairs = load_pairs(
         data,
@@ -157,26 +135,15 @@ def evaluate(
         fmt=format,
         src_lang=src_lang or saved.src_lang,
         tgt_lang=tgt_lang or saved.tgt_lang,
-        adapters=data_adapters(),
+        adapters=common.data_adapters(),
     )
     outputs = trained.predict(
         pairs.sources, batch_size=batch_size, **_given(max_new_tokens=max_new_tokens, num_beams=num_beams)
     )
     metrics = trained.task.score(pairs.targets, outputs)
-    result = {**metrics, "model": str(trained.run_dir or trained.model_dir), "data": pairs.describe()}
-    if output is not None:
-        write_atomically(output, json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+    common.write_result(output, metrics, trained, pairs)
     if predictions is not None:
-        write_atomically(
-            predictions,
-            "".join(
-                json.dumps(
-                    {"source": s, "output": o.text, "truncated": o.truncated, "references": r}, ensure_ascii=False
-                )
-                + "\n"
-                for s, o, r in zip(pairs.sources, outputs, pairs.targets)
-            ),
-        )
+        common.emit(_jsonl(pairs.sources, outputs, pairs.targets), predictions, f"{len(outputs)} outputs")
     for key, value in metrics.items():
         if isinstance(value, (int, float)):
             typer.echo(f"{key:>24}  {value:.4f}" if isinstance(value, float) else f"{key:>24}  {value}")
@@ -194,7 +161,7 @@ def run(
             "--input", "-i", help="File of sources: .txt (one per line), CSV/TSV/JSONL (source column), or - for stdin."
         ),
     ] = None,
-    model: UseModelOpt = None,
+    use: UsedRun = UsedRun(),
     output: Annotated[
         Optional[Path],
         typer.Option("--output", "-o", help="Write outputs here (.txt: one per line; .jsonl: with sources and flags)."),
@@ -206,37 +173,33 @@ def run(
     max_new_tokens: Annotated[Optional[int], typer.Option(help="Override the saved generation setting.")] = None,
     num_beams: Annotated[Optional[int], typer.Option(help="Override the saved beam width.")] = None,
     batch_size: UseBatchSizeOpt = 16,
-    device: UseDeviceOpt = "auto",
-    threads: UseThreadsOpt = None,
-    runs_dir: UseRunsDirOpt = None,
 ) -> None:
     """Generate with a trained run for texts, a file or stdin (batched, sorted by length)."""
-    from ..apps import load_app
-
     items = _sources(texts or [], input, source_col, format)
-    trained = load_app(model_for_use(spec, model, default_runs_dir(runs_dir)), device=device, threads=threads)
+    trained = use.load(spec)
     outputs = trained.predict(
         items, batch_size=batch_size, **_given(max_new_tokens=max_new_tokens, num_beams=num_beams)
     )
-    if output is not None and output.suffix.lower() == ".jsonl":
-        write_atomically(
-            output,
-            "".join(
-                json.dumps({"source": s, "output": o.text, "truncated": o.truncated}, ensure_ascii=False) + "\n"
-                for s, o in zip(items, outputs)
-            ),
-        )
-    else:
-        text = "".join(o.text.replace("\n", " ") + "\n" for o in outputs)
-        if output is not None:
-            write_atomically(output, text)
-        else:
-            sys.stdout.write(text)
-    if output is not None:
-        err.print(f"{len(outputs)} outputs written to {output}")
+    jsonl = output is not None and output.suffix.lower() == ".jsonl"
+    text = _jsonl(items, outputs) if jsonl else "".join(o.text.replace("\n", " ") + "\n" for o in outputs)
+    common.emit(text, output, f"{len(outputs)} outputs")
     _warn_truncated(
         sum(o.truncated for o in outputs), len(outputs), max_new_tokens or trained.task.options.max_new_tokens
     )
+
+
+def _jsonl(sources: list[str], outputs: list[Any], references: Optional[list[Any]] = None) -> str:
+    """One JSON object per source: the output, whether it stopped at max_new_tokens (and the references)."""
+    rows = (
+        {
+            "source": s,
+            "output": o.text,
+            "truncated": o.truncated,
+            **({"references": references[i]} if references else {}),
+        }
+        for i, (s, o) in enumerate(zip(sources, outputs))
+    )
+    return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
 
 
 def _given(**values: Any) -> dict[str, Any]:
@@ -268,15 +231,16 @@ def generation_commands(
         "run": f"Examples: tlsuite {name} run {ex.text}  |  tlsuite {name} run --input {ex.input_file} --output {ex.output_file}  |  "
         f"cat sources.txt | tlsuite {name} run   (one source per line)",
     }
-    app = typer.Typer(help=spec.description, epilog=f"Example: tlsuite {name} train {data}", no_args_is_help=True)
-    for func in (train, compare):
-        params = training_parameters(func.__name__, spec, views=views(spec, func.__name__), task_options=task_options)
-        app.command(epilog=epilogs[func.__name__])(
-            bind(func, params=params, spec=spec, task_options=task_options, check=check_options)
-        )
-    for func in (evaluate, run):
-        app.command(epilog=epilogs[func.__name__])(bind(func, spec=spec))
-    return app
+    return common.command_group(
+        spec,
+        epilog=f"Example: tlsuite {name} train {data}",
+        epilogs=epilogs,
+        views=views,
+        training=(train, compare),
+        using=((evaluate, {}), (run, {})),
+        task_options=task_options,
+        check=check_options,
+    )
 
 
 def _sources(texts: list[str], input_file: Optional[str], source_col: Optional[str], fmt: Optional[str]) -> list[str]:
@@ -288,7 +252,7 @@ def _sources(texts: list[str], input_file: Optional[str], source_col: Optional[s
         from ..pairs import load_pairs
 
         return load_pairs(
-            input_file, source_column=source_col, fmt=fmt, require_targets=False, adapters=data_adapters()
+            input_file, source_column=source_col, fmt=fmt, require_targets=False, adapters=common.data_adapters()
         ).sources
     items, _ = read_texts(texts, input_file, None, None)
     return items
@@ -296,7 +260,7 @@ def _sources(texts: list[str], input_file: Optional[str], source_col: Optional[s
 
 def _warn_truncated(count: int, total: int, limit: Any) -> None:
     if count:
-        err.print(
+        common.err.print(
             f"[yellow]warning:[/] {count} of {total} outputs stopped at max_new_tokens ({limit}) without an end token; "
             "raise --max-new-tokens if they look cut"
         )

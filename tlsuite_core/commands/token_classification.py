@@ -18,30 +18,12 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from ..apps import AppSpec, default_runs_dir
+from ..apps import AppSpec
 from ..config import TRAIN, TaskOptions
 from ..errors import ConfigError
-from ..files import write_atomically
 from ..tasks.token_classification import TokenClassificationOptions, _scheme
-from .common import (
-    RunOptions,
-    UseBatchSizeOpt,
-    UseDeviceOpt,
-    UseModelOpt,
-    UseRunsDirOpt,
-    UseThreadsOpt,
-    View,
-    bind,
-    compare,
-    data_adapters,
-    dev_default,
-    err,
-    model_for_use,
-    read_texts,
-    run_training,
-    training_parameters,
-    with_default,
-)
+from . import common
+from .common import RunOptions, UseBatchSizeOpt, UsedRun, View, compare, read_texts, with_default
 
 __all__ = ["token_classification_commands"]
 
@@ -129,7 +111,7 @@ def views(spec: AppSpec, command: str) -> dict[str, View]:
             "model": View(),
             "train": View(data, show_default=False),
             "dev": View(
-                with_default("Dev data for evaluation, model selection and early stopping.", dev_default(spec))
+                with_default("Dev data for evaluation, model selection and early stopping.", common.dev_default(spec))
             ),
             **columns,
             "format": View("Data format (conll, jsonl, csv, tsv) (default: by suffix; .txt is CoNLL)."),
@@ -144,7 +126,7 @@ def views(spec: AppSpec, command: str) -> dict[str, View]:
         "train": View(
             "Training data (same formats as train)." + ("" if spec.demo_train else " Required."), show_default=False
         ),
-        "dev": View(with_default("Dev data: every strategy is scored on it.", dev_default(spec))),
+        "dev": View(with_default("Dev data: every strategy is scored on it.", common.dev_default(spec))),
         **columns,
         "format": View("Data format (default: by suffix)."),
         "labels": labels,
@@ -155,13 +137,13 @@ def views(spec: AppSpec, command: str) -> dict[str, View]:
 
 def train(spec: AppSpec, task_options: type[TaskOptions], options: RunOptions) -> None:
     """Fine-tune a pretrained model to tag words (entities); writes a run folder (model, metrics, report)."""
-    run_training(spec, options, task_options=task_options)
+    common.run_training(spec, options, task_options=task_options)
 
 
 def evaluate(
     spec: AppSpec,
     data: Annotated[str, typer.Option(help="Tagged data to evaluate on (same formats as train).")],
-    model: UseModelOpt = None,
+    use: UsedRun = UsedRun(),
     output: Annotated[Optional[Path], typer.Option(help="Write the metrics as JSON here.")] = None,
     tokens_col: TokensColOpt = None,
     tag_col: TagColOpt = None,
@@ -177,15 +159,10 @@ def evaluate(
     decode: DecodeOpt = None,
     stride: StrideOpt = None,
     batch_size: UseBatchSizeOpt = 32,
-    device: UseDeviceOpt = "auto",
-    threads: UseThreadsOpt = None,
-    runs_dir: UseRunsDirOpt = None,
 ) -> None:
     """Score a trained run on tagged data: seqeval entity P/R/F1 (micro, macro, per type) and confusions."""
-    from ..apps import load_app
     from ..tagging import load_tagged
 
-    ref = model_for_use(spec, model, default_runs_dir(runs_dir))
     tagged = load_tagged(
         data,
         tokens_column=tokens_col,
@@ -194,13 +171,11 @@ def evaluate(
         scheme=_scheme(scheme) if scheme else "auto",
         repair=repair_tags,
         skip_bad_rows=skip_bad_rows,
-        adapters=data_adapters(),
+        adapters=common.data_adapters(),
     )
-    trained = load_app(ref, device=device, threads=threads)
+    trained = use.load(spec)
     metrics = trained.evaluate(tagged, batch_size=batch_size, **_inference(aggregation, decode, stride))
-    result = {**metrics, "model": str(trained.run_dir or trained.model_dir), "data": tagged.describe()}
-    if output is not None:
-        write_atomically(output, json.dumps(result, indent=2) + "\n")
+    common.write_result(output, metrics, trained, tagged)
     out = Console()
     table = Table(
         title=f"{spec.name} evaluation on {data} ({metrics['n']} sentences, {metrics['mode']} {metrics['scheme']})"
@@ -220,11 +195,11 @@ def evaluate(
             + ", ".join(f"{c['true']} -> {c['predicted']} {c['words']}" for c in metrics["confusions"][:5])
         )
     if tagged.skipped:
-        err.print(f"[yellow]{len(tagged.skipped)} bad sentences skipped[/]")
+        common.err.print(f"[yellow]{len(tagged.skipped)} bad sentences skipped[/]")
     if tagged.repaired:
-        err.print(f"[yellow]{tagged.repaired} sentences had their tags repaired[/]")
+        common.err.print(f"[yellow]{tagged.repaired} sentences had their tags repaired[/]")
     if output is not None:
-        err.print(f"metrics written to {output}")
+        common.err.print(f"metrics written to {output}")
 
 
 def _inference(aggregation: str, decode: Optional[str], stride: Optional[int]) -> dict[str, Any]:
@@ -274,7 +249,7 @@ def predict(
     writers: Mapping[str, TaggedWriter],
     texts: Annotated[Optional[list[str]], typer.Argument(help="Texts to tag (or use --input, or stdin).")] = None,
     input: InputOpt = None,
-    model: UseModelOpt = None,
+    use: UsedRun = UsedRun(),
     output: Annotated[
         Optional[Path], typer.Option("--output", "-o", help="Write predictions to this file instead of stdout.")
     ] = None,
@@ -287,25 +262,20 @@ def predict(
     decode: DecodeOpt = None,
     stride: StrideOpt = None,
     batch_size: UseBatchSizeOpt = 32,
-    device: UseDeviceOpt = "auto",
-    threads: UseThreadsOpt = None,
-    runs_dir: UseRunsDirOpt = None,
 ) -> None:
     """Find entities: JSONL of {start, end, label, text, score} per text (character offsets into it), or tags
     written back into a CoNLL input."""
-    from ..apps import load_app
-
     options = _inference(aggregation, decode, stride)
     word_format = _word_format(input, format, writers)
     if word_format is not None and texts:
         raise ConfigError("give texts as arguments or --input FILE, not both")
     kind = _output_kind(output_format, word_format, output, writers)
     if word_format is not None:
-        trained = load_app(model_for_use(spec, model, default_runs_dir(runs_dir)), device=device, threads=threads)
+        trained = use.load(spec)
         _predict_words(trained, input, word_format, kind, writers, output, batch_size, options)
         return
     items, _ = read_texts(texts or [], input, text_col, format if format != "txt" else None, strip=False)
-    trained = load_app(model_for_use(spec, model, default_runs_dir(runs_dir)), device=device, threads=threads)
+    trained = use.load(spec)
     predictions = trained.predict(items, batch_size=batch_size, **options)
     if kind == "table":
         out = Table(show_lines=False)
@@ -319,7 +289,7 @@ def predict(
         json.dumps({"text": t, "entities": [e.as_dict() for e in ents]}, ensure_ascii=False) + "\n"
         for t, ents in zip(items, predictions)
     )
-    _emit(text, output, f"{len(items)} texts")
+    common.emit(text, output, f"{len(items)} texts")
 
 
 def _output_kind(
@@ -355,7 +325,7 @@ def _predict_words(
     from ..data import read_table
 
     table = read_table(
-        _stdin_to_file(input, word_format) if input in (None, "-") else input, word_format, data_adapters()
+        _stdin_to_file(input, word_format) if input in (None, "-") else input, word_format, common.data_adapters()
     )
     rows = [row for row in table.rows if isinstance(row.get("tokens"), list)]
     if not rows:
@@ -381,7 +351,7 @@ def _predict_words(
     else:
         _print_tagged(rows, tagged)
         return
-    _emit(text, output, f"{len(rows)} sentences")
+    common.emit(text, output, f"{len(rows)} sentences")
 
 
 def token_classification_commands(
@@ -397,17 +367,16 @@ def token_classification_commands(
     :param task_options: the options class of the app's task (a subclass of the token-classification task's own).
     """
     writers = dict(writers or {})
-    app = typer.Typer(help=spec.description, epilog=EPILOGS["group"].format(name=spec.name), no_args_is_help=True)
-    for func in (train, compare):
-        params = training_parameters(func.__name__, spec, views=views(spec, func.__name__), task_options=task_options)
-        app.command(epilog=EPILOGS[func.__name__].format(name=spec.name))(
-            bind(func, params=params, spec=spec, task_options=task_options)
-        )
-    app.command(epilog=EPILOGS["evaluate"].format(name=spec.name))(bind(evaluate, spec=spec))
-    app.command(epilog=EPILOGS["predict"].format(name=spec.name))(
-        bind(predict, spec=spec, writers=writers, retype=_word_options(", ".join(sorted(writers)) or "none"))
+    retype = _word_options(", ".join(sorted(writers)) or "none")
+    return common.command_group(
+        spec,
+        epilog=EPILOGS["group"].format(name=spec.name),
+        epilogs={k: v.format(name=spec.name) for k, v in EPILOGS.items()},
+        views=views,
+        training=(train, compare),
+        using=((evaluate, {}), (predict, {"writers": writers, "retype": retype})),
+        task_options=task_options,
     )
-    return app
 
 
 def _word_format(input_file: str | None, fmt: str | None, writers: Mapping[str, TaggedWriter]) -> str | None:
@@ -417,7 +386,7 @@ def _word_format(input_file: str | None, fmt: str | None, writers: Mapping[str, 
     if fmt is not None:
         return fmt if fmt in writers else None
     suffix = Path(input_file).suffix.lower()
-    known = data_adapters()
+    known = common.data_adapters()
     for format_name in writers:
         adapter = known.get(format_name)
         if adapter is not None and suffix in adapter.suffixes:
@@ -440,14 +409,6 @@ def _stdin_to_file(source: str | None, fmt: str) -> str:
         fh.write(sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read().encode("utf-8"))
     atexit.register(lambda: os.path.exists(path) and os.remove(path))
     return path
-
-
-def _emit(text: str, output: Path | None, what: str) -> None:
-    if output is not None:
-        write_atomically(output, text)
-        err.print(f"{what} written to {output}")
-    else:
-        sys.stdout.write(text)
 
 
 def _print_tagged(rows: list[dict[str, Any]], tagged: list[Any]) -> None:
