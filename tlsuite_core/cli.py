@@ -75,6 +75,13 @@ def build_app(host: PluginHost | None = None) -> typer.Typer:
     host = host or get_host()
     app = core_app(host)
     host.add_commands(app)
+    failed = host.failed()
+    if failed:
+        names = ", ".join(info.name for info in failed)
+        app.info.help = (
+            f"{app.info.help}\n\n[red]{len(failed)} plugin(s) failed to load: {escape(names)}[/] "
+            "(reasons: tlsuite plugins list)."
+        )
     return app
 
 

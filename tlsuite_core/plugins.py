@@ -3,7 +3,13 @@
 Every plugin, first-party ones included, is found through the ``tlsuite`` entry-point group. Each entry point is
 imported and each of its registration hooks is called inside its own guard: a plugin that fails to import, uses an
 unknown hook, raises while registering, or registers a name another plugin already owns is marked ``error`` with
-the reason and left out; the rest of the CLI works. ``TLSUITE_LOAD_PLUGINS`` (comma-separated entry-point names)
+the reason and left out; the rest of the CLI works.
+
+Precedence does not depend on load order: the built-ins register first, then the first-party plugins (shipped in
+the ``tlsuite`` distribution), then third-party plugins, each group in entry-point name order, whatever order the
+entry points come in and whatever ``tryfirst`` a plugin asks for. So a third-party plugin that registers a name a
+first-party plugin owns (an app, a command group such as ``finance-monitor``) is the one left out, listed with the
+clash, and ``tlsuite --help`` says that a plugin failed to load. ``TLSUITE_LOAD_PLUGINS`` (comma-separated entry-point names)
 limits which plugins load; an empty value loads none but the built-ins.
 """
 
@@ -22,6 +28,7 @@ from .errors import PluginError
 from .registry import Registered, Registry
 
 ENTRY_POINT_GROUP = "tlsuite"
+FIRST_PARTY_DISTRIBUTION = "tlsuite"  # the distribution that ships tlsuite_core and the first-party plugins
 ALLOW_ENV = "TLSUITE_LOAD_PLUGINS"
 
 REGISTRATION_HOOKS = {
@@ -45,6 +52,12 @@ class PluginInfo:
     status: str = "loaded"  # loaded | error | disabled
     error: str | None = None
     builtin: bool = False
+    first_party: bool = False
+
+    @property
+    def rank(self) -> int:
+        """Registration precedence: built-ins, then first-party plugins, then third-party ones."""
+        return 0 if self.builtin else 1 if self.first_party else 2
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -56,6 +69,7 @@ class PluginInfo:
             "status": self.status,
             "error": self.error,
             "builtin": self.builtin,
+            "first_party": self.first_party,
         }
 
 
@@ -85,6 +99,7 @@ class PluginHost:
         self.infos: dict[str, PluginInfo] = {}
         self.registry = Registry()
         self._commands: list[Any] | None = None
+        self._position: dict[str, int] = {}
         if builtins is None:
             from . import builtin
 
@@ -97,7 +112,7 @@ class PluginHost:
         self._allow = None if allow is None else set(allow)
         for name, obj in builtins:
             self._add(name, obj, PluginInfo(name=name, module=getattr(obj, "__name__", repr(obj)), builtin=True))
-        for ep in sorted(entry_points, key=lambda e: e.name):
+        for ep in sorted(entry_points, key=lambda e: (not _is_first_party(e), e.name)):
             self._load_entry_point(ep)
         self._collect_registrations()
 
@@ -109,6 +124,7 @@ class PluginHost:
             module=getattr(ep, "value", "?"),
             version=getattr(dist, "version", None),
             distribution=getattr(dist, "name", None) if dist is not None else None,
+            first_party=_is_first_party(ep),
         )
         if ep.name in self.infos:
             info.status, info.error = (
@@ -133,6 +149,7 @@ class PluginHost:
 
     def _add(self, name: str, obj: Any, info: PluginInfo) -> None:
         self.infos[name] = info
+        self._position[name] = len(self._position)
         try:
             self.pm.register(obj, name=name)
         except Exception as exc:
@@ -160,9 +177,8 @@ class PluginHost:
     def _collect_registrations(self) -> None:
         for hook_name, kind in REGISTRATION_HOOKS.items():
             caller = getattr(self.pm.hook, hook_name)
-            # get_hookimpls() lists plugins in registration order (built-ins, then entry points by name):
-            # the first plugin to register a name keeps it
-            for impl in caller.get_hookimpls():
+            # the first plugin in precedence order to register a name keeps it
+            for impl in self._in_precedence(caller):
                 owner = impl.plugin_name
                 if self.infos[owner].status != "loaded":
                     continue
@@ -174,10 +190,7 @@ class PluginHost:
                     name = _name_of(_kind, value)
                     previous = self.registry.owner(_kind, name)
                     if previous is not None or any(s.name == name and s.kind == _kind for s in _staged):
-                        prev = previous or _owner
-                        raise PluginError(
-                            f"{_kind} '{name}' from plugin '{_owner}' clashes with plugin '{prev}', which registered it first"
-                        )
+                        raise PluginError(_clash(_kind, name, _owner, previous or _owner, self.infos))
                     _staged.append(Registered(_kind, name, value, _owner))
 
                 try:
@@ -186,6 +199,16 @@ class PluginHost:
                     self._fail(owner, _describe(exc))
                     continue
                 self.registry._commit(staged)
+
+    def _in_precedence(self, caller: Any) -> list[Any]:
+        """A hook's implementations: built-ins, first-party, third-party, each in load order (never pluggy's
+        ``tryfirst``/``trylast`` or the order entry points were found in)."""
+        impls = [impl for impl in caller.get_hookimpls() if impl.plugin_name in self.infos]
+        return sorted(impls, key=lambda i: (self.infos[i.plugin_name].rank, self._position[i.plugin_name]))
+
+    def failed(self) -> list[PluginInfo]:
+        """Plugins that failed to load (import, hooks or a clash), their reasons in ``error``."""
+        return [info for info in self.plugins() if info.status == "error"]
 
     def add_commands(self, root: Any) -> None:
         """Add every loaded plugin's commands to ``root`` (a ``typer.Typer``), rejecting name clashes.
@@ -208,7 +231,7 @@ class PluginHost:
         owners: dict[str, str] = {name: "tlsuite (core)" for name in core_commands}
         collected: list[Any] = []
         caller = self.pm.hook.tlsuite_register_commands
-        for impl in caller.get_hookimpls():
+        for impl in self._in_precedence(caller):
             owner = impl.plugin_name
             if self.infos[owner].status != "loaded":
                 continue
@@ -223,9 +246,7 @@ class PluginHost:
                         raise PluginError("a command group was added without a name")
                     holder = owners.get(name) or (owner if name in seen else None)
                     if holder is not None:
-                        raise PluginError(
-                            f"command '{name}' from plugin '{owner}' clashes with plugin '{holder}', which registered it first"
-                        )
+                        raise PluginError(_clash("command", name, owner, holder, self.infos))
                     seen.add(name)
                 if names:
                     # build the click commands now, so a plugin whose command signatures are broken fails here
@@ -255,6 +276,18 @@ class PluginHost:
             known = ", ".join(self.registry.names("app")) or "none"
             raise PluginError(f"unknown app '{name}' (installed apps: {known}; see `tlsuite plugins list`)")
         return spec
+
+
+def _is_first_party(ep: Any) -> bool:
+    return getattr(getattr(ep, "dist", None), "name", None) == FIRST_PARTY_DISTRIBUTION
+
+
+def _clash(kind: str, name: str, owner: str, holder: str, infos: dict[str, PluginInfo]) -> str:
+    held = infos.get(holder)
+    if held is not None and held.rank < infos[owner].rank:
+        which = "the built-in" if held.builtin else "first-party plugin"
+        return f"{kind} '{name}' from plugin '{owner}' clashes with {which} '{holder}', which keeps it"
+    return f"{kind} '{name}' from plugin '{owner}' clashes with plugin '{holder}', which registered it first"
 
 
 def _group_name(info: Any) -> str | None:
