@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
@@ -70,6 +71,9 @@ class TrainedApp:
         self.model = model
         self.tokenizer = tokenizer
         self.device = device
+        # one inference at a time: a fast tokenizer's truncation and padding state is not safe to share between
+        # threads ("Already borrowed"), and the forward pass already uses every thread torch was given
+        self._lock = threading.Lock()
 
     @property
     def app(self) -> str | None:
@@ -98,19 +102,25 @@ class TrainedApp:
 
         Classification apps return a :class:`Prediction` per text; token-classification apps a list of
         :class:`~tlsuite_core.tasks.token_classification.Entity` per text. ``options`` go to the task's ``predict``
-        (e.g. ``aggregation="max"`` for token classification).
+        (e.g. ``aggregation="max"`` for token classification). Safe to call from several threads (calls run one at
+        a time); to gather concurrent callers' texts into shared batches, use
+        :class:`tlsuite_core.serving.DynamicBatcher`.
         """
         if isinstance(texts, str):
             texts = [texts]
-        rows = self.task.predict(self.model, self.tokenizer, list(texts), **self.inference_options(batch_size, options))
+        with self._lock:
+            rows = self.task.predict(
+                self.model, self.tokenizer, list(texts), **self.inference_options(batch_size, options)
+            )
         return self.task.results(rows)
 
     def evaluate(self, data: Any, *, batch_size: int = 64, **options: Any) -> dict[str, Any]:
         """Metrics on labelled data (what the task's ``load_data`` returns, e.g. a
         :class:`tlsuite_core.data.LabelledData`); labels must be known to the model."""
-        return self.task.evaluate(
-            self.model, self.tokenizer, data, self.labels, **self.inference_options(batch_size, options)
-        )
+        with self._lock:
+            return self.task.evaluate(
+                self.model, self.tokenizer, data, self.labels, **self.inference_options(batch_size, options)
+            )
 
 
 def default_runs_dir(value: str | Path | None = None) -> str:
