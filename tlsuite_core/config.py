@@ -77,7 +77,7 @@ class Option:
 
     help: str
     panel: str | None = None
-    commands: tuple[str, ...] = ()
+    commands: tuple[str, ...] | None = None
     flags: tuple[str, ...] | None = None
     choices: tuple[str, ...] | Callable[[], Sequence[str]] | None = None
     ge: float | None = None
@@ -99,7 +99,7 @@ def option(
     *,
     help: str,
     panel: str | None = None,
-    commands: Sequence[str] = (),
+    commands: Sequence[str] | None = None,
     flags: Sequence[str] | None = None,
     choices: Sequence[str] | Callable[[], Sequence[str]] | None = None,
     ge: float | None = None,
@@ -118,8 +118,9 @@ def option(
     """A dataclass field that declares an option.
 
     :param help: the ``--help`` text (the shown default is added to it); also the docs' description.
-    :param panel: the ``--help`` panel (:data:`PANELS`).
-    :param commands: the commands whose options include it (``train``, ``compare``, ``pretrain``); empty: YAML only.
+    :param panel: the ``--help`` panel (:data:`PANELS`); default: the owning class's ``panel``.
+    :param commands: the commands whose options include it (``train``, ``compare``, ``pretrain``); empty: YAML only;
+        default: the owning class's ``commands`` (none: YAML only).
     :param flags: command-line spelling when it is not ``--<key>`` (``("--learning-rate", "--lr")``); ``()``: none.
     :param choices: the allowed values (or a function returning them).
     :param ge / gt / le / lt: bounds of a number; ``hint`` is added to the message when one is broken.
@@ -134,7 +135,7 @@ def option(
     meta = Option(
         help=help,
         panel=panel,
-        commands=tuple(commands),
+        commands=None if commands is None else tuple(commands),
         flags=None if flags is None else tuple(flags),
         choices=tuple(choices) if isinstance(choices, (list, tuple)) else choices,
         ge=ge,
@@ -159,11 +160,14 @@ class Settings:
     """Base of the option groups (strategy settings, task options): dataclasses whose fields are options.
 
     ``prefix`` turns a field name into its flat key (``LoraSettings.r`` is ``lora_r``); ``strategies`` names the
-    strategies that read a strategy's settings.
+    strategies that read a strategy's settings; ``panel`` and ``commands`` are what its options declare when they
+    do not say (most of a group's options share them).
     """
 
     prefix: ClassVar[str] = ""
     strategies: ClassVar[tuple[str, ...]] = ()
+    panel: ClassVar[str | None] = None
+    commands: ClassVar[tuple[str, ...]] = ()
 
 
 @dataclass(frozen=True)
@@ -321,6 +325,11 @@ def options_of(cls: type) -> dict[str, ConfigOption]:
         if meta is None:
             continue
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+        meta = dataclasses.replace(
+            meta,
+            panel=meta.panel if meta.panel is not None else getattr(cls, "panel", None),
+            commands=meta.commands if meta.commands is not None else getattr(cls, "commands", ()),
+        )
         key = prefix + f.name
         found[key] = ConfigOption(key=key, path=(f.name,), kind=kind, default=default, meta=meta, owner=cls)
     return found
@@ -390,14 +399,12 @@ class LoraSettings(Settings):
 
     prefix: ClassVar[str] = "lora_"
     strategies: ClassVar[tuple[str, ...]] = ("lora", "adalora")
-    r: int = option(
-        8, panel="Strategy", commands=LABELLED, ge=1, help="lora/adalora: rank (adalora: average target rank)."
-    )
-    alpha: float = option(16.0, panel="Strategy", commands=LABELLED, gt=0, help="lora/adalora: scaling alpha.")
+    panel: ClassVar[str | None] = "Strategy"
+    commands: ClassVar[tuple[str, ...]] = LABELLED
+    r: int = option(8, ge=1, help="lora/adalora: rank (adalora: average target rank).")
+    alpha: float = option(16.0, gt=0, help="lora/adalora: scaling alpha.")
     dropout: float = option(
         0.0,
-        panel="Strategy",
-        commands=LABELLED,
         ge=0,
         lt=1,
         help="lora/adalora: dropout on the low-rank path (above 0 it costs a second copy of each adapted input).",
@@ -445,17 +452,16 @@ class AdapterSettings(Settings):
 class TrainConfig:
     """Everything that defines a training run. Each field's ``option(help=...)`` documents it; ``docs/options.md``
     lists them all. ``extra`` holds the task options that were set (typed by the app's task:
-    ``Task.options_class``)."""
+    ``Task.options_class``). An option no ``commands=`` names is taken by every command (``ALL``)."""
+
+    commands: ClassVar[tuple[str, ...]] = ALL
 
     # data, model and the metric: every task's commands show these in their own words (per_task)
-    model: str = option(
-        "minilm", per_task=True, panel="Model", commands=ALL, help="Model alias, model/run folder or hub id."
-    )
+    model: str = option("minilm", per_task=True, panel="Model", help="Model alias, model/run folder or hub id.")
     train: str | None = option(
         None,
         per_task=True,
         panel="Data",
-        commands=ALL,
         help="Training data (file or hub id).",
         unset="the app's demo data",
     )
@@ -463,18 +469,15 @@ class TrainConfig:
         None,
         per_task=True,
         panel="Data",
-        commands=ALL,
         help="Dev data for evaluation, model selection and early stopping.",
         unset="the demo dev set with the demo data, else none",
     )
-    text_col: str | None = option(
-        None, per_task=True, panel="Data", commands=ALL, help="Text (tokens, source) column.", unset="auto"
-    )
+    text_col: str | None = option(None, per_task=True, panel="Data", help="Text (tokens, source) column.", unset="auto")
     label_col: str | None = option(
         None, per_task=True, panel="Data", commands=LABELLED, help="Label (tags, target) column.", unset="auto"
     )
     format: str | None = option(
-        None, per_task=True, panel="Data", commands=ALL, flags=("--format",), help="Data format.", unset="by suffix"
+        None, per_task=True, panel="Data", flags=("--format",), help="Data format.", unset="by suffix"
     )
     labels: list[str] | None = option(
         None,
@@ -485,17 +488,16 @@ class TrainConfig:
         unset="the app's order when the data's labels fit it, else sorted",
     )
     max_length: int = option(
-        128, per_task=True, panel="Data", commands=ALL, ge=1, help="Token limit per text (truncations are reported)."
+        128, per_task=True, panel="Data", ge=1, help="Token limit per text (truncations are reported)."
     )
     # optimisation
-    epochs: float = option(3.0, panel="Optimisation", commands=ALL, gt=0, help="Training epochs.")
-    batch_size: int = option(32, panel="Optimisation", commands=ALL, ge=1, help="Batch size per device.")
-    eval_batch_size: int = option(128, ge=1, help="Batch size of evaluation.")
+    epochs: float = option(3.0, panel="Optimisation", gt=0, help="Training epochs.")
+    batch_size: int = option(32, panel="Optimisation", ge=1, help="Batch size per device.")
+    eval_batch_size: int = option(128, ge=1, commands=(), help="Batch size of evaluation.")
     learning_rate: float = option(
         5e-5,
         flags=("--learning-rate", "--lr"),
         panel="Optimisation",
-        commands=ALL,
         gt=0,
         scaled=True,
         help="Peak learning rate.",
@@ -503,25 +505,22 @@ class TrainConfig:
     warmup: float = option(
         0.1,
         panel="Optimisation",
-        commands=ALL,
         ge=0,
         hint="a ratio below 1, or a number of steps",
         help="Warmup: ratio of steps (<1) or steps (>=1).",
     )
-    weight_decay: float = option(0.01, panel="Optimisation", commands=ALL, help="AdamW weight decay.")
+    weight_decay: float = option(0.01, panel="Optimisation", help="AdamW weight decay.")
     scheduler: str = option(
         "linear",
         panel="Optimisation",
-        commands=ALL,
         choices=SCHEDULERS,
         help="LR schedule: linear, cosine, constant, ...",
     )
-    grad_accum: int = option(1, panel="Optimisation", commands=ALL, ge=1, help="Gradient accumulation steps.")
-    max_grad_norm: float = option(1.0, help="Gradient clipping norm.")
+    grad_accum: int = option(1, panel="Optimisation", ge=1, help="Gradient accumulation steps.")
+    max_grad_norm: float = option(1.0, commands=(), help="Gradient clipping norm.")
     layer_lr_decay: float = option(
         1.0,
         panel="Optimisation",
-        commands=ALL,
         gt=0,
         le=1,
         scaled=True,
@@ -538,11 +537,10 @@ class TrainConfig:
     label_smoothing: float = option(
         0.0, panel="Optimisation", commands=LABELLED, ge=0, lt=1, help="Label-smoothing factor of the loss."
     )
-    seed: int = option(42, panel="Optimisation", commands=ALL, help="Random seed (init, data order, dropout).")
+    seed: int = option(42, panel="Optimisation", help="Random seed (init, data order, dropout).")
     early_stopping: int = option(
         0,
         panel="Optimisation",
-        commands=ALL,
         ge=0,
         help="Stop after N evaluations without improvement of --metric (0: off).",
     )
@@ -550,7 +548,6 @@ class TrainConfig:
         "macro_f1",
         per_task=True,
         panel="Optimisation",
-        commands=ALL,
         help="Dev metric for model selection and early stopping.",
     )
     class_weights: str = option(
@@ -563,70 +560,55 @@ class TrainConfig:
     max_steps: int | None = option(
         None,
         panel="Optimisation",
-        commands=ALL,
         ge=1,
         unset="none, --epochs decides",
         help="Stop after N optimiser steps (quick runs).",
     )
     max_train_samples: int | None = option(
-        None, panel="Data", commands=ALL, ge=1, unset="all rows", help="Use a random subset of N training rows."
+        None, panel="Data", ge=1, unset="all rows", help="Use a random subset of N training rows."
     )
     # checkpoints, device, output
-    evals_per_epoch: int = option(
-        1, panel="Checkpoints", commands=ALL, ge=1, help="Evaluate and checkpoint N times per epoch."
-    )
+    evals_per_epoch: int = option(1, panel="Checkpoints", ge=1, help="Evaluate and checkpoint N times per epoch.")
     save_steps: int | None = option(
         None,
         panel="Checkpoints",
-        commands=ALL,
         ge=1,
         help="Checkpoint and evaluate every N steps (default: --evals-per-epoch times per epoch).",
     )
     eval_steps: int | None = option(
         None,
         panel="Checkpoints",
-        commands=ALL,
         ge=1,
         unset="at every checkpoint",
         help="Evaluate every N steps (must divide --save-steps).",
     )
-    save_total_limit: int = option(2, ge=1, help="Checkpoints kept on disk during a run.")
+    save_total_limit: int = option(2, ge=1, commands=(), help="Checkpoints kept on disk during a run.")
     group_by_length: bool = option(
         True,
         flags=("--no-group-by-length",),
         invert=True,
         panel="Optimisation",
-        commands=ALL,
         help="Random batches instead of length-grouped ones.",
     )
-    device: str = option("auto", panel="Device", commands=ALL, help="auto | cpu | cuda | cuda:N | mps.")
+    device: str = option("auto", panel="Device", help="auto | cpu | cuda | cuda:N | mps.")
     precision: str = option(
         "auto",
         panel="Device",
-        commands=ALL,
         choices=PRECISIONS,
         help="auto | fp32 | bf16 | fp16 (auto: bf16 on capable GPUs, fp32 on CPU).",
     )
-    threads: int | None = option(
-        None, panel="Device", commands=ALL, ge=1, unset="torch's default", help="CPU threads for torch."
-    )
-    allow_pickle: bool = option(
-        False, flags=("--allow-pickle",), panel="Model", commands=ALL, help="Allow pickle (.bin) weights."
-    )
+    threads: int | None = option(None, panel="Device", ge=1, unset="torch's default", help="CPU threads for torch.")
+    allow_pickle: bool = option(False, flags=("--allow-pickle",), panel="Model", help="Allow pickle (.bin) weights.")
     skip_bad_rows: bool = option(
         False,
         flags=("--skip-bad-rows",),
         panel="Data",
-        commands=ALL,
         help="Drop bad rows (listed in report/skipped_rows.json) instead of failing.",
     )
-    name: str | None = option(
-        None, panel="Output", commands=ALL, help="Run name (folder under runs/<app>/) (default: timestamp)."
-    )
+    name: str | None = option(None, panel="Output", help="Run name (folder under runs/<app>/) (default: timestamp).")
     runs_dir: str = option(
         "runs",
         panel="Output",
-        commands=ALL,
         env="TLSUITE_RUNS_DIR",
         help="Where run folders go (default: $TLSUITE_RUNS_DIR or ./runs).",
     )
@@ -634,10 +616,9 @@ class TrainConfig:
         False,
         flags=("--keep-checkpoints",),
         panel="Checkpoints",
-        commands=ALL,
         help="Keep checkpoints/ after the run completes.",
     )
-    logging_steps: int = option(20, ge=1, help="Log the training loss every N optimiser steps.")
+    logging_steps: int = option(20, ge=1, commands=(), help="Log the training loss every N optimiser steps.")
     # strategies
     strategy: str = option(
         "full",
@@ -664,7 +645,6 @@ class TrainConfig:
     dropout: float | None = option(
         None,
         panel="Regularisation",
-        commands=ALL,
         ge=0,
         lt=1,
         unset="the model's own",
@@ -704,7 +684,6 @@ class TrainConfig:
     dev_split: float = option(
         0.0,
         panel="Data",
-        commands=ALL,
         ge=0,
         lt=1,
         help="Without --dev: hold out this share of the training rows as the dev set (seeded).",
@@ -719,13 +698,14 @@ class TrainConfig:
     max_train_minutes: float | None = option(
         None,
         panel="Optimisation",
-        commands=ALL,
         gt=0,
         unset="none",
         help="Stop after N minutes of training steps (evaluation not counted): equal-budget comparisons.",
     )
     extra: dict[str, Any] = option(
-        {}, help="Task options that were set (the app's task declares them: docs/options.md, task options)."
+        {},
+        commands=(),
+        help="Task options that were set (the app's task declares them: docs/options.md, task options).",
     )
 
     # -- the flat layout ---------------------------------------------------------------------------------------------------

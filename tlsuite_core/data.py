@@ -33,6 +33,7 @@ __all__ = [
     "pick_column",
     "read_bytes",
     "read_table",
+    "refuse_or_skip",
 ]
 
 
@@ -74,6 +75,19 @@ class SkippedRow:
     line: int
     field: str | None
     reason: str
+
+
+def refuse_or_skip(problem: SkippedRow, *, skip: bool, source: str, skipped: list[SkippedRow]) -> None:
+    """A bad row of curated data: a ``DataError`` naming the file, line and field, or, with ``--skip-bad-rows``,
+    listed in ``skipped`` (counted in the report)."""
+    if not skip:
+        raise DataError(
+            f"{problem.reason} (use --skip-bad-rows to drop such rows and list them in the report)",
+            path=source,
+            line=problem.line,
+            field=problem.field,
+        )
+    skipped.append(problem)
 
 
 @runtime_checkable
@@ -425,14 +439,7 @@ def load_labelled(
         elif isinstance(label, (list, dict, float)):
             problem = SkippedRow(line, label_col, f"expected a single label, got {json.dumps(label)[:40]}")
         if problem is not None:
-            if not skip_bad_rows:
-                raise DataError(
-                    f"{problem.reason} (use --skip-bad-rows to drop such rows and list them in the report)",
-                    path=table.source,
-                    line=problem.line,
-                    field=problem.field,
-                )
-            skipped.append(problem)
+            refuse_or_skip(problem, skip=skip_bad_rows, source=table.source, skipped=skipped)
             continue
         texts.append(text.strip())
         labels.append(str(label).strip())

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Mapping
 
-from .data import Examples, SkippedRow, decode, pick_column, read_bytes, read_table
+from .data import Examples, SkippedRow, decode, pick_column, read_bytes, read_table, refuse_or_skip
 from .errors import DataError
 
 __all__ = ["PairedData", "load_pairs"]
@@ -130,14 +130,7 @@ def load_pairs(
                     break
                 refs += good
         if problem is not None:
-            if not skip_bad_rows:
-                raise DataError(
-                    f"{problem.reason} (use --skip-bad-rows to drop such rows and list them in the report)",
-                    path=table.source,
-                    line=problem.line,
-                    field=problem.field,
-                )
-            skipped.append(problem)
+            refuse_or_skip(problem, skip=skip_bad_rows, source=table.source, skipped=skipped)
             continue
         sources.append(text.strip())
         targets.append(refs)

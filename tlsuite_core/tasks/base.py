@@ -65,6 +65,7 @@ class Task:
     def __init__(self, registry: Registry | None = None) -> None:
         self.registry = registry
         self.options = self.options_class()
+        self.use(self.options)
 
     @property
     def adapters(self) -> dict[str, Any] | None:
@@ -80,6 +81,11 @@ class Task:
         """Read the task options from the training configuration (``config.extra``, as :attr:`options_class`
         declares them, kept as :attr:`options`); called before anything else."""
         self.options = self.options_class.of(config.extra)
+        self.use(self.options)
+
+    def use(self, options: TaskOptions) -> None:
+        """Take new task options (at construction and from :meth:`configure`): a task that reads them as its own
+        attributes (``self.stride``...) copies them here. Default: nothing (``self.options`` is enough)."""
 
     def model_reference(self, config: Any) -> str:
         """The model reference whose folder gives the tokenizer and the starting weights."""

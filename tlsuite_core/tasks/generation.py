@@ -50,9 +50,12 @@ class GenerationOptions(TaskOptions):
     summaries and translations."""
 
     task: ClassVar[str] = "generation"
+    panel: ClassVar[str | None] = "Generation"
+    commands: ClassVar[tuple[str, ...]] = (TRAIN,)
     metrics: str | None = option(
         None,
         unset="none (loss and output lengths only)",
+        commands=(),
         help="Registered metric that scores the outputs (translation, summarization, exact_match).",
     )
     encoder: str | None = option(
@@ -68,7 +71,6 @@ class GenerationOptions(TaskOptions):
     instruction: str | None = option(
         None,
         panel="Model",
-        commands=(TRAIN,),
         unset="none; the chat template when the tokenizer has one",
         help="Decoder-only models: text put before each source in the prompt.",
     )
@@ -83,64 +85,55 @@ class GenerationOptions(TaskOptions):
     max_target_length: int = option(
         128,
         panel="Data",
-        commands=(TRAIN,),
         ge=1,
         help="Target tokens kept for training (longer targets are cut and counted).",
     )
     max_new_tokens: int = option(
         128,
-        panel="Generation",
-        commands=(TRAIN,),
         ge=1,
         help="Generation: most new tokens per output (outputs that reach it are counted).",
     )
     min_new_tokens: int | None = option(
         None,
-        panel="Generation",
-        commands=(TRAIN,),
         ge=0,
         unset="none",
         help="Generation: fewest new tokens per output.",
     )
-    num_beams: int = option(4, panel="Generation", commands=(TRAIN,), ge=1, help="Generation: beam width (1: greedy).")
+    num_beams: int = option(4, ge=1, help="Generation: beam width (1: greedy).")
     length_penalty: float | None = option(
         None,
-        panel="Generation",
-        commands=(TRAIN,),
         unset="the model's generation config",
         help="Generation: beam length penalty (> 1 favours longer outputs).",
     )
     no_repeat_ngram_size: int | None = option(
         None,
-        panel="Generation",
-        commands=(TRAIN,),
         ge=0,
         unset="none",
         help="Generation: forbid repeating n-grams of this size.",
     )
     do_sample: bool | None = option(
-        None, help="Generation: sample instead of searching.", unset="the model's generation config"
+        None, commands=(), help="Generation: sample instead of searching.", unset="the model's generation config"
     )
     temperature: float | None = option(
-        None, gt=0, help="Generation: sampling temperature.", unset="the model's generation config"
+        None, gt=0, commands=(), help="Generation: sampling temperature.", unset="the model's generation config"
     )
     top_p: float | None = option(
-        None, gt=0, le=1, help="Generation: nucleus sampling share.", unset="the model's generation config"
+        None, gt=0, le=1, commands=(), help="Generation: nucleus sampling share.", unset="the model's generation config"
     )
     repetition_penalty: float | None = option(
-        None, gt=0, help="Generation: repetition penalty.", unset="the model's generation config"
+        None, gt=0, commands=(), help="Generation: repetition penalty.", unset="the model's generation config"
     )
     eval_limit: int | None = option(
         None,
-        panel="Generation",
-        commands=(TRAIN,),
         ge=1,
         unset="all dev pairs",
         help="Score at most N dev pairs at evaluations during training (the final evaluation uses all).",
     )
-    tokenize: str | None = option(None, help="translation metric: the sacreBLEU tokenizer.", unset="by target language")
+    tokenize: str | None = option(
+        None, commands=(), help="translation metric: the sacreBLEU tokenizer.", unset="by target language"
+    )
     lang: str | None = option(
-        None, help="summarization metric: the language of the texts (ROUGE stemming).", unset="tgt_lang"
+        None, commands=(), help="summarization metric: the language of the texts (ROUGE stemming).", unset="tgt_lang"
     )
 
 

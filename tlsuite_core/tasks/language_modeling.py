@@ -125,17 +125,15 @@ class LanguageModelingOptions(TaskOptions):
     """The language-modeling task's options (``tlsuite pretrain``; ``extra`` in a configuration)."""
 
     task: ClassVar[str] = "language-modeling"
+    panel: ClassVar[str | None] = "Objective"
+    commands: ClassVar[tuple[str, ...]] = (PRETRAIN,)
     objective: str = option(
         "auto",
-        panel="Objective",
-        commands=(PRETRAIN,),
         choices=("auto", "mlm", "clm"),
         help="auto | mlm | clm (auto: masked LM when the architecture has one).",
     )
     mlm_probability: float = option(
         0.15,
-        panel="Objective",
-        commands=(PRETRAIN,),
         gt=0,
         lt=1,
         help="Share of tokens (words, with whole-word masking) masked.",
@@ -144,8 +142,6 @@ class LanguageModelingOptions(TaskOptions):
         True,
         flags=("--no-whole-word-mask",),
         invert=True,
-        panel="Objective",
-        commands=(PRETRAIN,),
         help="Mask subwords independently (BERT's original masking).",
     )
 
@@ -162,14 +158,6 @@ class LanguageModeling(Task):
     collator_reads_all_columns: ClassVar[bool] = True
     options_class: ClassVar[type[TaskOptions]] = LanguageModelingOptions
     options: LanguageModelingOptions
-
-    def __init__(self, registry: Any = None) -> None:
-        super().__init__(registry)
-        self.use(self.options)
-
-    def configure(self, config: Any) -> None:
-        super().configure(config)
-        self.use(self.options)
 
     def use(self, options: LanguageModelingOptions) -> None:
         """Take ``options`` (read as the task's attributes: ``self.objective``...)."""

@@ -306,44 +306,39 @@ class TokenClassificationOptions(TaskOptions):
     """The token-classification task's options (``extra`` in a configuration)."""
 
     task: ClassVar[str] = "token-classification"
+    panel: ClassVar[str | None] = "Data"
+    commands: ClassVar[tuple[str, ...]] = LABELLED
     scheme: str = option(
         "auto",
-        panel="Data",
-        commands=LABELLED,
         normalise=_scheme,
         help="Tagging scheme of the files: auto, IOB1, IOB2, BIOES (default: auto-detect).",
     )
     repair_tags: bool = option(
         False,
         flags=("--repair-tags",),
-        panel="Data",
-        commands=LABELLED,
         help="Rewrite tag sequences that break the scheme (as conlleval reads them) instead of failing.",
     )
     label_all_subtokens: bool = option(
         False,
         flags=("--label-all-subtokens",),
-        panel="Data",
         commands=(TRAIN,),
         help="Train on every subword of a word, not only the first.",
     )
     stride: int | None = option(
         None,
-        panel="Data",
         commands=(TRAIN,),
         ge=0,
         help="Subwords shared by neighbouring windows of a sentence longer than --max-length (default: a quarter of it).",
     )
     context: str = option(
         "sentence",
-        panel="Data",
-        commands=LABELLED,
         choices=CONTEXTS,
         help="sentence | document: read each sentence alone, or with the rest of its document (CoNLL -DOCSTART-) as context.",
     )
     decode: str = option(
         "viterbi",
         choices=DECODERS,
+        commands=(),
         help="viterbi | argmax: the best tag sequence the scheme allows (no I-X after O), or each word's most probable tag.",
     )
 
@@ -361,14 +356,6 @@ class TokenClassification(Task):
     peft_task_type: ClassVar[str | None] = "TOKEN_CLS"
     options_class: ClassVar[type[TaskOptions]] = TokenClassificationOptions
     options: TokenClassificationOptions
-
-    def __init__(self, registry: Any = None) -> None:
-        super().__init__(registry)
-        self.use(self.options)
-
-    def configure(self, config: Any) -> None:
-        super().configure(config)
-        self.use(self.options)
 
     def use(self, options: TokenClassificationOptions) -> None:
         """Take ``options`` (the task reads them as its attributes: ``self.stride``, ``self.decode``...)."""
