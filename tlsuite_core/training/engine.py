@@ -111,19 +111,21 @@ def train(
     console: Any = None,
     callbacks: Sequence[Any] = (),
     run_path: Path | None = None,
+    data: tuple[Any, Any] | None = None,
 ) -> RunResult:
     """Train ``app``'s task as ``config`` says and return the completed run folder.
 
     ``registry``: what plugins registered (the app's task, data adapters, model aliases, metrics);
     ``resume_run``: continue this run from its last checkpoint; ``run_path``: the run folder to create (default:
-    ``<runs_dir>/<app>/<name>``); ``callbacks``: more ``TrainerCallback``s.
+    ``<runs_dir>/<app>/<name>``); ``callbacks``: more ``TrainerCallback``s; ``data``: (training, dev) data already
+    loaded by the task (dev may be ``None``) instead of ``config.train`` / ``config.dev`` (cross-validation folds).
     """
     from rich.console import Console
 
     plan = TrainingPlan(app, config, registry.task(app.task), console or Console(stderr=True), list(callbacks))
     plan.command = train_command(app)
     plan.task.configure(config)
-    load_data(plan)
+    load_data(plan, data)
     choose_model(plan)
     open_run(plan, resume_run, run_path)
     with _recording_outcome(plan, at_path=run_path is not None):
@@ -165,9 +167,35 @@ def resolve_training_config(
 # -- the steps -----------------------------------------------------------------------------------------------------
 
 
-def load_data(plan: TrainingPlan) -> None:
-    """Training and dev data (the app's demo data without ``--train``), continual-update data, labels; checks the
-    options that depend on them. Runs before anything imports torch, so a bad file is reported in a second."""
+def load_data(plan: TrainingPlan, data: tuple[Any, Any] | None = None) -> None:
+    """Training and dev data (the app's demo data without ``--train``; ``data`` when the caller loaded them),
+    continual-update data, labels; checks the options that depend on them. Runs before anything imports torch, so a
+    bad file is reported in a second."""
+    config, task, console = plan.config, plan.task, plan.console
+    train_data, dev_data = data if data is not None else _read_data(plan)
+    continual = Continual.plan(plan.app, task, config, len(train_data)) if config.init_from else None
+    if continual is not None and continual.replay is not None:
+        train_data = train_data.concat(continual.replay)
+        console.print(
+            f"replay: {len(continual.replay)} rows of {continual.run}'s training data added ({len(train_data)} in all)"
+        )
+    others = [d for d in (dev_data, continual.old_dev if continual else None) if d is not None]
+    labels = task.label_names(
+        train_data, others, config, continual.labels if continual is not None else plan.app.default_labels
+    )
+    if continual is not None:
+        continual.check_labels(labels)
+    if dev_data is None and config.early_stopping:
+        raise ConfigError("--early-stopping needs a dev set (--dev FILE)")
+    known_metrics = task.metric_names(labels)
+    if config.metric not in known_metrics:
+        raise ConfigError(f"--metric {config.metric}: unknown (choose from {', '.join(sorted(known_metrics))})")
+    plan.train_data, plan.dev_data, plan.labels, plan.continual = train_data, dev_data, labels, continual
+
+
+def _read_data(plan: TrainingPlan) -> tuple[Any, Any]:
+    """The training and dev data the config names: the app's demo data without ``--train``, a
+    ``--max-train-samples`` subset, a ``--dev-split`` held out of the training data."""
     app, config, task, console = plan.app, plan.config, plan.task, plan.console
     if config.train is None:
         if app.demo_train is None:
@@ -181,24 +209,7 @@ def load_data(plan: TrainingPlan) -> None:
     if dev_data is None and config.dev_split:
         train_data, dev_data = split(train_data, config.dev_split, config.seed)
         console.print(f"dev set: {len(dev_data)} rows held out of {config.train} (--dev-split {config.dev_split})")
-    continual = Continual.plan(app, task, config, len(train_data)) if config.init_from else None
-    if continual is not None and continual.replay is not None:
-        train_data = train_data.concat(continual.replay)
-        console.print(
-            f"replay: {len(continual.replay)} rows of {continual.run}'s training data added ({len(train_data)} in all)"
-        )
-    others = [d for d in (dev_data, continual.old_dev if continual else None) if d is not None]
-    labels = task.label_names(
-        train_data, others, config, continual.labels if continual is not None else app.default_labels
-    )
-    if continual is not None:
-        continual.check_labels(labels)
-    if dev_data is None and config.early_stopping:
-        raise ConfigError("--early-stopping needs a dev set (--dev FILE)")
-    known_metrics = task.metric_names(labels)
-    if config.metric not in known_metrics:
-        raise ConfigError(f"--metric {config.metric}: unknown (choose from {', '.join(sorted(known_metrics))})")
-    plan.train_data, plan.dev_data, plan.labels, plan.continual = train_data, dev_data, labels, continual
+    return train_data, dev_data
 
 
 def choose_model(plan: TrainingPlan) -> None:

@@ -1,0 +1,143 @@
+"""Cross-validated comparison of training configurations on the training split only (resumable).
+
+FPB 50agree (``50agree_train.csv``), 5 folds x 3 seeds, the same folds for every configuration; each configuration
+is one cross-validation folder under ``bench/out/cv/<name>`` (:class:`tlsuite_core.training.cv.CrossValidation`),
+each fold/seed an ordinary run that trains without a dev set and is scored on its held-out fold (last checkpoint,
+averaged checkpoints, every checkpoint, seed ensembles). Units run interleaved (seed, fold, configuration), so at
+any point the configurations have the same fold/seed units done and compare pairwise. The dev set is never read.
+
+    python bench/cv_table.py                                   # plain,defaults -> bench/results/cv-fpb50.json
+    python bench/cv_table.py --configs plain,defaults,lr1e-4   # more configurations (see CONFIGS)
+    python bench/cv_table.py --summary-only                    # rewrite the summary from what is scored
+
+Run it in the background, nice'd, one thread (``--threads 1``, the default); kill it at any time and run the same
+command again to go on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("TLSUITE_SHARED_DATA") or ROOT.parent / "shared" / "data")
+
+#: plain: what a user would write with Trainer's defaults (3 epochs, lr 2e-5, batch 16, no warm-up, no weight
+#: decay, last checkpoint); defaults: the app's shipped defaults; the others: one lever changed from plain
+PLAIN = {
+    "learning_rate": 2e-5,
+    "epochs": 3.0,
+    "batch_size": 16,
+    "warmup": 0.0,
+    "weight_decay": 0.0,
+    "layer_lr_decay": 1.0,
+    "head_lr_scale": 1.0,
+    "label_smoothing": 0.0,
+}
+CONFIGS: dict[str, dict] = {
+    "plain": PLAIN,
+    "defaults": {},
+    "lr1e-4": {**PLAIN, "learning_rate": 1e-4},
+    "lr5e-5-e5": {**PLAIN, "learning_rate": 5e-5, "epochs": 5.0},
+    "lr1e-4-e5-b32": {**PLAIN, "learning_rate": 1e-4, "epochs": 5.0, "batch_size": 32, "warmup": 0.1},
+}
+DATASETS = {
+    "fpb50": ("finance-monitor", DATA / "financial_phrasebank" / "50agree_train.csv"),
+}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--dataset", default="fpb50", choices=sorted(DATASETS))
+    ap.add_argument("--configs", default="plain,defaults")
+    ap.add_argument("--folds", type=int, default=5)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--out", default=str(ROOT / "bench" / "out" / "cv"))
+    ap.add_argument("--output", default=None, help="summary JSON (default bench/results/cv-<dataset>.json)")
+    ap.add_argument("--summary-only", action="store_true")
+    args = ap.parse_args()
+    app_name, train = DATASETS[args.dataset]
+    if not train.exists():
+        print(f"skipped: {train} not found (set TLSUITE_SHARED_DATA)")
+        return 0
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from tlsuite_core.plugins import get_host
+    from tlsuite_core.training.cv import CrossValidation, paired_difference
+    from tlsuite_core.training.engine import resolve_training_config
+
+    host = get_host()
+    spec = host.app(app_name)
+    names = [n.strip() for n in args.configs.split(",") if n.strip()]
+    cvs = {}
+    for name in names:
+        overrides = {**CONFIGS[name], "train": str(train), "threads": args.threads, "evals_per_epoch": 2}
+        config, _ = resolve_training_config(spec, config_file=None, overrides=overrides, resume=None)
+        cvs[name] = CrossValidation(
+            spec, config, host.registry, Path(args.out) / f"{args.dataset}-{name}", k=args.folds, seeds=args.seeds
+        )
+    output = Path(args.output or ROOT / "bench" / "results" / f"cv-{args.dataset}.json")
+    if not args.summary_only:
+        units = cvs[names[0]].units()
+        for i, (fold, seed) in enumerate(units):
+            for name, cv in cvs.items():
+                start = time.perf_counter()
+                scores = cv.run_unit(fold, seed)
+                last = scores["variants"]["last"]
+                print(
+                    f"[{i + 1}/{len(units)}] {name} fold {fold + 1} seed {seed}: last accuracy {last['accuracy']:.4f} "
+                    f"macro-F1 {last['macro_f1']:.4f} ({time.perf_counter() - start:.0f} s)",
+                    flush=True,
+                )
+            write(output, args, cvs, paired_difference)
+    write(output, args, cvs, paired_difference)
+    print(f"written {output}")
+    return 0
+
+
+def write(output: Path, args: argparse.Namespace, cvs: dict, paired_difference) -> None:
+    summaries = {name: cv.write_summary() for name, cv in cvs.items()}
+    result = {
+        "command": "python bench/cv_table.py " + " ".join(sys.argv[1:]),
+        "dataset": args.dataset,
+        "folds": args.folds,
+        "seeds": args.seeds,
+        "threads": args.threads,
+        "cpu_cores": os.cpu_count(),
+        "configs": {name: {"overrides": CONFIGS[name], **_brief(s)} for name, s in summaries.items()},
+        "paired_vs_plain": {},
+    }
+    if "plain" in summaries:
+        base = summaries["plain"]["per_run"]
+        for name, s in summaries.items():
+            if name == "plain":
+                continue
+            result["paired_vs_plain"][name] = {
+                variant: {
+                    key: paired_difference(s["per_run"][variant][key], base["last"][key])
+                    for key in ("accuracy", "macro_f1")
+                    if key in s["per_run"].get(variant, {})
+                }
+                for variant in s["per_run"]
+                if variant in ("last", "avg-last-2", "swa")
+            }
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(result, indent=2) + "\n")
+
+
+def _brief(summary: dict) -> dict:
+    return {
+        "runs": summary["runs"],
+        "variants": summary["variants"],
+        "curve": summary["curve"],
+        "train_seconds": summary["train_seconds"],
+        "config": summary["config"],
+    }
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,92 @@
+"""Cross-validation (tlsuite_core.training.cv): folds, statistics, and a resumable fold/seed loop."""
+
+import json
+from collections import Counter
+
+import pytest
+
+from tlsuite_core.errors import ConfigError
+from tlsuite_core.training.cv import CrossValidation, mean_se, paired_difference, stratified_folds
+
+
+def test_stratified_folds_partition_the_data_evenly_per_class():
+    strata = ["a"] * 50 + ["b"] * 30 + ["c"] * 7
+    folds = stratified_folds(strata, len(strata), 5, seed=3)
+    assert sorted(i for f in folds for i in f) == list(range(87))
+    assert max(map(len, folds)) - min(map(len, folds)) <= 1
+    for label in Counter(strata):
+        per_fold = [sum(strata[i] == label for i in f) for f in folds]
+        assert max(per_fold) - min(per_fold) <= 1, (label, per_fold)
+    assert stratified_folds(strata, 87, 5, seed=3) == folds  # deterministic
+    assert stratified_folds(strata, 87, 5, seed=4) != folds
+    unlabelled = stratified_folds(None, 10, 3)
+    assert sorted(map(len, unlabelled)) == [3, 3, 4]
+
+
+def test_fold_counts_that_cannot_work_are_config_errors():
+    with pytest.raises(ConfigError, match="at least 2 folds"):
+        stratified_folds(None, 10, 1)
+    with pytest.raises(ConfigError, match="only 3 training examples"):
+        stratified_folds(None, 3, 5)
+
+
+def test_mean_and_standard_error():
+    stat = mean_se([0.8, 0.9, 1.0])
+    assert stat["mean"] == pytest.approx(0.9)
+    assert stat["se"] == pytest.approx(0.1 / 3**0.5)
+    assert mean_se([0.5]) == {"mean": 0.5, "se": None, "n": 1}
+    assert mean_se([]) == {"mean": None, "se": None, "n": 0}
+    diff = paired_difference({"a": 0.9, "b": 0.8, "c": 0.1}, {"a": 0.7, "b": 0.7})
+    assert diff["mean"] == pytest.approx(0.15) and diff["n"] == 2
+
+
+@pytest.mark.slow
+def test_cross_validation_scores_every_fold_and_seed_and_resumes(tmp_path, tiny_model, tiny_data):
+    from tlsuite_core.plugins import get_host
+    from tlsuite_core.training.engine import resolve_training_config
+
+    host = get_host()
+    spec = host.app("finance-monitor")
+    overrides = {
+        "model": str(tiny_model),
+        "train": str(tiny_data["train"]),
+        "dev": str(tiny_data["dev"]),
+        "max_steps": 4,
+        "save_steps": 2,
+        "batch_size": 16,
+        "learning_rate": 1e-3,
+        "threads": 1,
+    }
+    config, _ = resolve_training_config(spec, config_file=None, overrides=overrides, resume=None)
+
+    def cv():
+        return CrossValidation(spec, config, host.registry, tmp_path / "cv", k=2, seeds=[1, 2])
+
+    summary = cv().run()
+    assert summary["runs"] == ["fold1-seed1", "fold1-seed2", "fold2-seed1", "fold2-seed2"]
+    assert summary["fold_sizes"] == [48, 48]
+    for variant in ("last", "avg-last-2", "swa", "best-peeking"):
+        assert summary["variants"][variant]["accuracy"]["n"] == 4
+    assert summary["variants"]["ensemble-last"]["accuracy"]["n"] == 2  # one ensemble of 2 seeds per fold
+    run = tmp_path / "cv" / "runs" / "fold1-seed1"
+    scores = json.loads((run / "scores.json").read_text())
+    assert [row["checkpoint"] for row in scores["curve"]] == ["checkpoint-2", "checkpoint-4"]
+    assert scores["variants"]["last"]["checkpoints"] == ["checkpoint-4"]
+    assert scores["heldout"] == 48
+    record = json.loads((run / "run.json").read_text())
+    assert record["config"]["dev"] is None  # nothing is selected on the held-out fold
+    assert "fold 1 of 2: training" in record["data"]["train"]["source"]
+    assert not (run / "checkpoints").exists() and not (run / "model").exists()
+    assert "| last |" in (tmp_path / "cv" / "cv.md").read_text()
+
+    # the same call again scores nothing anew; a removed score is recomputed by retraining that unit only
+    before = {p: p.stat().st_mtime_ns for p in (tmp_path / "cv" / "runs").glob("*/scores.json")}
+    (run / "scores.json").unlink()
+    cv().run()
+    after = {p: p.stat().st_mtime_ns for p in (tmp_path / "cv" / "runs").glob("*/scores.json")}
+    assert [p.parent.name for p in after if after[p] != before.get(p)] == ["fold1-seed1"]
+
+    # another configuration in the same folder is refused
+    other, _ = resolve_training_config(spec, config_file=None, overrides={**overrides, "max_steps": 6}, resume=None)
+    with pytest.raises(ConfigError, match="another config"):
+        CrossValidation(spec, other, host.registry, tmp_path / "cv", k=2, seeds=[1, 2])

@@ -1,0 +1,425 @@
+"""K-fold cross-validation over the training data, with seeds: a configuration's quality measured on examples it
+was never selected on.
+
+The training data is split once into ``k`` folds (stratified by label for labelled data, shuffled with
+``split_seed``; the same folds for every configuration, so two configurations are compared fold by fold). For each
+seed and fold, one ordinary run trains on the other ``k - 1`` folds with **no dev set** (nothing is selected on the
+held-out fold) and keeps every checkpoint; the held-out fold then scores, without retraining:
+
+* ``last``: the model at the end of the schedule (what a fixed schedule ships);
+* ``avg-last-k``: the mean of the last ``k`` checkpoints' weights (:mod:`.averaging`);
+* ``swa``: the mean of every checkpoint of the second half of training;
+* ``curve``: every checkpoint on its own (the number of steps a fixed schedule should train is read off the
+  mean curve over folds and seeds; the per-run maximum is reported as ``best-peeking``: it selects on the
+  held-out fold, so it is optimistic and labelled as such);
+* for classification: probabilities, so seed ensembles (per fold, the mean of the seeds' probabilities) and
+  calibration (ECE, the temperature fitted on the held-out fold) are computed from what was saved.
+
+Each fold/seed is a run folder ``<folder>/runs/fold<F>-seed<S>`` with ``scores.json`` when scored; a scored one is
+skipped, an interrupted one resumes from its last checkpoint, so the same call continues a cross-validation over
+several sessions. ``<folder>/cv.json`` and ``cv.md`` hold the summary: per variant and metric the mean and the
+standard error over the fold x seed runs (the standard deviation over runs / sqrt(runs)).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import random
+import shutil
+import statistics
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from ..apps import AppSpec
+from ..config import TrainConfig, build_config, load_config_file
+from ..data import LabelledData, fingerprint
+from ..errors import ConfigError
+from ..registry import Registry
+from .averaging import checkpoints_of, load_averaged, pick_checkpoints
+from .runs import RunFolder, read_json, write_json
+
+__all__ = [
+    "CrossValidation",
+    "mean_se",
+    "paired_difference",
+    "stratified_folds",
+    "summarize_scores",
+]
+
+
+def stratified_folds(strata: Sequence[Any] | None, n: int, k: int, seed: int = 13) -> list[list[int]]:
+    """The held-out indices of each of ``k`` folds over ``n`` examples: each class (``strata``, one value per
+    example; ``None``: one class) shuffled with ``seed`` and dealt round the folds, continuing where the previous
+    class stopped, so fold sizes differ by at most one and every class is spread evenly."""
+    if k < 2:
+        raise ConfigError(f"--cv {k}: cross-validation needs at least 2 folds")
+    if n < k:
+        raise ConfigError(f"--cv {k}: only {n} training examples (need at least one per fold)")
+    keys = list(strata) if strata is not None else [0] * n
+    if len(keys) != n:
+        raise ValueError(f"{len(keys)} strata for {n} examples")
+    rng = random.Random(seed)
+    by_class: dict[Any, list[int]] = {}
+    for i, key in enumerate(keys):
+        by_class.setdefault(key, []).append(i)
+    folds: list[list[int]] = [[] for _ in range(k)]
+    position = 0
+    for key in sorted(by_class, key=str):
+        members = by_class[key]
+        rng.shuffle(members)
+        for i in members:
+            folds[position % k].append(i)
+            position += 1
+    return [sorted(f) for f in folds]
+
+
+def mean_se(values: Sequence[float]) -> dict[str, Any]:
+    """Mean, standard error (sample standard deviation / sqrt(n); ``None`` for one value) and n."""
+    vals = [float(v) for v in values if v is not None and not math.isnan(float(v))]
+    if not vals:
+        return {"mean": None, "se": None, "n": 0}
+    se = statistics.stdev(vals) / math.sqrt(len(vals)) if len(vals) > 1 else None
+    return {"mean": statistics.fmean(vals), "se": se, "n": len(vals)}
+
+
+def paired_difference(a: dict[str, float], b: dict[str, float]) -> dict[str, Any]:
+    """Mean and standard error of ``a[key] - b[key]`` over the keys both have (fold/seed units of two
+    cross-validations on the same folds)."""
+    return mean_se([a[key] - b[key] for key in sorted(set(a) & set(b))])
+
+
+def _strata(data: Any) -> list[str] | None:
+    return list(data.labels) if isinstance(data, LabelledData) else None
+
+
+def _fold_part(data: Any, indices: Sequence[int], what: str) -> Any:
+    part = data.subset(indices)
+    tag = f"{data.fingerprint}:{what}:{','.join(map(str, indices))}"
+    return replace(part, source=f"{data.source} ({what})", fingerprint=fingerprint(tag.encode()))
+
+
+@dataclass
+class CrossValidation:
+    """``k``-fold cross-validation of one configuration over ``seeds`` (see the module docstring).
+
+    ``config``: the resolved configuration (``config.train`` names the training data; ``config.dev`` is not
+    used: the dev set is scored once, by the selected configuration, outside the cross-validation);
+    ``folder``: where the runs and the summary go; ``average_k``: the ``avg-last-k`` variant's k.
+    """
+
+    app: AppSpec
+    config: TrainConfig
+    registry: Registry
+    folder: Path
+    k: int = 5
+    seeds: Sequence[int] = (1, 2, 3)
+    split_seed: int = 13
+    average_k: int = 2
+    console: Any = None
+    keep_models: bool = False
+    data: Any = field(init=False, default=None)
+    folds: list[list[int]] = field(init=False, default_factory=list)
+
+    def __post_init__(self) -> None:
+        from rich.console import Console
+
+        self.console = self.console or Console(stderr=True)
+        self.folder = Path(self.folder)
+        self.task = self.registry.task(self.app.task)
+        self.task.configure(self.config)
+        if self.config.train is None:
+            raise ConfigError("cross-validation needs --train FILE (the folds are cut from it)")
+        self.data = self.task.load_data(self.config.train, self.config)
+        self.folds = stratified_folds(_strata(self.data), len(self.data), self.k, self.split_seed)
+        self._check_plan()
+
+    # -- the plan ----------------------------------------------------------------------------------------------
+    def _plan(self) -> dict[str, Any]:
+        config = self.config.to_dict()
+        for key in ("seed", "dev", "name", "runs_dir", "threads", "device"):
+            config.pop(key, None)
+        return {
+            "app": self.app.name,
+            "k": self.k,
+            "split_seed": self.split_seed,
+            "data": self.data.describe(),
+            "fold_sizes": [len(f) for f in self.folds],
+            "config": config,
+        }
+
+    def _check_plan(self) -> None:
+        """A folder holds one cross-validation: the same data, folds and configuration, or an error."""
+        plan = self._plan()
+        path = self.folder / "cv_plan.json"
+        if path.is_file():
+            before = read_json(path)
+            changed = [key for key in ("k", "split_seed", "data", "config") if before.get(key) != plan.get(key)]
+            if changed:
+                raise ConfigError(
+                    f"{self.folder}: holds a cross-validation with another {', '.join(changed)} (pick another folder)"
+                )
+        else:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            write_json(path, plan)
+
+    def units(self) -> list[tuple[int, int]]:
+        """(fold, seed) pairs in the order they run: seed by seed, so every finished seed is a whole CV."""
+        return [(fold, seed) for seed in self.seeds for fold in range(self.k)]
+
+    def unit_path(self, fold: int, seed: int) -> Path:
+        return self.folder / "runs" / f"fold{fold + 1}-seed{seed}"
+
+    def fold_data(self, fold: int) -> tuple[Any, Any]:
+        """(training part, held-out part) of ``fold``."""
+        held = set(self.folds[fold])
+        rest = [i for i in range(len(self.data)) if i not in held]
+        name = f"fold {fold + 1} of {self.k}"
+        return _fold_part(self.data, rest, f"{name}: training"), _fold_part(self.data, self.folds[fold], name)
+
+    # -- running -----------------------------------------------------------------------------------------------
+    def run_unit(self, fold: int, seed: int) -> dict[str, Any]:
+        """Train and score one fold/seed (skipped when scored; resumed when interrupted); returns its scores."""
+        from .engine import train
+
+        path = self.unit_path(fold, seed)
+        scores_path = path / "scores.json"
+        if scores_path.is_file():
+            return read_json(scores_path)
+        train_part, held = self.fold_data(fold)
+        run = RunFolder(path)
+        status = run.record().get("status") if run.record_path.is_file() else None
+        if status != "completed" or not (path / "model").is_dir():  # a completed run whose weights went: again
+            resume = run if status not in (None, "completed") and run.latest_checkpoint() is not None else None
+            if resume is None:
+                shutil.rmtree(path, ignore_errors=True)
+                config = self._unit_config(fold, seed)
+            else:
+                config = build_config(load_config_file(path / "config.yaml"))
+            self.console.print(f"[bold]cv[/] {self.folder.name}: fold {fold + 1}/{self.k}, seed {seed}")
+            train(
+                self.app,
+                config,
+                registry=self.registry,
+                resume_run=resume,
+                console=self.console,
+                run_path=path,
+                data=(train_part, None),
+            )
+        scores = self.score(path, held)
+        write_json(scores_path, scores)
+        if not self.keep_models:
+            shutil.rmtree(path / "checkpoints", ignore_errors=True)
+            shutil.rmtree(path / "model", ignore_errors=True)
+        return scores
+
+    def _unit_config(self, fold: int, seed: int) -> TrainConfig:
+        config = copy.deepcopy(self.config)
+        config.seed, config.dev, config.dev_split, config.early_stopping = seed, None, 0, 0
+        config.name = f"fold{fold + 1}-seed{seed}"
+        config.keep_checkpoints, config.save_total_limit = True, 10_000
+        return config
+
+    def run(self, progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+        """Every fold/seed (scored ones skipped), then the summary (``cv.json``, ``cv.md``)."""
+        units = self.units()
+        for i, (fold, seed) in enumerate(units):
+            self.run_unit(fold, seed)
+            if progress is not None:
+                progress(i + 1, len(units))
+        return self.write_summary()
+
+    # -- scoring -----------------------------------------------------------------------------------------------
+    def score(self, path: Path, held: Any) -> dict[str, Any]:
+        """Every checkpoint and the averaged variants of the run at ``path`` on the held-out fold."""
+        from ..models import load_tokenizer, resolve_model
+
+        record = read_json(path / "run.json")
+        labels = record["labels"]
+        resolved = resolve_model(str(path / "model"), aliases=self.task.aliases)
+        model = self.task.load_trained(resolved)
+        tokenizer = load_tokenizer(resolved)
+        checkpoints = checkpoints_of(path / "checkpoints")
+        variants = {
+            "last": pick_checkpoints(checkpoints, "none"),
+            f"avg-last-{self.average_k}": pick_checkpoints(checkpoints, "last-k", k=self.average_k),
+            "swa": pick_checkpoints(checkpoints, "swa"),
+        }
+        scorer = _Scorer(self.task, model, tokenizer, held, labels, path)
+        curve = [{"checkpoint": c.name, **scorer.metrics([c], save_as=None)} for c in checkpoints]
+        scored = {
+            name: {"checkpoints": [c.name for c in picked], **scorer.metrics(picked, save_as=name)}
+            for name, picked in variants.items()
+        }
+        return {
+            "fold": path.name.split("-")[0][4:],
+            "seed": record["config"]["seed"],
+            "heldout": len(held),
+            "steps": record.get("steps"),
+            "train_seconds": (record.get("timings") or {}).get("train_seconds"),
+            "variants": scored,
+            "curve": curve,
+        }
+
+    # -- the summary -------------------------------------------------------------------------------------------
+    def scores(self) -> dict[str, dict[str, Any]]:
+        """The scores of every scored fold/seed, by ``fold<F>-seed<S>``."""
+        found = {}
+        for fold, seed in self.units():
+            path = self.unit_path(fold, seed) / "scores.json"
+            if path.is_file():
+                found[path.parent.name] = read_json(path)
+        return found
+
+    def write_summary(self) -> dict[str, Any]:
+        summary = {**self._plan(), "seeds": list(self.seeds), **summarize_scores(self.scores(), self.folder)}
+        write_json(self.folder / "cv.json", summary)
+        (self.folder / "cv.md").write_text(markdown_table(summary), encoding="utf-8")
+        return summary
+
+
+class _Scorer:
+    """Scores weight sets of one run on the held-out fold: classification keeps probabilities (saved as
+    ``heldout_<variant>.npy`` for ensembles and calibration), other tasks use the task's own evaluation."""
+
+    def __init__(self, task: Any, model: Any, tokenizer: Any, held: Any, labels: list[str], path: Path) -> None:
+        self.task, self.model, self.tokenizer, self.held, self.labels, self.path = (
+            task,
+            model,
+            tokenizer,
+            held,
+            labels,
+            path,
+        )
+        self.classifies = isinstance(held, LabelledData)
+        if self.classifies:
+            index = {label: i for i, label in enumerate(labels)}
+            self.refs = np.array([index[label] for label in held.labels], dtype=np.int64)
+            np.save(path / "heldout_labels.npy", self.refs, allow_pickle=False)
+
+    def metrics(self, checkpoints: Sequence[Path], *, save_as: str | None) -> dict[str, Any]:
+        load_averaged(self.model, checkpoints)
+        if not self.classifies:
+            result = self.task.evaluate(self.model, self.tokenizer, self.held, self.labels)
+            return {k: v for k, v in result.items() if isinstance(v, (int, float))}
+        from ..tasks.classification import predict_proba
+
+        probs = predict_proba(self.model, self.tokenizer, self.held.texts, max_length=self.task_max_length())
+        if save_as is not None:
+            np.save(self.path / f"heldout_{save_as}.npy", probs.astype(np.float32), allow_pickle=False)
+        return classification_scores(self.task, probs, self.refs, self.labels)
+
+    def task_max_length(self) -> int | None:
+        config = read_json(self.path / "run.json").get("config") or {}
+        return config.get("max_length")
+
+
+def classification_scores(task: Any, probs: np.ndarray, refs: np.ndarray, labels: Sequence[str]) -> dict[str, Any]:
+    """Accuracy, macro-F1 (the task's metrics), ECE and NLL of class probabilities."""
+    from .calibration import expected_calibration_error, negative_log_likelihood
+
+    metrics = task.final_metrics(refs.tolist(), probs.argmax(-1).tolist(), labels)
+    keep = {k: v for k, v in metrics.items() if isinstance(v, float)}
+    keep["ece"] = expected_calibration_error(probs, refs)
+    keep["nll"] = negative_log_likelihood(probs, refs)
+    return keep
+
+
+def summarize_scores(scores: dict[str, dict[str, Any]], folder: Path | None = None) -> dict[str, Any]:
+    """Per variant and metric: mean, standard error and n over the fold/seed runs; the mean curve by checkpoint
+    position; the per-run best checkpoint (``best-peeking``); for classification with saved probabilities, the
+    seed ensemble per fold (``ensemble-last``, n = folds)."""
+    variants: dict[str, dict[str, dict[str, float]]] = {}
+    for unit, s in scores.items():
+        for name, metrics in s["variants"].items():
+            for key, value in metrics.items():
+                if isinstance(value, (int, float)):
+                    variants.setdefault(name, {}).setdefault(key, {})[unit] = float(value)
+        best = max(s["curve"], key=lambda row: row.get("accuracy", row.get("f1", 0.0)))
+        for key, value in best.items():
+            if isinstance(value, (int, float)):
+                variants.setdefault("best-peeking", {}).setdefault(key, {})[unit] = float(value)
+    out: dict[str, Any] = {
+        "runs": sorted(scores),
+        "per_run": variants,
+        "variants": {name: {key: mean_se(list(v.values())) for key, v in m.items()} for name, m in variants.items()},
+        "curve": _mean_curve(scores),
+        "train_seconds": mean_se([s.get("train_seconds") for s in scores.values() if s.get("train_seconds")]),
+    }
+    if folder is not None:
+        ensemble = _seed_ensembles(scores, folder)
+        if ensemble:
+            out["variants"]["ensemble-last"] = {
+                key: mean_se([m[key] for m in ensemble.values()]) for key in next(iter(ensemble.values()))
+            }
+            out["per_fold_ensemble"] = ensemble
+    return out
+
+
+def _mean_curve(scores: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Mean held-out metrics at each checkpoint position (the i-th checkpoint of every run)."""
+    length = min((len(s["curve"]) for s in scores.values()), default=0)
+    rows = []
+    for i in range(length):
+        at = [s["curve"][i] for s in scores.values()]
+        keys = [k for k, v in at[0].items() if isinstance(v, (int, float))]
+        rows.append({"position": i + 1, **{k: mean_se([row[k] for row in at])["mean"] for k in keys}})
+    return rows
+
+
+def _seed_ensembles(scores: dict[str, dict[str, Any]], folder: Path) -> dict[str, dict[str, float]]:
+    """Per fold with two or more scored seeds: metrics of the mean of the seeds' ``last`` probabilities."""
+    from .calibration import expected_calibration_error, negative_log_likelihood
+
+    by_fold: dict[str, list[str]] = {}
+    for unit, s in scores.items():
+        by_fold.setdefault(str(s["fold"]), []).append(unit)
+    out = {}
+    for fold, units in sorted(by_fold.items()):
+        paths = [folder / "runs" / unit for unit in units]
+        if len(paths) < 2 or not all((p / "heldout_last.npy").is_file() for p in paths):
+            continue
+        probs = np.mean([np.load(p / "heldout_last.npy", allow_pickle=False) for p in paths], axis=0)
+        refs = np.load(paths[0] / "heldout_labels.npy", allow_pickle=False)
+        pred = probs.argmax(-1)
+        from ..metrics import classification_metrics
+
+        labels = [str(i) for i in range(probs.shape[1])]
+        metrics = classification_metrics(refs.tolist(), pred.tolist(), labels)
+        out[fold] = {
+            "accuracy": float(metrics["accuracy"]),
+            "macro_f1": float(metrics["macro_f1"]),
+            "ece": expected_calibration_error(probs, refs),
+            "nll": negative_log_likelihood(probs, refs),
+            "seeds": float(len(paths)),
+        }
+    return out
+
+
+def _fmt(stat: dict[str, Any]) -> str:
+    if stat.get("mean") is None:
+        return "-"
+    se = stat.get("se")
+    return f"{stat['mean']:.4f} ± {se:.4f}" if se is not None else f"{stat['mean']:.4f}"
+
+
+def markdown_table(summary: dict[str, Any]) -> str:
+    """The summary as Markdown: one row per variant, mean ± standard error per metric."""
+    variants = summary["variants"]
+    keys = [k for k in ("accuracy", "macro_f1", "f1", "ece", "nll") if any(k in v for v in variants.values())]
+    lines = [
+        f"# cross-validation: {summary['app']}, {summary['k']} folds, seeds {summary.get('seeds')}",
+        "",
+        f"runs scored: {len(summary['runs'])}; training data {summary['data']['source']} ({summary['data']['rows']} rows)",
+        "",
+        "| variant | " + " | ".join(keys) + " | n |",
+        "|---|" + "---|" * (len(keys) + 1),
+    ]
+    for name, stats in variants.items():
+        n = max((s.get("n", 0) for s in stats.values()), default=0)
+        lines.append(f"| {name} | " + " | ".join(_fmt(stats.get(k, {})) for k in keys) + f" | {n} |")
+    lines += ["", "mean ± standard error over fold/seed runs (best-peeking selects on the held-out fold)", ""]
+    return "\n".join(lines)
