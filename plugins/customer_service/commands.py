@@ -1,0 +1,248 @@
+"""The ``tlsuite customer-service`` command group: the core's classification commands (``train``, ``compare``,
+``predict``) with this app's ``evaluate`` (closed-set figures plus rejection), and ``calibrate``,
+``evaluate-oos``, ``prepare-bitext``, ``answers``, ``train-retriever``, ``slots``, ``respond``, ``chat`` and
+``report``. The CLI parses and prints; the work is in the modules beside this one."""
+# no `from __future__ import annotations`: Typer reads these annotations at runtime
+
+import json
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+
+from . import APP, SLOTS_APP
+
+err = Console(stderr=True)
+
+ModelOpt = Annotated[
+    str, typer.Option("--model", "-m", help="A customer-service run folder (default: the latest run under runs/).")
+]
+DbOpt = Annotated[
+    str,
+    typer.Option("--db", help="Conversation store: a SQLAlchemy URL (PostgreSQL: postgresql+psycopg://...)."),
+]
+ThreadsOpt = Annotated[Optional[int], typer.Option("--threads", help="CPU threads for torch.")]
+
+
+def calibrate(
+    model: ModelOpt = APP.name,
+    dev: Annotated[str, typer.Option(help="Labelled dev data (same formats as train).")] = ...,
+    train: Annotated[
+        Optional[str], typer.Option(help="Training data for the nearest-neighbour index (default: the run's).")
+    ] = None,
+    format: Annotated[Optional[str], typer.Option("--format", help="Data format (default: by suffix).")] = None,
+    method: Annotated[str, typer.Option(help="Out-of-scope score: knn | msp-t | energy | msp.")] = "knn",
+    k: Annotated[int, typer.Option(min=1, help="knn: neighbours averaged.")] = 1,
+    recall: Annotated[float, typer.Option(min=0.5, max=1.0, help="In-scope recall the threshold keeps.")] = 0.95,
+    threads: ThreadsOpt = None,
+) -> None:
+    """Fit the temperature, measure calibration (ECE) and set the out-of-scope threshold on dev; stored in the run
+    (ood.json, ood-index/).
+
+    Example: tlsuite customer-service calibrate --model runs/customer-service/NAME --dev dev.csv
+    """
+    from .workflows import calibrate_run
+
+    settings = calibrate_run(model, dev, train, format, method=method, k=k, recall=recall, threads=threads)
+    err.print(
+        f"temperature {settings['temperature']:.3f}; ECE {settings['ece_before']:.4f} -> {settings['ece_after']:.4f}; "
+        f"{method} threshold {settings['threshold']:.4f} (in-scope recall {recall:.2f} on dev)"
+    )
+
+
+def evaluate(
+    data: Annotated[str, typer.Option(help="Labelled data; rows labelled out_of_scope count as out of scope.")],
+    model: ModelOpt = APP.name,
+    output: Annotated[Optional[Path], typer.Option(help="Write the metrics as JSON here.")] = None,
+    format: Annotated[Optional[str], typer.Option("--format", help="Data format (default: by suffix).")] = None,
+    threads: ThreadsOpt = None,
+) -> None:
+    """Closed-set accuracy and macro-F1 (argmax over the intents) at the top level, the out-of-scope rejection
+    figures beside them.
+
+    Example: tlsuite customer-service evaluate --model runs/customer-service/NAME --data test.csv --output m.json
+    """
+    from .workflows import evaluate_run
+
+    metrics = evaluate_run(model, data, format, threads=threads)
+    text = json.dumps(metrics, indent=2) + "\n"
+    if output is not None:
+        from tlsuite_core.files import write_atomically
+
+        write_atomically(output, text)
+        err.print(f"metrics written to {output}")
+    rejection = metrics["out_of_scope"]
+    Console().print(
+        f"accuracy {metrics['accuracy']:.4f}   macro-F1 {metrics['macro_f1']:.4f}   "
+        f"in-scope rejected {rejection['in_scope_rejected']:.4f}   (n={metrics['n']})"
+    )
+
+
+def evaluate_oos(
+    train: Annotated[str, typer.Option(help="Intent-labelled training data.")],
+    dev: Annotated[str, typer.Option(help="Labelled dev data: held-out intents' rows become out of scope.")],
+    output: Annotated[Path, typer.Option(help="Write the figures as JSON here.")],
+    fraction: Annotated[float, typer.Option(min=0.05, max=0.9, help="Share of intents held out.")] = 0.25,
+    seed: Annotated[int, typer.Option(help="Seed of the held-out intents and of training.")] = 13,
+    work: Annotated[Path, typer.Option(help="Folder for the held-out run and files.")] = Path("runs/oos-eval"),
+    train_option: Annotated[
+        Optional[list[str]],
+        typer.Option("--train-option", help="Extra option for train, e.g. --train-option=--epochs=2."),
+    ] = None,
+    threads: ThreadsOpt = None,
+) -> None:
+    """Out-of-scope evaluation without out-of-scope data: hold out a seeded share of the intents from training
+    (a separate run), treat their dev utterances as out of scope; AUROC, FPR@95 and in-scope accuracy for every
+    score (msp baseline, msp-t, energy, knn).
+
+    Example: tlsuite customer-service evaluate-oos --train train.csv --dev dev.csv --output oos.json
+    """
+    from .workflows import held_out_intents_evaluation
+
+    result = held_out_intents_evaluation(
+        train, dev, work, fraction=fraction, seed=seed, train_options=train_option or [], threads=threads
+    )
+    from tlsuite_core.files import write_atomically
+
+    write_atomically(output, json.dumps(result, indent=2) + "\n")
+    for method, row in result["methods"].items():
+        Console().print(f"{method:>7}  AUROC {row['auroc']:.4f}   FPR@95 {row['fpr@95']:.4f}")
+    err.print(f"written to {output}")
+
+
+def prepare_bitext(
+    source: Annotated[Path, typer.Argument(help="The Bitext customer-support CSV.")],
+    out: Annotated[Path, typer.Option(help="Folder for the split files.")],
+) -> None:
+    """Split a Bitext file by the shared hash rule (sha256("13:" + instruction) % 10: <= 7 train, 8 dev, 9 test)
+    into intent files, slot files (text + entities; offsets checked and counted) and the training answers.
+
+    Example: tlsuite customer-service prepare-bitext Bitext.csv --out data/bitext
+    """
+    from .workflows import prepare_bitext_files
+
+    summary = prepare_bitext_files(source, out)
+    Console().print_json(json.dumps(summary))
+
+
+def answers(
+    answers_file: Annotated[
+        str, typer.Option("--answers", help="Answers: CSV/JSONL with intent + answer (or Bitext).")
+    ],
+    model: ModelOpt = APP.name,
+    format: Annotated[Optional[str], typer.Option("--format", help="Data format (bitext, csv, jsonl...).")] = None,
+    placeholders: Annotated[
+        Optional[str], typer.Option(help="YAML placeholder map: NAME: {slot: TYPE} or {constant: KEY}.")
+    ] = None,
+    profile: Annotated[Optional[str], typer.Option(help="YAML company profile: KEY: text.")] = None,
+) -> None:
+    """Store the answer set, its placeholder map and the company profile in a run (answers/); the answer index
+    is rebuilt on first use.
+
+    Example: tlsuite customer-service answers --model runs/customer-service/NAME --answers answers.jsonl --profile company.yaml
+    """
+    from .workflows import store_answers
+
+    summary = store_answers(model, answers_file, format, placeholders, profile)
+    Console().print_json(json.dumps(summary))
+
+
+def train_retriever(
+    data: Annotated[str, typer.Option(help="Question -> answer pairs (question/answer or Bitext columns).")],
+    model: ModelOpt = APP.name,
+    format: Annotated[Optional[str], typer.Option("--format", help="Data format (bitext, csv, jsonl...).")] = None,
+    base: Annotated[Optional[str], typer.Option(help="Encoder to fine-tune (default: the run's base model).")] = None,
+    epochs: Annotated[float, typer.Option(min=0.1, help="Epochs.")] = 1.0,
+    batch_size: Annotated[int, typer.Option(min=2, help="Batch size (in-batch negatives).")] = 32,
+    lr: Annotated[float, typer.Option("--lr", help="Peak learning rate.")] = 5e-5,
+    max_length: Annotated[int, typer.Option(help="Token limit per text.")] = 128,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
+    threads: ThreadsOpt = None,
+) -> None:
+    """Fine-tune the bi-encoder (sentence-transformers, in-batch negatives) into RUN/retriever.
+
+    Example: tlsuite customer-service train-retriever --model runs/customer-service/NAME --data train.csv --format bitext
+    """
+    from .workflows import fit_retriever
+
+    folder = fit_retriever(model, data, format, base, epochs, batch_size, lr, max_length, seed, threads)
+    typer.echo(str(folder))
+
+
+def use_slots(
+    slots_run: Annotated[Path, typer.Option("--slots", help="A completed customer-service-slots run.")],
+    model: ModelOpt = APP.name,
+) -> None:
+    """Copy a slots run (tlsuite customer-service slots train) into a customer-service run as slots/.
+
+    Example: tlsuite customer-service use-slots --model runs/customer-service/NAME --slots runs/customer-service-slots/NAME
+    """
+    from .workflows import attach_slots
+
+    typer.echo(str(attach_slots(model, slots_run)))
+
+
+def respond(
+    message: Annotated[str, typer.Argument(help="The customer's message.")],
+    session: Annotated[str, typer.Option("--session", help="Conversation id (the state is kept per id).")],
+    model: ModelOpt = APP.name,
+    db: DbOpt = "sqlite:///customer-service.db",
+    threads: ThreadsOpt = None,
+) -> None:
+    """Answer one message of a conversation; prints one JSON object (reply, intent, confidence, slots, escalation).
+
+    Example: tlsuite customer-service respond --model runs/customer-service/NAME --session 42 "where is my order?"
+    """
+    from .bot import Bot
+    from .store import Store
+
+    store = Store(db)
+    try:
+        reply = Bot(model, store, threads=threads).respond(session, message)
+    finally:
+        store.close()
+    typer.echo(json.dumps({"session": session, **reply.as_dict()}, ensure_ascii=False))
+
+
+def chat(
+    model: ModelOpt = APP.name,
+    session: Annotated[Optional[str], typer.Option("--session", help="Conversation id (default: a new one).")] = None,
+    db: DbOpt = "sqlite:///customer-service.db",
+    threads: ThreadsOpt = None,
+) -> None:
+    """A terminal conversation with the bot (rich output); /quit or Ctrl-D ends it.
+
+    Example: tlsuite customer-service chat --model runs/customer-service/NAME --session demo
+    """
+    from .chat import run_chat
+
+    run_chat(model, session, db, threads)
+
+
+def report(
+    model: ModelOpt = APP.name,
+    output: Annotated[Path, typer.Option(help="Markdown report file (figures beside it).")] = Path("report.md"),
+    results: Annotated[Optional[list[Path]], typer.Option("--results", help="JSON results to include.")] = None,
+) -> None:
+    """A Markdown report of a run: intent figures, calibration (reliability diagram), the most-confused intents,
+    retrieval curves and the given results files.
+
+    Example: tlsuite customer-service report --model runs/customer-service/NAME --output report.md
+    """
+    from .report import write_report
+
+    typer.echo(str(write_report(model, output, results or [])))
+
+
+def customer_service_commands() -> Any:
+    from tlsuite_core.commands.classification import classification_commands
+    from tlsuite_core.commands.token_classification import token_classification_commands
+
+    sub = classification_commands(APP)
+    sub.registered_commands = [c for c in sub.registered_commands if c.callback.__name__ != "evaluate"]
+    for fn in (evaluate, calibrate, evaluate_oos, prepare_bitext, answers, train_retriever, use_slots, respond, chat):
+        sub.command(name=fn.__name__.replace("_", "-"))(fn)
+    sub.command(name="report")(report)
+    sub.add_typer(token_classification_commands(SLOTS_APP), name="slots", help=SLOTS_APP.description)
+    return sub

@@ -1,0 +1,29 @@
+"""Hook implementations of the customer-service plugin (entry point ``customer-service`` in group ``tlsuite``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from tlsuite_core import hookimpl
+
+from . import APP, SLOTS_APP
+from .data import BITEXT
+
+
+@hookimpl
+def tlsuite_register_apps(register: Callable[[Any], None]) -> None:
+    register(APP)
+    register(SLOTS_APP)
+
+
+@hookimpl
+def tlsuite_register_data_adapters(register: Callable[[Any], None]) -> None:
+    register(BITEXT)
+
+
+@hookimpl
+def tlsuite_register_commands(cli: Any) -> None:
+    from .commands import customer_service_commands
+
+    cli.add_typer(customer_service_commands(), name=APP.name, help=APP.description)

@@ -1,0 +1,99 @@
+"""``tlsuite customer-service report``: one Markdown file with plots (reliability diagram, the most-confused
+intents, retrieval curves) from a run and the JSON results given."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from tlsuite_core.files import write_atomically
+
+
+def _plot_reliability(ood_settings: dict[str, Any], path: Path) -> Path | None:
+    bins = ood_settings.get("reliability_after")
+    if not bins:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(4, 4))
+    for key, name in (("reliability_before", "T=1"), ("reliability_after", f"T={ood_settings['temperature']:.2f}")):
+        rows = ood_settings.get(key) or []
+        ax.plot([r["confidence"] for r in rows], [r["accuracy"] for r in rows], marker="o", label=name)
+    ax.plot([0, 1], [0, 1], "k--", linewidth=0.8)
+    ax.set_xlabel("confidence")
+    ax.set_ylabel("accuracy")
+    ax.set_title("reliability (dev)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def _plot_retrieval(result: dict[str, Any], path: Path) -> Path | None:
+    systems = result.get("retrieval", {}).get("test") or result.get("retrieval", {}).get("dev")
+    if not systems:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    for name, figures in systems.items():
+        ks = sorted(int(k.split("@")[1]) for k in figures if k.startswith("recall@"))
+        ax.plot(ks, [figures[f"recall@{k}"] for k in ks], marker="o", label=name)
+    ax.set_xlabel("k")
+    ax.set_ylabel("recall@k")
+    ax.set_title("answer retrieval")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def _confused(metrics: dict[str, Any], top: int = 10) -> list[tuple[str, str, int]]:
+    cm = metrics.get("confusion_matrix")
+    if not cm:
+        return []
+    labels, matrix = cm["labels"], cm["matrix"]
+    pairs = [(labels[i], labels[j], n) for i, row in enumerate(matrix) for j, n in enumerate(row) if i != j and n]
+    return sorted(pairs, key=lambda p: -p[2])[:top]
+
+
+def write_report(run: str, output: Path, results: list[Path]) -> Path:
+    run_dir = Path(run)
+    lines = [f"# customer-service report: {run_dir}", ""]
+    metrics_file = run_dir / "metrics.json"
+    metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
+    ood_file = run_dir / "ood.json"
+    ood_settings = json.loads(ood_file.read_text()) if ood_file.is_file() else {}
+    if ood_settings:
+        lines += [
+            "## Out-of-scope detection and calibration",
+            "",
+            f"method {ood_settings['method']}, threshold {ood_settings['threshold']:.4f}, temperature "
+            f"{ood_settings['temperature']:.3f}, ECE {ood_settings['ece_before']:.4f} -> {ood_settings['ece_after']:.4f}",
+            "",
+        ]
+        figure = _plot_reliability(ood_settings, output.with_name(output.stem + "-reliability.png"))
+        if figure:
+            lines += [f"![reliability]({figure.name})", ""]
+    for path in results:
+        result = json.loads(path.read_text())
+        lines += [f"## {path.name}", "", "```json", json.dumps(result, indent=2)[:4000], "```", ""]
+        confused = _confused(result)
+        if confused:
+            lines += ["Most-confused intents (true -> predicted: count):", ""]
+            lines += [f"- {a} -> {b}: {n}" for a, b, n in confused] + [""]
+        figure = _plot_retrieval(result, output.with_name(output.stem + f"-{path.stem}-retrieval.png"))
+        if figure:
+            lines += [f"![retrieval]({figure.name})", ""]
+    if metrics:
+        lines += ["## Training run metrics", "", "```json", json.dumps(metrics, indent=2)[:3000], "```", ""]
+    return write_atomically(output, "\n".join(lines))

@@ -1,0 +1,149 @@
+"""Shared pieces of the customer-service tests: a tiny BERT whose vocabulary covers the utterances written here,
+a tiny intent data set with answers, and a trained tiny run."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+INTENTS = {
+    "track_order": ["where", "is", "my", "order", "track", "package", "parcel", "shipment"],
+    "cancel_order": ["cancel", "purchase", "stop", "order", "annul", "withdraw"],
+    "get_refund": ["refund", "money", "back", "return", "reimburse", "repay"],
+    "newsletter": ["newsletter", "subscribe", "emails", "mailing", "list", "unsubscribe"],
+}
+FILLER = ["please", "i", "want", "to", "can", "you", "help", "me", "need", "the", "a", "how", "do"]
+OTHER = ["weather", "football", "pizza", "recipe", "guitar", "volcano", "poem", "sing"]
+SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+DIGITS = [str(d) for d in range(10)] + [f"##{d}" for d in range(10)]
+VOCAB = list(
+    dict.fromkeys(
+        SPECIAL
+        + [w for ws in INTENTS.values() for w in ws]
+        + FILLER
+        + OTHER
+        + DIGITS
+        + ["agent", "human", "it", "number", "order", "?", ".", "'", ","]
+    )
+)
+
+ANSWERS = [
+    {"id": "track-1", "intent": "track_order", "answer": "Order {{Order Number}} is on its way; see {{Website Name}}."},
+    {"id": "cancel-1", "intent": "cancel_order", "answer": "I have cancelled order {{Order Number}} for you."},
+    {
+        "id": "refund-1",
+        "intent": "get_refund",
+        "answer": "Refunds take five days. Call {{Customer Support Phone Number}}.",
+    },
+    {"id": "news-1", "intent": "newsletter", "answer": "You can manage the newsletter in your account settings."},
+]
+
+
+def make_rows(n_per_intent: int, seed: int) -> list[tuple[str, str]]:
+    rng = random.Random(seed)
+    rows = []
+    for _ in range(n_per_intent):
+        for intent, words in INTENTS.items():
+            text = " ".join(rng.sample(FILLER, rng.randint(1, 3)) + rng.sample(words, 3))
+            rows.append((text, intent))
+    return rows
+
+
+def build_tiny_bert(folder: Path) -> Path:
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    folder.mkdir(parents=True, exist_ok=True)
+    tokenizer = BertTokenizerFast(vocab={w: i for i, w in enumerate(VOCAB)}, do_lower_case=True, model_max_length=64)
+    tokenizer.save_pretrained(folder)
+    config = BertConfig(
+        vocab_size=len(VOCAB),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=37,
+        max_position_embeddings=64,
+    )
+    import torch
+
+    torch.manual_seed(0)
+    BertModel(config).save_pretrained(folder)
+    return folder
+
+
+def write_csv(path: Path, rows) -> Path:
+    import csv
+
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["text", "label"])
+        writer.writerows(rows)
+    return path
+
+
+def write_answers(path: Path) -> Path:
+    path.write_text("".join(json.dumps(a) + "\n" for a in ANSWERS), encoding="utf-8")
+    return path
+
+
+def train_tiny_run(base: Path) -> Path:
+    """A completed customer-service run on the tiny data (CLI), calibrated, with answers and a company profile."""
+    from typer.testing import CliRunner
+
+    from tlsuite_core.cli import build_app
+
+    model = build_tiny_bert(base / "tiny-cs-bert")
+    train = write_csv(base / "train.csv", make_rows(16, 1))
+    dev = write_csv(base / "dev.csv", make_rows(4, 2))
+    runner = CliRunner()
+    app = build_app()
+    args = [
+        "customer-service",
+        "train",
+        "--train",
+        str(train),
+        "--dev",
+        str(dev),
+        "--model",
+        str(model),
+        "--runs-dir",
+        str(base / "runs"),
+        "--name",
+        "tiny",
+        "--epochs",
+        "12",
+        "--lr",
+        "3e-3",
+        "--batch-size",
+        "16",
+        "--threads",
+        "1",
+        "--label-smoothing",
+        "0",
+        "--layer-lr-decay",
+        "1",
+        "--head-lr-scale",
+        "1",
+    ]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    run = base / "runs" / "customer-service" / "tiny"
+    result = runner.invoke(app, ["customer-service", "calibrate", "--model", str(run), "--dev", str(dev)])
+    assert result.exit_code == 0, result.output
+    profile = base / "company.yaml"
+    profile.write_text("Website Name: shop.example\nCustomer Support Phone Number: 555-0100\n", encoding="utf-8")
+    result = runner.invoke(
+        app,
+        [
+            "customer-service",
+            "answers",
+            "--model",
+            str(run),
+            "--answers",
+            str(write_answers(base / "answers.jsonl")),
+            "--profile",
+            str(profile),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    return run
