@@ -11,6 +11,7 @@ from .models import BUILTIN_ALIASES
 from .tasks import SequenceClassification, TokenClassification
 from .tasks.generation import Generation
 from .tasks.language_modeling import LanguageModeling
+from .tasks.ranking import Ranking
 
 
 @hookimpl
@@ -19,6 +20,7 @@ def tlsuite_register_tasks(register: Callable[[Any], None]) -> None:
     register(TokenClassification)
     register(LanguageModeling)
     register(Generation)
+    register(Ranking)
 
 
 @hookimpl

@@ -29,6 +29,7 @@ PUBLIC_MODULES = (
     "tlsuite_core.retrieval",
     "tlsuite_core.tagging",
     "tlsuite_core.tasks",
+    "tlsuite_core.tasks.ranking",
     "tlsuite_core.tasks.token_classification",
 )
 
