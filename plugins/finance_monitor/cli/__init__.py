@@ -1,4 +1,4 @@
-"""``tlsuite finance-monitor monitor | trends | alerts | report``: live sentiment monitoring on a database.
+"""``tlsuite finance-monitor monitor | trends | alerts | report | quarantine``: live sentiment monitoring on a database.
 
 One module per command; each holds the command function and its examples (``EPILOG``). The commands parse options
 and print: the work is done by :class:`tlsuite_finance_monitor.monitor.Monitor`, which a Python user calls the same way.
@@ -9,10 +9,16 @@ from __future__ import annotations
 
 import typer
 
-from . import alerts, monitor, report, trends
+from . import alerts, monitor, quarantine, report, trends
 
 #: (command name, module): the order ``--help`` lists them in
-COMMANDS = (("monitor", monitor), ("trends", trends), ("alerts", alerts), ("report", report))
+COMMANDS = (
+    ("monitor", monitor),
+    ("trends", trends),
+    ("alerts", alerts),
+    ("report", report),
+    ("quarantine", quarantine),
+)
 
 
 def add_monitor_commands(app: typer.Typer) -> None:

@@ -38,28 +38,40 @@ def command(
     ] = 30.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """List stored alerts (one per episode) with their evidence and delivery status."""
+    """List stored alerts (one per episode) with their evidence and delivery status.
+
+    With --deliver, exits with code 1 when deliveries are still pending at the end, after one line per sink and
+    reason (for example 'Connection refused').
+    """
     from tlsuite_finance_monitor.monitor.alerts import Dispatcher, load_alert_config
     from tlsuite_finance_monitor.monitor.trends import parse_when
 
     if deliver and rules is None:
         raise ConfigError("--deliver needs --rules (the alert rules file that names the sinks)")
     start, end = parse_when(since, "--since"), parse_when(until, "--until")
+    undelivered: list[tuple[str, int, str]] = []
     with read_only_monitor(db, model) as mon:
         if deliver:
             config = load_alert_config(rules)
-            stats = Dispatcher(mon.engine, config.sinks).flush(deliver_timeout)
+            dispatcher = Dispatcher(mon.engine, config.sinks)
+            stats = dispatcher.flush(deliver_timeout)
             err.print(f"delivered {stats.delivered}, failed attempts {stats.failed_attempts}, pending {stats.pending}")
+            undelivered = dispatcher.undelivered() if stats.pending else []
         found = mon.alerts(since=start, until=end, topic=topic, limit=limit)
     if as_json:
         typer.echo(json.dumps([{**a.payload(), "id": a.id, "deliveries": a.deliveries} for a in found], indent=2))
-        return
-    out = Console()
-    out.print(_table(found))
-    if evidence:
-        for a in found:
-            out.print(f"[bold]{a.id}[/] {escape(a.message)}")
-            print_evidence(out, a, width=160)
+    else:
+        out = Console()
+        out.print(_table(found))
+        if evidence:
+            for a in found:
+                out.print(f"[bold]{a.id}[/] {escape(a.message)}")
+                print_evidence(out, a, width=160)
+    if deliver and undelivered:
+        for sink, count, reason in undelivered:
+            err.print(f"[red]not delivered[/] {count} to {escape(sink)}: {escape(reason)}")
+        err.print(f"{stats.pending} deliveries still pending (kept in the outbox; run alerts --deliver again)")
+        raise typer.Exit(1)
 
 
 def _table(found: list[Any]) -> Table:

@@ -24,10 +24,23 @@ def db_url(value: str | None) -> str:
 
 
 def read_only_monitor(db: str | None, model: str | None, bucket: str | None = None) -> Any:
-    """A monitor that reads the stored predictions of ``model`` (default: the last used); no alerting, no ingest."""
-    from tlsuite_finance_monitor.monitor import Monitor
+    """A monitor that reads the stored predictions of ``model`` (default: the last used); no alerting, no ingest.
 
-    return Monitor(db_url(db), model_id=model, alerts=False, bucket=bucket)
+    A SQLite file that does not exist is an error: reading commands never leave an empty ``monitor.db`` behind.
+    """
+    from tlsuite_finance_monitor.monitor import Monitor
+    from tlsuite_finance_monitor.monitor.db import sqlite_file
+
+    from tlsuite_core.errors import ConfigError
+
+    url = db_url(db)
+    path = sqlite_file(url)
+    if path is not None and not path.exists():
+        raise ConfigError(
+            f"no monitor database at {path}: run `tlsuite finance-monitor monitor --source FILE` first, "
+            "or give --db (or $TLSUITE_MONITOR_DB)"
+        )
+    return Monitor(url, model_id=model, alerts=False, bucket=bucket)
 
 
 def print_evidence(console: Console, alert: Any, *, width: int, style: str = "") -> None:

@@ -126,6 +126,8 @@ def _print_counts(stats: Any) -> None:
     typer.echo(stats.count_line())
     if stats.quarantine_reasons:
         typer.echo("quarantined: " + ", ".join(f"{k} {v}" for k, v in sorted(stats.quarantine_reasons.items())))
+    for where in stats.held:
+        typer.echo(f"held: {where} has no newline yet; it is read once complete (next run or poll)")
     pending = stats.pending_deliveries
     typer.echo(
         f"alerts: {len(stats.alerts)} new"

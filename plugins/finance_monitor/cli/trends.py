@@ -41,7 +41,7 @@ def command(
     start, end = parse_when(since, "--since"), parse_when(until, "--until")
     with read_only_monitor(db, model) as mon:
         rows = mon.trends(since=start, until=end, bucket=b.name, topics=topic)
-        found = [a for a in mon.alerts(since=start, until=end) if a.bucket == b.name]
+        found = mon.alerts(since=start, until=end)  # every episode, shaded on this chart's own buckets
         model_id = mon.model_id
     if as_json:
         typer.echo(json.dumps([r.as_dict() for r in rows], indent=2))

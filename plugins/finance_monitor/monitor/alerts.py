@@ -551,6 +551,28 @@ class Dispatcher:
                 or 0
             )
 
+    def undelivered(self) -> list[tuple[str, int, str]]:
+        """(sink, pending rows, reason) per sink and last error, for deliveries still pending: the last error of a
+        failed attempt, or why nothing was tried (the sink is not in the rules, or the next retry is not due)."""
+        o = db.outbox
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(o.c.sink, o.c.last_error, func.count())
+                .where(o.c.status == "pending")
+                .group_by(o.c.sink, o.c.last_error)
+                .order_by(o.c.sink)
+            ).all()
+        out = []
+        for sink, error, count in rows:
+            if error:
+                reason = error
+            elif sink not in self.sinks:
+                reason = "not attempted: this sink is not in the rules file"
+            else:
+                reason = "not attempted yet: the next retry is not due"
+            out.append((sink, int(count), reason))
+        return out
+
     def next_due(self) -> datetime | None:
         with self.engine.connect() as conn:
             return conn.execute(

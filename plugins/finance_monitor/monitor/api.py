@@ -338,6 +338,7 @@ class Monitor:
             if cycle.read == 0:
                 self.deliver()  # retry due deliveries while the stream is quiet
             total.add(cycle)
+            total.held = cycle.held  # what the latest pass left: earlier held lines may be complete now
             if on_cycle is not None:
                 on_cycle(cycle)
             if cycle.read:
@@ -388,7 +389,8 @@ class Monitor:
                     source, fmt=fmt, poll=poll, idle_timeout=idle_timeout, should_stop=stopping, on_cycle=on_cycle
                 )
         else:
-            stats = self.ingest_path(source, fmt=fmt, should_stop=should_stop)
+            # a file's last line without its newline may still be being written: held for the next run
+            stats = self.ingest_path(source, fmt=fmt, final=False, should_stop=should_stop)
         result = RunStats()
         result.add(stats)
         result.pending_deliveries = self.deliver(timeout=deliver_timeout).pending
@@ -485,10 +487,21 @@ class Monitor:
                 conn.execute(select(db.item_topics.c.topic).distinct().order_by(db.item_topics.c.topic)).scalars()
             )
 
-    def quarantine(self, *, limit: int = 100) -> list[dict[str, Any]]:
+    def quarantine(
+        self, *, limit: int | None = 100, reason: str | None = None, origin: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Quarantined records in the order they arrived: origin (file or stream), position (line), reason, the raw
+        record (clipped), the item id when it had one. ``reason`` / ``origin`` keep rows containing that text."""
         q = db.quarantine
+        query = select(q).order_by(q.c.id)
+        if reason:
+            query = query.where(q.c.reason.contains(reason, autoescape=True))
+        if origin:
+            query = query.where(q.c.origin.contains(origin, autoescape=True))
+        if limit is not None:
+            query = query.limit(limit)
         with self._engine().connect() as conn:
-            return [dict(r._mapping) for r in conn.execute(select(q).order_by(q.c.id).limit(limit))]
+            return [dict(r._mapping) for r in conn.execute(query)]
 
     def counts(self) -> dict[str, int]:
         """Rows per table: items, predictions (this model), quarantine, alerts (this model), pending deliveries."""

@@ -6,9 +6,19 @@ import io
 import math
 from collections import defaultdict
 from collections.abc import Sequence
+from datetime import datetime
 
 from .records import Alert, TrendRow
-from .trends import Bucket
+from .trends import Bucket, parse_bucket
+
+
+def alert_span(alert: Alert, bucket: Bucket) -> tuple[datetime, datetime]:
+    """Where an alert episode goes on a chart of ``bucket`` buckets: from the chart bucket holding its first bucket
+    to the end of the chart bucket holding the end of its last one. The episode's own buckets (the rule's size,
+    which may differ from the chart's) give its extent; the chart's grid gives the edges."""
+    end = alert.last_bucket + parse_bucket(alert.bucket).size
+    last = bucket.floor(end)
+    return bucket.floor(alert.bucket_start), last if last == end else last + bucket.size
 
 
 def trend_png(
@@ -37,15 +47,18 @@ def trend_png(
         if not series:
             continue
         x = [r.bucket_start for r in series]
+        middle = [start + bucket.size / 2 for start in x]  # a share belongs to its whole bucket: plot it mid-bucket
         vol = ax.twinx()
-        vol.bar(x, [r.volume for r in series], width=width, color="#cfd8e3", align="edge", zorder=0)
+        vol.bar(middle, [r.volume for r in series], width=width, color="#cfd8e3", align="center", zorder=0)
         vol.set_ylabel("items", fontsize=8, color="#7b8794")
         vol.tick_params(labelsize=7, colors="#7b8794")
         ax.set_zorder(vol.get_zorder() + 1)
         ax.patch.set_visible(False)
-        ax.plot(x, [r.shares.get("negative", 0.0) for r in series], color="#c0392b", lw=1.4, label="negative share")
         ax.plot(
-            x,
+            middle, [r.shares.get("negative", 0.0) for r in series], color="#c0392b", lw=1.4, label="negative share"
+        )
+        ax.plot(
+            middle,
             [r.shares.get("positive", 0.0) for r in series],
             color="#27ae60",
             lw=1.0,
@@ -56,7 +69,7 @@ def trend_png(
         ax.tick_params(labelsize=7)
         for alert in alerts:
             if alert.topic == topic:
-                ax.axvspan(alert.bucket_start, alert.last_bucket + bucket.size, color="#f39c12", alpha=0.25, lw=0)
+                ax.axvspan(*alert_span(alert, bucket), color="#f39c12", alpha=0.25, lw=0)
         if k == 0:
             ax.legend(fontsize=7, loc="upper left")
     for k in range(len(topics or [0]), nrows * cols):

@@ -400,6 +400,18 @@ def normalise_url(db: str | Path | None) -> str:
     return value
 
 
+def sqlite_file(db: str | Path | None) -> Path | None:
+    """The file of a SQLite database URL or path (``None`` for other databases, in-memory and ``file:`` URIs)."""
+    try:
+        url = make_url(normalise_url(db))
+    except ArgumentError:
+        return None
+    database = url.database if url.get_backend_name() == "sqlite" else None
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database).expanduser()
+
+
 def create_db_engine(db: str | Path | None = None) -> Engine:
     """An engine for ``db`` (URL or SQLite path), schema not yet checked; bad URLs raise :class:`ConfigError`."""
     url_text = normalise_url(db)

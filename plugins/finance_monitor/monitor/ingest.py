@@ -311,6 +311,8 @@ class Ingestor:
                         break
             except DataError as exc:
                 raise DataError(exc.reason, path=path, line=exc.line) from None
+        if reader.pending:
+            total.held.append(f"{path}:{reader.line + 1}")
         return total
 
     def ingest_stream(self, fh: BinaryIO, fmt: str, origin: str) -> IngestStats:

@@ -65,6 +65,8 @@ class IngestStats:
     last_published: datetime | None = None
     quarantine_reasons: dict[str, int] = field(default_factory=dict)
     alerts: list[Alert] = field(default_factory=list)
+    #: ``file:line`` of last lines without their newline yet: not read, read once complete (next run or poll)
+    held: list[str] = field(default_factory=list)
 
     def add(self, other: IngestStats) -> None:
         for name in ("read", "stored", "duplicates", "quarantined", "rescored", "batches"):
@@ -74,6 +76,7 @@ class IngestStats:
         for reason, n in other.quarantine_reasons.items():
             self.quarantine_reasons[reason] = self.quarantine_reasons.get(reason, 0) + n
         self.alerts.extend(other.alerts)
+        self.held = [h for h in self.held if h not in other.held] + other.held
         self.note_published(other.first_published)
         self.note_published(other.last_published)
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from tlsuite_core.files import write_atomically
 
 from .charts import trend_png
+from .trends import parse_bucket
 
 if TYPE_CHECKING:
     from .api import Monitor
@@ -72,7 +73,7 @@ def render(monitor: Monitor, *, since: datetime | None, until: datetime | None, 
         out.append("<p class=muted>No alerts in this period.</p>")
     for a in sorted(found, key=lambda a: a.bucket_start):
         out.append(
-            f"<div class=alert><b>{_e(a.topic)}</b> · {_e(a.rule)} · {_when(a.bucket_start)} to {_when(a.last_bucket + bucket.size) if a.bucket == bucket.name else _when(a.last_bucket)} UTC"
+            f"<div class=alert><b>{_e(a.topic)}</b> · {_e(a.rule)} · {_when(a.bucket_start)} to {_when(a.last_bucket + parse_bucket(a.bucket).size)} UTC ({_e(a.bucket)} buckets)"
             f"<br>{_e(a.message)}"
         )
         if a.evidence:

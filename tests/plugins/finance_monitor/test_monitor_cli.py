@@ -317,3 +317,110 @@ def test_zero_shot_topics_with_the_packaged_encoder(tmp_path):
     assert [h[0][:2] for h in hits[:2]] == [("banking", "zero-shot"), ("energy", "zero-shot")]
     assert hits[2] == [("banking", "rule", None)]
     assert hits[3] == [("custom", "item", None)]
+
+
+# -- issue 14, item 5: delivery outcome, no empty databases, held last lines, the quarantine listing, chart spans
+
+
+def test_alerts_deliver_prints_each_reason_and_exits_non_zero(cli, workdir, run, replay):
+    db = workdir / "m.db"
+    rules = workdir / "alerts.yaml"
+    # nothing listens on port 9 of this machine: every attempt is refused
+    webhook = "- {type: webhook, url: 'http://127.0.0.1:9/hook', timeout: 1, backoff: 60}"
+    rules.write_text((replay / "alerts.yaml").read_text().replace("- {type: console}", webhook))
+    args = ("--db", db, "--threads", "1", "--device", "cpu", "--deliver-timeout", "0")
+    result = cli(APP, "monitor", "--model", run, "--source", replay / "stream.jsonl", "--alerts", rules, *args)
+    assert result.exit_code == 0, result.output
+    assert "deliveries pending" in result.stdout
+    result = cli(APP, "alerts", "--db", db, "--deliver", "--rules", rules, "--deliver-timeout", "0")
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    assert "not delivered" in result.stderr and "webhook:http://127.0.0.1:9/hook" in result.stderr
+    assert "Connection refused" in result.stderr, result.stderr
+    # a sink the rules no longer name: still pending, and the reason says why nothing was tried
+    other = workdir / "other.yaml"
+    other.write_text((replay / "alerts.yaml").read_text())
+    result = cli(APP, "alerts", "--db", db, "--deliver", "--rules", other, "--deliver-timeout", "0")
+    assert result.exit_code == 1 and "Connection refused" in result.stderr  # its last error is kept
+
+
+@pytest.mark.parametrize("command", ["trends", "alerts", "report", "quarantine"])
+def test_reading_commands_create_no_empty_database(cli, workdir, command):
+    result = cli(APP, command)
+    assert result.exit_code == 2, result.output
+    assert "no monitor database at" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert not (workdir / "monitor.db").exists()
+    assert not (workdir / "report.html").exists() and not (workdir / "trends.png").exists()
+
+
+def test_a_last_line_without_newline_is_held_until_complete(cli, workdir, run):
+    db, stream = workdir / "m.db", workdir / "news.jsonl"
+    first = json.dumps({"id": "a1", "published_at": "2026-01-05T10:00:00Z", "text": "profit rose"})
+    second = json.dumps({"id": "a2", "published_at": "2026-01-05T11:00:00Z", "text": "bank loss"})
+    stream.write_text(first + "\n" + second[:20])  # the writer is half-way through the second record
+    args = (APP, "monitor", "--model", run, "--source", stream, "--db", db, "--threads", "1")
+    result = cli(*args)
+    assert result.exit_code == 0, result.output
+    assert "read 1 = stored 1 + duplicates 0 + quarantined 0" in result.stdout
+    assert f"held: {stream}:2 has no newline yet" in result.stdout
+    stream.write_text(first + "\n" + second + "\n")
+    result = cli(*args)
+    assert result.exit_code == 0, result.output
+    assert "read 1 = stored 1 + duplicates 0 + quarantined 0" in result.stdout and "held" not in result.stdout
+    assert count(db, "items") == 2 and count(db, "quarantine") == 0
+
+
+def test_quarantine_lists_bad_records_with_place_and_reason(cli, workdir, run, replay):
+    db = workdir / "m.db"
+    stream = workdir / "news.jsonl"
+    good = json.dumps({"id": "q1", "published_at": "2026-01-05T10:00:00Z", "text": "profit rose"})
+    stream.write_text(good + "\n{oops\n" + json.dumps({"id": "q2", "text": "no time"}) + "\n")
+    assert cli(APP, "monitor", "--model", run, "--source", stream, "--db", db, "--threads", "1").exit_code == 0
+    result = cli(APP, "quarantine", "--db", db, "--json")
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert [(r["position"], r["raw"]) for r in rows][0] == ("line 2", "{oops") or rows[0]["raw"] == "{oops"
+    assert len(rows) == 2 and all(str(stream.resolve()) in r["origin"] for r in rows)
+    assert "invalid JSON" in rows[0]["reason"] and "published_at" in rows[1]["reason"]
+    table = cli(APP, "quarantine", "--db", db, "--reason", "JSON")
+    assert table.exit_code == 0 and "{oops" in table.stdout and "no time" not in table.stdout
+    assert "1 of 1 shown" in table.stdout
+    assert cli(APP, "quarantine", "--help").exit_code == 0
+
+
+@pytest.mark.parametrize(
+    "alert_bucket, chart, first, last, expected",
+    [
+        # an hour-bucket episode 13:00-15:00 on a day chart covers that whole day
+        ("hour", "day", "2026-01-06T13:00", "2026-01-06T14:00", ("2026-01-06T00:00", "2026-01-07T00:00")),
+        # a 6h episode on an hour chart covers exactly its 12 hours
+        ("6h", "hour", "2026-01-06T12:00", "2026-01-06T18:00", ("2026-01-06T12:00", "2026-01-07T00:00")),
+        # a day episode on a 6h chart: the day's four 6h buckets
+        ("day", "6h", "2026-01-06T00:00", "2026-01-06T00:00", ("2026-01-06T00:00", "2026-01-07T00:00")),
+        # a 6h episode ending mid-day on a day chart: to the end of that day
+        ("6h", "day", "2026-01-06T18:00", "2026-01-07T06:00", ("2026-01-06T00:00", "2026-01-08T00:00")),
+    ],
+)
+def test_alert_episodes_are_shaded_on_the_charts_own_buckets(alert_bucket, chart, first, last, expected):
+    from tlsuite_finance_monitor.monitor.charts import alert_span
+    from tlsuite_finance_monitor.monitor.records import Alert
+    from tlsuite_finance_monitor.monitor.trends import parse_bucket
+
+    when = datetime.fromisoformat
+    alert = Alert(
+        "k",
+        "r",
+        "volume_surge",
+        "banking",
+        "m",
+        alert_bucket,
+        when(first),
+        when(last),
+        3.0,
+        2.5,
+        30,
+        "",
+        [],
+        when(first),
+    )
+    assert alert_span(alert, parse_bucket(chart)) == (when(expected[0]), when(expected[1]))
