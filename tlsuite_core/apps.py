@@ -41,14 +41,27 @@ class AppSpec:
 
 @dataclass
 class Prediction:
-    """One prediction of a classification app: the label, its probability and every class's probability."""
+    """One prediction of a classification app: the label, its probability and every class's probability, and how the
+    text was read (``windows``, ``truncated``, ``empty``: in ``as_dict`` only when they say something)."""
 
     label: str
     score: float
     scores: dict[str, float]
+    #: how many overlapping windows of a long text were scored (1: the text fit in --max-length)
+    windows: int = 1
+    #: the text was longer than --max-length and only its start was scored (``long_texts="truncate"``)
+    truncated: bool = False
+    #: the text was empty (or blank): the label says nothing about it
+    empty: bool = False
 
     def as_dict(self) -> dict[str, Any]:
-        return {"label": self.label, "score": self.score, "scores": self.scores}
+        out: dict[str, Any] = {"label": self.label, "score": self.score, "scores": self.scores}
+        if self.windows > 1:
+            out["windows"] = self.windows
+        for flag in ("truncated", "empty"):
+            if getattr(self, flag):
+                out[flag] = True
+        return out
 
 
 class TrainedApp:
@@ -137,13 +150,19 @@ def load_app(
     runs_dir: str | Path | None = None,
     threads: int | None = None,
     registry: Registry | None = None,
+    backend: str = "auto",
 ) -> TrainedApp:
     """Load a trained app for inference.
 
     :param ref: a run folder (``runs/finance-monitor/20261123-101500``), or an app name (its latest completed run
         under ``runs_dir``), or a model folder saved by tlsuite.
     :param registry: what plugins registered (tasks, model aliases); default: the installed plugins'.
+    :param backend: ``torch``; ``onnx`` (the run's ONNX export on ONNX Runtime, :class:`~tlsuite_core.runtime.OnnxApp`:
+        no PyTorch import until something needs it); ``auto``: ``onnx`` when the run has an export, ONNX Runtime is
+        installed and the device is the CPU (``cpu``, or ``auto`` with no GPU visible), else ``torch``.
     """
+    if backend not in ("auto", "torch", "onnx"):
+        raise ModelError(f"backend {backend!r}: expected auto, torch or onnx")
     from . import devices
     from .models import load_tokenizer, resolve_model
     from .plugins import get_host
@@ -164,6 +183,17 @@ def load_app(
             task_name = read_json(meta).get("task")
     if task_name is None:
         raise ModelError(f"{path}: not a tlsuite run (no run.json naming its task)")
+    if backend != "torch":
+        fast = _onnx_app(
+            resolved,
+            record,
+            backend,
+            device,
+            threads,
+            lambda: load_app(path, device=device, threads=threads, registry=registry, backend="torch"),
+        )
+        if fast is not None:
+            return fast
     task = registry.task(task_name)
     task.configure_for_inference(record)
     plan = devices.plan(device, "fp32", threads)
@@ -173,3 +203,27 @@ def load_app(
     model.to(plan.device)
     model.eval()
     return TrainedApp(resolved.run_dir, resolved.path, record, task, model, tokenizer, plan.device)
+
+
+def _onnx_app(
+    resolved: Any, record: dict[str, Any], backend: str, device: str, threads: int | None, load_torch: Any
+) -> TrainedApp | None:
+    """The run on ONNX Runtime when ``backend`` asks for it (``onnx``) or allows it (``auto``: a CPU device, an
+    export, onnxruntime installed); ``None``: use PyTorch."""
+    import importlib.util
+
+    from .runtime import OnnxApp, gpu_visible, onnx_folder
+
+    folder = onnx_folder(resolved.run_dir)
+    if backend == "auto":
+        on_cpu = device == "cpu" or (device == "auto" and not gpu_visible())
+        if folder is None or not on_cpu or importlib.util.find_spec("onnxruntime") is None:
+            return None
+    elif folder is None:
+        raise ModelError(
+            f"{resolved.run_dir or resolved.path}: no ONNX export (onnx/model.onnx); create it with "
+            f"tlsuite export {resolved.run_dir or resolved.path}"
+        )
+    elif device not in ("auto", "cpu"):
+        raise ModelError(f"--backend onnx runs on the CPU; drop --device {device}")
+    return OnnxApp(resolved.run_dir, resolved.path, record, folder, threads=threads, load_torch=load_torch)

@@ -658,6 +658,14 @@ class TrainConfig:
         ge=0,
         help="Adversarial training (FGM) on the embeddings with this perturbation norm (e.g. 1.0).",
     )
+    export_onnx: bool = option(
+        True,
+        flags=("--no-export-onnx",),
+        invert=True,
+        panel="Output",
+        commands=(TRAIN,),
+        help="Do not export onnx/ (sequence classification: the model for ONNX Runtime, so predict starts without PyTorch).",
+    )
     frozen: FrozenSettings = field(default_factory=FrozenSettings)
     oversample: bool = option(
         False,

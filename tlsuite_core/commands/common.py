@@ -389,8 +389,8 @@ USE: dict[str, tuple[Any, Any]] = {
 
 @dataclass(frozen=True)
 class UsedRun:
-    """The trained run a command uses and where it runs it (``--model``, ``--device``, ``--threads``,
-    ``--runs-dir``): a command function declares ``use: UsedRun`` and :func:`bind` adds the four options."""
+    """The trained run a command uses and how it runs it (``--model``, ``--device``, ``--threads``, ``--runs-dir``,
+    ``--backend``): a command function declares ``use: UsedRun`` and :func:`bind` adds the options."""
 
     model: Optional[str] = None
     device: str = "auto"
@@ -402,7 +402,10 @@ class UsedRun:
         from ..apps import default_runs_dir, load_app
 
         return load_app(
-            model_for_use(spec, self.model, default_runs_dir(self.runs_dir)), device=self.device, threads=self.threads
+            model_for_use(spec, self.model, default_runs_dir(self.runs_dir)),
+            device=self.device,
+            threads=self.threads,
+            backend=self.backend,
         )
 
 
@@ -426,12 +429,20 @@ def command_group(
         app.command(epilog=epilogs[func.__name__])(
             bind(func, params=params, spec=spec, task_options=task_options, **bound)
         )
+UseBackendOpt = Annotated[
+    str,
+    typer.Option(
+        help="auto | torch | onnx: onnx runs the run's ONNX export on ONNX Runtime (no PyTorch start-up); auto picks "
+        "it on a CPU when the run has one."
+    ),
+]
     for func, extra in using:
         app.command(epilog=epilogs[func.__name__])(bind(func, spec=spec, **extra))
     return app
 
 
 def emit(text: str, output: Optional[Path], what: str) -> None:
+    "backend": (UseBackendOpt, "auto"),
     """``text`` to ``output`` (atomically, then ``<what> written to <output>`` on stderr) or to stdout."""
     from ..files import write_atomically
 
@@ -444,6 +455,7 @@ def emit(text: str, output: Optional[Path], what: str) -> None:
 
 def write_result(output: Optional[Path], metrics: Mapping[str, Any], trained: Any, data: Any) -> None:
     """An evaluation's metrics as JSON at ``output``, with the run and the data described."""
+    backend: str = "auto"
     from ..files import write_atomically
 
     if output is not None:

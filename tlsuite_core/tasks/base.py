@@ -38,6 +38,8 @@ class Task:
     peft_task_type: ClassVar[str | None] = None
     #: the task adds a freshly initialised head (classifier) that every strategy trains and saves
     new_head: ClassVar[bool] = True
+    #: a completed run is exported for ONNX Runtime (``onnx/``, :mod:`tlsuite_core.export`) and predicts with it
+    onnx_export: ClassVar[bool] = False
     #: evaluation during training computes the loss only (no predictions are gathered: masked / causal LM)
     loss_only_evaluation: ClassVar[bool] = False
     #: the collator reads columns the model's ``forward`` does not take (the Trainer must not drop them)

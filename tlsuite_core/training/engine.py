@@ -11,6 +11,7 @@
     evaluate         the selected model on the dev set; report files
     save             model/ (staged, then moved into place), metrics.json, run.json status "completed" last
 
+    export_onnx      onnx/ for ONNX Runtime (sequence classification; a failure is recorded, the run stays complete)
 Around the steps that can fail half-way, :func:`_recording_outcome` records ``interrupted`` (Ctrl-C, SIGTERM) or
 ``failed`` in run.json. Continual updates (``--init-from``) live in :mod:`.continual`, which examples a run sees
 (subsets, dev split, oversampling) in :mod:`.sampling`, the Trainer's overrides in :mod:`.trainer`.
@@ -31,7 +32,7 @@ from typing import Any, Iterator, Sequence
 from .. import devices
 from ..apps import AppSpec
 from ..config import TrainConfig, build_config, load_config_file, save_config
-from ..errors import ConfigError, RunInterrupted, TlsuiteError
+from ..errors import ConfigError, RunInterrupted, TlsuiteError, first_line
 from ..models import load_tokenizer, resolve_model
 from ..registry import Registry
 from .continual import Continual
@@ -67,6 +68,7 @@ class TrainingPlan:
     timer: Timer = field(default_factory=Timer)
     command: str = ""
     # load_data
+    registry: Registry | None = None
     train_data: Any = None
     dev_data: Any = None
     labels: list[str] = field(default_factory=list)
@@ -123,7 +125,7 @@ def train(
     from rich.console import Console
 
     plan = TrainingPlan(app, config, registry.task(app.task), console or Console(stderr=True), list(callbacks))
-    plan.command = train_command(app)
+    plan.command, plan.registry = train_command(app), registry
     plan.task.configure(config)
     load_data(plan, data)
     choose_model(plan)
@@ -133,7 +135,9 @@ def train(
         build_trainer(plan)
         fit(plan)
         evaluate(plan)
-        return save(plan)
+        result = save(plan)
+    export_onnx(plan, result)
+    return result
 
 
 def resolve_training_config(
@@ -590,6 +594,29 @@ def _recording_outcome(plan: TrainingPlan, *, at_path: bool) -> Iterator[None]:
             status="interrupted",
             finished_at=now_iso(),
             error="interrupted by the user",
+def export_onnx(plan: TrainingPlan, result: RunResult) -> None:
+    """``onnx/``: the completed run exported for ONNX Runtime (:mod:`tlsuite_core.export`), for tasks that support
+    it, unless ``--no-export-onnx``. What happened is recorded in run.json (``onnx``); a failed export is a warning,
+    not a failed run (predict then uses PyTorch)."""
+    from ..export import export_onnx as export
+    from ..export import onnx_available
+
+    if not plan.config.export_onnx or not plan.task.onnx_export:
+        return
+    if not onnx_available():
+        outcome: dict[str, Any] = {"exported": False, "reason": "onnx / onnxruntime not installed"}
+    else:
+        from ..apps import load_app
+
+        try:
+            record = export(load_app(result.path, device="cpu", registry=plan.registry, backend="torch"))
+            outcome = {"exported": True, "folder": "onnx", "verified_max_abs_diff": record["verified_max_abs_diff"]}
+        except Exception as exc:  # noqa: BLE001 - any exporter failure leaves a usable PyTorch run
+            outcome = {"exported": False, "reason": first_line(exc)}
+            plan.console.print(f"[yellow]warning:[/] ONNX export failed ({outcome['reason']}); predict uses PyTorch")
+    result.record = plan.run.update(onnx=outcome)
+
+
             attempts=attempts.as_list("interrupted"),
         )
         shutil.rmtree(run.path / ".model.tmp", ignore_errors=True)
