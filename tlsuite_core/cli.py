@@ -194,7 +194,7 @@ def plugins_list(
 
 def core_app(host: PluginHost) -> typer.Typer:
     """The root CLI with the core's own commands only (their names are the ones no plugin may take)."""
-    from .commands import pretrain
+    from .commands import export, pretrain
     from .commands.common import bind
 
     _hide_flag_types()
@@ -217,6 +217,7 @@ def core_app(host: PluginHost) -> typer.Typer:
         group.command("list", epilog=f"Example: tlsuite {name} list --json")(bind(func, host=host))
         app.add_typer(group, name=name)
     pretrain.register(app)
+    export.register(app)
     return app
 
 
