@@ -378,12 +378,20 @@ UseDeviceOpt = Annotated[str, typer.Option(help="auto | cpu | cuda | cuda:N | mp
 UseThreadsOpt = Annotated[Optional[int], typer.Option(help="CPU threads for torch.")]
 UseRunsDirOpt = Annotated[Optional[str], typer.Option(help="Where run folders are (default: ./runs).")]
 UseBatchSizeOpt = Annotated[int, typer.Option(help="Inference batch size.")]
+UseBackendOpt = Annotated[
+    str,
+    typer.Option(
+        help="auto | torch | onnx: onnx runs the run's ONNX export on ONNX Runtime (no PyTorch start-up); auto picks "
+        "it on a CPU when the run has one."
+    ),
+]
 #: the options :func:`bind` gives a command's ``use`` parameter: name -> (annotation, default)
 USE: dict[str, tuple[Any, Any]] = {
     "model": (UseModelOpt, None),
     "device": (UseDeviceOpt, "auto"),
     "threads": (UseThreadsOpt, None),
     "runs_dir": (UseRunsDirOpt, None),
+    "backend": (UseBackendOpt, "auto"),
 }
 
 
@@ -396,6 +404,7 @@ class UsedRun:
     device: str = "auto"
     threads: Optional[int] = None
     runs_dir: Optional[str] = None
+    backend: str = "auto"
 
     def load(self, spec: AppSpec) -> Any:
         """The :class:`~tlsuite_core.apps.TrainedApp` of ``--model`` (default: the app's latest completed run)."""
@@ -429,20 +438,12 @@ def command_group(
         app.command(epilog=epilogs[func.__name__])(
             bind(func, params=params, spec=spec, task_options=task_options, **bound)
         )
-UseBackendOpt = Annotated[
-    str,
-    typer.Option(
-        help="auto | torch | onnx: onnx runs the run's ONNX export on ONNX Runtime (no PyTorch start-up); auto picks "
-        "it on a CPU when the run has one."
-    ),
-]
     for func, extra in using:
         app.command(epilog=epilogs[func.__name__])(bind(func, spec=spec, **extra))
     return app
 
 
 def emit(text: str, output: Optional[Path], what: str) -> None:
-    "backend": (UseBackendOpt, "auto"),
     """``text`` to ``output`` (atomically, then ``<what> written to <output>`` on stderr) or to stdout."""
     from ..files import write_atomically
 
@@ -455,7 +456,6 @@ def emit(text: str, output: Optional[Path], what: str) -> None:
 
 def write_result(output: Optional[Path], metrics: Mapping[str, Any], trained: Any, data: Any) -> None:
     """An evaluation's metrics as JSON at ``output``, with the run and the data described."""
-    backend: str = "auto"
     from ..files import write_atomically
 
     if output is not None:

@@ -21,6 +21,7 @@ class SequenceClassification(Task):
     name: ClassVar[str] = "sequence-classification"
     auto_class: ClassVar[str] = "AutoModelForSequenceClassification"
     peft_task_type: ClassVar[str | None] = "SEQ_CLS"
+    onnx_export: ClassVar[bool] = True
 
     # -- data --------------------------------------------------------------------------------------
     def load_data(self, source: str, config: Any, *, limit: int | None = None) -> LabelledData:
@@ -62,7 +63,6 @@ class SequenceClassification(Task):
         label2id = {label: i for i, label in enumerate(labels)}
         enc, truncated = tokenize(tokenizer, data.texts, max_length)
         columns = {key: enc[key] for key in ("input_ids", "attention_mask", "token_type_ids") if key in enc}
-    onnx_export: ClassVar[bool] = True
         columns["labels"] = [label2id[label] for label in data.labels]
         return datasets.Dataset.from_dict(columns), truncated
 

@@ -10,8 +10,8 @@
     fit              train, or resume exactly from the last checkpoint
     evaluate         the selected model on the dev set; report files
     save             model/ (staged, then moved into place), metrics.json, run.json status "completed" last
-
     export_onnx      onnx/ for ONNX Runtime (sequence classification; a failure is recorded, the run stays complete)
+
 Around the steps that can fail half-way, :func:`_recording_outcome` records ``interrupted`` (Ctrl-C, SIGTERM) or
 ``failed`` in run.json. Continual updates (``--init-from``) live in :mod:`.continual`, which examples a run sees
 (subsets, dev split, oversampling) in :mod:`.sampling`, the Trainer's overrides in :mod:`.trainer`.
@@ -67,8 +67,8 @@ class TrainingPlan:
     callbacks: list[Any]
     timer: Timer = field(default_factory=Timer)
     command: str = ""
-    # load_data
     registry: Registry | None = None
+    # load_data
     train_data: Any = None
     dev_data: Any = None
     labels: list[str] = field(default_factory=list)
@@ -549,6 +549,29 @@ def save(plan: TrainingPlan) -> RunResult:
     return RunResult(run.path, plan.metrics, record)
 
 
+def export_onnx(plan: TrainingPlan, result: RunResult) -> None:
+    """``onnx/``: the completed run exported for ONNX Runtime (:mod:`tlsuite_core.export`), for tasks that support
+    it, unless ``--no-export-onnx``. What happened is recorded in run.json (``onnx``); a failed export is a warning,
+    not a failed run (predict then uses PyTorch)."""
+    from ..export import export_onnx as export
+    from ..export import onnx_available
+
+    if not plan.config.export_onnx or not plan.task.onnx_export:
+        return
+    if not onnx_available():
+        outcome: dict[str, Any] = {"exported": False, "reason": "onnx / onnxruntime not installed"}
+    else:
+        from ..apps import load_app
+
+        try:
+            record = export(load_app(result.path, device="cpu", registry=plan.registry, backend="torch"))
+            outcome = {"exported": True, "folder": "onnx", "verified_max_abs_diff": record["verified_max_abs_diff"]}
+        except Exception as exc:  # noqa: BLE001 - any exporter failure leaves a usable PyTorch run
+            outcome = {"exported": False, "reason": first_line(exc)}
+            plan.console.print(f"[yellow]warning:[/] ONNX export failed ({outcome['reason']}); predict uses PyTorch")
+    result.record = plan.run.update(onnx=outcome)
+
+
 def _feature_cache_stats(plan: TrainingPlan) -> dict[str, Any]:
     """``{"feature_cache": stats}`` when ``--cache-features`` used the frozen strategy's feature cache, else ``{}``."""
     caches = [cb.cache for cb in plan.strategy_callbacks if hasattr(cb, "cache")]
@@ -594,29 +617,6 @@ def _recording_outcome(plan: TrainingPlan, *, at_path: bool) -> Iterator[None]:
             status="interrupted",
             finished_at=now_iso(),
             error="interrupted by the user",
-def export_onnx(plan: TrainingPlan, result: RunResult) -> None:
-    """``onnx/``: the completed run exported for ONNX Runtime (:mod:`tlsuite_core.export`), for tasks that support
-    it, unless ``--no-export-onnx``. What happened is recorded in run.json (``onnx``); a failed export is a warning,
-    not a failed run (predict then uses PyTorch)."""
-    from ..export import export_onnx as export
-    from ..export import onnx_available
-
-    if not plan.config.export_onnx or not plan.task.onnx_export:
-        return
-    if not onnx_available():
-        outcome: dict[str, Any] = {"exported": False, "reason": "onnx / onnxruntime not installed"}
-    else:
-        from ..apps import load_app
-
-        try:
-            record = export(load_app(result.path, device="cpu", registry=plan.registry, backend="torch"))
-            outcome = {"exported": True, "folder": "onnx", "verified_max_abs_diff": record["verified_max_abs_diff"]}
-        except Exception as exc:  # noqa: BLE001 - any exporter failure leaves a usable PyTorch run
-            outcome = {"exported": False, "reason": first_line(exc)}
-            plan.console.print(f"[yellow]warning:[/] ONNX export failed ({outcome['reason']}); predict uses PyTorch")
-    result.record = plan.run.update(onnx=outcome)
-
-
             attempts=attempts.as_list("interrupted"),
         )
         shutil.rmtree(run.path / ".model.tmp", ignore_errors=True)
