@@ -76,40 +76,58 @@ schema_version = Table(
     Column("applied_at", DateTime, nullable=False),
 )
 
-models = Table(
-    "models",
-    metadata,
-    Column("model_id", String(200), primary_key=True),
-    Column("ref", Text, nullable=False),
-    Column("labels", Text, nullable=False),
-    Column("created_at", DateTime, nullable=False),
-    Column("last_used_at", DateTime, nullable=False),
-)
 
-items = Table(
-    "items",
-    metadata,
-    Column("id", String(200), primary_key=True),
-    Column("published_at", DateTime, nullable=False, index=True),
-    Column("title", Text),
-    Column("text", Text, nullable=False),
-    Column("source", String(200)),
-    Column("content_hash", String(64), nullable=False),
-    Column("origin", String(500), nullable=False),
-    Column("position", String(100), nullable=False),
-    Column("ingested_at", DateTime, nullable=False),
-)
+def _models_v1(m: MetaData) -> Table:
+    """Each model that scored items: its reference and labels (version 1, unchanged since)."""
+    return Table(
+        "models",
+        m,
+        Column("model_id", String(200), primary_key=True),
+        Column("ref", Text, nullable=False),
+        Column("labels", Text, nullable=False),
+        Column("created_at", DateTime, nullable=False),
+        Column("last_used_at", DateTime, nullable=False),
+    )
 
-item_topics = Table(
-    "item_topics",
-    metadata,
-    Column("item_id", String(200), ForeignKey("items.id"), nullable=False),
-    Column("topic", String(200), nullable=False),
-    Column("method", String(20), nullable=False),
-    Column("score", Float),
-    PrimaryKeyConstraint("item_id", "topic"),
-    Index("ix_item_topics_topic", "topic"),
-)
+
+models = _models_v1(metadata)
+
+
+def _items_v1(m: MetaData) -> Table:
+    """Ingested texts, one per item id (version 1, unchanged since)."""
+    return Table(
+        "items",
+        m,
+        Column("id", String(200), primary_key=True),
+        Column("published_at", DateTime, nullable=False, index=True),
+        Column("title", Text),
+        Column("text", Text, nullable=False),
+        Column("source", String(200)),
+        Column("content_hash", String(64), nullable=False),
+        Column("origin", String(500), nullable=False),
+        Column("position", String(100), nullable=False),
+        Column("ingested_at", DateTime, nullable=False),
+    )
+
+
+items = _items_v1(metadata)
+
+
+def _item_topics_v1(m: MetaData) -> Table:
+    """Which topics each item belongs to, and how it was matched (version 1, unchanged since)."""
+    return Table(
+        "item_topics",
+        m,
+        Column("item_id", String(200), ForeignKey("items.id"), nullable=False),
+        Column("topic", String(200), nullable=False),
+        Column("method", String(20), nullable=False),
+        Column("score", Float),
+        PrimaryKeyConstraint("item_id", "topic"),
+        Index("ix_item_topics_topic", "topic"),
+    )
+
+
+item_topics = _item_topics_v1(metadata)
 
 predictions = Table(
     "predictions",
@@ -126,122 +144,10 @@ predictions = Table(
     Index("ix_predictions_model", "model_id"),
 )
 
-quarantine = Table(
-    "quarantine",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("origin", String(500), nullable=False),
-    Column("position", String(100), nullable=False),
-    Column("reason", Text, nullable=False),
-    Column("raw", Text, nullable=False),
-    Column("item_id", String(200)),
-    Column("created_at", DateTime, nullable=False),
-    UniqueConstraint("origin", "position", name="uq_quarantine_position"),
-)
 
-ingest_cursors = Table(
-    "ingest_cursors",
-    metadata,
-    Column("origin", String(500), nullable=False),
-    Column("model_id", String(200), nullable=False),
-    Column("offset", BigInteger, nullable=False),
-    Column("line", Integer, nullable=False),
-    Column("head_hash", String(64), nullable=False),
-    Column("header", Text),
-    Column("updated_at", DateTime, nullable=False),
-    PrimaryKeyConstraint("origin", "model_id"),
-)
-
-alerts = Table(
-    "alerts",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("key", String(64), nullable=False, unique=True),
-    Column("rule", String(100), nullable=False),
-    Column("kind", String(40), nullable=False),
-    Column("topic", String(200), nullable=False),
-    Column("model_id", String(200), nullable=False),
-    Column("bucket", String(20), nullable=False),
-    Column("bucket_start", DateTime, nullable=False, index=True),
-    Column("last_bucket", DateTime, nullable=False),
-    Column("value", Float, nullable=False),
-    Column("threshold", Float, nullable=False),
-    Column("volume", Integer, nullable=False),
-    Column("message", Text, nullable=False),
-    Column("evidence", Text, nullable=False),
-    Column("created_at", DateTime, nullable=False),
-)
-
-outbox = Table(
-    "outbox",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("alert_id", Integer, ForeignKey("alerts.id"), nullable=False),
-    Column("sink", String(500), nullable=False),
-    Column("status", String(20), nullable=False),
-    Column("attempts", Integer, nullable=False),
-    Column("next_attempt_at", DateTime, nullable=False),
-    Column("last_error", Text),
-    Column("delivered_at", DateTime),
-    UniqueConstraint("alert_id", "sink", name="uq_outbox_alert_sink"),
-    Index("ix_outbox_status", "status", "next_attempt_at"),
-)
-
-
-# --------------------------------------------------------------------------------------------------
-# migrations: each builds its own frozen table definitions, so later edits of the tables above never change them
-# --------------------------------------------------------------------------------------------------
-
-
-def _migration_1(conn: Connection) -> None:
-    """Initial schema: items, topics, predictions (without sentiment), quarantine, cursors, alerts."""
-    m = MetaData()
-    Table(
-        "models",
-        m,
-        Column("model_id", String(200), primary_key=True),
-        Column("ref", Text, nullable=False),
-        Column("labels", Text, nullable=False),
-        Column("created_at", DateTime, nullable=False),
-        Column("last_used_at", DateTime, nullable=False),
-    )
-    Table(
-        "items",
-        m,
-        Column("id", String(200), primary_key=True),
-        Column("published_at", DateTime, nullable=False, index=True),
-        Column("title", Text),
-        Column("text", Text, nullable=False),
-        Column("source", String(200)),
-        Column("content_hash", String(64), nullable=False),
-        Column("origin", String(500), nullable=False),
-        Column("position", String(100), nullable=False),
-        Column("ingested_at", DateTime, nullable=False),
-    )
-    Table(
-        "item_topics",
-        m,
-        Column("item_id", String(200), ForeignKey("items.id"), nullable=False),
-        Column("topic", String(200), nullable=False),
-        Column("method", String(20), nullable=False),
-        Column("score", Float),
-        PrimaryKeyConstraint("item_id", "topic"),
-        Index("ix_item_topics_topic", "topic"),
-    )
-    Table(
-        "predictions",
-        m,
-        Column("item_id", String(200), ForeignKey("items.id"), nullable=False),
-        Column("model_id", String(200), ForeignKey("models.model_id"), nullable=False),
-        Column("label", String(100), nullable=False),
-        Column("score", Float, nullable=False),
-        Column("p_negative", Float, nullable=False),
-        Column("probs", Text, nullable=False),
-        Column("created_at", DateTime, nullable=False),
-        PrimaryKeyConstraint("item_id", "model_id"),
-        Index("ix_predictions_model", "model_id"),
-    )
-    Table(
+def _quarantine_v1(m: MetaData) -> Table:
+    """Records that could not be ingested, with the reason (version 1, unchanged since)."""
+    return Table(
         "quarantine",
         m,
         Column("id", Integer, primary_key=True, autoincrement=True),
@@ -253,7 +159,14 @@ def _migration_1(conn: Connection) -> None:
         Column("created_at", DateTime, nullable=False),
         UniqueConstraint("origin", "position", name="uq_quarantine_position"),
     )
-    Table(
+
+
+quarantine = _quarantine_v1(metadata)
+
+
+def _ingest_cursors_v1(m: MetaData) -> Table:
+    """Where each ingested file's reading stopped, per model (version 1, unchanged since)."""
+    return Table(
         "ingest_cursors",
         m,
         Column("origin", String(500), nullable=False),
@@ -265,7 +178,14 @@ def _migration_1(conn: Connection) -> None:
         Column("updated_at", DateTime, nullable=False),
         PrimaryKeyConstraint("origin", "model_id"),
     )
-    Table(
+
+
+ingest_cursors = _ingest_cursors_v1(metadata)
+
+
+def _alerts_v1(m: MetaData) -> Table:
+    """Raised alerts, one per rule, topic and episode (version 1, unchanged since)."""
+    return Table(
         "alerts",
         m,
         Column("id", Integer, primary_key=True, autoincrement=True),
@@ -284,6 +204,54 @@ def _migration_1(conn: Connection) -> None:
         Column("evidence", Text, nullable=False),
         Column("created_at", DateTime, nullable=False),
     )
+
+
+alerts = _alerts_v1(metadata)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("alert_id", Integer, ForeignKey("alerts.id"), nullable=False),
+    Column("sink", String(500), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", DateTime, nullable=False),
+    Column("last_error", Text),
+    Column("delivered_at", DateTime),
+    UniqueConstraint("alert_id", "sink", name="uq_outbox_alert_sink"),
+    Index("ix_outbox_status", "status", "next_attempt_at"),
+)
+
+
+# --------------------------------------------------------------------------------------------------
+# migrations: each builds the tables as they were at its version (the _<table>_v1 builders are frozen: a later
+# change to a table gets a new builder and a migration, so earlier migrations never change)
+# --------------------------------------------------------------------------------------------------
+
+
+def _migration_1(conn: Connection) -> None:
+    """Initial schema: items, topics, predictions (without sentiment), quarantine, cursors, alerts."""
+    m = MetaData()
+    _models_v1(m)
+    _items_v1(m)
+    _item_topics_v1(m)
+    Table(
+        "predictions",
+        m,
+        Column("item_id", String(200), ForeignKey("items.id"), nullable=False),
+        Column("model_id", String(200), ForeignKey("models.model_id"), nullable=False),
+        Column("label", String(100), nullable=False),
+        Column("score", Float, nullable=False),
+        Column("p_negative", Float, nullable=False),
+        Column("probs", Text, nullable=False),
+        Column("created_at", DateTime, nullable=False),
+        PrimaryKeyConstraint("item_id", "model_id"),
+        Index("ix_predictions_model", "model_id"),
+    )
+    _quarantine_v1(m)
+    _ingest_cursors_v1(m)
+    _alerts_v1(m)
     m.create_all(conn, checkfirst=True)
 
 
