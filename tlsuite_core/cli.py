@@ -194,7 +194,7 @@ def plugins_list(
 
 def core_app(host: PluginHost) -> typer.Typer:
     """The root CLI with the core's own commands only (their names are the ones no plugin may take)."""
-    from .commands import export, pretrain
+    from .commands import export, pretrain, serve
     from .commands.common import bind
 
     _hide_flag_types()
@@ -218,6 +218,7 @@ def core_app(host: PluginHost) -> typer.Typer:
         app.add_typer(group, name=name)
     pretrain.register(app)
     export.register(app)
+    serve.register(app)
     return app
 
 

@@ -20,6 +20,7 @@ __all__ = [
     "tlsuite_register_data_adapters",
     "tlsuite_register_metrics",
     "tlsuite_register_models",
+    "tlsuite_register_routes",
     "tlsuite_register_tasks",
 ]
 
@@ -88,4 +89,21 @@ def tlsuite_register_models(register: Callable[..., None]) -> None:
     """Register model aliases usable with ``--model``.
 
     :param register: call ``register(alias)`` with a :class:`tlsuite_core.models.ModelAlias`.
+    """
+
+
+# --------------------------------------------------------------------------------------------------
+# Serving
+# --------------------------------------------------------------------------------------------------
+
+
+@hookspec
+def tlsuite_register_routes(register: Callable[..., None]) -> None:
+    """Register HTTP routes of ``tlsuite serve`` beside the generic ``POST /v1/{app}/{run}/predict`` every served
+    run gets from its task.
+
+    :param register: call ``register(route)`` with a :class:`tlsuite_core.serving.Route`: the app whose runs it
+        serves, its path under ``/v1/{app}/{run}/`` and ``load() -> RouteHandler`` (request and response models,
+        ``async handle(request, context)``), called when the service starts, so registering imports no web
+        framework. Its name is ``app/path``.
     """

@@ -37,6 +37,7 @@ REGISTRATION_HOOKS = {
     "tlsuite_register_data_adapters": "data adapter",
     "tlsuite_register_metrics": "metric",
     "tlsuite_register_apps": "app",
+    "tlsuite_register_routes": "route",
 }
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 #: the kinds of things plugins register (the registration hook of each is ``tlsuite_register_<kind>s``)
-KINDS = ("task", "model", "data adapter", "metric", "app")
+KINDS = ("task", "model", "data adapter", "metric", "app", "route")
 
 
 @dataclass

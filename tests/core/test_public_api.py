@@ -31,6 +31,7 @@ PUBLIC_MODULES = (
     "tlsuite_core.tasks",
     "tlsuite_core.tasks.ranking",
     "tlsuite_core.tasks.token_classification",
+    "tlsuite_core.training.calibration",
 )
 
 TOP_LEVEL = [
