@@ -45,11 +45,11 @@ def environment() -> dict:
 
 
 def tlsuite(*args: str) -> str:
-    """Run the CLI (as a user would); return its stdout, fail loudly with its stderr tail."""
+    """Run the CLI (as a user would); return its stdout; its progress goes to this script's stderr."""
     cmd = [sys.executable, "-m", "tlsuite_core", *args]
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, cwd=ROOT)
     if proc.returncode != 0:
-        sys.exit(f"failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stderr[-3000:]}")
+        sys.exit(f"failed ({proc.returncode}): {' '.join(cmd)}")
     return proc.stdout.strip()
 
 

@@ -61,8 +61,10 @@ def split_of(text: str, seed: int = 13) -> str:
 @dataclass(frozen=True)
 class Span:
     """A slot in an utterance: character offsets, type and how the span was found (``how``: ``offsets`` when the
-    file's offsets cover the value, ``value`` when the value was found elsewhere in the text, ``offsets-only`` when
-    the value is not in the text but the offsets point at a token)."""
+    file's offsets cover the value, ``offsets-case`` when they cover it in another letter case (``Gold`` for
+    ``gold``), ``value`` when the value was found elsewhere in the text (grown to whole alphanumeric runs: an order
+    number whose leading zeros the value drops), ``offsets-only`` when the value is not in the text but the
+    offsets point at a token)."""
 
     start: int
     end: int
@@ -89,6 +91,8 @@ def slot_span(text: str, entity_type: str, value: str, start: str, end: str) -> 
         s, e = -1, -1
     if 0 <= s < e <= len(text) and text[s:e] == value:
         return Span(s, e, entity_type, "offsets")
+    if 0 <= s < e <= len(text) and text[s:e].lower() == value.lower():
+        return Span(s, e, entity_type, "offsets-case")
     hits = [m.start() for m in re.finditer(re.escape(value), text)]
     if hits:
         at = min(hits, key=lambda h: abs(h - s))
@@ -106,7 +110,7 @@ def placeholders(response: str) -> list[str]:
 def slot_rows(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[str, int]]:
     """Token-classification rows (``text`` + character-offset ``entities``) from Bitext rows, and counts of how each
     span was found (``offsets``, ``value``, ``offsets-only``, ``none``)."""
-    out, counts = [], {"offsets": 0, "value": 0, "offsets-only": 0, "none": 0, "no-entity": 0}
+    out, counts = [], {"offsets": 0, "offsets-case": 0, "value": 0, "offsets-only": 0, "none": 0, "no-entity": 0}
     for row in rows:
         if not row.get("entity_type"):
             counts["no-entity"] += 1
