@@ -9,7 +9,6 @@ import json
 import httpx
 import pytest
 
-from tests.conftest import train_base_run
 from tests.core.serving.support import LiveServer
 
 PREDICT = "/v1/finance-monitor/base/predict"
@@ -17,14 +16,13 @@ FULL, SCOPED, LIMITED, ENV = "full-key-0123456789", "scoped-key-abcdef", "limite
 
 
 @pytest.fixture(scope="module")
-def live(tmp_path_factory, tiny_model, tiny_data):
+def live(tmp_path_factory, tiny_run):
     from tlsuite_core.plugins import get_host
     from tlsuite_core.serving import ServeConfig, build_service
 
     base = tmp_path_factory.mktemp("serve")
-    run = train_base_run(base, tiny_model, tiny_data)
     broken = base / "runs" / "finance-monitor" / "broken"
-    broken.mkdir()
+    broken.mkdir(parents=True)
     (broken / "run.json").write_text(json.dumps({"app": "finance-monitor", "task": "sequence-classification"}))
     keys = base / "keys.txt"
     scoped = hashlib.sha256(SCOPED.encode()).hexdigest()
@@ -34,7 +32,7 @@ def live(tmp_path_factory, tiny_model, tiny_data):
         encoding="utf-8",
     )
     config = ServeConfig(api_keys=str(keys), threads=1)
-    service = build_service(config, [str(run), str(broken)], get_host().registry, env_keys=ENV)
+    service = build_service(config, [str(tiny_run), str(broken)], get_host().registry, env_keys=ENV)
     with LiveServer(service) as server:
         server.wait_ready()
         yield server
@@ -165,3 +163,18 @@ def test_access_logs_are_json_with_request_ids_and_no_keys_or_texts(live):
     for secret in (FULL, "wrong-key", "secret text", "jane.doe"):
         assert secret not in raw
     assert any(line["logger"] == "tlsuite.serve" and "broken failed to load" in line["message"] for line in lines)
+
+
+def test_the_http_client_example_calls_the_service(live, monkeypatch, capsys):
+    import runpy
+    import sys
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parents[3] / "apps" / "http_client_example.py"
+    monkeypatch.setenv("TLSUITE_KEY", FULL)
+    monkeypatch.setattr(sys, "argv", ["example", "--url", live.url, "--run", "finance-monitor/base", "--batch", "2"])
+    with pytest.raises(SystemExit) as done:
+        runpy.run_path(str(example), run_name="__main__")
+    assert done.value.code == 0
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 3 and "[PHONE]" in out[0] and "[EMAIL]" in out[1] and "[IBAN]" in out[2]

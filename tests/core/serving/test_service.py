@@ -1,0 +1,174 @@
+"""Service behaviour over real HTTP with fake models (no weights needed): the bounded queue, timeouts, graceful
+shutdown, names masked through a NER run, and a plugin's own route declared through the hook."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from types import SimpleNamespace
+
+import httpx
+import pytest
+from pydantic import BaseModel
+
+from tests.core.serving.support import FakeApp, LiveServer, fake_loader, fake_run
+from tlsuite_core import hookimpl
+from tlsuite_core.plugins import PluginHost
+from tlsuite_core.serving import Route, RouteHandler, ServeConfig, build_service
+
+PREDICT = "/v1/finance-monitor/slow/predict"
+
+
+def service(tmp_path, registry=None, **config):
+    runs = [fake_run(tmp_path, "finance-monitor", "slow", "sequence-classification")]
+    runs.append(fake_run(tmp_path, "ner", "people", "token-classification"))
+    host_registry = registry or PluginHost(entry_points=[]).registry
+    return build_service(ServeConfig(**config), [str(r) for r in runs], host_registry, env_keys="")
+
+
+def test_a_full_queue_answers_503_with_retry_after_and_the_service_recovers(tmp_path):
+    slow = FakeApp(delay=0.3)
+    loader = fake_loader({"slow": slow, "people": FakeApp("token-classification")})
+    with LiveServer(service(tmp_path, max_queue=2, max_batch_size=1), loader=loader) as live:
+        live.wait_ready()
+        with ThreadPoolExecutor(8) as pool:
+            answers = list(
+                pool.map(lambda i: httpx.post(live.url + PREDICT, json={"texts": [f"t{i}"]}, timeout=30), range(8))
+            )
+        codes = sorted(r.status_code for r in answers)
+        assert 200 in codes and 503 in codes, codes
+        refused = [r for r in answers if r.status_code == 503]
+        assert all(int(r.headers["retry-after"]) >= 1 for r in refused)
+        assert "overloaded" in refused[0].json()["error"]["message"]
+        assert httpx.post(live.url + PREDICT, json={"texts": ["after"]}, timeout=30).status_code == 200
+        metrics = httpx.get(live.url + "/metrics").text
+        assert 'tlsuite_refused_total{reason="queue_full",run="finance-monitor/slow"}' in metrics
+
+
+def test_a_request_past_its_timeout_gets_504(tmp_path):
+    loader = fake_loader({"slow": FakeApp(delay=1.0), "people": FakeApp("token-classification")})
+    with LiveServer(service(tmp_path, request_timeout_s=0.2), loader=loader) as live:
+        live.wait_ready()
+        r = httpx.post(live.url + PREDICT, json={"texts": ["x"]}, timeout=30)
+        assert r.status_code == 504 and "0.2 s" in r.json()["error"]["message"]
+
+
+def test_shutdown_finishes_in_flight_requests(tmp_path):
+    slow = FakeApp(delay=0.8)
+    loader = fake_loader({"slow": slow, "people": FakeApp("token-classification")})
+    live = LiveServer(service(tmp_path), loader=loader).__enter__()
+    try:
+        live.wait_ready()
+        with ThreadPoolExecutor(1) as pool:
+            pending = pool.submit(httpx.post, live.url + PREDICT, json={"texts": ["in flight"]}, timeout=30)
+            time.sleep(0.3)
+            live.server.should_exit = True  # what uvicorn's SIGTERM / SIGINT handler does
+            answer = pending.result(30)
+        assert answer.status_code == 200 and answer.json()["results"][0]["label"] == "negative"
+        live.thread.join(30)
+        assert not live.thread.is_alive()
+    finally:
+        live.__exit__(None, None, None)
+
+
+def test_names_are_masked_through_the_served_ner_run(tmp_path):
+    people = FakeApp("token-classification")
+    loader = fake_loader({"slow": FakeApp(), "people": people})
+    with LiveServer(service(tmp_path), loader=loader) as live:
+        live.wait_ready()
+        text = "John Smith (john@corp.example) says profit rose"
+        r = httpx.post(live.url + PREDICT, json={"texts": [text], "mask_pii": True}, timeout=30)
+        assert r.status_code == 200
+        assert r.json()["masked"][0]["text"] == "[PERSON] ([EMAIL]) says profit rose"
+        assert [text] in people.calls
+        ner = httpx.post(live.url + "/v1/ner/people/predict", json={"texts": [text]}, timeout=30).json()
+        assert ner["results"][0][0]["label"] == "PER" and ner["task"] == "token-classification"
+
+
+class Ask(BaseModel):
+    texts: list[str]
+    mask_pii: bool = False
+    top: int = 1
+
+
+class Answer(BaseModel):
+    answers: list[str]
+    seen: list[str]
+
+
+async def handle(request: Ask, context) -> Answer:
+    results = await context.predict(request.texts)
+    return Answer(answers=[f"{context.run}:{r.label}" for r in results][: request.top], seen=request.texts)
+
+
+class RoutePlugin:
+    @hookimpl
+    def tlsuite_register_routes(self, register):
+        register(Route("finance-monitor", "ask", lambda: RouteHandler(Ask, Answer, handle), summary="Ask it."))
+
+
+def test_a_plugin_route_declared_through_the_hook_is_served_with_keys_limits_and_masking(tmp_path):
+    entry = SimpleNamespace(name="asker", value="tests:asker", dist=None, load=lambda: RoutePlugin())
+    host = PluginHost(entry_points=[entry])
+    assert host.registry.names("route") == ["finance-monitor/ask"]
+    srv = service(tmp_path, registry=host.registry, max_text_chars=50)
+    srv.keys = type(srv.keys).load(env="route-key")
+    loader = fake_loader({"slow": FakeApp(), "people": FakeApp("token-classification")})
+    with LiveServer(srv, host.registry.values("route"), loader=loader) as live:
+        live.wait_ready()
+        url, auth = live.url + "/v1/finance-monitor/slow/ask", {"Authorization": "Bearer route-key"}
+        assert httpx.post(url, json={"texts": ["x"]}).status_code == 401
+        r = httpx.post(url, json={"texts": ["profit rose, call +1 415 555 2671"], "mask_pii": True}, headers=auth)
+        assert r.status_code == 200, r.text
+        assert r.json() == {"answers": ["slow:positive"], "seen": ["profit rose, call [PHONE]"]}
+        assert httpx.post(url, json={"texts": ["a" * 51]}, headers=auth).status_code == 413
+        assert httpx.post(url, json={"texts": ["a"], "top": "many"}, headers=auth).status_code == 422
+        assert "/v1/finance-monitor/slow/ask" in httpx.get(live.url + "/openapi.json").json()["paths"]
+
+
+def test_context_predict_is_awaitable_from_a_handler():
+    from tlsuite_core.serving import RouteContext
+
+    async def predict(texts):
+        return [t[::-1] for t in texts]
+
+    context = RouteContext("app", "run", None, predict, "rid")
+    assert asyncio.run(context.predict(["abc"])) == ["cba"]
+
+
+def test_the_service_refuses_a_public_address_without_keys(tmp_path):
+    from tlsuite_core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="without API keys"):
+        service(tmp_path, host="0.0.0.0")
+    assert service(tmp_path / "ok", host="0.0.0.0", allow_no_keys=True).keys.keys == []
+
+
+def test_two_runs_under_one_name_and_a_missing_run_are_refused(tmp_path):
+    from tlsuite_core.errors import ConfigError
+
+    run = fake_run(tmp_path, "finance-monitor", "a", "sequence-classification")
+    registry = PluginHost(entry_points=[]).registry
+    with pytest.raises(ConfigError, match="served twice"):
+        build_service(ServeConfig(), [str(run), str(run)], registry, env_keys="")
+    with pytest.raises(ConfigError, match="no such run folder"):
+        build_service(ServeConfig(), [str(tmp_path / "nothing")], registry, env_keys="")
+
+
+def test_the_batcher_gathers_concurrent_http_requests(tmp_path):
+    slow = FakeApp(delay=0.05)
+    loader = fake_loader({"slow": slow, "people": FakeApp("token-classification")})
+    with LiveServer(service(tmp_path, max_wait_ms=50), loader=loader) as live:
+        live.wait_ready()
+        start = threading.Barrier(12)
+
+        def call(i):
+            start.wait()
+            return httpx.post(live.url + PREDICT, json={"texts": [f"t{i}"]}, timeout=30).status_code
+
+        with ThreadPoolExecutor(12) as pool:
+            assert set(pool.map(call, range(12))) == {200}
+        served = [c for c in slow.calls if c[0].startswith("t")]
+        assert max(len(c) for c in served) > 1 and sum(len(c) for c in served) == 12
