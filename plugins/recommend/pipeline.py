@@ -1,0 +1,272 @@
+"""Training and evaluation of a recommender run: split, collaborative baselines (tuned on validation), text scores
+(two-tower, cross-encoder re-ranking), the fusion ranker (trained on validation), test metrics with bootstrap CIs.
+
+Every stage's scores are cached under ``<run>/cache/`` (npy), so an interrupted run picks up where it stopped.
+Validation scores come from models fitted on the training interactions; test scores from the same settings
+refitted on training + validation (the history a user has when the test item comes).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from .collaborative import ALS, BPR, ItemKNN, Popularity, save_model
+from .data import Catalogue, Interactions, Split
+from .fusion import Fusion
+from .metrics import bootstrap, candidate_ranks, list_metrics, per_user
+from .text import TwoTower, rerank, write_lists
+
+__all__ = ["ALL_FEATURES", "Settings", "evaluate_run", "train_run"]
+
+#: the fusion ranker's features (``Settings.features`` picks a subset)
+ALL_FEATURES = ("popularity", "itemknn", "als", "bpr", "two_tower", "cross_encoder", "history_length")
+
+#: settings tried on validation (the best by HR@10, ties by NDCG@10, is refitted for test)
+GRIDS: dict[str, list[Callable[[], Popularity]]] = {
+    "popularity": [Popularity],
+    "itemknn": [lambda: ItemKNN(20), lambda: ItemKNN(50), lambda: ItemKNN(100)],
+    "als": [
+        lambda: ALS(32, 0.1, 5.0),
+        lambda: ALS(64, 0.05, 2.0),
+        lambda: ALS(64, 0.1, 10.0),
+        lambda: ALS(128, 0.1, 5.0),
+    ],
+    "bpr": [lambda: BPR(64, 0.01, 0.05, 100), lambda: BPR(128, 0.01, 0.01, 200)],
+}
+
+
+@dataclass
+class Settings:
+    """What a run does (saved in ``recommend.json``)."""
+
+    model: str = "minilm"
+    history_cap: int = 10
+    rerank_depth: int = 20
+    cross_encoder: bool = True
+    list_size: int = 8
+    train_positives: int = 2
+    dev_users: int = 200
+    threshold: float | None = None
+    negatives: int = 99
+    seed: int = 13
+    tune: bool = True
+    features: list[str] = field(default_factory=lambda: list(ALL_FEATURES))
+    engine: dict[str, Any] = field(default_factory=dict)
+
+
+def _cached(folder: Path, name: str, compute: Callable[[], np.ndarray]) -> np.ndarray:
+    path = folder / "cache" / f"{name}.npy"
+    if path.is_file():
+        return np.load(path, allow_pickle=False)
+    value = np.asarray(compute())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.save(path.with_suffix(".tmp.npy"), value, allow_pickle=False)
+    path.with_suffix(".tmp.npy").replace(path)
+    return value
+
+
+def _with_valid(split: Split) -> Interactions:
+    """Training interactions plus each user's validation item (stamped just after their last training event)."""
+    users = np.flatnonzero(split.valid >= 0).astype(np.int32)
+    train = split.train
+    last = np.full(len(train.users), -1, dtype=np.int64)
+    np.maximum.at(last, train.user, train.timestamp)
+    return Interactions(
+        train.users,
+        np.concatenate([train.user, users]),
+        np.concatenate([train.item, split.valid[users]]),
+        np.concatenate([train.signal, np.ones(len(users), np.float32)]),
+        np.concatenate([train.timestamp, last[users] + 1]),
+        train.source,
+        train.fingerprint,
+    )
+
+
+def collaborative(folder: Path, split: Split, n_items: int, settings: Settings, log: Callable[[str], None]) -> dict:
+    """Per model: chosen settings, validation and test scores; the refitted models are saved for inference."""
+    valid_users, valid_cands = split.candidates("valid")
+    test_users, test_cands = split.candidates("test")
+    train_m, full_m = split.train.matrix(n_items), _with_valid(split).matrix(n_items)
+    out: dict[str, Any] = {}
+    for name, grid in GRIDS.items():
+        tried = []
+        for n, make in enumerate(grid if settings.tune else grid[:1]):
+            model = make()
+            scores = _cached(
+                folder,
+                f"valid_{name}_{n}",
+                lambda m=model: m.fit(train_m).score(valid_users, valid_cands, train_m[valid_users]),
+            )
+            found = list_metrics(scores, valid_cands, np.asarray(train_m.sum(axis=0)).ravel())
+            tried.append((found["hr@10"], found["ndcg@10"], n, model.settings(), scores))
+            log(f"  {name} {model.settings()}: validation HR@10 {found['hr@10']:.4f}")
+        _, _, best, chosen, valid_scores = max(tried, key=lambda t: (t[0], t[1]))
+        model = grid[best]().fit(full_m)
+        save_model(model, folder / "collaborative")
+        test_scores = _cached(
+            folder, f"test_{name}", lambda m=model: m.score(test_users, test_cands, full_m[test_users])
+        )
+        out[name] = {
+            "settings": chosen,
+            "valid": valid_scores,
+            "test": test_scores,
+            "tried": [t[:2] + (t[3],) for t in tried],
+        }
+    return out
+
+
+def text_scores(
+    folder: Path, split: Split, catalogue: Catalogue, settings: Settings, cf: dict, log: Callable[[str], None]
+) -> dict[str, dict[str, np.ndarray]]:
+    """Two-tower cosine of every candidate; cross-encoder scores of the ALS top ``rerank_depth``."""
+    tower = TwoTower(settings.model, history_cap=settings.history_cap)
+    histories = {"valid": split.train.histories(), "test": _with_valid(split).histories()}
+    out: dict[str, dict[str, np.ndarray]] = {"two_tower": {}, "cross_encoder": {}}
+    if not (folder / "two_tower").is_dir():
+        log("two-tower: embedding the catalogue")
+        tower.build(catalogue).save(folder / "two_tower")
+    else:
+        tower = TwoTower.load(folder / "two_tower", settings.model, settings.history_cap)
+    for which in ("valid", "test"):
+        users, cands = split.candidates(which)
+        out["two_tower"][which] = _cached(
+            folder,
+            f"{which}_two_tower",
+            lambda u=users, c=cands, w=which: tower.score(tower.users(catalogue, [histories[w][i] for i in u]), c),
+        )
+    if settings.cross_encoder:
+        app = cross_encoder(folder, split, catalogue, settings, histories["valid"], log)
+        for which in ("valid", "test"):
+            users, cands = split.candidates(which)
+            log(f"cross-encoder: re-ranking the ALS top {settings.rerank_depth} of {len(users)} {which} lists")
+            out["cross_encoder"][which] = _cached(
+                folder,
+                f"{which}_cross_encoder",
+                lambda u=users, c=cands, w=which: rerank(
+                    app,
+                    catalogue,
+                    [histories[w][i] for i in u],
+                    c,
+                    cf["als"][w],
+                    depth=settings.rerank_depth,
+                    history_cap=settings.history_cap,
+                ),
+            )
+    return out
+
+
+def cross_encoder(
+    folder: Path, split: Split, catalogue: Catalogue, settings: Settings, histories: list, log: Callable[[str], None]
+) -> Any:
+    """Train (once) the cross-encoder on lists from the training interactions; dev lists from validation."""
+    from tlsuite_core import load_app
+    from tlsuite_core.tasks.ranking import train_ranker
+
+    from . import APP
+
+    marker = folder / "cross_encoder.json"
+    if marker.is_file():
+        return load_app(json.loads(marker.read_text())["run"], device="cpu")
+    seen = [set(h.tolist()) | {int(split.valid[u]), int(split.test[u])} for u, h in enumerate(histories)]
+    lists = folder / "lists"
+    lists.mkdir(parents=True, exist_ok=True)
+    common = dict(list_size=settings.list_size, history_cap=settings.history_cap, seed=settings.seed)
+    n = write_lists(lists / "train.csv", catalogue, histories, seen, positives=settings.train_positives, **common)
+    dev_users = settings.dev_users
+    write_lists(
+        lists / "dev.csv",
+        catalogue,
+        histories[:dev_users],
+        seen,
+        positives=1,
+        targets=split.valid[:dev_users],
+        **common,
+    )
+    log(f"cross-encoder: {n} training lists of {settings.list_size} (history capped at {settings.history_cap} items)")
+    overrides = {"model": settings.model, "runs_dir": str(folder / "runs"), **settings.engine}
+    overrides["extra"] = {"list_size": settings.list_size, **(settings.engine.get("extra") or {})}
+    run = train_ranker(APP, train=str(lists / "train.csv"), dev=str(lists / "dev.csv"), overrides=overrides)
+    marker.write_text(json.dumps({"run": str(run)}), encoding="utf-8")
+    return load_app(run, device="cpu")
+
+
+def features(split: Split, which: str, cf: dict, text: dict, counts: np.ndarray) -> dict[str, np.ndarray]:
+    users, cands = split.candidates(which)
+    hist_len = np.bincount(split.train.user, minlength=len(split.train.users))[users].astype(np.float32)
+    hist_len += 1.0 if which == "test" else 0.0  # the validation item joined the history
+    out = {name: cf[name][which] for name in ("itemknn", "als", "bpr")}
+    out["popularity"] = np.log1p(counts[cands])
+    out["history_length"] = np.repeat(hist_len[:, None], cands.shape[1], axis=1)
+    for name in ("two_tower", "cross_encoder"):
+        if which in text.get(name, {}):
+            out[name] = text[name][which]
+    return out
+
+
+def _reranked(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """Cross-encoder order on the re-ranked depth, first-stage order below it."""
+    top = np.nan_to_num(second, nan=-np.inf)
+    return np.where(np.isnan(second), first - 1e6, top + 1e6)
+
+
+def evaluate_run(
+    folder: Path, split: Split, cf: dict, text: dict, fusion: Fusion, counts: np.ndarray, settings: Settings
+) -> dict[str, Any]:
+    """Test metrics of every model (HR/NDCG@10, MRR, AUC, coverage, popularity bias), bootstrap intervals, and
+    the paired difference of the fused ranker against the best collaborative baseline."""
+    _, cands = split.candidates("test")
+    scores = {name: cf[name]["test"] for name in GRIDS}
+    if "test" in text["two_tower"]:
+        scores["two_tower"] = text["two_tower"]["test"]
+    if "test" in text["cross_encoder"]:
+        scores[f"als>cross_encoder@{settings.rerank_depth}"] = _reranked(
+            cf["als"]["test"], text["cross_encoder"]["test"]
+        )
+    feats = features(split, "test", {k: {w: v[w] for w in ("valid", "test")} for k, v in cf.items()}, text, counts)
+    scores["fused"] = fusion.score(feats, cands.shape)
+    table, users_hr, users_ndcg = {}, {}, {}
+    for name, s in scores.items():
+        table[name] = list_metrics(s, cands, counts)
+        pu = per_user(candidate_ranks(s, cands), cands.shape[1])
+        users_hr[name], users_ndcg[name] = pu["hr@10"], pu["ndcg@10"]
+        table[name]["hr@10_ci"] = bootstrap(pu["hr@10"])
+        table[name]["ndcg@10_ci"] = bootstrap(pu["ndcg@10"])
+    best_cf = max(GRIDS, key=lambda n: table[n]["hr@10"])
+    paired = {
+        "against": best_cf,
+        "hr@10": bootstrap(users_hr["fused"], users_hr[best_cf]),
+        "ndcg@10": bootstrap(users_ndcg["fused"], users_ndcg[best_cf]),
+    }
+    return {"test": table, "fused_vs_best_collaborative": paired}
+
+
+def train_run(
+    folder: Path, split: Split, catalogue: Catalogue, settings: Settings, log: Callable[[str], None]
+) -> dict[str, Any]:
+    """Every stage of a run into ``folder``; returns the metrics (also written to ``metrics.json``)."""
+    n_items = len(catalogue)
+    log("collaborative baselines (tuned on validation)")
+    cf = collaborative(folder, split, n_items, settings, log)
+    text = text_scores(folder, split, catalogue, settings, cf, log)
+    counts = np.asarray(_with_valid(split).matrix(n_items).sum(axis=0)).ravel().astype(np.float32)
+    valid_counts = np.asarray(split.train.matrix(n_items).sum(axis=0)).ravel().astype(np.float32)
+    cf_scores = {k: {w: v[w] for w in ("valid", "test")} for k, v in cf.items()}
+    valid_feats = features(split, "valid", cf_scores, text, valid_counts)
+    names = [f for f in settings.features if f in valid_feats]
+    log(
+        f"fusion: LambdaRank on {len(names)} features ({', '.join(names)}), {len(split.candidates('valid')[0])} validation lists"
+    )
+    fusion = Fusion(names, seed=settings.seed).fit(valid_feats, split.candidates("valid")[1])
+    fusion.save(folder / "fusion")
+    metrics = evaluate_run(folder, split, cf, text, fusion, counts, settings)
+    metrics["validation"] = {name: {"settings": cf[name]["settings"], "tried": cf[name]["tried"]} for name in GRIDS}
+    metrics["fusion"] = {"cv": fusion.cv, "importance": fusion.importances()}
+    metrics["settings"] = asdict(settings)
+    metrics["protocol"] = split.protocol
+    (folder / "metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
+    return metrics

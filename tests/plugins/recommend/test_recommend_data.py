@@ -1,0 +1,129 @@
+"""recommend: readers, bad rows, splits, negative sampling, metrics, collaborative models (no model training)."""
+
+import json
+
+import numpy as np
+import pytest
+from tlsuite_recommend.collaborative import ALS, BPR, ItemKNN, Popularity, load_model, save_model
+from tlsuite_recommend.data import leave_latest_out, load_interactions, load_items, load_movielens, time_split
+from tlsuite_recommend.metrics import bootstrap, candidate_ranks, list_metrics, per_user
+
+from tests.plugins.recommend.recommend_support import write_fixture
+from tlsuite_core.errors import DataError
+
+
+@pytest.fixture
+def fixture(tmp_path):
+    return write_fixture(tmp_path)
+
+
+def test_reads_items_and_interactions(fixture):
+    items = load_items(fixture["items"])
+    events = load_interactions(fixture["interactions"], items)
+    assert items.ids[:3] == ["1", "2", "3"] and items.text(0).endswith("Genres: Comedy")
+    assert len(events) == 240 and len(events.users) == 24
+    assert len(events.implicit(4.0)) < len(events)
+
+
+def test_parquet_interactions(fixture, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(
+        pa.Table.from_pylist([{"user": "a", "item": "1"}, {"user": "a", "item": "2"}]), tmp_path / "e.parquet"
+    )
+    events = load_interactions(tmp_path / "e.parquet", load_items(fixture["items"]))
+    assert events.timestamp.tolist() == [0, 1] and events.signal.tolist() == [1.0, 1.0]
+
+
+@pytest.mark.parametrize(
+    "row, line, field",
+    [
+        ("u1,999,4,10", 3, "item"),
+        ("u1,1,high,10", 3, "rating"),
+        (",1,4,10", 3, "user"),
+        ("u1,1,4,yesterday", 3, "timestamp"),
+    ],
+)
+def test_a_bad_interaction_names_file_line_and_field(fixture, tmp_path, row, line, field):
+    path = tmp_path / "bad.csv"
+    path.write_text(f"user,item,rating,timestamp\nu0,1,4,5\n{row}\n", encoding="utf-8")
+    with pytest.raises(DataError) as err:
+        load_interactions(path, load_items(fixture["items"]))
+    assert (err.value.path, err.value.line, err.value.field) == (str(path), line, field)
+
+
+def test_a_bad_item_file(tmp_path):
+    path = tmp_path / "items.jsonl"
+    path.write_text(json.dumps({"id": "1", "title": "a"}) + "\n" + json.dumps({"id": "1", "title": "b"}) + "\n")
+    with pytest.raises(DataError, match="twice") as err:
+        load_items(path)
+    assert err.value.line == 2
+
+
+def test_movielens_folder_errors(tmp_path):
+    with pytest.raises(DataError, match="u.genre"):
+        load_movielens(tmp_path)
+    (tmp_path / "u.genre").write_text("unknown|0\nComedy|1\n")
+    (tmp_path / "u.item").write_text("1|Film (1995)|01-Jan-1995||url|0|1\n2|Other (1996)|x||url|0|7\n")
+    (tmp_path / "u.data").write_text("1\t1\t5\t100\n")
+    with pytest.raises(DataError) as err:
+        load_movielens(tmp_path)
+    assert (err.value.line, err.value.field) == (2, "genres")
+
+
+def test_leave_latest_out_ties_by_item_id_and_fixed_negatives(fixture):
+    items = load_items(fixture["items"])
+    events = load_interactions(fixture["interactions"], items)
+    # two events at the same, latest time: the larger item id is the test item
+    events.timestamp[events.user == 0] = 5
+    split = leave_latest_out(events, len(items), negatives=9, seed=13)
+    mine = np.sort(events.item[events.user == 0])
+    assert split.test[0] == mine[-1] and split.valid[0] == mine[-2]
+    assert len(split.train) == len(events) - 2 * 24
+    again = leave_latest_out(events, len(items), negatives=9, seed=13)
+    assert np.array_equal(split.test_negatives, again.test_negatives)
+    for u in range(24):
+        rated = set(events.item[events.user == u].tolist())
+        assert not rated & set(split.test_negatives[u].tolist())
+        assert len(set(split.valid_negatives[u].tolist())) == 9
+
+
+def test_time_split(fixture):
+    items = load_items(fixture["items"])
+    events = load_interactions(fixture["interactions"], items)
+    split = time_split(events, len(items), valid_from=1080, test_from=1090, negatives=5)
+    assert (split.train.timestamp < 1080).all()
+    assert split.valid[0] == events.item[(events.user == 0) & (events.timestamp == 1080)][0]
+
+
+def test_metrics_on_known_ranks():
+    candidates = np.array([[5, 1, 2], [5, 1, 2]])
+    scores = np.array([[0.9, 0.5, 0.1], [0.5, 0.5, 0.9]])  # user 2: tie with item 1 (smaller id wins) and item 2 above
+    ranks = candidate_ranks(scores, candidates)
+    assert ranks.tolist() == [0, 2]
+    pu = per_user(ranks, 3, k=2)
+    assert pu["hr@2"].tolist() == [1.0, 0.0] and pu["auc"].tolist() == [1.0, 0.0]
+    m = list_metrics(scores, candidates, np.arange(6, dtype=float), k=2)
+    assert m["hr@2"] == 0.5 and m["coverage@2"] == pytest.approx(3 / 6)
+    ci = bootstrap(np.array([1.0, 0.0, 1.0, 1.0]), np.array([0.0, 0.0, 1.0, 0.0]))
+    assert ci["mean"] == 0.5 and ci["low"] <= 0.5 <= ci["high"]
+
+
+@pytest.mark.parametrize(
+    "make", [Popularity, lambda: ItemKNN(5), lambda: ALS(8, 0.1, 2.0, 5), lambda: BPR(8, 0.01, 0.05, 20)]
+)
+def test_collaborative_models_score_save_and_fold_in(fixture, tmp_path, make):
+    items = load_items(fixture["items"])
+    events = load_interactions(fixture["interactions"], items)
+    matrix = events.matrix(len(items))
+    model = make().fit(matrix)
+    cands = np.array([[0, 1, 2], [3, 4, 5]])
+    scores = model.score(np.array([0, 1]), cands, matrix[[0, 1]])
+    save_model(model, tmp_path / "m")
+    assert not list((tmp_path / "m").glob("*.pkl"))
+    again = load_model(model.name, tmp_path / "m")
+    np.testing.assert_allclose(again.score(np.array([0, 1]), cands, matrix[[0, 1]]), scores, rtol=1e-5)
+    # a new user (-1) is scored from their history alone; items unknown to the model score 0
+    new = again.score(np.array([-1]), np.array([[0, 1, len(items) + 2]]), matrix[[0]])
+    assert new.shape == (1, 3) and np.isfinite(new).all()
