@@ -113,10 +113,164 @@ def banking(seed: int) -> None:
     print(json.dumps({k: result[k] for k in ("seed", "dev_accuracy", "dev_macro_f1")}))
 
 
+def oos(seed: int, epochs: float) -> None:
+    """A seeded quarter of Banking77's intents held out of training (their dev.csv rows are out of scope): every
+    out-of-scope score through ``evaluate-oos``."""
+    out = RESULTS / f"customer-service-oos-seed{seed}.json"
+    if out.exists() or not BANKING.is_dir():
+        print(f"{out} exists or no data; skipped")
+        return
+    tmp = OUT / f"oos-seed{seed}.json"
+    start = time.perf_counter()
+    tlsuite(
+        "customer-service",
+        "evaluate-oos",
+        "--train",
+        str(BANKING / "train_minus_dev.csv"),
+        "--dev",
+        str(BANKING / "dev.csv"),
+        "--output",
+        str(tmp),
+        "--seed",
+        str(seed),
+        "--threads",
+        "1",
+        "--work",
+        str(OUT / f"oos-seed{seed}"),
+        f"--train-option=--epochs={epochs:g}",
+    )
+    result = json.loads(tmp.read_text())
+    result.update(
+        {"epochs": epochs, "wall_seconds": round(time.perf_counter() - start, 1), "environment": environment()}
+    )
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result["methods"]))
+
+
+def read_split(folder: Path, split: str) -> tuple[list[str], list[str]]:
+    import csv
+
+    with (folder / f"{split}.csv").open(encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    return [r["text"] for r in rows], [r["label"] for r in rows]
+
+
+def bitext(max_length: int = 96) -> None:
+    """Answer retrieval on Bitext: the index holds the training answers; an answer is relevant when it belongs to
+    the question's intent (every Bitext answer is unique to its question). BM25 (bm25s) vs the untuned encoder vs
+    the bi-encoder fine-tuned on the training pairs (sentence-transformers, MNRL), R@1/5/10 and MRR on dev and test."""
+    from tlsuite_customer_service.retriever import bm25_rank, ranking_figures, train_retriever
+
+    from tlsuite_core.retrieval import EmbeddingIndex, Encoder
+
+    out = RESULTS / "customer-service-bitext.json"
+    if out.exists() or not BITEXT.is_file():
+        print(f"{out} exists or no data; skipped")
+        return
+    folder = OUT / "bitext"
+    tlsuite("customer-service", "prepare-bitext", str(BITEXT), "--out", str(folder))
+    answers = [json.loads(line) for line in (folder / "answers.jsonl").read_text().splitlines()]
+    ids, texts = [a["id"] for a in answers], [a["answer"] for a in answers]
+    intent_of = {a["id"]: a["intent"] for a in answers}
+    splits = {split: read_split(folder, split) for split in ("dev", "test")}
+    result: dict = {"index": "training answers", "answers": len(ids), "max_length": max_length, "retrieval": {}}
+    result["relevance"] = "an answer is relevant when its intent is the question's intent"
+    ranked: dict = {split: {} for split in splits}
+    start = time.perf_counter()
+    for split, (questions, _) in splits.items():
+        ranked[split]["bm25"] = bm25_rank(texts, ids, questions, 10)
+    result["bm25_seconds"] = round(time.perf_counter() - start, 1)
+
+    def dense(name: str, ref: str) -> None:
+        t0 = time.perf_counter()
+        encoder = Encoder(ref, device="cpu")
+        encoder.model.max_seq_length = max_length
+        index = EmbeddingIndex.build(ids, encoder.encode(texts), backend="numpy", model=ref)
+        for split, (questions, _) in splits.items():
+            ranked[split][name] = index.search(encoder.encode(questions), 10)[0]
+        result[f"{name}_encode_seconds"] = round(time.perf_counter() - t0, 1)
+
+    dense("untuned", "minilm")
+    tuned = OUT / "bitext-retriever"
+    if not (tuned / "modules.json").is_file():
+        train_q, train_a = [a["question"] for a in answers], texts
+        t0 = time.perf_counter()
+        train_retriever("minilm", train_q, train_a, tuned, epochs=1.0, batch_size=32, max_length=max_length, seed=1)
+        result["finetune_seconds"] = round(time.perf_counter() - t0, 1)
+    dense("fine-tuned", str(tuned))
+    for split, (_, intents) in splits.items():
+        relevant = [{i for i in ids if intent_of[i] == intent} for intent in intents]
+        result["retrieval"][split] = {name: ranking_figures(r, relevant) for name, r in ranked[split].items()}
+    result["environment"] = environment()
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result["retrieval"]))
+
+
+def slots(epochs: float) -> None:
+    """Slot tagging on Bitext (the core token-classification task through ``customer-service slots``): train on
+    the train split's utterances, dev for model selection, entity F1 (seqeval) on test."""
+    out = RESULTS / "customer-service-slots.json"
+    if out.exists() or not BITEXT.is_file():
+        print(f"{out} exists or no data; skipped")
+        return
+    folder = OUT / "bitext"
+    summary = json.loads(tlsuite("customer-service", "prepare-bitext", str(BITEXT), "--out", str(folder)))
+    runs = OUT / "runs"
+    run = runs / "customer-service-slots" / "bitext"
+    start = time.perf_counter()
+    if not (run / "run.json").is_file() or json.loads((run / "run.json").read_text())["status"] != "completed":
+        import shutil
+
+        shutil.rmtree(run, ignore_errors=True)
+        tlsuite(
+            "customer-service",
+            "slots",
+            "train",
+            "--train",
+            str(folder / "slots-train.jsonl"),
+            "--dev",
+            str(folder / "slots-dev.jsonl"),
+            "--runs-dir",
+            str(runs),
+            "--name",
+            "bitext",
+            "--epochs",
+            f"{epochs:g}",
+            "--threads",
+            "1",
+            "--seed",
+            "1",
+        )
+    metrics_path = OUT / "slots-test.json"
+    tlsuite(
+        "customer-service",
+        "slots",
+        "evaluate",
+        "--model",
+        str(run),
+        "--data",
+        str(folder / "slots-test.jsonl"),
+        "--output",
+        str(metrics_path),
+    )
+    metrics = json.loads(metrics_path.read_text())
+    result = {
+        "epochs": epochs,
+        "spans": summary["slot_spans"],
+        "test": metrics,
+        "wall_seconds": round(time.perf_counter() - start, 1),
+        "environment": environment(),
+    }
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps({k: v for k, v in metrics.items() if not isinstance(v, (dict, list))}))
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("part", choices=["banking"])
+    ap.add_argument("part", choices=["banking", "oos", "bitext", "slots", "latency", "throughput"])
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--epochs", type=float, default=2.0, help="oos: epochs of the held-out run; slots: epochs")
+    ap.add_argument("--model", default=None, help="latency / throughput: a customer-service run")
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -124,6 +278,12 @@ def main() -> int:
     RESULTS.mkdir(parents=True, exist_ok=True)
     if args.part == "banking":
         banking(args.seed)
+    elif args.part == "oos":
+        oos(args.seed, args.epochs)
+    elif args.part == "bitext":
+        bitext()
+    elif args.part == "slots":
+        slots(args.epochs)
     return 0
 
 
