@@ -25,7 +25,7 @@ OUT = ROOT / "bench" / "out" / "recommend"
 RESULTS = ROOT / "bench" / "results"
 
 #: the cross-encoder's caps and training budget (CPU): see docs/results/recommend.md
-ENGINE = {"max_steps": 150, "batch_size": 8, "learning_rate": 5e-5, "max_length": 160, "threads": 1, "name": "bench"}
+ENGINE = {"max_steps": 40, "batch_size": 8, "learning_rate": 5e-5, "max_length": 160, "threads": 1, "name": "bench"}
 
 
 def log(message: str) -> None:
@@ -52,6 +52,7 @@ def run(args: argparse.Namespace) -> None:
         rerank_depth=args.depth,
         engine=dict(ENGINE, max_steps=args.steps),
         cross_encoder=not args.no_cross_encoder,
+        two_tower_steps=args.two_tower_steps,
     )
     start = time.perf_counter()
     metrics = train_run(OUT / "run", split, items, settings, log)
@@ -139,9 +140,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("what", choices=("run", "cold-start", "throughput"))
     parser.add_argument("--history-cap", type=int, default=5)
-    parser.add_argument("--depth", type=int, default=20)
+    parser.add_argument("--depth", type=int, default=10)
     parser.add_argument("--steps", type=int, default=ENGINE["max_steps"])
     parser.add_argument("--no-cross-encoder", action="store_true")
+    parser.add_argument("--two-tower-steps", type=int, default=50)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--users", type=int, default=50)
     args = parser.parse_args()

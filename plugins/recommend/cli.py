@@ -88,6 +88,9 @@ def train(
         bool, typer.Option("--tune/--no-tune", help="Try the baselines' settings grids on validation.")
     ] = True,
     max_steps: Annotated[Optional[int], typer.Option(min=1, help="Cross-encoder training steps.")] = None,
+    two_tower_steps: Annotated[
+        int, typer.Option(min=0, help="Fine-tuning steps of the two-tower encoder (0: the pretrained encoder).")
+    ] = 100,
     strategy: Annotated[
         Optional[str], typer.Option(help="Cross-encoder fine-tuning strategy (full, lora, ...).")
     ] = None,
@@ -129,6 +132,7 @@ def train(
         batch_size=batch_size,
         threads=threads,
         max_length=max_length,
+        two_tower_steps=two_tower_steps,
     )
     _print_table(rec.metrics)
     typer.echo(str(rec.folder))

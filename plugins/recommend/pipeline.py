@@ -19,7 +19,7 @@ from .collaborative import ALS, BPR, ItemKNN, Popularity, save_model
 from .data import Catalogue, Interactions, Split
 from .fusion import Fusion
 from .metrics import bootstrap, candidate_ranks, list_metrics, per_user
-from .text import TwoTower, rerank, write_lists
+from .text import TwoTower, fine_tune_encoder, next_item_pairs, rerank, write_lists
 
 __all__ = ["ALL_FEATURES", "Settings", "evaluate_run", "train_run"]
 
@@ -50,6 +50,8 @@ class Settings:
     cross_encoder: bool = True
     list_size: int = 8
     train_positives: int = 2
+    two_tower_steps: int = 100
+    two_tower_positives: int = 5
     dev_users: int = 200
     threshold: float | None = None
     negatives: int = 99
@@ -120,25 +122,54 @@ def collaborative(folder: Path, split: Split, n_items: int, settings: Settings, 
     return out
 
 
+def two_tower(
+    folder: Path, split: Split, catalogue: Catalogue, settings: Settings, histories: dict, log: Callable[[str], None]
+) -> dict[str, dict[str, np.ndarray]]:
+    """Cosine scores of the pretrained encoder (``two_tower_pretrained``) and, with ``two_tower_steps``, of the
+    encoder fine-tuned on (history, next item) pairs of the training interactions (``two_tower``; otherwise the
+    pretrained scores). The index of the one named ``two_tower`` is kept in ``<run>/two_tower`` for inference."""
+    variants = [("two_tower_pretrained", settings.model)]
+    if settings.two_tower_steps:
+        tuned = folder / "two_tower_model"
+        if not tuned.is_dir():
+            queries, items = next_item_pairs(
+                catalogue, histories["valid"], positives=settings.two_tower_positives, history_cap=settings.history_cap
+            )
+            log(
+                f"two-tower: fine-tuning on {len(queries)} (history, next item) pairs, {settings.two_tower_steps} steps"
+            )
+            fine_tune_encoder(
+                settings.model, queries, items, tuned, max_steps=settings.two_tower_steps, seed=settings.seed
+            )
+        variants.append(("two_tower", str(tuned)))
+    out: dict[str, dict[str, np.ndarray]] = {}
+    for name, model in variants:
+        index = folder / ("two_tower" if name == variants[-1][0] else name)
+        if index.is_dir():
+            tower = TwoTower.load(index, model, settings.history_cap)
+        else:
+            log(f"{name}: embedding the catalogue")
+            tower = TwoTower(model, history_cap=settings.history_cap).build(catalogue)
+            tower.save(index)
+        out[name] = {}
+        for which in ("valid", "test"):
+            users, cands = split.candidates(which)
+            out[name][which] = _cached(
+                folder,
+                f"{which}_{name}",
+                lambda u=users, c=cands, w=which, t=tower: t.score(t.users(catalogue, [histories[w][i] for i in u]), c),
+            )
+    out.setdefault("two_tower", out["two_tower_pretrained"])
+    return out
+
+
 def text_scores(
     folder: Path, split: Split, catalogue: Catalogue, settings: Settings, cf: dict, log: Callable[[str], None]
 ) -> dict[str, dict[str, np.ndarray]]:
     """Two-tower cosine of every candidate; cross-encoder scores of the ALS top ``rerank_depth``."""
-    tower = TwoTower(settings.model, history_cap=settings.history_cap)
     histories = {"valid": split.train.histories(), "test": _with_valid(split).histories()}
-    out: dict[str, dict[str, np.ndarray]] = {"two_tower": {}, "cross_encoder": {}}
-    if not (folder / "two_tower").is_dir():
-        log("two-tower: embedding the catalogue")
-        tower.build(catalogue).save(folder / "two_tower")
-    else:
-        tower = TwoTower.load(folder / "two_tower", settings.model, settings.history_cap)
-    for which in ("valid", "test"):
-        users, cands = split.candidates(which)
-        out["two_tower"][which] = _cached(
-            folder,
-            f"{which}_two_tower",
-            lambda u=users, c=cands, w=which: tower.score(tower.users(catalogue, [histories[w][i] for i in u]), c),
-        )
+    out = two_tower(folder, split, catalogue, settings, histories, log)
+    out["cross_encoder"] = {}
     if settings.cross_encoder:
         app = cross_encoder(folder, split, catalogue, settings, histories["valid"], log)
         for which in ("valid", "test"):
@@ -221,8 +252,9 @@ def evaluate_run(
     the paired difference of the fused ranker against the best collaborative baseline."""
     _, cands = split.candidates("test")
     scores = {name: cf[name]["test"] for name in GRIDS}
-    if "test" in text["two_tower"]:
-        scores["two_tower"] = text["two_tower"]["test"]
+    for name in ("two_tower_pretrained", "two_tower"):
+        if name == "two_tower" or text[name] is not text["two_tower"]:
+            scores[name] = text[name]["test"]
     if "test" in text["cross_encoder"]:
         scores[f"als>cross_encoder@{settings.rerank_depth}"] = _reranked(
             cf["als"]["test"], text["cross_encoder"]["test"]

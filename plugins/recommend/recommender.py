@@ -79,7 +79,9 @@ class Recommender:
         self.user_index = {u: i for i, u in enumerate(known.users)}
         self.models = {name: load_model(name, folder / "collaborative") for name in GRIDS}
         self.fusion = Fusion.load(folder / "fusion")
-        self.tower = TwoTower.load(folder / "two_tower", settings.model, settings.history_cap)
+        tuned = folder / "two_tower_model"
+        encoder = str(tuned) if tuned.is_dir() else settings.model
+        self.tower = TwoTower.load(folder / "two_tower", encoder, settings.history_cap)
         self._cross_encoder: Any = None
 
     # -- training ----------------------------------------------------------------------------------

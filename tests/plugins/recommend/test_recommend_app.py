@@ -27,6 +27,7 @@ def trained(tmp_path_factory, tiny_model):
         list_size=4,
         max_steps=4,
         max_length=64,
+        two_tower_steps=2,
         threads=1,
         log=lambda message: None,
     )
@@ -42,7 +43,8 @@ def test_the_run_folder_holds_every_artefact_without_pickle(trained):
         assert (folder / "collaborative" / f"{name}.safetensors").is_file()
     assert not [p for p in folder.rglob("*") if p.suffix in (".pkl", ".pickle", ".joblib", ".bin", ".pt")]
     metrics = rec.metrics
-    assert {"popularity", "itemknn", "als", "bpr", "two_tower", "fused"} <= set(metrics["test"])
+    assert {"popularity", "itemknn", "als", "bpr", "two_tower", "two_tower_pretrained", "fused"} <= set(metrics["test"])
+    assert (folder / "two_tower_model" / "model.safetensors").is_file()
     assert any(name.startswith("als>cross_encoder@") for name in metrics["test"])
     for row in metrics["test"].values():
         assert {"hr@10", "ndcg@10", "mrr", "auc", "coverage@10", "popularity@10", "hr@10_ci"} <= set(row)
