@@ -29,7 +29,7 @@ from .errors import ConfigError, DataError, ModelError, first_line
 from .files import write_atomically
 from .models import ModelAlias, quiet_transformers, resolve_model
 
-__all__ = ["BACKENDS", "EmbeddingIndex", "Encoder", "faiss_available", "fingerprint_of", "normalise"]
+__all__ = ["BACKENDS", "EmbeddingIndex", "Encoder", "faiss_available", "fine_tune", "fingerprint_of", "normalise"]
 
 #: the values ``EmbeddingIndex.build(backend=...)`` accepts
 BACKENDS = ("auto", "numpy", "faiss")
@@ -112,6 +112,66 @@ class Encoder:
             show_progress_bar=False,
         )
         return normalise(vectors)
+
+
+def fine_tune(
+    base: str | os.PathLike[str],
+    anchors: Sequence[str],
+    positives: Sequence[str],
+    output: str | os.PathLike[str],
+    *,
+    epochs: float = 1.0,
+    max_steps: int | None = None,
+    batch_size: int = 32,
+    learning_rate: float = 5e-5,
+    max_length: int | None = None,
+    seed: int = 42,
+    aliases: Mapping[str, ModelAlias] | None = None,
+) -> Path:
+    """Fine-tune the encoder ``base`` contrastively on (anchor, positive) pairs with sentence-transformers' trainer
+    and ``MultipleNegativesRankingLoss`` (in-batch negatives; batches never hold the same text twice); ``output``
+    becomes a plain sentence-transformers folder (safetensors), written beside it and renamed into place.
+    ``max_steps`` (when given) overrides ``epochs``; ``max_length``: the encoder's token limit (default: its own)."""
+    from datasets import Dataset
+    from sentence_transformers import SentenceTransformerTrainer
+    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+    from sentence_transformers.sentence_transformer.training_args import (
+        BatchSamplers,
+        SentenceTransformerTrainingArguments,
+    )
+
+    if len(anchors) != len(positives) or len(anchors) < 2:
+        raise ConfigError("contrastive fine-tuning needs at least two (anchor, positive) pairs, as many of each")
+    model = Encoder(base, device="cpu", aliases=aliases).model
+    if max_length is not None:
+        model.max_seq_length = max_length
+    output = Path(output)
+    staging = output.with_name(f".{output.name}.tmp")
+    shutil.rmtree(staging, ignore_errors=True)
+    args = SentenceTransformerTrainingArguments(
+        output_dir=str(staging / "checkpoints"),
+        num_train_epochs=epochs,
+        max_steps=max_steps if max_steps is not None else -1,
+        per_device_train_batch_size=batch_size,
+        learning_rate=learning_rate,
+        warmup_ratio=0.1,
+        batch_sampler=BatchSamplers.NO_DUPLICATES,  # the same text twice in a batch would be a false negative
+        seed=seed,
+        save_strategy="no",
+        logging_steps=20,
+        report_to=[],
+        use_cpu=True,
+        disable_tqdm=True,
+    )
+    data = Dataset.from_dict({"anchor": list(anchors), "positive": list(positives)})
+    loss = MultipleNegativesRankingLoss(model)
+    SentenceTransformerTrainer(model=model, args=args, train_dataset=data, loss=loss).train()
+    shutil.rmtree(staging, ignore_errors=True)
+    model.save(str(staging), safe_serialization=True)
+    if output.exists():
+        shutil.rmtree(output)
+    staging.rename(output)
+    return output
 
 
 class EmbeddingIndex:

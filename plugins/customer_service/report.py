@@ -10,51 +10,48 @@ from typing import Any
 from tlsuite_core.files import write_atomically
 
 
-def _plot_reliability(ood_settings: dict[str, Any], path: Path) -> Path | None:
-    bins = ood_settings.get("reliability_after")
-    if not bins:
-        return None
+def _figure(size: tuple[float, float]) -> tuple[Any, Any, Any]:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(4, 4))
-    for key, name in (("reliability_before", "T=1"), ("reliability_after", f"T={ood_settings['temperature']:.2f}")):
-        rows = ood_settings.get(key) or []
-        ax.plot([r["confidence"] for r in rows], [r["accuracy"] for r in rows], marker="o", label=name)
-    ax.plot([0, 1], [0, 1], "k--", linewidth=0.8)
-    ax.set_xlabel("confidence")
-    ax.set_ylabel("accuracy")
-    ax.set_title("reliability (dev)")
+    fig, ax = plt.subplots(figsize=size)
+    return plt, fig, ax
+
+
+def _save(plt: Any, fig: Any, ax: Any, titles: tuple[str, str, str], path: Path) -> Path:
+    ax.set_xlabel(titles[0])
+    ax.set_ylabel(titles[1])
+    ax.set_title(titles[2])
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
+
+
+def _plot_reliability(ood_settings: dict[str, Any], path: Path) -> Path | None:
+    bins = ood_settings.get("reliability_after")
+    if not bins:
+        return None
+    plt, fig, ax = _figure((4, 4))
+    for key, name in (("reliability_before", "T=1"), ("reliability_after", f"T={ood_settings['temperature']:.2f}")):
+        rows = ood_settings.get(key) or []
+        ax.plot([r["confidence"] for r in rows], [r["accuracy"] for r in rows], marker="o", label=name)
+    ax.plot([0, 1], [0, 1], "k--", linewidth=0.8)
+    return _save(plt, fig, ax, ("confidence", "accuracy", "reliability (dev)"), path)
 
 
 def _plot_retrieval(result: dict[str, Any], path: Path) -> Path | None:
     systems = result.get("retrieval", {}).get("test") or result.get("retrieval", {}).get("dev")
     if not systems:
         return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5, 3.5))
+    plt, fig, ax = _figure((5, 3.5))
     for name, figures in systems.items():
         ks = sorted(int(k.split("@")[1]) for k in figures if k.startswith("recall@"))
         ax.plot(ks, [figures[f"recall@{k}"] for k in ks], marker="o", label=name)
-    ax.set_xlabel("k")
-    ax.set_ylabel("recall@k")
-    ax.set_title("answer retrieval")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, ax, ("k", "recall@k", "answer retrieval"), path)
 
 
 def _confused(metrics: dict[str, Any], top: int = 10) -> list[tuple[str, str, int]]:

@@ -32,49 +32,24 @@ def train_retriever(
     seed: int = 42,
     aliases: Any = None,
 ) -> Path:
-    """Fine-tune ``base`` on (question, answer) pairs; ``output`` becomes a plain sentence-transformers folder."""
-    from datasets import Dataset
-    from sentence_transformers import SentenceTransformerTrainer
-    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
-    from sentence_transformers.sentence_transformer.training_args import (
-        BatchSamplers,
-        SentenceTransformerTrainingArguments,
-    )
-
-    from tlsuite_core.retrieval import Encoder
+    """Fine-tune ``base`` on (question, answer) pairs (in-batch negatives); ``output`` becomes a plain
+    sentence-transformers folder."""
+    from tlsuite_core.retrieval import fine_tune
 
     if len(questions) != len(answers) or len(questions) < 2:
         raise ConfigError("the retriever needs at least two question -> answer pairs")
-    model = Encoder(base, device="cpu", aliases=aliases).model
-    model.max_seq_length = max_length
-    data = Dataset.from_dict({"anchor": list(questions), "positive": list(answers)})
-    staging = output.with_name(f".{output.name}.tmp")
-    args = SentenceTransformerTrainingArguments(
-        output_dir=str(staging / "checkpoints"),
-        num_train_epochs=epochs,
-        per_device_train_batch_size=batch_size,
+    return fine_tune(
+        base,
+        questions,
+        answers,
+        output,
+        epochs=epochs,
+        batch_size=batch_size,
         learning_rate=learning_rate,
-        warmup_ratio=0.1,
-        batch_sampler=BatchSamplers.NO_DUPLICATES,  # a duplicate answer in a batch would be a false negative
+        max_length=max_length,
         seed=seed,
-        save_strategy="no",
-        logging_steps=20,
-        report_to=[],
-        use_cpu=True,
-        disable_tqdm=True,
+        aliases=aliases,
     )
-    trainer = SentenceTransformerTrainer(
-        model=model, args=args, train_dataset=data, loss=MultipleNegativesRankingLoss(model)
-    )
-    trainer.train()
-    import shutil
-
-    shutil.rmtree(staging, ignore_errors=True)
-    model.save(str(staging), safe_serialization=True)
-    if output.exists():
-        shutil.rmtree(output)
-    staging.rename(output)
-    return output
 
 
 def ranking_figures(ranked: Sequence[Sequence[str]], relevant: Sequence[set[str]]) -> dict[str, float]:

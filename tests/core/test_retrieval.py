@@ -100,3 +100,18 @@ def test_encoder_gives_unit_float32_vectors(tiny_model):
     assert encoder.encode([]).shape == (0, encoder.dimension)
     single = encoder.encode(["where is my refund"])
     np.testing.assert_allclose(single[0], vectors[1], atol=1e-5)
+
+
+def test_fine_tune_writes_a_plain_sentence_transformers_folder(tiny_model, tmp_path):
+    from tlsuite_core.retrieval import fine_tune
+
+    anchors = ["profit rose", "shares fell", "the board met", "annual report"]
+    positives = ["good quarter", "bad quarter", "meeting held", "report filed"]
+    folder = fine_tune(tiny_model, anchors, positives, tmp_path / "enc", max_steps=2, batch_size=2, max_length=16)
+    assert (folder / "modules.json").is_file() and (folder / "model.safetensors").is_file()
+    assert not any(p.suffix in (".bin", ".pt", ".pkl") for p in folder.rglob("*"))
+    assert not (tmp_path / ".enc.tmp").exists()
+    encoder = Encoder(folder, device="cpu")
+    assert encoder.encode(["profit rose"]).shape == (1, encoder.dimension)
+    with pytest.raises(ConfigError, match="at least two"):
+        fine_tune(tiny_model, ["a"], ["b"], tmp_path / "x")
