@@ -44,6 +44,8 @@ from .files import read_yaml_mapping
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 SCHEDULERS = ("linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup")
 CLASS_WEIGHTS = ("none", "balanced")
+CHECKPOINT_CHOICES = ("best", "last")
+AVERAGING_CHOICES = ("none", "last-k", "swa")  # training/averaging.py AVERAGING_MODES
 
 #: the commands that take options (``Option.commands``)
 TRAIN, COMPARE, PRETRAIN = "train", "compare", "pretrain"
@@ -583,6 +585,21 @@ class TrainConfig:
         help="Evaluate every N steps (must divide --save-steps).",
     )
     save_total_limit: int = option(2, ge=1, commands=(), help="Checkpoints kept on disk during a run.")
+    select_checkpoint: str = option(
+        "best",
+        panel="Checkpoints",
+        choices=CHECKPOINT_CHOICES,
+        help="The model a run keeps: best (by --metric on dev: that dev score is then optimistic) or last (a fixed "
+        "schedule, e.g. the epochs cross-validation chose; the dev set is only scored).",
+    )
+    average_checkpoints: str = option(
+        "none",
+        panel="Checkpoints",
+        choices=AVERAGING_CHOICES,
+        help="The model a run keeps is the mean of checkpoint weights: last-k (the last --average-k) or swa (every "
+        "checkpoint of the second half of training); replaces --select-checkpoint.",
+    )
+    average_k: int = option(2, panel="Checkpoints", ge=1, help="Checkpoints --average-checkpoints last-k averages.")
     group_by_length: bool = option(
         True,
         flags=("--no-group-by-length",),
@@ -641,6 +658,14 @@ class TrainConfig:
         commands=LABELLED,
         help="Do not export merged/ (plain-transformers weights) for a mergeable adapter.",
     )
+    export_onnx: bool = option(
+        True,
+        flags=("--no-export-onnx",),
+        invert=True,
+        panel="Output",
+        commands=(TRAIN,),
+        help="Do not export onnx/ (sequence classification: the model for ONNX Runtime, so predict starts without PyTorch).",
+    )
     # regularisation, continual updates
     dropout: float | None = option(
         None,
@@ -658,13 +683,20 @@ class TrainConfig:
         ge=0,
         help="Adversarial training (FGM) on the embeddings with this perturbation norm (e.g. 1.0).",
     )
-    export_onnx: bool = option(
-        True,
-        flags=("--no-export-onnx",),
-        invert=True,
-        panel="Output",
-        commands=(TRAIN,),
-        help="Do not export onnx/ (sequence classification: the model for ONNX Runtime, so predict starts without PyTorch).",
+    rdrop_alpha: float = option(
+        0.0,
+        flags=("--rdrop",),
+        panel="Regularisation",
+        commands=LABELLED,
+        ge=0,
+        help="R-Drop: two dropout passes per batch, plus this weight x their symmetric KL divergence (e.g. 1.0).",
+    )
+    reinit_layers: int = option(
+        0,
+        panel="Regularisation",
+        commands=LABELLED,
+        ge=0,
+        help="Re-initialise the top N transformer layers (and the pooler) before fine-tuning.",
     )
     frozen: FrozenSettings = field(default_factory=FrozenSettings)
     oversample: bool = option(
@@ -688,6 +720,14 @@ class TrainConfig:
         ge=0,
         le=1,
         help="With --init-from: add this share of the old run's training data; reports forgetting on its dev set.",
+    )
+    final_fit: bool = option(
+        False,
+        flags=("--final-fit",),
+        panel="Data",
+        commands=(TRAIN,),
+        help="Train on the training and dev data together, on a fixed schedule (nothing is evaluated on dev); "
+        "choose the schedule by cross-validation first (--cv).",
     )
     dev_split: float = option(
         0.0,
@@ -762,6 +802,8 @@ class TrainConfig:
             problems.append("cache_features needs strategy frozen (only a frozen backbone has fixed features)")
         if self.frozen.cache_features and self.fgm_epsilon:
             problems.append("cache_features does not combine with fgm (the perturbed embeddings change the features)")
+        if self.final_fit and self.early_stopping:
+            problems.append("final_fit trains on the dev set too: early_stopping has nothing to stop on")
         if self.replay and not self.init_from:
             problems.append("replay needs init_from (the run whose training data is replayed)")
         if self.labels is not None and len(set(self.labels)) != len(self.labels):

@@ -190,12 +190,21 @@ def test_an_old_config_file_loads_with_typed_settings_and_saves_in_the_same_layo
     assert isinstance(task.options, GenerationOptions)
     assert (task.options.encoder, task.options.max_new_tokens, task.options.num_beams) == ("/tmp/bert", 6, 1)
     assert task.options.min_new_tokens is None  # not set: the task's default
-    # saved again: the same keys, values and order as the old file
+    # saved again: the old file's keys, values and order; options added since then follow with their defaults
     save_config(config, tmp_path / "again.yaml", "header")
     old = yaml.safe_load(OLD_GENERATION_CONFIG)
     again = yaml.safe_load((tmp_path / "again.yaml").read_text())
-    assert again == old and list(again) == list(old) and list(again["extra"]) == list(old["extra"])
-    assert config.to_dict() == old
+    assert_old_layout(again, old)
+    assert_old_layout(config.to_dict(), old)
+
+
+def assert_old_layout(saved: dict, old: dict) -> None:
+    """``saved`` has ``old``'s keys, values and order (task options too); keys of options added since then hold
+    their defaults."""
+    assert {k: saved[k] for k in old} == old and [k for k in saved if k in old] == list(old)
+    assert list(saved["extra"]) == list(old["extra"])
+    defaults = TrainConfig().to_dict()
+    assert {k: v for k, v in saved.items() if k not in old} == {k: defaults[k] for k in saved if k not in old}
 
 
 def test_an_old_run_record_configures_the_task_for_inference():
@@ -248,9 +257,8 @@ def test_an_old_ner_run_resumes_and_predicts(cli, workdir, ner_model, ner_data, 
     assert cli(*args).exit_code == 130
     run = workdir / "runs" / "ner" / "old"
     old_text = OLD_NER_CONFIG.format(model=ner_model, train=ner_data["train"], dev=ner_data["dev"])
-    # the run wrote the layout runs have always had, key for key and line for line
-    written = (run / "config.yaml").read_text(encoding="utf-8").splitlines()
-    assert [line for line in written if not line.startswith("#")] == old_text.splitlines()
+    # the run wrote the layout runs have always had, key for key (options added since: their defaults)
+    assert_old_layout(yaml.safe_load((run / "config.yaml").read_text(encoding="utf-8")), yaml.safe_load(old_text))
     # a run folder whose config.yaml and run.json hold the old text resumes with it...
     (run / "config.yaml").write_text("# an old run\n" + old_text, encoding="utf-8")
     record = json.loads((run / "run.json").read_text())
@@ -494,6 +502,15 @@ ENGINE = {
     "--save-steps",
     "--eval-steps",
     "--keep-checkpoints",
+    "--select-checkpoint",
+    "--average-checkpoints",
+    "--average-k",
+    "--rdrop",
+    "--reinit-layers",
+    "--final-fit",
+    "--cv",
+    "--cv-seeds",
+    "--no-export-onnx",
     "--device",
     "--precision",
     "--threads",
@@ -501,6 +518,8 @@ ENGINE = {
     "--runs-dir",
 }
 NOT_FOR_COMPARE = {
+    "--final-fit",
+    "--no-export-onnx",
     "--strategy",
     "--search",
     "--resume",
@@ -510,6 +529,12 @@ NOT_FOR_COMPARE = {
     "--cache-features",
 }
 NOT_FOR_PRETRAINING = {
+    "--rdrop",
+    "--reinit-layers",
+    "--final-fit",
+    "--cv",
+    "--cv-seeds",
+    "--no-export-onnx",
     "--strategy",
     "--freeze-layers",
     "--unfreeze-every",

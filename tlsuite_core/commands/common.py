@@ -68,6 +68,21 @@ class RunOptions:
         show_default=False,
         help="Hyperparameter search: N Optuna trials on the dev metric, then the table and the best config.",
     )
+    cv: Optional[int] = option(
+        None,
+        panel="Cross-validation",
+        commands=(TRAIN, COMPARE),
+        show_default=False,
+        help="K-fold cross-validation of the training data: mean ± standard error per metric over folds x "
+        "--cv-seeds, the best configuration selected on it, then the dev set scored once by that configuration.",
+    )
+    cv_seeds: Optional[str] = option(
+        None,
+        panel="Cross-validation",
+        commands=(TRAIN, COMPARE),
+        show_default=False,
+        help="Comma-separated seeds each fold trains with under --cv (default: --seed).",
+    )
     strategies: Optional[str] = option(
         None,
         panel="Compare",
@@ -327,9 +342,14 @@ def run_training(
             overrides=overrides,
             console=err,
             registry=get_host().registry,
+            cv=options.cv,
+            cv_seeds=options.cv_seeds,
         )
         err.print(f"[green]search completed[/] {result}")
         typer.echo(str(result))
+        return
+    if options.cv is not None:
+        _cross_validate(spec, options, overrides, strategies=None)
         return
     cfg, resume_run = resolve_training_config(
         spec, config_file=options.config, overrides=overrides, resume=options.resume
@@ -358,6 +378,11 @@ def run_comparison(spec: AppSpec, options: RunOptions, *, task_options: type[Tas
 
     if options.config is not None:
         load_config_file(options.config, task_options=task_options)
+    if options.cv is not None:
+        _cross_validate(
+            spec, options, _with_environment(options.overrides), strategies=parse_strategies(options.strategies)
+        )
+        return
     folder = run_compare(
         spec,
         strategies=parse_strategies(options.strategies),
@@ -369,6 +394,29 @@ def run_comparison(spec: AppSpec, options: RunOptions, *, task_options: type[Tas
     )
     err.print((folder / "compare.md").read_text(encoding="utf-8"))
     err.print(f"[green]report written[/] {folder}/compare.md, compare.csv, compare.json, compare.png")
+    typer.echo(str(folder))
+
+
+def _cross_validate(
+    spec: AppSpec, options: RunOptions, overrides: dict[str, Any], *, strategies: Optional[Sequence[str]]
+) -> None:
+    """``--cv K``: the cross-validation table (of one configuration, or of each strategy), the selection and the
+    dev set scored once; prints the folder on stdout."""
+    from ..training.cv import parse_seeds, run_cv
+
+    if options.resume is not None:
+        raise ConfigError("--cv runs its own folds (the same command resumes them); drop --resume")
+    folder = run_cv(
+        spec,
+        k=options.cv,
+        seeds=parse_seeds(options.cv_seeds),
+        config_file=options.config,
+        overrides=overrides,
+        console=err,
+        registry=get_host().registry,
+        strategies=strategies,
+    )
+    err.print((folder / "cv-report.md").read_text(encoding="utf-8"))
     typer.echo(str(folder))
 
 

@@ -93,9 +93,17 @@ class SequenceClassification(Task):
         return base | {f"f1_{label}" for label in labels}
 
     def evaluate_output(self, output: Any, labels: Sequence[str], dataset: Any = None) -> dict[str, Any]:
+        """Metrics of the selected model on dev, with its calibration: ECE and the temperature fitted on the same
+        dev set (``calibration``: the reliability tables before and after scaling)."""
+        from ..training.calibration import calibrate
+
         logits = output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions
         metrics = classification_metrics(output.label_ids, logits.argmax(-1), labels)
         metrics["loss"] = float(output.metrics.get("test_loss", float("nan")))
+        if len(logits):
+            calibration = calibrate(logits, output.label_ids, logits=True)
+            metrics.update(ece=calibration["ece"], temperature=calibration["temperature"])
+            metrics["calibration"] = dict(calibration)
         return metrics
 
     def summary(self, metrics: dict[str, Any]) -> str:
@@ -123,10 +131,24 @@ class SequenceClassification(Task):
         lines.append(
             f"{'macro avg':<24}{metrics['macro_precision']:>10.4f}{metrics['macro_recall']:>10.4f}{metrics['macro_f1']:>10.4f}{metrics['n']:>10}"
         )
+        if "calibration" in metrics:
+            c = metrics["calibration"]
+            lines += [
+                "",
+                f"calibration: ECE {c['ece']:.4f} ({c['bins']} bins); temperature {c['temperature']:.3f} fitted on this "
+                f"set gives ECE {c['ece_scaled']:.4f} on it (optimistic: fitted and scored on the same rows)",
+            ]
         (folder / "classification_report.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
         (folder / "classification_report.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
         confusion_matrix_png(folder / "confusion_matrix.png", metrics["confusion_matrix"])
-        return ["classification_report.txt", "classification_report.json", "confusion_matrix.png"]
+        files = ["classification_report.txt", "classification_report.json", "confusion_matrix.png"]
+        if "calibration" in metrics:
+            from ..training.calibration import reliability_diagram_png
+
+            title = "reliability on dev (temperature fitted on dev)"
+            reliability_diagram_png(folder / "reliability.png", metrics["calibration"], title=title)
+            files.append("reliability.png")
+        return files
 
     def evaluate(
         self, model: Any, tokenizer: Any, data: LabelledData, labels: Sequence[str], **kwargs: Any

@@ -46,6 +46,9 @@ __all__ = [
     "CrossValidation",
     "mean_se",
     "paired_difference",
+    "parse_seeds",
+    "run_cv",
+    "score_dev_once",
     "stratified_folds",
     "summarize_scores",
 ]
@@ -157,7 +160,12 @@ class CrossValidation:
         path = self.folder / "cv_plan.json"
         if path.is_file():
             before = read_json(path)
-            changed = [key for key in ("k", "split_seed", "data", "config") if before.get(key) != plan.get(key)]
+            changed = [key for key in ("k", "split_seed", "data") if before.get(key) != plan.get(key)]
+            # an option added since the folder was started counts as unchanged while it has its default value
+            defaults = TrainConfig().to_dict()
+            old, new = before.get("config", {}), plan["config"]
+            if any(old.get(key, defaults.get(key)) != new.get(key) for key in set(old) | set(new)):
+                changed.append("config")
             if changed:
                 raise ConfigError(
                     f"{self.folder}: holds a cross-validation with another {', '.join(changed)} (pick another folder)"
@@ -422,4 +430,121 @@ def markdown_table(summary: dict[str, Any]) -> str:
         n = max((s.get("n", 0) for s in stats.values()), default=0)
         lines.append(f"| {name} | " + " | ".join(_fmt(stats.get(k, {})) for k in keys) + f" | {n} |")
     lines += ["", "mean ± standard error over fold/seed runs (best-peeking selects on the held-out fold)", ""]
+    return "\n".join(lines)
+
+
+# -- the commands: train --cv, compare --cv, train --search N --cv K ------------------------------------------------
+
+
+def parse_seeds(value: str | None) -> list[int] | None:
+    """``--cv-seeds 1,2,3`` (``None`` when not given: the run's ``--seed`` alone)."""
+    if not value:
+        return None
+    try:
+        seeds = [int(s) for s in value.split(",") if s.strip()]
+    except ValueError:
+        raise ConfigError(f"--cv-seeds {value}: expected comma-separated integers, e.g. 1,2,3") from None
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ConfigError(f"--cv-seeds {value}: give each seed once")
+    return seeds
+
+
+def run_cv(
+    spec: AppSpec,
+    *,
+    k: int,
+    seeds: Sequence[int] | None,
+    config_file: str | None,
+    overrides: dict[str, Any],
+    console: Any,
+    registry: Registry,
+    strategies: Sequence[str] | None = None,
+) -> Path:
+    """``train --cv K`` (one configuration) or ``compare --cv K`` (one per strategy): the cross-validation table,
+    the configuration with the best mean ``--metric`` (last checkpoint) selected, then, with a dev set, that
+    configuration trained once on the whole training data (a fixed schedule: its last checkpoint) and the dev set
+    scored once. Writes ``cv-report.json`` / ``cv-report.md`` in the folder and returns it."""
+    from datetime import datetime
+
+    from .engine import resolve_training_config
+
+    base, _ = resolve_training_config(spec, config_file=config_file, overrides=dict(overrides), resume=None)
+    folder = Path(base.runs_dir) / spec.name / (base.name or datetime.now().strftime("cv-%Y%m%d-%H%M%S"))
+    seeds = list(seeds or [base.seed])
+    labels = list(strategies) if strategies else [base.strategy]
+    summaries: dict[str, dict[str, Any]] = {}
+    for label in labels:
+        config = base.updated(strategy=label) if strategies else copy.deepcopy(base)
+        config.extra = dict(base.extra)
+        cv = CrossValidation(spec, config, registry, folder / label, k=k, seeds=seeds, console=console)
+        summaries[label] = cv.run()
+        console.print(markdown_table(summaries[label]))
+    lower = registry.task(spec.task).lower_is_better(base.metric)
+    chosen = _select(summaries, base.metric, lower)
+    report: dict[str, Any] = {
+        "app": spec.name,
+        "k": k,
+        "seeds": seeds,
+        "metric": base.metric,
+        "selected": chosen,
+        "selection_rule": f"best mean held-out {base.metric} of the last checkpoint over {k} folds x {len(seeds)} seeds",
+        "table": {label: s["variants"] for label, s in summaries.items()},
+        "dev": None,
+    }
+    if base.dev is not None:
+        config = base.updated(strategy=chosen) if strategies else copy.deepcopy(base)
+        config.extra = dict(base.extra)
+        report["dev"] = score_dev_once(spec, config, registry, folder, console)
+    write_json(folder / "cv-report.json", report)
+    (folder / "cv-report.md").write_text(report_markdown(report), encoding="utf-8")
+    return folder
+
+
+def _select(summaries: dict[str, dict[str, Any]], metric: str, lower: bool) -> str:
+    def key(label: str) -> float:
+        mean = summaries[label]["variants"].get("last", {}).get(metric, {}).get("mean")
+        return math.inf if mean is None else (mean if lower else -mean)
+
+    return min(summaries, key=key)
+
+
+def score_dev_once(spec: AppSpec, config: TrainConfig, registry: Registry, folder: Path, console: Any) -> dict:
+    """The selected configuration trained on the whole training data with its last checkpoint kept (nothing is
+    selected on dev), and the dev set scored by it once (``<folder>/final``; a completed one is reused)."""
+    from .engine import train
+
+    path = folder / "final"
+    if (path / "metrics.json").is_file() and read_json(path / "run.json").get("status") == "completed":
+        metrics = read_json(path / "metrics.json")
+    else:
+        shutil.rmtree(path, ignore_errors=True)
+        config = copy.deepcopy(config)
+        config.select_checkpoint, config.name = "last", "final"
+        console.print(
+            f"[bold]final[/]: the selected configuration on all training data; dev scored once ({config.dev})"
+        )
+        metrics = train(spec, config, registry=registry, console=console, run_path=path).metrics
+    return {"run": str(path), **{k: v for k, v in metrics.items() if isinstance(v, (int, float, str))}}
+
+
+def report_markdown(report: dict[str, Any]) -> str:
+    """``cv-report.md``: per configuration and variant, mean ± standard error; the selection; the dev score."""
+    lines = [
+        f"# {report['app']}: {report['k']}-fold cross-validation, seeds {report['seeds']}",
+        "",
+        "| configuration | variant | accuracy | macro_f1 | f1 | ece | n |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for label, variants in report["table"].items():
+        for name, stats in variants.items():
+            n = max((s.get("n", 0) for s in stats.values()), default=0)
+            cells = " | ".join(_fmt(stats.get(k, {})) for k in ("accuracy", "macro_f1", "f1", "ece"))
+            lines.append(f"| {label} | {name} | {cells} | {n} |")
+    lines += ["", f"selected: **{report['selected']}** ({report['selection_rule']})", ""]
+    dev = report.get("dev")
+    if dev:
+        shown = ", ".join(f"{k} {v:.4f}" for k, v in dev.items() if isinstance(v, float))
+        lines += [f"dev, scored once by the selected configuration (last checkpoint): {shown}", ""]
+    else:
+        lines += ["no dev set given: nothing scored outside the cross-validation", ""]
     return "\n".join(lines)

@@ -8,6 +8,7 @@
     build_model      tokenizer, task model, encoded data, the strategy (freezing, PEFT, adapters)
     build_trainer    TrainingArguments and the TlsTrainer (training/trainer.py) with the run's callbacks
     fit              train, or resume exactly from the last checkpoint
+    average          with --average-checkpoints: the mean of the chosen checkpoints' weights (training/averaging.py)
     evaluate         the selected model on the dev set; report files
     save             model/ (staged, then moved into place), metrics.json, run.json status "completed" last
     export_onnx      onnx/ for ONNX Runtime (sequence classification; a failure is recorded, the run stays complete)
@@ -98,6 +99,8 @@ class TrainingPlan:
     tokens_before: int = 0
     metrics: dict[str, Any] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
+    # average: which weights the run keeps ({"checkpoint": "best" | "last" | "last-k" | "swa", "averaged": [...]})
+    selection: dict[str, Any] = field(default_factory=dict)
 
     @property
     def has_dev(self) -> bool:
@@ -134,6 +137,7 @@ def train(
         build_model(plan)
         build_trainer(plan)
         fit(plan)
+        average(plan)
         evaluate(plan)
         result = save(plan)
     export_onnx(plan, result)
@@ -177,6 +181,14 @@ def load_data(plan: TrainingPlan, data: tuple[Any, Any] | None = None) -> None:
     bad file is reported in a second."""
     config, task, console = plan.config, plan.task, plan.console
     train_data, dev_data = data if data is not None else _read_data(plan)
+    if config.final_fit:
+        if dev_data is None:
+            raise ConfigError("--final-fit trains on the training and dev data together: pass --dev FILE")
+        console.print(
+            f"final fit: {len(train_data)} training + {len(dev_data)} dev rows, a fixed schedule; the dev set is "
+            "not scored (it is training data now)"
+        )
+        train_data, dev_data = train_data.concat(dev_data), None
     continual = Continual.plan(plan.app, task, config, len(train_data)) if config.init_from else None
     if continual is not None and continual.replay is not None:
         train_data = train_data.concat(continual.replay)
@@ -313,6 +325,11 @@ def build_model(plan: TrainingPlan) -> None:
     set_seed(config.seed)
     plan.tokenizer = load_tokenizer(plan.resolved)
     model = task.load_model(plan.resolved, labels, from_scratch=config.from_scratch)
+    if config.reinit_layers:
+        from .optim import reinit_top_layers
+
+        done = reinit_top_layers(model, config.reinit_layers)
+        console.print(f"re-initialised the top {config.reinit_layers} layers ({done} modules) and the pooler")
     task.prepare_tokenizer(plan.tokenizer, model)
     if config.from_scratch:
         console.print("[yellow]note:[/] --from-scratch: the architecture starts from random weights (no transfer)")
@@ -398,6 +415,7 @@ def build_trainer(plan: TrainingPlan) -> None:
         head_lr_scale=config.head_lr_scale,
         sequential_eval=task.ordered_evaluation,
         fgm_epsilon=config.fgm_epsilon,
+        rdrop_alpha=config.rdrop_alpha,
         shift_labels=task.shifts_labels,
         preprocess_logits_for_metrics=task.preprocess_logits_for_metrics if plan.has_dev else None,
     )
@@ -434,8 +452,8 @@ def training_arguments(plan: TrainingPlan) -> Any:
         eval_steps=(config.eval_steps or save_steps) if has_dev and save_steps else None,
         save_strategy=cadence,
         save_steps=save_steps or 500,
-        save_total_limit=config.save_total_limit,
-        load_best_model_at_end=has_dev,
+        save_total_limit=_kept_checkpoints(config),
+        load_best_model_at_end=selects_best(config, has_dev),
         metric_for_best_model=config.metric if has_dev else None,
         greater_is_better=not plan.task.lower_is_better(config.metric),
         logging_strategy="steps",
@@ -453,6 +471,20 @@ def training_arguments(plan: TrainingPlan) -> Any:
     )
 
 
+def selects_best(config: TrainConfig, has_dev: bool) -> bool:
+    """Whether the run keeps its best checkpoint by the dev metric (else the last one, or an average)."""
+    return has_dev and config.select_checkpoint == "best" and config.average_checkpoints == "none"
+
+
+def _kept_checkpoints(config: TrainConfig) -> int | None:
+    """How many checkpoints stay on disk during the run: all of them for SWA, at least k for last-k."""
+    if config.average_checkpoints == "swa":
+        return None
+    if config.average_checkpoints == "last-k":
+        return max(config.save_total_limit, config.average_k)
+    return config.save_total_limit
+
+
 def fit(plan: TrainingPlan) -> None:
     """Train (or resume exactly from the last checkpoint); the continual update's "before" scores first."""
     if plan.continual is not None:
@@ -467,20 +499,32 @@ def fit(plan: TrainingPlan) -> None:
     plan.attempts.step = plan.trainer.state.global_step
 
 
+def average(plan: TrainingPlan) -> None:
+    """With ``--average-checkpoints``: load the mean of the chosen checkpoints' weights into the trained model."""
+    from .averaging import checkpoints_of, load_averaged, pick_checkpoints
+
+    config = plan.config
+    if config.average_checkpoints == "none":
+        plan.selection = {"checkpoint": "best" if selects_best(config, plan.has_dev) else "last"}
+        return
+    picked = pick_checkpoints(checkpoints_of(plan.run.checkpoints), config.average_checkpoints, k=config.average_k)
+    load_averaged(plan.trainer.model, picked)
+    plan.selection = {"checkpoint": config.average_checkpoints, "averaged": [p.name for p in picked]}
+    plan.console.print(f"averaged the weights of {', '.join(p.name for p in picked)} ({config.average_checkpoints})")
+
+
 def evaluate(plan: TrainingPlan) -> None:
     """The selected model on the dev set (and the continual update's old dev set); report files."""
     from .report import learning_curve_png
 
     task, trainer, run, labels, config = plan.task, plan.trainer, plan.run, plan.labels, plan.config
     state = trainer.state
-    metrics: dict[str, Any] = {"split": "dev" if plan.has_dev else None}
+    metrics: dict[str, Any] = {"split": "dev" if plan.has_dev else None, "model": _model_label(plan.selection)}
     run.report_dir.mkdir(exist_ok=True)
     if plan.has_dev:
         metrics.update(task.evaluate_output(trainer.predict(plan.dev_ds), labels, plan.dev_ds))
         plan.files += task.write_report(run.report_dir, metrics, labels)
-        plan.console.print(
-            f"dev ({'best' if state.best_model_checkpoint else 'final'} checkpoint): {task.summary(metrics)}"
-        )
+        plan.console.print(f"dev ({metrics['model']}): {task.summary(metrics)}")
     if plan.continual is not None:
         forgetting = plan.continual.measure_after(task, trainer, labels, config.metric, plan.console)
         if forgetting is not None:
@@ -529,7 +573,8 @@ def save(plan: TrainingPlan) -> RunResult:
         status="completed",
         finished_at=now_iso(),
         metrics={k: v for k, v in plan.metrics.items() if isinstance(v, (int, float))},
-        best_checkpoint=Path(best).name if best else None,
+        best_checkpoint=Path(best).name if best and selects_best(config, plan.has_dev) else None,
+        selection=plan.selection,
         steps=state.global_step,
         epochs=round(state.epoch or 0.0, 4),
         parameters=plan.counts,
@@ -668,6 +713,16 @@ def _interrupted(run: RunFolder, command: str, at_path: bool) -> RunInterrupted:
 
 def _checkpoint_step(checkpoint: Path) -> int:
     return int(checkpoint.name.rsplit("-", 1)[1])
+
+
+def _model_label(selection: dict[str, Any]) -> str:
+    """Which model a figure scores: ``best checkpoint on dev``, ``last checkpoint`` or ``mean of N checkpoints``."""
+    kind = selection.get("checkpoint", "last")
+    if kind == "best":
+        return "best checkpoint on dev"
+    if kind == "last":
+        return "last checkpoint"
+    return f"mean of {len(selection.get('averaged') or [])} checkpoints ({kind})"
 
 
 def _millions(n: int) -> str:

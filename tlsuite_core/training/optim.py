@@ -65,3 +65,30 @@ def layerwise_groups(
         {"params": params, "lr": lr, "weight_decay": wd}
         for (lr, wd), params in sorted(groups.items(), key=lambda kv: kv[0])
     ]
+
+
+def reinit_top_layers(model: Any, n: int) -> int:
+    """Re-initialise the top ``n`` transformer layers and the pooler with the model's own initialiser (Zhang et al.
+    2021, "Revisiting few-sample BERT fine-tuning": the top layers are the most pretraining-specific). Returns how
+    many modules were re-initialised; a model without numbered layers, or fewer than ``n``, is an error."""
+    from ..errors import ConfigError
+
+    names = [name for name, _ in model.named_parameters()]
+    depths = [d for d in (parameter_depth(name, 0) for name in names) if d]
+    if not depths:
+        raise ConfigError("--reinit-layers: the model has no numbered transformer layers")
+    top = max(depths)
+    if n > top:
+        raise ConfigError(f"--reinit-layers {n}: the model has only {top} layers")
+    count = 0
+    for name, module in model.named_modules():
+        if not any(True for _ in module.parameters(recurse=False)):
+            continue
+        depth = parameter_depth(name + ".weight", top)
+        if (depth is not None and depth > top - n and LAYER.search(name + ".weight")) or "pooler" in name.split("."):
+            for tensor in module.parameters(recurse=False):
+                # transformers 5 marks loaded weights as initialised, and its initialisers then leave them alone
+                tensor._is_hf_initialized = False
+            model._init_weights(module)
+            count += 1
+    return count

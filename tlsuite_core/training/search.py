@@ -9,6 +9,10 @@ given on the command line or in ``--config`` are fixed, everything else in the s
 * the strategy's own knobs: layer-wise decay (full/partial/gradual), frozen layers (partial), unfreezing interval
   (gradual), rank/alpha/dropout (lora, adalora), virtual tokens (prefix, prompt), bottleneck reduction (adapters).
 
+With ``--cv K`` the objective is instead the mean held-out metric of a K-fold cross-validation of the training data
+(:mod:`.cv`; last checkpoint, over ``--cv-seeds``): nothing is selected on the dev set, which the best trial's
+options then score once (``<study>/final``).
+
 The study folder (``<runs_dir>/<app>/<name>``) gets ``trials.csv``, ``search.json`` (every trial's options,
 metric, state, run folder and time) and ``best.yaml`` (re-run the best options with ``train --config best.yaml``).
 """
@@ -103,9 +107,18 @@ def _pruning_callback(trial: Any, metric: str, optuna: Any) -> Any:
 
 
 def run_search(
-    spec: AppSpec, *, trials: int, config_file: str | None, overrides: dict[str, Any], console: Any, registry: Registry
+    spec: AppSpec,
+    *,
+    trials: int,
+    config_file: str | None,
+    overrides: dict[str, Any],
+    console: Any,
+    registry: Registry,
+    cv: int | None = None,
+    cv_seeds: str | None = None,
 ) -> Path:
-    """Run the study and return its folder (``registry``: what plugins registered: the task, aliases, adapters)."""
+    """Run the study and return its folder (``registry``: what plugins registered: the task, aliases, adapters;
+    ``cv``: the objective is a ``cv``-fold cross-validation over ``cv_seeds`` instead of the dev metric)."""
     from ..config import load_config_file
     from .engine import resolve_training_config, train
 
@@ -113,7 +126,7 @@ def run_search(
         raise ConfigError("--search N: N must be >= 1")
     optuna = _optuna()
     base, _ = resolve_training_config(spec, config_file=config_file, overrides=dict(overrides), resume=None)
-    if base.dev is None and base.train is not None:
+    if base.dev is None and base.train is not None and not cv:
         raise ConfigError("--search needs a dev set (--dev FILE): trials are compared on its metric")
     fixed = {k for k, v in overrides.items() if v is not None} | set(
         load_config_file(config_file) if config_file else {}
@@ -143,8 +156,13 @@ def run_search(
         config.extra = dict(base.extra)
         config.validate()
         console.print(f"[bold]trial {trial.number}[/]: " + ", ".join(f"{k} {_fmt(v)}" for k, v in options.items()))
-        report = _pruning_callback(trial, base.metric, optuna)
         row: dict[str, Any] = {"trial": trial.number, **{k: _fmt(v) for k, v in options.items()}}
+        if cv:
+            row.update(_cv_trial(spec, config, registry, study_dir / "trials" / config.name, cv, cv_seeds, console))
+            rows.append(row)
+            _write(study_dir, spec, base, rows, study, direction)
+            return float(row["value"])
+        report = _pruning_callback(trial, base.metric, optuna)
         try:
             result = train(spec, config, registry=registry, console=console, callbacks=[report])
         except TlsuiteError as exc:
@@ -169,8 +187,40 @@ def run_search(
     study.optimize(objective, n_trials=trials, catch=())
     best_row = _write(study_dir, spec, base, rows, study, direction)
     if best_row is not None:
-        console.print(f"best: trial {best_row['trial']}, dev {base.metric} {best_row['value']:.4f} ({best_row['run']})")
+        where = f"{cv}-fold CV mean" if cv else "dev"
+        console.print(
+            f"best: trial {best_row['trial']}, {where} {base.metric} {best_row['value']:.4f} ({best_row['run']})"
+        )
+        if cv and base.dev is not None:
+            from ..config import build_config, load_config_file
+            from .cv import score_dev_once
+
+            best = build_config(load_config_file(study_dir / "best.yaml"))
+            best.extra = dict(base.extra)
+            dev = score_dev_once(spec, best, registry, study_dir, console)
+            write_json(study_dir / "final-dev.json", dev)
     return study_dir
+
+
+def _cv_trial(
+    spec: AppSpec, config: TrainConfig, registry: Registry, folder: Path, k: int, seeds: str | None, console: Any
+) -> dict[str, Any]:
+    """One trial scored by cross-validation: the mean held-out metric of the last checkpoint (and its SE)."""
+    from .cv import CrossValidation, parse_seeds
+
+    cv = CrossValidation(
+        spec, config, registry, folder, k=k, seeds=parse_seeds(seeds) or [config.seed], console=console
+    )
+    summary = cv.run()
+    stat = summary["variants"]["last"][config.metric]
+    return {
+        "value": stat["mean"],
+        "se": stat["se"],
+        "run": str(cv.unit_path(0, cv.seeds[0])),  # a fold's run: its run.json holds the trial's config
+        "cv": str(folder),
+        "seconds": summary["train_seconds"]["mean"],
+        "state": "complete",
+    }
 
 
 def _layers_of(config: TrainConfig, registry: Registry) -> int:
@@ -233,6 +283,6 @@ def _write(
             best,
             study_dir / "best.yaml",
             f"tlsuite {spec.name} search {study_dir.name}: best trial {best_row['trial']} "
-            f"(dev {base.metric} {best_row['value']:.4f})\nre-run: tlsuite {spec.name} train --config {study_dir / 'best.yaml'}",
+            f"({'cross-validated' if 'cv' in best_row else 'dev'} {base.metric} {best_row['value']:.4f})\nre-run: tlsuite {spec.name} train --config {study_dir / 'best.yaml'}",
         )
     return best_row

@@ -5,7 +5,8 @@ override                    concern
 ==========================  =================================================================================
 ``compute_loss``            the loss: class-weighted and/or label-smoothed cross-entropy computed here (Trainer's
                             label smoother cannot read prompt-learning PEFT models), else the model's own; one
-                            micro-batch mean either way, so gradient accumulation divides it (``loss_is_scaled_for_ga``)
+                            micro-batch mean either way, so gradient accumulation divides it (``loss_is_scaled_for_ga``);
+                            R-Drop (``rdrop_alpha``) adds a second dropout pass and the two passes' symmetric KL
 ``training_step``           FGM adversarial training on the word-embedding output (``fgm_epsilon``)
 ``create_optimizer``        layer-wise learning rates (``layer_lr_decay``, ``head_lr_scale``; :mod:`.optim`)
 ``_get_eval_sampler``       evaluation order: sequential for tasks whose metrics read the dataset's own columns
@@ -36,6 +37,8 @@ class TlsTrainer(Trainer):
         sequential_eval: evaluate in dataset order (transformers length-groups evaluation batches too).
         fgm_epsilon: FGM perturbation norm (0: off).
         shift_labels: the loss predicts the next token (decoder-only language models).
+        rdrop_alpha: R-Drop weight (0: off): the batch goes through the model twice (two dropout masks); the loss is
+            the mean of the two cross-entropies plus ``rdrop_alpha`` x the mean of KL(p1||p2) and KL(p2||p1).
     """
 
     # compute_loss returns a micro-batch mean (it ignores num_items_in_batch, as BERT-style heads do even though
@@ -52,9 +55,11 @@ class TlsTrainer(Trainer):
         sequential_eval: bool = False,
         fgm_epsilon: float = 0.0,
         shift_labels: bool = False,
+        rdrop_alpha: float = 0.0,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
+        self.rdrop_alpha = rdrop_alpha
         self.shift_labels = shift_labels
         self.sequential_eval = sequential_eval
         self.fgm_epsilon = fgm_epsilon
@@ -69,6 +74,8 @@ class TlsTrainer(Trainer):
         """Cross-entropy with class weights and/or label smoothing computed here; otherwise the model's own loss.
         Both are the mean over the micro-batch (``num_items_in_batch`` is not used: see ``loss_is_scaled_for_ga``)."""
         smoothing = self.args.label_smoothing_factor
+        if self.rdrop_alpha and model.training and "labels" in inputs:
+            return self._rdrop_loss(model, inputs, return_outputs)
         if (self.class_weights is None and not smoothing) or "labels" not in inputs:
             return super().compute_loss(model, inputs, return_outputs=return_outputs, num_items_in_batch=None)
         inputs = dict(inputs)
@@ -81,15 +88,36 @@ class TlsTrainer(Trainer):
         logits = outputs.logits
         if self.shift_labels:  # causal LM: position t predicts token t + 1
             logits, labels = logits[:, :-1, :], labels[:, 1:]
+        loss = self._cross_entropy(logits, labels)
+        return (loss, outputs) if return_outputs else loss
+
+    def _cross_entropy(self, logits: Any, labels: Any) -> Any:
         weight = self.class_weights.to(logits.device) if self.class_weights is not None else None
-        loss = torch.nn.functional.cross_entropy(
+        return torch.nn.functional.cross_entropy(
             logits.float().reshape(-1, logits.shape[-1]),
             labels.reshape(-1).to(logits.device),
             weight=weight,
-            label_smoothing=smoothing,
+            label_smoothing=self.args.label_smoothing_factor,
             ignore_index=-100,
         )
-        return (loss, outputs) if return_outputs else loss
+
+    def _rdrop_loss(self, model: Any, inputs: Any, return_outputs: bool) -> Any:
+        """R-Drop (Liang et al. 2021): two passes with different dropout masks; both cross-entropies (with the
+        class weights and smoothing) plus ``rdrop_alpha`` x the symmetric KL between the passes' distributions,
+        over the positions that carry a label."""
+        inputs = dict(inputs)
+        labels = inputs.pop("labels")
+        first, second = model(**inputs), model(**inputs)
+        a, b = first.logits.float(), second.logits.float()
+        if self.shift_labels:
+            a, b, labels = a[:, :-1, :], b[:, :-1, :], labels[:, 1:]
+        mask = (labels.reshape(-1) != -100).to(a.device)
+        log_a = torch.log_softmax(a.reshape(-1, a.shape[-1])[mask], dim=-1)
+        log_b = torch.log_softmax(b.reshape(-1, b.shape[-1])[mask], dim=-1)
+        kl = torch.nn.functional.kl_div(log_a, log_b, log_target=True, reduction="batchmean")
+        kl = (kl + torch.nn.functional.kl_div(log_b, log_a, log_target=True, reduction="batchmean")) / 2
+        loss = (self._cross_entropy(a, labels) + self._cross_entropy(b, labels)) / 2 + self.rdrop_alpha * kl
+        return (loss, first) if return_outputs else loss
 
     # -- FGM ------------------------------------------------------------------------------------------------------
     def training_step(self, model: Any, inputs: Any, num_items_in_batch: Any = None) -> Any:

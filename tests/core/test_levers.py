@@ -1,0 +1,100 @@
+"""Training levers for small encoders: checkpoint selection and averaging, final fit, R-Drop, re-initialised top
+layers (engine, trainer and optim), and the --cv command."""
+
+import json
+
+import pytest
+
+from tests.conftest import train
+
+
+def test_reinit_top_layers_changes_the_top_layers_and_the_pooler_only(tiny_model):
+    import torch
+    from transformers import BertForSequenceClassification
+
+    from tlsuite_core.errors import ConfigError
+    from tlsuite_core.training.optim import reinit_top_layers
+
+    model = BertForSequenceClassification.from_pretrained(tiny_model, num_labels=3)
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    assert reinit_top_layers(model, 1) > 0
+    changed = {n for n, p in model.named_parameters() if not torch.equal(p, before[n])}
+    assert any(".layer.1." in n for n in changed)
+    assert any("pooler" in n for n in changed)
+    assert not any(".layer.0." in n or "embeddings" in n for n in changed)
+    with pytest.raises(ConfigError, match="only 2 layers"):
+        reinit_top_layers(model, 3)
+
+
+def base_config(tiny_model, tiny_data, tmp_path, **options):
+    from tlsuite_core.plugins import get_host
+    from tlsuite_core.training.engine import resolve_training_config
+
+    spec = get_host().app("finance-monitor")
+    overrides = {
+        "model": str(tiny_model),
+        "train": str(tiny_data["train"]),
+        "dev": str(tiny_data["dev"]),
+        "max_steps": 6,
+        "save_steps": 2,
+        "batch_size": 16,
+        "learning_rate": 1e-3,
+        "threads": 1,
+        "runs_dir": str(tmp_path / "runs"),
+        **options,
+    }
+    config, _ = resolve_training_config(spec, config_file=None, overrides=overrides, resume=None)
+    return spec, config
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("options", "selection", "label"),
+    [
+        ({"select_checkpoint": "last", "rdrop_alpha": 1.0, "reinit_layers": 1}, ["last", None], "last checkpoint"),
+        ({"average_checkpoints": "swa"}, ["swa", ["checkpoint-4", "checkpoint-6"]], "mean of 2 checkpoints (swa)"),
+        (
+            {"average_checkpoints": "last-k", "average_k": 3},
+            ["last-k", ["checkpoint-2", "checkpoint-4", "checkpoint-6"]],
+            "mean of 3 checkpoints (last-k)",
+        ),
+    ],
+)
+def test_the_kept_model_is_what_the_options_say(tiny_model, tiny_data, tmp_path, options, selection, label):
+    spec, config = base_config(tiny_model, tiny_data, tmp_path, **options)
+    result = train(spec, config)
+    record = json.loads((result.path / "run.json").read_text())
+    assert record["status"] == "completed"
+    assert record["selection"]["checkpoint"] == selection[0]
+    assert record["selection"].get("averaged") == selection[1]
+    assert record["best_checkpoint"] is None
+    assert result.metrics["model"] == label and result.metrics["split"] == "dev"
+
+
+@pytest.mark.slow
+def test_final_fit_trains_on_train_and_dev_and_scores_nothing(tiny_model, tiny_data, tmp_path):
+    spec, config = base_config(tiny_model, tiny_data, tmp_path, final_fit=True)
+    result = train(spec, config)
+    record = json.loads((result.path / "run.json").read_text())
+    assert record["data"]["train"]["rows"] == 96 + 30
+    assert record["data"]["dev"] is None
+    assert result.metrics["split"] is None and record["selection"] == {"checkpoint": "last"}
+
+
+@pytest.mark.slow
+def test_train_cv_reports_the_table_and_scores_dev_once(tiny_model, tiny_data, tmp_path, cli):
+    result = cli(
+        "finance-monitor", "train", "--cv", "2", "--cv-seeds", "1,2", "--model", tiny_model,
+        "--train", tiny_data["train"], "--dev", tiny_data["dev"], "--max-steps", "4", "--save-steps", "2",
+        "--batch-size", "16", "--lr", "1e-3", "--threads", "1", "--runs-dir", tmp_path / "runs", "--name", "cv",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    folder = tmp_path / "runs" / "finance-monitor" / "cv"
+    assert result.stdout.strip() == str(folder)
+    report = json.loads((folder / "cv-report.json").read_text())
+    assert report["k"] == 2 and report["seeds"] == [1, 2]
+    assert report["table"]["full"]["last"]["accuracy"]["n"] == 4
+    assert report["dev"]["n"] == 30 and report["dev"]["model"] == "last checkpoint"
+    assert "scored once" in (folder / "cv-report.md").read_text()
+    bad = cli("finance-monitor", "train", "--cv", "1", "--model", tiny_model, "--train", tiny_data["train"])
+    assert bad.exit_code == 2 and "at least 2 folds" in bad.stderr
