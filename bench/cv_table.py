@@ -44,9 +44,17 @@ CONFIGS: dict[str, dict] = {
     "lr1e-4": {**PLAIN, "learning_rate": 1e-4},
     "lr5e-5-e5": {**PLAIN, "learning_rate": 5e-5, "epochs": 5.0},
     "lr1e-4-e5-b32": {**PLAIN, "learning_rate": 1e-4, "epochs": 5.0, "batch_size": 32, "warmup": 0.1},
+    # one lever on top of the shipped defaults
+    "defaults-rdrop": {"rdrop_alpha": 1.0},
+    "defaults-reinit1": {"reinit_layers": 1},
+    "defaults-nollrd": {"layer_lr_decay": 1.0, "head_lr_scale": 1.0},
+    "defaults-nosmooth": {"label_smoothing": 0.0},
+    "defaults-warmup0": {"warmup": 0.0},
 }
+#: name -> (app, training split); folds are cut from it, the dev split is never read here
 DATASETS = {
     "fpb50": ("finance-monitor", DATA / "financial_phrasebank" / "50agree_train.csv"),
+    "banking77": ("customer-service", DATA / "banking77" / "train_minus_dev.csv"),
 }
 
 

@@ -229,6 +229,7 @@ class CrossValidation:
         config.seed, config.dev, config.dev_split, config.early_stopping = seed, None, 0, 0
         config.name = f"fold{fold + 1}-seed{seed}"
         config.keep_checkpoints, config.save_total_limit = True, 10_000
+        config.export_onnx = False  # a fold's model is scored here and then deleted
         return config
 
     def run(self, progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
