@@ -235,32 +235,53 @@ def _pairs(path: str) -> Iterator[tuple[str, str]]:
         yield str(row[ucol]).strip(), str(row[icol]).strip()
 
 
-def _write_rows(rows: Iterator[dict[str, Any]], output: Optional[Path]) -> int:
-    """Stream rows to JSONL (stdout or a file, written to a temporary name and renamed) or to Parquet."""
-    if output is not None and output.suffix.lower() == ".parquet":
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        rows_list = list(rows)
-        tmp = output.with_name(f".{output.name}.tmp")
-        pq.write_table(pa.Table.from_pylist(rows_list), tmp)
-        tmp.replace(output)
-        return len(rows_list)
-    n = 0
+def _write_rows(rows: Iterator[dict[str, Any]], output: Optional[Path], chunk: int = 10_000) -> int:
+    """Stream rows to JSONL (stdout, or a file) or to Parquet (row groups of ``chunk`` rows); a file is written to a
+    temporary name and renamed when every row is in, and removed on an error."""
     if output is None:
-        for row in rows:
-            sys.stdout.write(json.dumps(row) + "\n")
-            n += 1
-        return n
+        return _write_jsonl(rows, sys.stdout)
     tmp = output.with_name(f".{output.name}.tmp")
     try:
-        with tmp.open("w", encoding="utf-8") as fh:
-            for row in rows:
-                fh.write(json.dumps(row) + "\n")
-                n += 1
+        if output.suffix.lower() == ".parquet":
+            n = _write_parquet(rows, tmp, chunk)
+        else:
+            with tmp.open("w", encoding="utf-8") as fh:
+                n = _write_jsonl(rows, fh)
         tmp.replace(output)
     finally:
         tmp.unlink(missing_ok=True)
+    return n
+
+
+def _write_jsonl(rows: Iterator[dict[str, Any]], out: Any) -> int:
+    n = 0
+    for row in rows:
+        out.write(json.dumps(row) + "\n")
+        n += 1
+    return n
+
+
+def _write_parquet(rows: Iterator[dict[str, Any]], path: Path, chunk: int) -> int:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    writer, batch, n = None, [], 0
+    try:
+        for row in rows:
+            batch.append(row)
+            n += 1
+            if len(batch) >= chunk:
+                table = pa.Table.from_pylist(batch)
+                writer = writer or pq.ParquetWriter(path, table.schema)
+                writer.write_table(table)
+                batch = []
+        if batch or writer is None:
+            table = pa.Table.from_pylist(batch)
+            writer = writer or pq.ParquetWriter(path, table.schema)
+            writer.write_table(table)
+    finally:
+        if writer is not None:
+            writer.close()
     return n
 
 

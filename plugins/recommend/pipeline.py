@@ -277,11 +277,31 @@ def evaluate_run(
     return {"test": table, "fused_vs_best_collaborative": paired}
 
 
+def _same_settings(folder: Path, settings: Settings) -> None:
+    """A partial run is resumed only with the settings it started with (its cached scores depend on them)."""
+    from tlsuite_core.errors import ConfigError
+
+    path = folder / "cache" / "settings.json"
+    mine = json.loads(json.dumps(asdict(settings)))
+    if path.is_file():
+        theirs = json.loads(path.read_text(encoding="utf-8"))
+        if theirs != mine:
+            changed = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
+            raise ConfigError(
+                f"{folder} holds a partial run with other settings ({', '.join(changed)}); "
+                "continue it with the same ones or pick another --name"
+            )
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(mine, indent=2), encoding="utf-8")
+
+
 def train_run(
     folder: Path, split: Split, catalogue: Catalogue, settings: Settings, log: Callable[[str], None]
 ) -> dict[str, Any]:
     """Every stage of a run into ``folder``; returns the metrics (also written to ``metrics.json``)."""
     n_items = len(catalogue)
+    _same_settings(folder, settings)
     log("collaborative baselines (tuned on validation)")
     cf = collaborative(folder, split, n_items, settings, log)
     text = text_scores(folder, split, catalogue, settings, cf, log)

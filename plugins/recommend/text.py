@@ -191,7 +191,7 @@ def fine_tune_encoder(
         max_steps=max_steps,
         per_device_train_batch_size=batch_size,
         learning_rate=learning_rate,
-        warmup_ratio=0.1,
+        warmup_steps=0.1,  # a float: the share of the steps (transformers 5)
         batch_sampler=BatchSamplers.NO_DUPLICATES,  # the same next item twice in a batch would be a false negative
         seed=seed,
         save_strategy="no",

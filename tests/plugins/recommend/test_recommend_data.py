@@ -127,3 +127,14 @@ def test_collaborative_models_score_save_and_fold_in(fixture, tmp_path, make):
     # a new user (-1) is scored from their history alone; items unknown to the model score 0
     new = again.score(np.array([-1]), np.array([[0, 1, len(items) + 2]]), matrix[[0]])
     assert new.shape == (1, 3) and np.isfinite(new).all()
+
+
+def test_a_partial_run_resumes_only_with_its_settings(tmp_path):
+    from tlsuite_recommend.pipeline import Settings, _same_settings
+
+    from tlsuite_core.errors import ConfigError
+
+    _same_settings(tmp_path, Settings(rerank_depth=10))
+    _same_settings(tmp_path, Settings(rerank_depth=10))
+    with pytest.raises(ConfigError, match="rerank_depth"):
+        _same_settings(tmp_path, Settings(rerank_depth=20))
