@@ -42,25 +42,14 @@ def test_mean_and_standard_error():
 
 @pytest.mark.slow
 def test_cross_validation_scores_every_fold_and_seed_and_resumes(tmp_path, tiny_model, tiny_data):
+    from tests.core.test_levers import base_config
     from tlsuite_core.plugins import get_host
-    from tlsuite_core.training.engine import resolve_training_config
 
-    host = get_host()
-    spec = host.app("finance-monitor")
-    overrides = {
-        "model": str(tiny_model),
-        "train": str(tiny_data["train"]),
-        "dev": str(tiny_data["dev"]),
-        "max_steps": 4,
-        "save_steps": 2,
-        "batch_size": 16,
-        "learning_rate": 1e-3,
-        "threads": 1,
-    }
-    config, _ = resolve_training_config(spec, config_file=None, overrides=overrides, resume=None)
+    registry = get_host().registry
+    spec, config = base_config(tiny_model, tiny_data, tmp_path, max_steps=4)
 
     def cv():
-        return CrossValidation(spec, config, host.registry, tmp_path / "cv", k=2, seeds=[1, 2])
+        return CrossValidation(spec, config, registry, tmp_path / "cv", k=2, seeds=[1, 2])
 
     summary = cv().run()
     assert summary["runs"] == ["fold1-seed1", "fold1-seed2", "fold2-seed1", "fold2-seed2"]
@@ -87,6 +76,6 @@ def test_cross_validation_scores_every_fold_and_seed_and_resumes(tmp_path, tiny_
     assert [p.parent.name for p in after if after[p] != before.get(p)] == ["fold1-seed1"]
 
     # another configuration in the same folder is refused
-    other, _ = resolve_training_config(spec, config_file=None, overrides={**overrides, "max_steps": 6}, resume=None)
+    _, other = base_config(tiny_model, tiny_data, tmp_path, max_steps=6)
     with pytest.raises(ConfigError, match="another config"):
-        CrossValidation(spec, other, host.registry, tmp_path / "cv", k=2, seeds=[1, 2])
+        CrossValidation(spec, other, registry, tmp_path / "cv", k=2, seeds=[1, 2])
