@@ -135,6 +135,43 @@ def write(output: Path, args: argparse.Namespace, cvs: dict, paired_difference) 
             }
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(result, indent=2) + "\n")
+    output.with_suffix(".md").write_text(markdown(result), encoding="utf-8")
+
+
+def _cell(stat: dict | None, scale: float = 100.0) -> str:
+    if not stat or stat.get("mean") is None:
+        return "-"
+    se = stat.get("se")
+    return f"{scale * stat['mean']:.2f} ± {scale * se:.2f}" if se is not None else f"{scale * stat['mean']:.2f}"
+
+
+def markdown(result: dict) -> str:
+    """The table for docs/results: per configuration and variant, accuracy / macro-F1 / ECE in points (mean ±
+    standard error over fold x seed runs, n runs), and the paired difference against plain (last checkpoint)."""
+    lines = [
+        "| configuration | model scored | accuracy | macro-F1 | ECE | n | paired Δ accuracy vs plain | paired Δ macro-F1 |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, c in result["configs"].items():
+        for variant in ("last", "avg-last-2", "swa", "ensemble-last", "best-peeking"):
+            v = c["variants"].get(variant)
+            if not v:
+                continue
+            paired = result["paired_vs_plain"].get(name, {}).get(variant, {})
+            label = variant + (" (selects on the held-out fold: optimistic)" if variant == "best-peeking" else "")
+            n = v.get("accuracy", {}).get("n", 0)
+            lines.append(
+                f"| {name} | {label} | {_cell(v.get('accuracy'))} | {_cell(v.get('macro_f1'))} | "
+                f"{_cell(v.get('ece'))} | {n} | {_cell(paired.get('accuracy'))} | {_cell(paired.get('macro_f1'))} |"
+            )
+    lines.append("")
+    for name, c in result["configs"].items():
+        curve = ", ".join(f"{row['accuracy']:.4f}" for row in c["curve"])
+        minutes = (c["train_seconds"].get("mean") or 0) / 60
+        lines.append(
+            f"- {name}: mean held-out accuracy at each half-epoch checkpoint: {curve}; {minutes:.1f} min per fold"
+        )
+    return "\n".join(lines) + "\n"
 
 
 def _brief(summary: dict) -> dict:
