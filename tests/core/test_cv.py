@@ -79,3 +79,24 @@ def test_cross_validation_scores_every_fold_and_seed_and_resumes(tmp_path, tiny_
     _, other = base_config(tiny_model, tiny_data, tmp_path, max_steps=6)
     with pytest.raises(ConfigError, match="another config"):
         CrossValidation(spec, other, registry, tmp_path / "cv", k=2, seeds=[1, 2])
+
+
+@pytest.mark.slow
+def test_cross_validation_of_entity_tagging_scores_entity_f1(tmp_path, ner_model, ner_data):
+    from tlsuite_core.plugins import get_host
+    from tlsuite_core.training.engine import resolve_training_config
+
+    host = get_host()
+    spec = host.app("ner")
+    overrides = {
+        "model": str(ner_model),
+        "train": str(ner_data["train"]),
+        "max_steps": 4,
+        "save_steps": 2,
+        "max_length": 64,
+    }
+    config, _ = resolve_training_config(spec, config_file=None, overrides={**overrides, "threads": 1}, resume=None)
+    summary = CrossValidation(spec, config, host.registry, tmp_path / "cv", k=2, seeds=[1]).run()
+    assert summary["fold_sizes"] == [32, 32]  # tagged data: shuffled folds, no label strata
+    assert summary["variants"]["last"]["f1"]["n"] == 2
+    assert "ensemble-last" not in summary["variants"]  # no probabilities for tagging

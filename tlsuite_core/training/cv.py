@@ -312,7 +312,8 @@ class _Scorer:
     def metrics(self, checkpoints: Sequence[Path], *, save_as: str | None) -> dict[str, Any]:
         load_averaged(self.model, checkpoints)
         if not self.classifies:
-            result = self.task.evaluate(self.model, self.tokenizer, self.held, self.labels)
+            options = self.task.inference_options(read_json(self.path / "run.json"))
+            result = self.task.evaluate(self.model, self.tokenizer, self.held, self.labels, **options)
             return {k: v for k, v in result.items() if isinstance(v, (int, float))}
         from ..tasks.classification import predict_proba
 
