@@ -98,3 +98,19 @@ def test_train_cv_reports_the_table_and_scores_dev_once(tiny_model, tiny_data, t
     assert "scored once" in (folder / "cv-report.md").read_text()
     bad = cli("finance-monitor", "train", "--cv", "1", "--model", tiny_model, "--train", tiny_data["train"])
     assert bad.exit_code == 2 and "at least 2 folds" in bad.stderr
+
+
+@pytest.mark.slow
+def test_compare_cv_selects_a_strategy_by_its_cv_mean(tiny_model, tiny_data, tmp_path, cli):
+    result = cli(
+        "finance-monitor", "compare", "--cv", "2", "--strategies", "full,frozen", "--model", tiny_model,
+        "--train", tiny_data["train"], "--dev", tiny_data["dev"], "--max-steps", "4", "--save-steps", "2",
+        "--batch-size", "16", "--lr", "1e-3", "--threads", "1", "--runs-dir", tmp_path / "runs", "--name", "cmp",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "runs" / "finance-monitor" / "cmp" / "cv-report.json").read_text())
+    assert set(report["table"]) == {"full", "frozen"} and report["seeds"] == [42]
+    means = {s: report["table"][s]["last"]["accuracy"]["mean"] for s in ("full", "frozen")}
+    assert report["selected"] == max(means, key=means.get)
+    final = json.loads((tmp_path / "runs" / "finance-monitor" / "cmp" / "final" / "run.json").read_text())
+    assert final["config"]["strategy"] == report["selected"] and report["dev"]["n"] == 30
