@@ -200,6 +200,12 @@ def rank(
         typer.Option(help="An item file to rank instead of the catalogue (new items are added from their text)."),
     ] = None,
     k: Annotated[int, typer.Option("--k", min=1, help="How many items.")] = 10,
+    retrieve: Annotated[
+        Optional[int],
+        typer.Option(
+            min=1, help="Rank only the N items nearest to the user in the two-tower index (large catalogues)."
+        ),
+    ] = None,
     as_json: JsonOpt = False,
     model: RunOpt = None,
     runs_dir: RunsDirOpt = None,
@@ -212,6 +218,8 @@ def rank(
         rows = _read_candidates(candidates)
         rec.add_items(rows)
         pool = [r["id"] for r in rows]
+    elif retrieve is not None:
+        pool = rec.retrieve(user, k=retrieve, history=past)
     found = rec.rank(user, k=k, candidates=pool, history=past)
     if as_json:
         typer.echo(json.dumps([r.as_dict() for r in found]))

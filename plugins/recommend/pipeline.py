@@ -19,7 +19,8 @@ from .collaborative import ALS, BPR, ItemKNN, Popularity, save_model
 from .data import Catalogue, Interactions, Split
 from .fusion import Fusion
 from .metrics import bootstrap, candidate_ranks, list_metrics, per_user
-from .text import TwoTower, fine_tune_encoder, next_item_pairs, rerank, write_lists
+from .report import write_report
+from .text import TwoTower, next_item_pairs, rerank, write_lists
 
 __all__ = ["ALL_FEATURES", "Settings", "evaluate_run", "train_run"]
 
@@ -138,9 +139,9 @@ def two_tower(
             log(
                 f"two-tower: fine-tuning on {len(queries)} (history, next item) pairs, {settings.two_tower_steps} steps"
             )
-            fine_tune_encoder(
-                settings.model, queries, items, tuned, max_steps=settings.two_tower_steps, seed=settings.seed
-            )
+            from tlsuite_core.retrieval import fine_tune
+
+            fine_tune(settings.model, queries, items, tuned, max_steps=settings.two_tower_steps, seed=settings.seed)
         variants.append(("two_tower", str(tuned)))
     out: dict[str, dict[str, np.ndarray]] = {}
     for name, model in variants:
@@ -321,4 +322,5 @@ def train_run(
     metrics["settings"] = asdict(settings)
     metrics["protocol"] = split.protocol
     (folder / "metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
+    write_report(folder, metrics)
     return metrics

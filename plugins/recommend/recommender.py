@@ -246,6 +246,16 @@ class Recommender:
             Recommendation(self.catalogue.ids[pool[i]], self.catalogue.titles[pool[i]], float(scores[i])) for i in order
         ]
 
+    def retrieve(self, user: str | None = None, *, k: int = 100, history: Sequence[str] | None = None) -> list[str]:
+        """The ``k`` items nearest to the user's history text in the two-tower item index (seen items excluded):
+        candidate generation over the whole catalogue, before :meth:`rank` fuses the scores."""
+        u, hist = self._user(user, history)
+        self.tower.extend(self.catalogue)
+        vector = self.tower.users(self.catalogue, [hist])
+        ids, _ = self.tower.index.search(vector, min(k + len(hist), len(self.tower.index.ids)))
+        seen = {self.catalogue.ids[i] for i in hist}
+        return [i for i in ids[0] if i not in seen][:k]
+
     def score(self, pairs: Iterable[tuple[str, str]], *, batch_users: int = 64) -> Iterator[dict[str, Any]]:
         """Fused scores of (user, item) pairs, streamed in input order, a batch of users at a time."""
         batch: list[tuple[str, str]] = []

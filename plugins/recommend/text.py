@@ -14,7 +14,7 @@ import numpy as np
 
 from .data import Catalogue
 
-__all__ = ["TwoTower", "fine_tune_encoder", "history_text", "next_item_pairs", "rerank", "write_lists"]
+__all__ = ["TwoTower", "history_text", "next_item_pairs", "rerank", "write_lists"]
 
 
 def history_text(catalogue: Catalogue, items: Sequence[int], cap: int) -> str:
@@ -156,54 +156,3 @@ def next_item_pairs(
             queries.append(history_text(catalogue, hist[:t], history_cap))
             items.append(catalogue.text(int(hist[t])))
     return queries, items
-
-
-def fine_tune_encoder(
-    base: str,
-    queries: Sequence[str],
-    items: Sequence[str],
-    output: Path,
-    *,
-    max_steps: int,
-    batch_size: int = 32,
-    learning_rate: float = 5e-5,
-    seed: int = 13,
-) -> Path:
-    """The two-tower encoder fine-tuned on (history, next item) pairs with in-batch negatives
-    (sentence-transformers' MultipleNegativesRankingLoss) for ``max_steps`` steps; ``output`` becomes a plain
-    sentence-transformers folder (safetensors), written to a staging name and renamed."""
-    import shutil
-
-    from datasets import Dataset
-    from sentence_transformers import SentenceTransformerTrainer
-    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
-    from sentence_transformers.sentence_transformer.training_args import (
-        BatchSamplers,
-        SentenceTransformerTrainingArguments,
-    )
-
-    from tlsuite_core.retrieval import Encoder
-
-    model = Encoder(base, device="cpu").model
-    staging = output.with_name(f".{output.name}.tmp")
-    settings = SentenceTransformerTrainingArguments(
-        output_dir=str(staging / "checkpoints"),
-        max_steps=max_steps,
-        per_device_train_batch_size=batch_size,
-        learning_rate=learning_rate,
-        warmup_steps=0.1,  # a float: the share of the steps (transformers 5)
-        batch_sampler=BatchSamplers.NO_DUPLICATES,  # the same next item twice in a batch would be a false negative
-        seed=seed,
-        save_strategy="no",
-        report_to=[],
-        use_cpu=True,
-        disable_tqdm=True,
-    )
-    pairs = Dataset.from_dict({"anchor": list(queries), "positive": list(items)})
-    SentenceTransformerTrainer(
-        model=model, args=settings, train_dataset=pairs, loss=MultipleNegativesRankingLoss(model)
-    ).train()
-    shutil.rmtree(staging, ignore_errors=True)
-    model.save(str(staging), safe_serialization=True)
-    staging.rename(output)
-    return output

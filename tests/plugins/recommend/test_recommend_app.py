@@ -37,7 +37,14 @@ def trained(tmp_path_factory, tiny_model):
 def test_the_run_folder_holds_every_artefact_without_pickle(trained):
     rec, _, _ = trained
     folder = rec.folder
-    for name in ("recommend.json", "metrics.json", "catalogue.json", "interactions.safetensors", "fusion/ranker.txt"):
+    for name in (
+        "recommend.json",
+        "metrics.json",
+        "catalogue.json",
+        "interactions.safetensors",
+        "fusion/ranker.txt",
+        "report/comparison.png",
+    ):
         assert (folder / name).is_file(), name
     for name in ("popularity", "itemknn", "als", "bpr"):
         assert (folder / "collaborative" / f"{name}.safetensors").is_file()
@@ -60,6 +67,9 @@ def test_rank_excludes_seen_items_and_reloads_the_same(trained):
     seen = {rec.catalogue.ids[i] for i in rec.histories[rec.user_index["u0"]]}
     assert len(top) == 5 and not seen & {r.item for r in top}
     assert [r.score for r in top] == sorted((r.score for r in top), reverse=True)
+    near = rec.retrieve("u0", k=8)
+    assert len(near) == 8 and not seen & set(near)
+    assert {r.item for r in rec.rank("u0", k=3, candidates=near)} <= set(near)
     again = Recommender.load(rec.folder).rank("u0", k=5)
     assert [r.item for r in again] == [r.item for r in top]
 
@@ -89,6 +99,8 @@ def test_the_commands(trained, cli, tmp_path):
     out = cli("recommend", "rank", "--model", run, "--user", "u1", "--k", "3", "--json")
     assert out.exit_code == 0, out.output
     assert len(json.loads(out.stdout)) == 3
+    out = cli("recommend", "rank", "--model", run, "--history", "1,4", "--retrieve", "6")
+    assert out.exit_code == 0 and len(out.stdout.splitlines()) == 6, out.output
     pairs = tmp_path / "pairs.csv"
     pairs.write_text("user,item\nu0,1\nu2,5\n", encoding="utf-8")
     out = cli("recommend", "score", "--model", run, "--pairs", str(pairs), "--output", str(tmp_path / "s.jsonl"))
