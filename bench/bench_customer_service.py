@@ -155,7 +155,7 @@ def read_split(folder: Path, split: str) -> tuple[list[str], list[str]]:
     return [r["text"] for r in rows], [r["label"] for r in rows]
 
 
-def bitext(max_length: int = 96) -> None:
+def bitext(max_length: int = 64) -> None:
     """Answer retrieval on Bitext: the index holds the training answers; an answer is relevant when it belongs to
     the question's intent (every Bitext answer is unique to its question). BM25 (bm25s) vs the untuned encoder vs
     the bi-encoder fine-tuned on the training pairs (sentence-transformers, MNRL), R@1/5/10 and MRR on dev and test."""
@@ -265,6 +265,106 @@ def slots(epochs: float) -> None:
     print(json.dumps({k: v for k, v in metrics.items() if not isinstance(v, (dict, list))}))
 
 
+def dev_texts(limit: int | None = None) -> list[str]:
+    import csv
+
+    with (BANKING / "dev.csv").open(encoding="utf-8", newline="") as fh:
+        texts = [row["text"] for row in csv.DictReader(fh)]
+    return texts[:limit] if limit else texts
+
+
+def latency(model: str, calls: int = 200, threads: int = 2) -> None:
+    """``respond`` in a warm process (model loaded once), one message per call on ``threads`` threads: intent,
+    out-of-scope score, answer retrieval among the intent's answers, slots, state read and written in SQLite."""
+    import statistics
+    import tempfile
+
+    import torch
+    from tlsuite_customer_service.answers import Answer, build_answer_set
+    from tlsuite_customer_service.bot import Bot
+    from tlsuite_customer_service.store import Store
+
+    torch.set_num_threads(threads)
+    run = Path(model)
+    labels = json.loads((run / "run.json").read_text())["labels"]
+    answers = [
+        Answer(f"{lab}-{k}", lab, f"About {lab.replace('_', ' ')} ({k}): see {{{{Website Name}}}}.")
+        for lab in labels
+        for k in (1, 2)
+    ]
+    build_answer_set(answers).save(run / "answers")
+    texts = dev_texts()
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Store(f"sqlite:///{tmp}/bench.db")
+        bot = Bot(run, store, threads=threads)
+        for i in range(5):
+            bot.respond("warm", texts[i])
+        times = []
+        for i in range(calls):
+            start = time.perf_counter()
+            bot.respond(f"s{i % 20}", texts[i % len(texts)])
+            times.append((time.perf_counter() - start) * 1000)
+        store.close()
+    times.sort()
+    result = {
+        "calls": calls,
+        "threads": threads,
+        "p50_ms": round(statistics.median(times), 1),
+        "p95_ms": round(times[int(0.95 * (len(times) - 1))], 1),
+        "mean_ms": round(statistics.mean(times), 1),
+        "model": model,
+        "answers": len(answers),
+        "environment": environment(),
+    }
+    (RESULTS / "customer-service-latency.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result))
+
+
+def throughput(model: str, pairs: int = 3, threads: int = 2) -> None:
+    """Batch intent scoring of Banking77's dev texts: the app's ``IntentModel.classify`` (logits, calibrated
+    confidence and the kNN out-of-scope score; one tokenizer call, length-sorted batches padded to their own
+    longest text) against ``transformers.pipeline("text-classification")`` on the same weights at its best batch
+    size; texts per second, median ratio of alternating pairs."""
+    import statistics
+
+    import torch
+    from tlsuite_customer_service.intents import IntentModel
+    from transformers import pipeline
+
+    torch.set_num_threads(threads)
+    texts = dev_texts()
+    model_ = IntentModel.load(model, threads=threads)
+    pipe = pipeline("text-classification", model=str(Path(model) / "model"), device="cpu")
+
+    def ours() -> float:
+        start = time.perf_counter()
+        model_.classify(texts, batch_size=64)
+        return len(texts) / (time.perf_counter() - start)
+
+    def theirs(batch: int) -> float:
+        start = time.perf_counter()
+        pipe(texts, batch_size=batch, truncation=True, max_length=64)
+        return len(texts) / (time.perf_counter() - start)
+
+    ours()
+    best_batch = max((1, 8, 32), key=lambda b: theirs(b))
+    rows = []
+    for _ in range(pairs):
+        a, b = ours(), theirs(best_batch)
+        rows.append({"tlsuite_texts_per_s": round(a, 1), "pipeline_texts_per_s": round(b, 1), "ratio": round(a / b, 2)})
+    result = {
+        "texts": len(texts),
+        "threads": threads,
+        "pipeline_batch_size": best_batch,
+        "pairs": rows,
+        "median_ratio": statistics.median(r["ratio"] for r in rows),
+        "model": model,
+        "environment": environment(),
+    }
+    (RESULTS / "customer-service-throughput.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result))
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("part", choices=["banking", "oos", "bitext", "slots", "latency", "throughput"])
@@ -284,6 +384,10 @@ def main() -> int:
         bitext()
     elif args.part == "slots":
         slots(args.epochs)
+    elif args.part == "latency":
+        latency(args.model)
+    elif args.part == "throughput":
+        throughput(args.model)
     return 0
 
 
