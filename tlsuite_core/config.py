@@ -995,8 +995,9 @@ def _shown(value: Any) -> str:
 
 def core_task_options() -> list[type[TaskOptions]]:
     """The core tasks' options classes (for the docs)."""
+    from .tasks.classification import ClassificationOptions
     from .tasks.generation import GenerationOptions
     from .tasks.language_modeling import LanguageModelingOptions
     from .tasks.token_classification import TokenClassificationOptions
 
-    return [TokenClassificationOptions, GenerationOptions, LanguageModelingOptions]
+    return [ClassificationOptions, TokenClassificationOptions, GenerationOptions, LanguageModelingOptions]

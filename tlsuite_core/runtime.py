@@ -127,6 +127,12 @@ class OnnxApp(TrainedApp):
         for row in probs:
             best = int(row.argmax())
             out.append(Prediction(labels[best], float(row[best]), {labels[i]: float(p) for i, p in enumerate(row)}))
+        if any(not text.strip() for text in texts):
+            from .tasks.classification import warn_empty  # only then: keeps the fast path's imports light
+
+            for text, prediction in zip(texts, out):
+                prediction.empty = not text.strip()
+            warn_empty(out)
         return out
 
     def _probabilities(self, ids: list[list[int]], types: list[list[int]], batch_size: int) -> np.ndarray:

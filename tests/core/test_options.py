@@ -565,6 +565,9 @@ OWN = {
         "--labels",
         "--max-length",
         "--metric",
+        "--long-texts",
+        "--window-aggregation",
+        "--window-stride",
     },
     ("ner", "train"): {
         "--model",

@@ -20,6 +20,7 @@ from rich.table import Table
 from ..apps import AppSpec
 from ..config import TRAIN, TaskOptions
 from ..errors import ConfigError
+from ..tasks.classification import ClassificationOptions
 from . import common
 from .common import RunOptions, UseBatchSizeOpt, UsedRun, View, compare, err, read_texts, with_default
 
@@ -35,7 +36,10 @@ EPILOGS = {
     "tlsuite {name} compare --train train.csv --dev dev.csv --test test.csv --strategies full,lora,houlsby --seed 2",
     "evaluate": "Example: tlsuite {name} evaluate --model runs/{name}/NAME --data test.csv --output metrics.json",
     "predict": 'Examples: tlsuite {name} predict "Operating profit rose 20 % year on year"  |  '
-    "tlsuite {name} predict --input news.csv --output predictions.jsonl  |  cat headlines.txt | tlsuite {name} predict",
+    "tlsuite {name} predict --input news.csv --output predictions.jsonl   (every input column kept)  |  "
+    "tlsuite {name} predict --input news.tsv --keep id,source --output scored.parquet  |  "
+    "tlsuite {name} predict --input reports.jsonl --long-texts window --window-aggregation max  |  "
+    "cat headlines.txt | tlsuite {name} predict",
 }
 
 
@@ -91,10 +95,12 @@ def evaluate(
         bool, typer.Option("--skip-bad-rows", help="Drop bad rows (counted in the output) instead of failing.")
     ] = False,
     batch_size: UseBatchSizeOpt = 64,
+    options: Optional[RunOptions] = None,
 ) -> None:
     """Score a trained run on labelled data: accuracy, macro-F1, per-class P/R/F1, confusion matrix."""
     from ..data import load_labelled
 
+    common.check_output_folder(output)
     labelled = load_labelled(
         data,
         text_column=text_col,
@@ -104,7 +110,7 @@ def evaluate(
         adapters=common.data_adapters(),
     )
     trained = use.load(spec)
-    metrics = trained.evaluate(labelled, batch_size=batch_size)
+    metrics = trained.evaluate(labelled, batch_size=batch_size, **_given(options))
     common.write_result(output, metrics, trained, labelled)
     table = Table(title=f"{spec.name} evaluation on {data} (n={metrics['n']})")
     for col in ("label", "precision", "recall", "f1", "support"):
@@ -138,47 +144,157 @@ def predict(
     use: UsedRun = UsedRun(),
     output: Annotated[
         Optional[Path],
-        typer.Option("--output", "-o", help="Write predictions to this file (.csv or .jsonl) instead of stdout."),
+        typer.Option(
+            "--output", "-o", help="Write predictions to this file (.csv, .tsv, .jsonl or .parquet) instead of stdout."
+        ),
     ] = None,
     output_format: Annotated[
         Optional[str],
-        typer.Option("--output-format", help="table | csv | jsonl (default: by --output suffix, else table)."),
+        typer.Option(
+            "--output-format", help="table | csv | tsv | jsonl | parquet (default: by --output suffix, else table)."
+        ),
+    ] = None,
+    keep: Annotated[
+        Optional[str],
+        typer.Option(
+            help="Input columns passed through to csv/tsv/jsonl/parquet output, in input order: all (default), none, "
+            "or a list (id,source). A column named like an output field (label, score...) becomes input_<name>."
+        ),
     ] = None,
     text_col: Annotated[
         Optional[str], typer.Option(help="Text column of a CSV/TSV/JSONL input (default: auto).")
     ] = None,
     format: Annotated[Optional[str], typer.Option("--format", help="Input data format (default: by suffix).")] = None,
     batch_size: UseBatchSizeOpt = 64,
+    options: Optional[RunOptions] = None,
 ) -> None:
-    """Classify texts with a trained run: label and per-class probabilities, batched."""
+    """Classify texts with a trained run: label and per-class probabilities, batched. A text longer than the run's
+    --max-length is scored over overlapping windows (or cut and flagged with --long-texts truncate)."""
     kind = output_format or (output.suffix.lower().lstrip(".") if output is not None else "table")
-    if kind not in ("table", "csv", "jsonl"):
-        raise ConfigError(f"--output-format {kind}: expected table, csv or jsonl")
+    if kind not in OUTPUT_KINDS:
+        raise ConfigError(f"--output-format {kind}: expected {', '.join(OUTPUT_KINDS)}")
     if kind == "table" and output is not None:
-        raise ConfigError("--output needs a .csv or .jsonl file (or --output-format csv|jsonl)")
-    items, _ = read_texts(texts or [], input, text_col, format)
+        raise ConfigError("--output needs a .csv, .tsv, .jsonl or .parquet file (or --output-format)")
+    if kind == "parquet" and output is None:
+        raise ConfigError("--output-format parquet needs --output FILE.parquet")
+    common.check_output_folder(output)
+    tables: list = []
+    items, _ = read_texts(texts or [], input, text_col, format, table_out=tables)
+    passed = _passed_columns(tables[0] if tables else None, keep)
     trained = use.load(spec)
-    predictions = trained.predict(items, batch_size=batch_size)
+    predictions = trained.predict(items, batch_size=batch_size, **_given(options))
+    _count_flags(predictions)
     if kind == "table":
         _print_table(items, predictions, trained.labels)
         return
-    text = _jsonl(items, predictions) if kind == "jsonl" else _csv(items, predictions, trained.labels)
+    records = _records(items, predictions, trained.labels, passed, nested=kind == "jsonl")
+    if kind == "parquet":
+        _write_parquet(output, records, len(items))
+        return
+    text = _jsonl(records) if kind == "jsonl" else _delimited(records, "\t" if kind == "tsv" else ",")
     common.emit(text, output, f"{len(items)} predictions")
 
 
-def _jsonl(items: list[str], predictions: list) -> str:
-    return "".join(
-        json.dumps({"text": t, **p.as_dict()}, ensure_ascii=False) + "\n" for t, p in zip(items, predictions)
+OUTPUT_KINDS = ("table", "csv", "tsv", "jsonl", "parquet")
+
+
+def _given(options: Optional[RunOptions]) -> dict:
+    """The task options given on the command line (``--long-texts``...): they override the run's own."""
+    return dict((options.overrides.get("extra") if options is not None else None) or {})
+
+
+def _count_flags(predictions: list) -> None:
+    windowed = sum(1 for p in predictions if p.windows > 1)
+    cut = sum(1 for p in predictions if p.truncated)
+    if windowed:
+        err.print(f"{windowed} of {len(predictions)} texts were longer than --max-length: scored over windows")
+    if cut:
+        err.print(
+            f"[yellow]{cut} of {len(predictions)} texts were truncated to --max-length[/] (flagged 'truncated'; "
+            "--long-texts window scores the whole text)"
+        )
+
+
+def _passed_columns(found: Optional[tuple], keep: Optional[str]) -> list[tuple[str, str, list]]:
+    """(input column, output name, values) of the input columns to pass through, in input order."""
+    if found is None:
+        if keep not in (None, "all", "none"):
+            raise ConfigError("--keep needs a CSV/TSV/JSONL --input (texts from arguments or lines have no columns)")
+        return []
+    table, text_column = found
+    if keep in (None, "all"):
+        chosen = list(table.columns)
+    elif keep == "none":
+        chosen = []
+    else:
+        chosen = [c.strip() for c in keep.split(",") if c.strip()]
+        unknown = [c for c in chosen if c not in table.columns]
+        if unknown:
+            raise ConfigError(
+                f"--keep {','.join(unknown)}: not a column of {table.source} (its columns: {', '.join(table.columns)})"
+            )
+        chosen = [c for c in table.columns if c in chosen]  # input order
+    return [(c, c, [row.get(c) for row in table.rows]) for c in chosen] + (
+        [] if text_column in chosen else [("", "text", None)]
     )
 
 
-def _csv(items: list[str], predictions: list, labels: list[str]) -> str:
+def _records(items: list[str], predictions: list, labels: list[str], passed: list, *, nested: bool) -> list[dict]:
+    """One output record per text: the passed-through input columns (``input_<name>`` where a name is an output
+    field), the text unless its column is among them, then the prediction."""
+    passed = passed or [("", "text", None)]
+    scores = ["scores"] if nested else [f"p_{label}" for label in labels]
+    fields = {"label", "score", "windows", "truncated", "empty", *scores}
+    if any(values is None for _, _, values in passed):
+        fields.add("text")  # the text goes out as "text" when its own column is not kept
+    out = []
+    for k, (text, p) in enumerate(zip(items, predictions)):
+        record: dict = {}
+        for _column, name, values in passed:
+            if values is None:
+                record["text"] = text
+            else:
+                record[f"input_{name}" if name in fields else name] = values[k]
+        record.update(label=p.label, score=p.score)
+        if nested:
+            record["scores"] = p.scores
+        else:
+            record.update({f"p_{label}": p.scores[label] for label in labels})
+        record.update(windows=p.windows, truncated=p.truncated)
+        if p.empty:
+            record["empty"] = True
+        out.append(record)
+    return out
+
+
+def _jsonl(records: list[dict]) -> str:
+    return "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in records)
+
+
+def _delimited(records: list[dict], delimiter: str) -> str:
     buf = io.StringIO()
-    writer = csv.writer(buf)
-    writer.writerow(["text", "label", "score", *[f"p_{label}" for label in labels]])
-    for t, p in zip(items, predictions):
-        writer.writerow([t, p.label, f"{p.score:.6f}", *[f"{p.scores[label]:.6f}" for label in labels]])
+    writer = csv.writer(buf, delimiter=delimiter)
+    names = list(records[0]) if records else []
+    writer.writerow(names)
+    for r in records:
+        writer.writerow(f"{v:.6f}" if isinstance(v, float) else _cell(v) for v in (r.get(n) for n in names))
     return buf.getvalue()
+
+
+def _cell(value: object) -> object:
+    return "" if value is None else json.dumps(value, ensure_ascii=False) if isinstance(value, (dict, list)) else value
+
+
+def _write_parquet(output: Path, records: list[dict], n: int) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from ..files import write_atomically
+
+    buf = pa.BufferOutputStream()
+    pq.write_table(pa.Table.from_pylist(records), buf)
+    write_atomically(output, buf.getvalue().to_pybytes())
+    err.print(f"{n} predictions written to {output}")
 
 
 def _print_table(items: list[str], predictions: list, labels: list[str]) -> None:
@@ -192,7 +308,7 @@ def _print_table(items: list[str], predictions: list, labels: list[str]) -> None
     Console().print(table)
 
 
-def classification_commands(spec: AppSpec, *, task_options: type[TaskOptions] = TaskOptions) -> typer.Typer:
+def classification_commands(spec: AppSpec, *, task_options: type[TaskOptions] = ClassificationOptions) -> typer.Typer:
     """The train / compare / evaluate / predict command group for a classification app.
 
     :param task_options: the options class of the app's task, when it has its own (``Task.options_class``): each of

@@ -487,14 +487,31 @@ def command_group(
             bind(func, params=params, spec=spec, task_options=task_options, **bound)
         )
     for func, extra in using:
-        app.command(epilog=epilogs[func.__name__])(bind(func, spec=spec, **extra))
+        # task options declared for this command too (classification's --long-texts on predict / evaluate)
+        params = [p for p in training_parameters(func.__name__, spec, task_options=task_options) if p.role == "task"]
+        app.command(epilog=epilogs[func.__name__])(bind(func, params=params, spec=spec, **extra))
     return app
+
+
+def check_output_folder(output: Optional[Path]) -> None:
+    """``--output`` must name a file: a folder is an error; a missing parent folder is created, and said so."""
+    if output is None:
+        return
+    if output.is_dir():
+        raise ConfigError(f"--output {output}: is a folder; give a file name in it")
+    if not output.parent.exists():
+        try:
+            output.parent.mkdir(parents=True)
+        except OSError as exc:
+            raise ConfigError(f"--output {output}: cannot create folder {output.parent}: {exc.strerror}") from None
+        err.print(f"created folder {output.parent}")
 
 
 def emit(text: str, output: Optional[Path], what: str) -> None:
     """``text`` to ``output`` (atomically, then ``<what> written to <output>`` on stderr) or to stdout."""
     from ..files import write_atomically
 
+    check_output_folder(output)
     if output is not None:
         write_atomically(output, text)
         err.print(f"{what} written to {output}")
@@ -506,6 +523,7 @@ def write_result(output: Optional[Path], metrics: Mapping[str, Any], trained: An
     """An evaluation's metrics as JSON at ``output``, with the run and the data described."""
     from ..files import write_atomically
 
+    check_output_folder(output)
     if output is not None:
         result = {**metrics, "model": str(trained.run_dir or trained.model_dir), "data": data.describe()}
         write_atomically(output, json.dumps(result, indent=2, ensure_ascii=False) + "\n")
@@ -540,11 +558,19 @@ def read_plain_text(input_file: str) -> tuple[str, str]:
 
 
 def read_texts(
-    inputs: list[str], input_file: str | None, text_col: str | None, fmt: str | None, *, strip: bool = True
+    inputs: list[str],
+    input_file: str | None,
+    text_col: str | None,
+    fmt: str | None,
+    *,
+    strip: bool = True,
+    table_out: list[Any] | None = None,
 ) -> tuple[list[str], str]:
     """Texts to predict from arguments, a file (txt: one per line; csv/tsv/jsonl: a text column) or stdin.
 
     ``strip=False`` keeps each text exactly as given (needed where results point into the text by offsets).
+    ``table_out``: a list that receives ``(table, text column)`` when the texts came from a table (its other
+    columns pass through to the output).
     """
     from ..data import TEXT_COLUMNS, pick_column, read_table
 
@@ -573,4 +599,6 @@ def read_texts(
         texts.append(clean(value))
     if not texts:
         raise DataError("no data rows", path=table.source)
+    if table_out is not None:
+        table_out.append((table, column))
     return texts, table.source

@@ -3,22 +3,63 @@
 from __future__ import annotations
 
 import json
+import warnings
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Sequence
+from typing import Any, Callable, ClassVar, Sequence
 
 import numpy as np
 
+from ..config import LABELLED, TaskOptions, option
 from ..data import LabelledData, check_label_sets, load_labelled
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 from ..metrics import classification_metrics, flatten_for_trainer
 from .base import Task
 from .batching import length_sorted_batches
 
+LONG_TEXTS = ("window", "truncate")
+WINDOW_AGGREGATIONS = ("mean", "max")
+INFERENCE_KEYS = ("long_texts", "window_aggregation", "window_stride")
+
+
+@dataclass
+class ClassificationOptions(TaskOptions):
+    """How a classification run scores texts longer than ``--max-length`` (saved with the run, the default of its
+    ``predict`` / ``evaluate``, which can override each)."""
+
+    task: ClassVar[str] = "sequence-classification"
+    panel: ClassVar[str | None] = "Data"
+    commands: ClassVar[tuple[str, ...]] = (*LABELLED, "predict", "evaluate")
+    long_texts: str = option(
+        "window",
+        choices=LONG_TEXTS,
+        help="window | truncate: score a text longer than --max-length over overlapping windows of it, or only its "
+        "first --max-length tokens (each such prediction flagged 'truncated' and counted).",
+    )
+    window_aggregation: str = option(
+        "mean",
+        choices=WINDOW_AGGREGATIONS,
+        help="mean | max: a windowed text's class probabilities are the mean of its windows' (a calibrated whole), "
+        "or each class's max over windows, renormalised (one strongly worded passage decides).",
+    )
+    window_stride: int | None = option(
+        None,
+        ge=0,
+        help="Tokens shared by neighbouring windows of a long text (default: a quarter of --max-length).",
+    )
+
 
 class SequenceClassification(Task):
-    """Texts -> one label each. Model: ``AutoModelForSequenceClassification``; data: text + label columns."""
+    """Texts -> one label each. Model: ``AutoModelForSequenceClassification``; data: text + label columns.
+
+    A text longer than ``--max-length`` tokens is scored over overlapping windows (``--long-texts window``, the
+    default; mean or max of the windows' probabilities) or cut and flagged (``--long-texts truncate``); see
+    :func:`window_token_ids` and :func:`classify`.
+    """
 
     name: ClassVar[str] = "sequence-classification"
+    options_class: ClassVar[type[TaskOptions]] = ClassificationOptions
+    options: ClassificationOptions
     auto_class: ClassVar[str] = "AutoModelForSequenceClassification"
     peft_task_type: ClassVar[str | None] = "SEQ_CLS"
     onnx_export: ClassVar[bool] = True
@@ -169,25 +210,48 @@ class SequenceClassification(Task):
         return self.final_metrics(refs, preds, labels)
 
     # -- inference ---------------------------------------------------------------------------------
+    def inference_options(self, record: dict[str, Any]) -> dict[str, Any]:
+        extra = (record.get("config") or {}).get("extra") or {}
+        options = ClassificationOptions.of(extra, strict=False)
+        return {key: getattr(options, key) for key in INFERENCE_KEYS}
+
     def results(self, rows: list[dict[str, Any]]) -> list[Any]:
         from ..apps import Prediction
 
-        return [Prediction(**row) for row in rows]
+        return warn_empty([Prediction(**row) for row in rows])
 
     def predict(self, model: Any, tokenizer: Any, inputs: Sequence[str], **kwargs: Any) -> list[dict[str, Any]]:
-        probs = predict_proba(model, tokenizer, inputs, **kwargs)
+        scored = classify(model, tokenizer, inputs, **kwargs)
         id2label = model.config.id2label
         out = []
-        for row in probs:
+        for k, row in enumerate(scored.probs):
             best = int(row.argmax())
-            out.append(
-                {
-                    "label": id2label[best],
-                    "score": float(row[best]),
-                    "scores": {id2label[i]: float(p) for i, p in enumerate(row)},
-                }
-            )
+            result: dict[str, Any] = {
+                "label": id2label[best],
+                "score": float(row[best]),
+                "scores": {id2label[i]: float(p) for i, p in enumerate(row)},
+            }
+            if scored.windows[k] > 1:
+                result["windows"] = int(scored.windows[k])
+            if scored.truncated[k]:
+                result["truncated"] = True
+            if not inputs[k].strip():
+                result["empty"] = True
+            out.append(result)
         return out
+
+
+def warn_empty(predictions: list[Any]) -> list[Any]:
+    """Warn (``UserWarning``) when predictions of empty texts are among ``predictions`` (each flagged ``empty``)."""
+    empty = sum(1 for p in predictions if p.empty)
+    if empty:
+        warnings.warn(
+            f"{empty} of {len(predictions)} texts are empty: their predictions say nothing about a text and are "
+            "flagged empty=True",
+            UserWarning,
+            stacklevel=4,
+        )
+    return predictions
 
 
 def tokenize(tokenizer: Any, texts: Sequence[str], max_length: int) -> tuple[dict[str, list[list[int]]], int]:
@@ -202,7 +266,31 @@ def tokenize(tokenizer: Any, texts: Sequence[str], max_length: int) -> tuple[dic
     return dict(enc), len(long)
 
 
-def predict_proba(
+@dataclass
+class Scored:
+    """Per text: class probabilities, the number of windows it was scored over, whether it was cut."""
+
+    probs: np.ndarray
+    windows: np.ndarray
+    truncated: np.ndarray
+
+
+def window_token_ids(
+    body: Sequence[int], limit: int, stride: int | None, wrap: Callable[[list[int]], list[int]], specials: int
+) -> list[list[int]]:
+    """Overlapping windows over a text's token ids (without special tokens), each wrapped (``[CLS] ... [SEP]``) to at
+    most ``limit`` ids; neighbours share ``stride`` tokens (default a quarter of the window), the last one ends with
+    the text. Works on ids alone, so any backend can score the windows."""
+    width = max(1, limit - specials)
+    if len(body) <= width:
+        return [wrap(list(body))]
+    overlap = width // 4 if stride is None else min(stride, width - 1)
+    step = width - overlap
+    starts = list(range(0, len(body) - width, step)) + [len(body) - width]
+    return [wrap(list(body[s : s + width])) for s in starts]
+
+
+def classify(
     model: Any,
     tokenizer: Any,
     texts: Sequence[str],
@@ -210,26 +298,78 @@ def predict_proba(
     batch_size: int = 64,
     max_length: int | None = None,
     device: Any = None,
-) -> np.ndarray:
-    """Class probabilities for ``texts``: one fast tokenizer call, batches sorted by length, padded per batch.
+    long_texts: str = "window",
+    window_aggregation: str = "mean",
+    window_stride: int | None = None,
+    score: Callable[[list[list[int]]], np.ndarray] | None = None,
+) -> Scored:
+    """Class probabilities for ``texts``; a text longer than ``max_length`` tokens is windowed or cut.
 
-    Sorting means each batch pads only to its own longest text, so compute goes to real tokens.
+    The windows are built from token ids, then scored in one call of ``score`` (ids -> probabilities; default: the
+    PyTorch model, batches sorted by length and padded per batch) and aggregated per text (``mean`` / ``max``).
     """
-    import torch
-
+    if long_texts not in LONG_TEXTS:
+        raise ConfigError(f"long_texts {long_texts!r}: expected {' or '.join(LONG_TEXTS)}")
+    if window_aggregation not in WINDOW_AGGREGATIONS:
+        raise ConfigError(f"window_aggregation {window_aggregation!r}: expected {' or '.join(WINDOW_AGGREGATIONS)}")
+    n_labels = model.config.num_labels
     if not texts:
-        return np.zeros((0, model.config.num_labels), dtype=np.float32)
+        empty = np.zeros(0, dtype=np.int64)
+        return Scored(np.zeros((0, n_labels), dtype=np.float32), empty, empty.astype(bool))
     limit = max_length or min(getattr(tokenizer, "model_max_length", 512) or 512, 512)
-    enc, _ = tokenize(tokenizer, texts, limit)
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    device = device or next(model.parameters()).device
-    out = np.empty((len(texts), model.config.num_labels), dtype=np.float32)
-    model.eval()
-    with torch.inference_mode():
-        batches = length_sorted_batches(
-            enc["input_ids"], enc.get("token_type_ids"), pad_id=pad_id, batch_size=batch_size, device=device
-        )
-        for idx, _, batch in batches:
-            logits = model(**batch).logits.float()
-            out[idx] = torch.softmax(logits, dim=-1).cpu().numpy()
-    return out
+    wrap, specials = _special_tokens(tokenizer)
+    bodies = tokenizer(list(texts), add_special_tokens=False, truncation=False, verbose=False)["input_ids"]
+    windows, owner = [], []
+    truncated = np.zeros(len(texts), dtype=bool)
+    for k, body in enumerate(bodies):
+        if long_texts == "truncate" and len(body) + specials > limit:
+            truncated[k] = True
+            body = body[: max(1, limit - specials)]
+        found = window_token_ids(body, limit, window_stride, wrap, specials)
+        windows += found
+        owner += [k] * len(found)
+    probs = (score or _torch_scorer(model, tokenizer, batch_size, device))(windows)
+    owner_ids = np.asarray(owner)
+    counts = np.bincount(owner_ids, minlength=len(texts))
+    if window_aggregation == "mean":
+        out = np.zeros((len(texts), n_labels), dtype=np.float64)
+        np.add.at(out, owner_ids, probs)
+        out /= counts[:, None]
+    else:
+        out = np.zeros((len(texts), n_labels), dtype=np.float64)
+        np.maximum.at(out, owner_ids, probs)
+        out /= out.sum(axis=1, keepdims=True)
+    return Scored(out.astype(np.float32), counts, truncated)
+
+
+def _special_tokens(tokenizer: Any) -> tuple[Callable[[list[int]], list[int]], int]:
+    """How the tokenizer wraps one text's ids (``[CLS] ... [SEP]``), read off a probe text, and how many it adds."""
+    probe = "a"
+    body = tokenizer(probe, add_special_tokens=False)["input_ids"]
+    full = tokenizer(probe, add_special_tokens=True)["input_ids"]
+    start = next(i for i in range(len(full) - len(body) + 1) if full[i : i + len(body)] == body)
+    prefix, suffix = list(full[:start]), list(full[start + len(body) :])
+    return (lambda ids: prefix + ids + suffix), len(prefix) + len(suffix)
+
+
+def _torch_scorer(model: Any, tokenizer: Any, batch_size: int, device: Any) -> Callable[[list[list[int]]], np.ndarray]:
+    def score(ids: list[list[int]]) -> np.ndarray:
+        import torch
+
+        pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        out = np.empty((len(ids), model.config.num_labels), dtype=np.float32)
+        model.eval()
+        with torch.inference_mode():
+            batches = length_sorted_batches(
+                ids, None, pad_id=pad_id, batch_size=batch_size, device=device or next(model.parameters()).device
+            )
+            for idx, _, batch in batches:
+                out[idx] = torch.softmax(model(**batch).logits.float(), dim=-1).cpu().numpy()
+        return out
+
+    return score
+
+
+def predict_proba(model: Any, tokenizer: Any, texts: Sequence[str], **kwargs: Any) -> np.ndarray:
+    """Class probabilities for ``texts`` (:func:`classify` without the per-text window counts)."""
+    return classify(model, tokenizer, texts, **kwargs).probs

@@ -235,6 +235,32 @@ def choose_model(plan: TrainingPlan) -> None:
     plan.resolved = resolve_model(
         plan.task.model_reference(config), allow_pickle=config.allow_pickle, aliases=plan.task.aliases
     )
+    limit = position_limit(plan.resolved.path)
+    if limit is not None and config.max_length > limit:
+        raise ConfigError(
+            f"--max-length {config.max_length} is above the model's position limit of {limit} tokens "
+            f"({plan.resolved.path.name}); use --max-length {limit} or less (longer texts are scored over windows)"
+        )
+
+
+def position_limit(folder: Path) -> int | None:
+    """The most tokens a model with learned absolute positions can read (``None``: no such limit is declared)."""
+    import json
+
+    path = Path(folder) / "config.json"
+    if not path.is_file():
+        return None
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    config = config.get("text_config") or config
+    limit = config.get("max_position_embeddings")
+    if not isinstance(limit, int) or config.get("position_embedding_type", "absolute") != "absolute":
+        return None
+    if "roberta" in str(config.get("model_type", "")) or config.get("model_type") == "camembert":
+        limit -= int(config.get("pad_token_id") or 0) + 1  # positions start after the padding index
+    return limit
 
 
 def open_run(plan: TrainingPlan, resume_run: RunFolder | None, run_path: Path | None) -> None:
