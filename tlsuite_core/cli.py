@@ -152,44 +152,53 @@ def models_list(host: PluginHost, as_json: Annotated[bool, typer.Option("--json"
     """Model aliases usable with --model: where they resolve, size and availability."""
     from .models import list_models
 
-    rows = list_models(host.registry.mapping("model"))
-    if as_json:
-        typer.echo(json.dumps(rows, indent=2))
-        return
-    table = Table(title="model aliases (--model also takes a model folder, a run folder or a hub id org/name)")
-    for col in ("alias", "available", "size", "path", "description"):
-        table.add_column(col, overflow="fold")
-    for r in rows:
-        available = (
-            ("yes" + (f" ({r['note']})" if r.get("note") else ""))
-            if r["available"]
-            else f"no: {r.get('note') or r['install']}"
-        )
-        table.add_row(r["alias"], available, _fmt_bytes(r["size_bytes"]), r["path"] or "-", r["description"])
-    Console(width=max(Console().width, 160)).print(table)
+    def cells(r: dict) -> list[str]:
+        note = f" ({r['note']})" if r.get("note") else ""
+        available = "yes" + note if r["available"] else f"no: {r.get('note') or r['install']}"
+        return [r["alias"], available, _fmt_bytes(r["size_bytes"]), r["path"] or "-", r["description"]]
+
+    _listing(
+        list_models(host.registry.mapping("model")),
+        as_json,
+        "model aliases (--model also takes a model folder, a run folder or a hub id org/name)",
+        ("alias", "available", "size", "path", "description"),
+        cells,
+        width=160,
+    )
 
 
 def plugins_list(
     host: PluginHost, as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False
 ) -> None:
     """Every plugin found: name, version, hooks, status and the error of a plugin that failed to load."""
-    rows = [p.as_dict() for p in host.plugins()]
+
+    def cells(r: dict) -> list[str]:
+        style = {"loaded": "green", "error": "red", "disabled": "yellow"}.get(r["status"], "")
+        hooks = ", ".join(h.removeprefix("tlsuite_") for h in r["hooks"]) or "-"
+        name = r["name"] + (" (built-in)" if r["builtin"] else "")
+        return [name, r["version"] or "-", f"[{style}]{r['status']}[/]", hooks, r["error"] or ""]
+
+    _listing(
+        [p.as_dict() for p in host.plugins()],
+        as_json,
+        "tlsuite plugins (entry-point group 'tlsuite'; TLSUITE_LOAD_PLUGINS limits which load)",
+        ("name", "version", "status", "hooks", "error"),
+        cells,
+        width=140,
+    )
+
+
+def _listing(rows: list[dict], as_json: bool, title: str, columns: tuple[str, ...], cells: Any, *, width: int) -> None:
+    """A ``list`` command's output: the rows as JSON, or a table of ``cells(row)`` under ``columns``."""
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
-    table = Table(title="tlsuite plugins (entry-point group 'tlsuite'; TLSUITE_LOAD_PLUGINS limits which load)")
-    for col in ("name", "version", "status", "hooks", "error"):
+    table = Table(title=title)
+    for col in columns:
         table.add_column(col, overflow="fold")
     for r in rows:
-        style = {"loaded": "green", "error": "red", "disabled": "yellow"}.get(r["status"], "")
-        table.add_row(
-            r["name"] + (" (built-in)" if r["builtin"] else ""),
-            r["version"] or "-",
-            f"[{style}]{r['status']}[/]",
-            ", ".join(h.removeprefix("tlsuite_") for h in r["hooks"]) or "-",
-            r["error"] or "",
-        )
-    Console(width=max(Console().width, 140)).print(table)
+        table.add_row(*cells(r))
+    Console(width=max(Console().width, width)).print(table)
 
 
 def core_app(host: PluginHost) -> typer.Typer:
