@@ -8,9 +8,10 @@ an ``httpx`` asyncio client in this process; each request is one sentence of the
    answered, for ``--duration`` (60) s: requests/s, p50 / p99 latency, errors (any non-200 or exception).
 2. **closed loop, batching off** (``--no-batching``, one request per forward): the same; the throughput ratio
    on / off is the acceptance figure (>= 3).
-3. **overload**: open-loop arrivals at twice phase 1's throughput for ``--overload`` (30) s against a server with
-   ``--max-queue`` texts of queue: 503s must come with ``Retry-After``, the server must not crash;
-   then **recovery**: half the sustainable rate for 15 s, all answered 200.
+3. **overload**: open-loop arrivals at twice phase 1's throughput in texts per second (requests of
+   ``--overload-texts`` texts) for ``--overload`` (30) s against a server with ``--max-queue`` texts of queue: 503s
+   must come with ``Retry-After``, the server must not crash; then **recovery**: half the sustainable rate for
+   15 s, all answered 200.
 
     nice -n 10 python bench/bench_serve.py --run runs/finance-monitor/serve-bench       # writes bench/results/serve.json
     python bench/bench_serve.py --run RUN --duration 10 --overload 10 --out /tmp/serve-quick.json
@@ -134,8 +135,9 @@ async def closed_loop(url: str, texts: list[str], clients: int, duration: float)
         return summary(latencies, statuses, time.perf_counter() - start, errors)
 
 
-async def open_loop(url: str, texts: list[str], rate: float, duration: float) -> dict:
-    """Requests at ``rate`` per second whatever the answers (each 503 must carry Retry-After)."""
+async def open_loop(url: str, texts: list[str], rate: float, duration: float, per_request: int = 1) -> dict:
+    """Requests of ``per_request`` texts at ``rate`` per second whatever the answers (each 503 must carry
+    Retry-After)."""
     import httpx
 
     latencies: list[float] = []
@@ -149,7 +151,7 @@ async def open_loop(url: str, texts: list[str], rate: float, duration: float) ->
         async def one() -> None:
             t = time.perf_counter()
             try:
-                r = await client.post(PATH, json={"texts": [rng.choice(texts)]})
+                r = await client.post(PATH, json={"texts": rng.sample(texts, per_request)})
             except httpx.HTTPError as exc:
                 errors.append(f"{type(exc).__name__}: {exc}")
                 return
@@ -169,7 +171,9 @@ async def open_loop(url: str, texts: list[str], rate: float, duration: float) ->
             n += 1
         await asyncio.gather(*tasks)
         out = summary(latencies, statuses, time.perf_counter() - start, errors)
-    out["offered_per_s"] = round(rate, 2)
+    out["offered_requests_per_s"] = round(rate, 2)
+    out["offered_texts_per_s"] = round(rate * per_request, 2)
+    out["texts_per_request"] = per_request
     out["503_with_retry_after"] = sum(v != "MISSING" for v in retry_after)
     out["503_without_retry_after"] = sum(v == "MISSING" for v in retry_after)
     out["retry_after_values"] = sorted({v for v in retry_after})[:10]
@@ -183,17 +187,58 @@ def phase_closed(run: str, args: argparse.Namespace, texts: list[str], extra: li
     server = Server(run, args.threads, [*extra, "--max-queue", str(args.max_queue)])
     server.wait_ready()
     asyncio.run(closed_loop(server.url, texts, args.clients, min(5.0, args.duration)))  # warm-up, not counted
+    before = batch_counts(server.url)
     result = asyncio.run(closed_loop(server.url, texts, args.clients, args.duration))
+    after = batch_counts(server.url)
+    batches, batched = after[0] - before[0], after[1] - before[1]
+    result["forward_batches"] = int(batches)
+    result["mean_texts_per_batch"] = round(batched / batches, 2) if batches else None
     result["server_exit_code"] = server.stop()
     result["server_args"] = server.args[3:]
     return result
 
 
+def batch_counts(url: str) -> tuple[float, float]:
+    """(batches, texts) the server has run so far, from its /metrics."""
+    import httpx
+
+    count = total = 0.0
+    for line in httpx.get(url + "/metrics").text.splitlines():
+        if line.startswith("tlsuite_batch_size_count"):
+            count += float(line.split()[-1])
+        elif line.startswith("tlsuite_batch_size_sum"):
+            total += float(line.split()[-1])
+    return count, total
+
+
+def model_ceiling(run: str, texts: list[str], threads: int, n: int = 96) -> dict:
+    """The model alone, no HTTP: ``n`` texts one per forward, against batches of 32 (length-sorted, in forward
+    slices of 8, as the service runs them on CPU) and one forward of 32 padded to its longest text."""
+    import torch
+
+    from tlsuite_core import load_app
+
+    torch.set_num_threads(threads)
+    app = load_app(run, threads=threads, backend="torch")
+    sample = texts[:n]
+    app.predict(sample[:8])
+    timings = {}
+    for name, size, forward in (("one_per_forward", 1, 1), ("batch32_slices8", 32, 8), ("batch32_padded32", 32, 32)):
+        start = time.perf_counter()
+        for i in range(0, n, size):
+            app.predict(sample[i : i + size], batch_size=forward)
+        timings[name] = round(n / (time.perf_counter() - start), 2)
+    timings["ratio_slices8"] = round(timings["batch32_slices8"] / timings["one_per_forward"], 2)
+    timings["ratio_padded32"] = round(timings["batch32_padded32"] / timings["one_per_forward"], 2)
+    return {"texts_per_s": timings, "texts": n}
+
+
 def phase_overload(run: str, args: argparse.Namespace, texts: list[str], sustainable: float) -> dict:
     server = Server(run, args.threads, ["--max-queue", str(args.max_queue)])
     server.wait_ready()
-    overload = asyncio.run(open_loop(server.url, texts, 2 * sustainable, args.overload))
-    recovery = asyncio.run(open_loop(server.url, texts, 0.5 * sustainable, 15.0))
+    k = args.overload_texts
+    overload = asyncio.run(open_loop(server.url, texts, 2 * sustainable / k, args.overload, k))
+    recovery = asyncio.run(open_loop(server.url, texts, 0.5 * sustainable / k, 15.0, k))
     alive = server.proc.poll() is None
     code = server.stop()
     return {"overload": overload, "recovery": recovery, "alive_after": alive, "server_exit_code": code}
@@ -207,21 +252,45 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=60.0)
     parser.add_argument("--overload", type=float, default=30.0)
     parser.add_argument("--threads", type=int, default=1, help="torch threads of the server")
-    parser.add_argument("--max-queue", type=int, default=256)
+    parser.add_argument("--max-queue", type=int, default=128)
+    parser.add_argument(
+        "--overload-texts",
+        type=int,
+        default=8,
+        help="texts per request of the overload phase (the offered rate is in texts: a load generator sharing two "
+        "busy cores cannot itself send one-text requests at twice the service's rate)",
+    )
+    parser.add_argument(
+        "--overload-only",
+        type=float,
+        metavar="TEXTS_PER_S",
+        help="run only phase 3, taking this as the sustainable rate (printed, not written)",
+    )
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "serve.json"))
     args = parser.parse_args()
     run = Path(args.run).resolve()
     PATH = f"/v1/{json.loads((run / 'run.json').read_text())['app']}/{run.name}/predict"
     texts, source = sentences()
+    if args.overload_only:
+        print(json.dumps(phase_overload(str(run), args, texts, args.overload_only), indent=2))
+        return
     started, load_at_start = time.time(), os.getloadavg()
+    ceiling = model_ceiling(str(run), texts, args.threads)
+    print(f"model alone (texts/s): {ceiling['texts_per_s']}", flush=True)
     on = phase_closed(str(run), args, texts, [])
-    print(f"batching on : {on['requests_per_s']} req/s p50 {on['p50_ms']} ms p99 {on['p99_ms']} ms", flush=True)
+    print(
+        f"batching on : {on['requests_per_s']} req/s p50 {on['p50_ms']} ms p99 {on['p99_ms']} ms, {on['mean_texts_per_batch']} texts/batch",
+        flush=True,
+    )
     off = phase_closed(str(run), args, texts, ["--no-batching"])
     print(f"batching off: {off['requests_per_s']} req/s p50 {off['p50_ms']} ms p99 {off['p99_ms']} ms", flush=True)
     ratio = on["requests_per_s"] / off["requests_per_s"] if off["requests_per_s"] else float("inf")
     print(f"ratio on/off: {ratio:.2f}", flush=True)
     over = phase_overload(str(run), args, texts, on["requests_per_s"])
     print(f"overload: {over['overload']['statuses']} recovery: {over['recovery']['statuses']}", flush=True)
+    print(
+        f"503 with Retry-After: {over['overload']['503_with_retry_after']}, without: {over['overload']['503_without_retry_after']}"
+    )
     result = {
         "bench": "serve",
         "run": str(run),
@@ -230,6 +299,7 @@ def main() -> None:
         "duration_s": args.duration,
         "server_threads": args.threads,
         "max_queue": args.max_queue,
+        "model_alone": ceiling,
         "batching_on": on,
         "batching_off": off,
         "throughput_ratio_on_off": round(ratio, 2),

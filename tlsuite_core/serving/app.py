@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException
 
+from ..errors import PluginError, first_line
 from .limits import BodyLimitMiddleware, error_body
 from .routes import Route, RouteContext
 from .runs import ServedRun, start_loading
@@ -188,7 +189,10 @@ def _add_predict_route(app: FastAPI, service: Service, run: ServedRun) -> None:
 
 
 def _add_plugin_route(app: FastAPI, service: Service, run: ServedRun, route: Route) -> None:
-    handler = route.load()
+    try:
+        handler = route.load()
+    except Exception as exc:  # a plugin's bug: one line naming the route, not a traceback
+        raise PluginError(f"route {route.name}: load() failed: {type(exc).__name__}: {first_line(exc)}") from None
 
     async def handle(body: Any, request: Request) -> Any:
         service.ready_run(run)

@@ -45,6 +45,14 @@ class ServeConfig:
     device: str = option(
         "auto", panel="Server", commands=(SERVE,), help="Device for every model: auto, cpu, cuda, mps."
     )
+    backend: str = option(
+        "auto",
+        panel="Server",
+        commands=(SERVE,),
+        choices=("auto", "torch", "onnx"),
+        help="Inference backend of every run: torch, onnx (the run's ONNX export on ONNX Runtime) or auto (onnx on CPU "
+        "when the run has an export).",
+    )
     threads: int | None = option(
         None, panel="Server", commands=(SERVE,), ge=1, unset="torch's default", help="CPU threads for inference."
     )

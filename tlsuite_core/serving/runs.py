@@ -110,7 +110,9 @@ def load_runs(
         metrics.ready.labels(run=run.key).set(0)
         started = time.perf_counter()
         try:
-            trained = loader(run.path, device=config.device, threads=config.threads, registry=registry)
+            trained = loader(
+                run.path, device=config.device, threads=config.threads, registry=registry, backend=config.backend
+            )
             trained.predict(WARM_UP)
         except Exception as exc:  # any failure: recorded with its reason, the other runs go on
             run.status, run.error = FAILED, f"{type(exc).__name__}: {first_line(exc)}"

@@ -172,3 +172,14 @@ def test_the_batcher_gathers_concurrent_http_requests(tmp_path):
             assert set(pool.map(call, range(12))) == {200}
         served = [c for c in slow.calls if c[0].startswith("t")]
         assert max(len(c) for c in served) > 1 and sum(len(c) for c in served) == 12
+
+
+def test_a_plugin_route_that_fails_to_load_is_named_in_one_line(tmp_path):
+    from tlsuite_core.errors import PluginError
+    from tlsuite_core.serving import create_app
+
+    def broken():
+        raise ImportError("no module named 'fancy_models'")
+
+    with pytest.raises(PluginError, match="route finance-monitor/ask: load\\(\\) failed: ImportError: no module"):
+        create_app(service(tmp_path), [Route("finance-monitor", "ask", broken)])
