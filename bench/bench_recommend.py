@@ -53,6 +53,7 @@ def run(args: argparse.Namespace) -> None:
         engine=dict(ENGINE, max_steps=args.steps),
         cross_encoder=not args.no_cross_encoder,
         two_tower_steps=args.two_tower_steps,
+        rerank_users=args.rerank_users,
     )
     start = time.perf_counter()
     metrics = train_run(OUT / "run", split, items, settings, log)
@@ -144,6 +145,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=ENGINE["max_steps"])
     parser.add_argument("--no-cross-encoder", action="store_true")
     parser.add_argument("--two-tower-steps", type=int, default=50)
+    parser.add_argument("--rerank-users", type=int, default=200)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--users", type=int, default=50)
     args = parser.parse_args()

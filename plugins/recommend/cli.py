@@ -80,6 +80,14 @@ def train(
     rerank_depth: Annotated[
         int, typer.Option(min=1, help="Candidates per user the cross-encoder re-scores (the ALS top N).")
     ] = 20,
+    rerank_users: Annotated[
+        Optional[int],
+        typer.Option(
+            min=1,
+            help="Re-rank only this many test users' lists (a seeded sample; the cross-encoder is then reported "
+            "alone, not fused). Default: every list.",
+        ),
+    ] = None,
     cross_encoder: Annotated[
         bool, typer.Option("--cross-encoder/--no-cross-encoder", help="Train and use the cross-encoder.")
     ] = True,
@@ -133,6 +141,7 @@ def train(
         threads=threads,
         max_length=max_length,
         two_tower_steps=two_tower_steps,
+        rerank_users=rerank_users,
     )
     _print_table(rec.metrics)
     typer.echo(str(rec.folder))

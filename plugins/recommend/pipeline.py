@@ -48,6 +48,7 @@ class Settings:
     model: str = "minilm"
     history_cap: int = 10
     rerank_depth: int = 20
+    rerank_users: int | None = None
     cross_encoder: bool = True
     list_size: int = 8
     train_positives: int = 2
@@ -175,21 +176,33 @@ def text_scores(
         app = cross_encoder(folder, split, catalogue, settings, histories["valid"], log)
         for which in ("valid", "test"):
             users, cands = split.candidates(which)
-            log(f"cross-encoder: re-ranking the ALS top {settings.rerank_depth} of {len(users)} {which} lists")
-            out["cross_encoder"][which] = _cached(
-                folder,
-                f"{which}_cross_encoder",
-                lambda u=users, c=cands, w=which: rerank(
+            rows = reranked_rows(len(users), settings)
+            if which == "valid" and len(rows) < len(users):
+                continue  # a partial validation set cannot train the fusion: the cross-encoder is reported alone
+            log(f"cross-encoder: re-ranking the ALS top {settings.rerank_depth} of {len(rows)} {which} lists")
+
+            def compute(u: np.ndarray = users[rows], c: np.ndarray = cands, w: str = which, r: np.ndarray = rows):
+                full = np.full(c.shape, np.nan, dtype=np.float32)
+                full[r] = rerank(
                     app,
                     catalogue,
                     [histories[w][i] for i in u],
-                    c,
-                    cf["als"][w],
+                    c[r],
+                    cf["als"][w][r],
                     depth=settings.rerank_depth,
                     history_cap=settings.history_cap,
-                ),
-            )
+                )
+                return full
+
+            out["cross_encoder"][which] = _cached(folder, f"{which}_cross_encoder", compute)
     return out
+
+
+def reranked_rows(n: int, settings: Settings) -> np.ndarray:
+    """The candidate lists the cross-encoder re-ranks: all, or ``rerank_users`` of them (a seeded sample, sorted)."""
+    if settings.rerank_users is None or settings.rerank_users >= n:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(settings.seed).choice(n, size=settings.rerank_users, replace=False))
 
 
 def cross_encoder(
@@ -256,10 +269,6 @@ def evaluate_run(
     for name in ("two_tower_pretrained", "two_tower"):
         if name == "two_tower" or text[name] is not text["two_tower"]:
             scores[name] = text[name]["test"]
-    if "test" in text["cross_encoder"]:
-        scores[f"als>cross_encoder@{settings.rerank_depth}"] = _reranked(
-            cf["als"]["test"], text["cross_encoder"]["test"]
-        )
     feats = features(split, "test", {k: {w: v[w] for w in ("valid", "test")} for k, v in cf.items()}, text, counts)
     scores["fused"] = fusion.score(feats, cands.shape)
     table, users_hr, users_ndcg = {}, {}, {}
@@ -275,7 +284,30 @@ def evaluate_run(
         "hr@10": bootstrap(users_hr["fused"], users_hr[best_cf]),
         "ndcg@10": bootstrap(users_ndcg["fused"], users_ndcg[best_cf]),
     }
-    return {"test": table, "fused_vs_best_collaborative": paired}
+    out = {"test": table, "fused_vs_best_collaborative": paired}
+    if "test" in text["cross_encoder"]:
+        out.update(reranking(cf["als"]["test"], text["cross_encoder"]["test"], cands, counts, settings))
+        table.update(out.pop("rows"))
+    return out
+
+
+def reranking(als: np.ndarray, ce: np.ndarray, cands: np.ndarray, counts: np.ndarray, settings: Settings) -> dict:
+    """The cross-encoder re-ranking the ALS top N, on the lists it re-ranked (all, or a sample of users), with
+    ALS on the same lists and their paired difference."""
+    rows = np.flatnonzero(~np.isnan(ce).all(axis=1))
+    name = f"als>cross_encoder@{settings.rerank_depth}"
+    if len(rows) < len(cands):
+        name += f" ({len(rows)} users)"
+    found: dict[str, Any] = {}
+    per: dict[str, np.ndarray] = {}
+    for key, s in ((name, _reranked(als[rows], ce[rows])), (f"als ({len(rows)} users)", als[rows])):
+        found[key] = list_metrics(s, cands[rows], counts)
+        pu = per_user(candidate_ranks(s, cands[rows]), cands.shape[1])
+        per[key] = pu["hr@10"]
+        found[key]["hr@10_ci"], found[key]["ndcg@10_ci"] = bootstrap(pu["hr@10"]), bootstrap(pu["ndcg@10"])
+    if len(rows) == len(cands):
+        found.pop(f"als ({len(rows)} users)")
+    return {"rows": found, "cross_encoder_vs_als_hr@10": bootstrap(per[name], per[f"als ({len(rows)} users)"])}
 
 
 def _same_settings(folder: Path, settings: Settings) -> None:

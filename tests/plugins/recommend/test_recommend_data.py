@@ -138,3 +138,19 @@ def test_a_partial_run_resumes_only_with_its_settings(tmp_path):
     _same_settings(tmp_path, Settings(rerank_depth=10))
     with pytest.raises(ConfigError, match="rerank_depth"):
         _same_settings(tmp_path, Settings(rerank_depth=20))
+
+
+def test_cross_encoder_rows_on_a_sample_of_users():
+    from tlsuite_recommend.pipeline import Settings, reranked_rows, reranking
+
+    settings = Settings(rerank_users=3, rerank_depth=2)
+    rows = reranked_rows(6, settings)
+    assert len(rows) == 3 and list(rows) == sorted(rows)
+    cands = np.tile(np.arange(10, 15), (6, 1))
+    als = np.tile(np.array([0.5, 0.9, 0.1, 0.2, 0.3]), (6, 1))  # ALS puts the held-out item second
+    ce = np.full(als.shape, np.nan)
+    ce[rows, :2] = [2.0, 1.0]  # the cross-encoder lifts it to the top of the re-ranked two
+    found = reranking(als, ce, cands, np.ones(20), settings)
+    assert found["rows"]["als>cross_encoder@2 (3 users)"]["mrr"] == 1.0
+    assert found["rows"]["als (3 users)"]["mrr"] == 0.5
+    assert found["cross_encoder_vs_als_hr@10"]["mean"] == 0.0
