@@ -207,6 +207,7 @@ class CrossValidation:
                 config = self._unit_config(fold, seed)
             else:
                 config = build_config(load_config_file(path / "config.yaml"))
+                config.export_onnx = False
             self.console.print(f"[bold]cv[/] {self.folder.name}: fold {fold + 1}/{self.k}, seed {seed}")
             train(
                 self.app,
