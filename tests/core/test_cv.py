@@ -100,3 +100,25 @@ def test_cross_validation_of_entity_tagging_scores_entity_f1(tmp_path, ner_model
     assert summary["fold_sizes"] == [32, 32]  # tagged data: shuffled folds, no label strata
     assert summary["variants"]["last"]["f1"]["n"] == 2
     assert "ensemble-last" not in summary["variants"]  # no probabilities for tagging
+
+
+@pytest.mark.slow
+def test_an_interrupted_fold_resumes_from_its_last_checkpoint(tmp_path, tiny_model, tiny_data):
+    from tests.core.test_levers import base_config
+    from tlsuite_core.plugins import get_host
+
+    spec, config = base_config(tiny_model, tiny_data, tmp_path, max_steps=4)
+    cv = CrossValidation(spec, config, get_host().registry, tmp_path / "cv", k=2, seeds=[1], keep_models=True)
+    first = cv.run_unit(0, 1)
+    run = cv.unit_path(0, 1)
+    record = json.loads((run / "run.json").read_text())
+    record["status"] = "interrupted"  # as a killed fold leaves it: checkpoints, no model, no scores
+    (run / "run.json").write_text(json.dumps(record))
+    (run / "scores.json").unlink()
+    import shutil
+
+    shutil.rmtree(run / "model")
+    again = cv.run_unit(0, 1)
+    record = json.loads((run / "run.json").read_text())
+    assert record["status"] == "completed" and record["resumed_from"] == "checkpoints/checkpoint-4"
+    assert again["variants"]["last"]["accuracy"] == first["variants"]["last"]["accuracy"]
