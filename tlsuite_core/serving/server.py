@@ -51,12 +51,12 @@ def serve(
 
     :param on_start: called with the service before the server starts (the CLI prints what is served).
     """
+    service = build_service(config, refs, registry)  # bad keys, runs or addresses answer before any heavy import
     import uvicorn
 
     from .app import create_app
     from .logs import configure_logging
 
-    service = build_service(config, refs, registry)
     configure_logging(service.masker.mask_text)
     app = create_app(service, registry.values("route"), loader=loader)
     if on_start is not None:

@@ -183,3 +183,24 @@ def test_a_plugin_route_that_fails_to_load_is_named_in_one_line(tmp_path):
 
     with pytest.raises(PluginError, match="route finance-monitor/ask: load\\(\\) failed: ImportError: no module"):
         create_app(service(tmp_path), [Route("finance-monitor", "ask", broken)])
+
+
+@pytest.mark.parametrize("access, without_key", [("key", 401), ("off", 404), ("open", 200)])
+def test_metrics_access_is_configurable(tmp_path, access, without_key):
+    srv = service(tmp_path, metrics=access)
+    srv.keys = type(srv.keys).load(env="metrics-key")
+    loader = fake_loader({"slow": FakeApp(), "people": FakeApp("token-classification")})
+    with LiveServer(srv, loader=loader) as live:
+        assert httpx.get(live.url + "/metrics").status_code == without_key
+        if access == "key":
+            r = httpx.get(live.url + "/metrics", headers={"Authorization": "Bearer metrics-key"})
+            assert r.status_code == 200 and "tlsuite_requests_total" in r.text
+
+
+def test_masking_refuses_rather_than_leave_names_when_the_ner_run_failed(tmp_path):
+    loader = fake_loader({"slow": FakeApp()})  # the ner run fails to load
+    with LiveServer(service(tmp_path), loader=loader) as live:
+        assert live.wait_ready()["runs"]["ner/people"]["status"] == "failed"
+        r = httpx.post(live.url + PREDICT, json={"texts": ["John Smith"], "mask_pii": True}, timeout=30)
+        assert r.status_code == 503 and "names cannot be masked" in r.json()["error"]["message"]
+        assert httpx.post(live.url + PREDICT, json={"texts": ["John Smith"]}, timeout=30).status_code == 200
