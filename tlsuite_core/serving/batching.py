@@ -103,6 +103,7 @@ class DynamicBatcher:
         with self._cond:
             if self._closed:
                 raise RuntimeError("the batcher is closed")
+            # a request larger than the whole queue still runs when the queue is empty (alone, in batches)
             if self._waiting and self._waiting + len(item.texts) > self.max_queue:
                 raise QueueFull(self._retry_after(), self._waiting)
             item.results = [None] * len(item.texts)
@@ -146,7 +147,8 @@ class DynamicBatcher:
             batch = self._next_batch()
             if batch is None:
                 return
-            self._run_batch(batch)
+            if batch:  # empty when every waiting request was cancelled meanwhile
+                self._run_batch(batch)
 
     def _next_batch(self) -> list[tuple[_Item, int, int]] | None:
         """``(item, start, end)`` slices of waiting items, up to ``max_batch_size`` texts; ``None``: closed."""
