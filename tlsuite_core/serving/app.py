@@ -51,7 +51,8 @@ def create_app(
     _add_error_handlers(app)
     _add_open_routes(app, service)
     for run in service.runs.values():
-        _add_predict_route(app, service, run)
+        if run.takes_texts:
+            _add_predict_route(app, service, run)
         for route in routes:
             if route.app == run.app:
                 _add_plugin_route(app, service, run, route)

@@ -29,6 +29,9 @@ LOADING, READY, FAILED = "loading", "ready", "failed"
 #: forward of 32 padded to the longest text)
 CPU_FORWARD_BATCH = 8
 WARM_UP = ["Warm-up: the model runs once before the service says it is ready."]
+#: the core tasks whose ``predict`` takes texts: their runs get the generic predict route and a warm-up; runs of
+#: other tasks (ranking takes query / candidate pairs) are served through the routes their plugin declares
+TEXT_TASKS = ("sequence-classification", "token-classification", "generation")
 
 
 @dataclass
@@ -46,6 +49,10 @@ class ServedRun:
     batcher: DynamicBatcher | None = None
     load_seconds: float | None = None
     routes: list[str] = field(default_factory=list)
+
+    @property
+    def takes_texts(self) -> bool:
+        return self.task is None or self.task in TEXT_TASKS
 
     @property
     def key(self) -> str:
@@ -113,7 +120,8 @@ def load_runs(
             trained = loader(
                 run.path, device=config.device, threads=config.threads, registry=registry, backend=config.backend
             )
-            trained.predict(WARM_UP)
+            if run.takes_texts:
+                trained.predict(WARM_UP)
         except Exception as exc:  # any failure: recorded with its reason, the other runs go on
             run.status, run.error = FAILED, f"{type(exc).__name__}: {first_line(exc)}"
             log.error(f"{run.key} failed to load: {run.error}", extra={"fields": {"run": run.key}})

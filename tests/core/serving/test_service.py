@@ -204,3 +204,14 @@ def test_masking_refuses_rather_than_leave_names_when_the_ner_run_failed(tmp_pat
         r = httpx.post(live.url + PREDICT, json={"texts": ["John Smith"], "mask_pii": True}, timeout=30)
         assert r.status_code == 503 and "names cannot be masked" in r.json()["error"]["message"]
         assert httpx.post(live.url + PREDICT, json={"texts": ["John Smith"]}, timeout=30).status_code == 200
+
+
+def test_a_run_of_a_task_without_text_inputs_gets_only_its_plugin_routes(tmp_path):
+    ranker = fake_run(tmp_path, "recommend", "ranker", "ranking")
+    srv = build_service(ServeConfig(), [str(ranker)], PluginHost(entry_points=[]).registry, env_keys="")
+    ranking = FakeApp("ranking")
+    with LiveServer(srv, loader=fake_loader({"ranker": ranking})) as live:
+        assert live.wait_ready()["runs"]["recommend/ranker"] == {"status": "ready"}
+        assert ranking.calls == []  # no warm-up with texts
+        assert httpx.post(live.url + "/v1/recommend/ranker/predict", json={"texts": ["x"]}).status_code == 404
+        assert httpx.get(live.url + "/v1/runs").json()["runs"][0]["routes"] == []
