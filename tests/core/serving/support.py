@@ -103,6 +103,10 @@ class FakeApp:
 
         self.calls.append(list(texts))
         time.sleep(self.delay)
+        if self.task.name == "generation":
+            from tlsuite_core.tasks.generation import Generated
+
+            return [Generated(text[::-1], truncated=False, tokens=len(text.split())) for text in texts]
         if self.task.name == "token-classification":
             out = []
             for text in texts:

@@ -215,3 +215,16 @@ def test_a_run_of_a_task_without_text_inputs_gets_only_its_plugin_routes(tmp_pat
         assert ranking.calls == []  # no warm-up with texts
         assert httpx.post(live.url + "/v1/recommend/ranker/predict", json={"texts": ["x"]}).status_code == 404
         assert httpx.get(live.url + "/v1/runs").json()["runs"][0]["routes"] == []
+
+
+def test_a_generation_run_answers_with_its_own_result_model(tmp_path):
+    run = fake_run(tmp_path, "translate", "de-en", "generation")
+    srv = build_service(ServeConfig(), [str(run)], PluginHost(entry_points=[]).registry, env_keys="")
+    with LiveServer(srv, loader=fake_loader({"de-en": FakeApp("generation")})) as live:
+        live.wait_ready()
+        r = httpx.post(live.url + "/v1/translate/de-en/predict", json={"texts": ["guten Tag"]}, timeout=30)
+        assert r.json()["results"] == [{"text": "gaT netug", "truncated": False, "tokens": 2}]
+        schemas = httpx.get(live.url + "/openapi.json").json()["components"]["schemas"]
+        assert schemas["PredictResponse_generation"]["properties"]["results"]["items"]["$ref"].endswith(
+            "GeneratedResult"
+        )
