@@ -12,7 +12,7 @@ from .errors import ModelError
 if TYPE_CHECKING:
     from .registry import Registry
 
-__all__ = ["AppSpec", "Prediction", "TrainedApp", "default_runs_dir", "load_app"]
+__all__ = ["AppSpec", "Prediction", "TrainedApp", "check_run_app", "default_runs_dir", "load_app", "run_record"]
 
 
 @dataclass(frozen=True)
@@ -151,12 +151,14 @@ def load_app(
     threads: int | None = None,
     registry: Registry | None = None,
     backend: str = "auto",
+    app: str | None = None,
 ) -> TrainedApp:
     """Load a trained app for inference.
 
     :param ref: a run folder (``runs/finance-monitor/20261123-101500``), or an app name (its latest completed run
         under ``runs_dir``), or a model folder saved by tlsuite.
     :param registry: what plugins registered (tasks, model aliases); default: the installed plugins'.
+    :param app: the app that will use the run: a run of another app is refused (:func:`check_run_app`).
     :param backend: ``torch``; ``onnx`` (the run's ONNX export on ONNX Runtime, :class:`~tlsuite_core.runtime.OnnxApp`:
         no PyTorch import until something needs it); ``auto``: ``onnx`` when the run has an export, ONNX Runtime is
         installed and the device is the CPU (``cpu``, or ``auto`` with no GPU visible), else ``torch``.
@@ -183,6 +185,8 @@ def load_app(
             task_name = read_json(meta).get("task")
     if task_name is None:
         raise ModelError(f"{path}: not a tlsuite run (no run.json naming its task)")
+    if app is not None:
+        check_run_app(ref, record, app)
     if backend != "torch":
         fast = _onnx_app(
             resolved,
@@ -203,6 +207,32 @@ def load_app(
     model.to(plan.device)
     model.eval()
     return TrainedApp(resolved.run_dir, resolved.path, record, task, model, tokenizer, plan.device)
+
+
+def run_record(ref: str | Path) -> dict[str, Any] | None:
+    """The ``run.json`` of a run folder (or of the run holding a ``model/`` folder); ``None`` for anything else."""
+    import json
+
+    path = Path(ref)
+    for folder in (path, path.parent if path.name == "model" else None):
+        if folder is not None and (folder / "run.json").is_file():
+            try:
+                return json.loads((folder / "run.json").read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                return None
+    return None
+
+
+def check_run_app(ref: str | Path, record: Mapping[str, Any] | None, app: str, command: str | None = None) -> None:
+    """Refuse a run of another app: the error names the run's app and task and the command to use it with
+    (``command``: the full command, e.g. ``tlsuite ner predict``; default ``tlsuite <its app> --help``)."""
+    other = (record or {}).get("app")
+    if not other or other == app:
+        return
+    hint = f"{command} --model {ref}" if command else f"tlsuite {other} --help"
+    raise ModelError(
+        f"{ref} is a run of the {other} app (task {record.get('task', '?')}), not of {app}: use `{hint}`"  # type: ignore[union-attr]
+    )
 
 
 def _onnx_app(

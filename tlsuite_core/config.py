@@ -481,6 +481,15 @@ class TrainConfig:
     format: str | None = option(
         None, per_task=True, panel="Data", flags=("--format",), help="Data format.", unset="by suffix"
     )
+    delimiter: str | None = option(
+        None,
+        per_task=True,
+        panel="Data",
+        commands=LABELLED,
+        normalise=lambda value: delimiter_character(value),
+        help="Field delimiter of delimited files: ';' (or semicolon), tab, '|'...",
+        unset="',' for .csv, tab for .tsv",
+    )
     labels: list[str] | None = option(
         None,
         per_task=True,
@@ -811,6 +820,15 @@ class TrainConfig:
         if problems:
             raise ConfigError("invalid configuration: " + "; ".join(problems))
         return self
+
+
+def delimiter_character(value: Any) -> str:
+    """``;``, ``semicolon``, ``tab`` or ``\\t``, ``|``...: one character (``ConfigError`` otherwise)."""
+    text = str(value)
+    named = {"tab": "\t", "\\t": "\t", "semicolon": ";", "comma": ",", "pipe": "|"}.get(text.lower(), text)
+    if len(named) != 1 or named in '"\r\n':
+        raise ConfigError(f"delimiter {value!r}: one character such as ';', ',', '|' or tab")
+    return named
 
 
 # -- task options ------------------------------------------------------------------------------------------------------------

@@ -252,6 +252,13 @@ def read_delimited(path: Path, delimiter: str = ",", fmt: str = "csv") -> Table:
     header = [h.strip() for h in header]
     if not any(header):
         raise DataError("the first line (header) is empty", path=path, line=1)
+    if len(header) == 1 and delimiter != ";" and header[0].count(";") >= 1:
+        raise DataError(
+            f"the header is one column '{header[0][:60]}' holding ';': a semicolon-delimited file? "
+            "read it with --delimiter ';'",
+            path=path,
+            line=1,
+        )
     dupes = sorted({h for h in header if header.count(h) > 1})
     if dupes:
         raise DataError(f"duplicate column name(s) in header: {', '.join(dupes)}", path=path, line=1)
@@ -323,14 +330,22 @@ BUILTIN_ADAPTERS = (
 HUB_DATASET = re.compile(r"^(hf:)?(?P<id>[A-Za-z0-9][\w.-]*(/[\w.-]+)?)(:(?P<split>[\w.\[\]%:-]+))?$")
 
 
-def read_table(source: str | Path, fmt: str | None = None, adapters: Mapping[str, DataAdapter] | None = None) -> Table:
+def read_table(
+    source: str | Path,
+    fmt: str | None = None,
+    adapters: Mapping[str, DataAdapter] | None = None,
+    *,
+    delimiter: str | None = None,
+) -> Table:
     """Read ``source`` with the adapter named ``fmt``, or the one claiming its suffix, or the Hub when online.
 
     ``adapters``: the registered data adapters, name -> adapter (a task's ``adapters``); ``None``: the core's own
-    csv, tsv and jsonl readers.
+    csv, tsv and jsonl readers. ``delimiter``: read a delimited file (``fmt`` csv, tsv or none) with this one.
     """
     known = dict(adapters) if adapters is not None else {a.name: a for a in BUILTIN_ADAPTERS}
     path = Path(source).expanduser()
+    if delimiter is not None and fmt in (None, "csv", "tsv") and path.is_file():
+        return read_delimited(path, delimiter, fmt or ("tsv" if delimiter == "\t" else "csv"))
     if fmt is not None:
         if fmt == "hub":
             return read_hub(str(source))
@@ -415,10 +430,11 @@ def load_labelled(
     skip_bad_rows: bool = False,
     limit: int | None = None,
     adapters: Mapping[str, DataAdapter] | None = None,
+    delimiter: str | None = None,
 ) -> LabelledData:
-    """Read a labelled file and validate every row (non-empty text and label); ``adapters`` as for
-    :func:`read_table`."""
-    table = read_table(source, fmt, adapters)
+    """Read a labelled file and validate every row (non-empty text and label); ``adapters`` and ``delimiter`` as
+    for :func:`read_table`."""
+    table = read_table(source, fmt, adapters, delimiter=delimiter)
     if not table.rows:
         raise DataError("no data rows (only a header?)", path=table.source)
     text_col = pick_column(table, text_column, TEXT_COLUMNS, "text", "--text-col")

@@ -565,6 +565,7 @@ OWN = {
         "--labels",
         "--max-length",
         "--metric",
+        "--delimiter",
         "--long-texts",
         "--window-aggregation",
         "--window-stride",

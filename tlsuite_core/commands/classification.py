@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ..apps import AppSpec
-from ..config import TRAIN, TaskOptions
+from ..config import TRAIN, TaskOptions, delimiter_character
 from ..errors import ConfigError
 from ..tasks.classification import ClassificationOptions
 from . import common
@@ -43,6 +43,12 @@ EPILOGS = {
 }
 
 
+DelimiterOpt = Annotated[
+    Optional[str],
+    typer.Option(help="Field delimiter of a delimited input: ';' (or semicolon), tab, '|'... (default: by format)."),
+]
+
+
 def views(spec: AppSpec, command: str) -> dict[str, View]:
     """How ``train`` / ``compare`` word the data options for labelled texts."""
     label_order = (
@@ -61,6 +67,7 @@ def views(spec: AppSpec, command: str) -> dict[str, View]:
             "text_col": View("Text column (default: auto: text, sentence, headline...)."),
             "label_col": View("Label column (default: auto: label, sentiment...)."),
             "format": View("Data format (csv, tsv, jsonl, phrasebank, hub) (default: by suffix)."),
+            "delimiter": View(),
             "labels": labels,
             "max_length": View(),
             "metric": View("Dev metric for model selection and early stopping: macro_f1, accuracy, loss, f1_<label>."),
@@ -72,6 +79,7 @@ def views(spec: AppSpec, command: str) -> dict[str, View]:
         "text_col": View("Text column (default: auto)."),
         "label_col": View("Label column (default: auto)."),
         "format": View("Data format (default: by suffix)."),
+        "delimiter": View(),
         "labels": labels,
         "max_length": View("Token limit per text."),
         "metric": View("Dev metric the report compares."),
@@ -91,6 +99,7 @@ def evaluate(
     text_col: Annotated[Optional[str], typer.Option(help="Text column (default: auto).")] = None,
     label_col: Annotated[Optional[str], typer.Option(help="Label column (default: auto).")] = None,
     format: Annotated[Optional[str], typer.Option("--format", help="Data format (default: by suffix).")] = None,
+    delimiter: DelimiterOpt = None,
     skip_bad_rows: Annotated[
         bool, typer.Option("--skip-bad-rows", help="Drop bad rows (counted in the output) instead of failing.")
     ] = False,
@@ -108,6 +117,7 @@ def evaluate(
         fmt=format,
         skip_bad_rows=skip_bad_rows,
         adapters=common.data_adapters(),
+        delimiter=delimiter_character(delimiter) if delimiter is not None else None,
     )
     trained = use.load(spec)
     metrics = trained.evaluate(labelled, batch_size=batch_size, **_given(options))
@@ -165,6 +175,7 @@ def predict(
         Optional[str], typer.Option(help="Text column of a CSV/TSV/JSONL input (default: auto).")
     ] = None,
     format: Annotated[Optional[str], typer.Option("--format", help="Input data format (default: by suffix).")] = None,
+    delimiter: DelimiterOpt = None,
     batch_size: UseBatchSizeOpt = 64,
     options: Optional[RunOptions] = None,
 ) -> None:
@@ -179,7 +190,8 @@ def predict(
         raise ConfigError("--output-format parquet needs --output FILE.parquet")
     common.check_output_folder(output)
     tables: list = []
-    items, _ = read_texts(texts or [], input, text_col, format, table_out=tables)
+    sep = delimiter_character(delimiter) if delimiter is not None else None
+    items, _ = read_texts(texts or [], input, text_col, format, table_out=tables, delimiter=sep)
     passed = _passed_columns(tables[0] if tables else None, keep)
     trained = use.load(spec)
     predictions = trained.predict(items, batch_size=batch_size, **_given(options))

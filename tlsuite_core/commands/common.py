@@ -279,12 +279,48 @@ def bind(
             kwargs["options"] = _run_options({n: kwargs.pop(n) for n in generated}, generated)
         if uses_run:
             kwargs["use"] = UsedRun(**{n: kwargs.pop(n) for n in USE})
+            if isinstance(bound.get("spec"), AppSpec) and kwargs["use"].model is not None:
+                refuse_other_apps_run(kwargs["use"].model, bound["spec"].name, func.__name__)
         return func(**bound, **kwargs)
 
+    if isinstance(bound.get("spec"), AppSpec):
+        command._tlsuite_app = bound["spec"].name  # type: ignore[attr-defined]  (found by command_path)
     command.__name__, command.__doc__, command.__module__ = func.__name__, func.__doc__, func.__module__
     command.__signature__ = signature.replace(parameters=everything, return_annotation=None)  # type: ignore[attr-defined]
     command.__annotations__ = {p.name: p.annotation for p in everything}
     return command
+
+
+def refuse_other_apps_run(model: str, app: str, verb: str) -> None:
+    """Before anything is read: ``--model`` naming a run of another app is an error that names that app and the
+    command to use the run with (its own ``verb``, else its predict / run command)."""
+    from ..apps import check_run_app, run_record
+
+    record = run_record(model)
+    other = (record or {}).get("app")
+    if other and other != app:
+        path = command_path(other, (verb, "predict", "run", "evaluate"))
+        check_run_app(model, record, app, f"tlsuite {path}" if path else None)
+
+
+def command_path(app: str, verbs: Sequence[str]) -> Optional[str]:
+    """``<group path> <verb>`` of the first of ``verbs`` that ``app``'s command group has, read off the CLI (built
+    again: this runs only to word an error)."""
+    import typer.main
+
+    from ..cli import build_app
+
+    found: dict[str, str] = {}
+
+    def walk(group: Any, path: list[str]) -> None:
+        for name, cmd in group.commands.items():
+            if hasattr(cmd, "commands"):
+                walk(cmd, [*path, name])
+            elif getattr(cmd.callback, "_tlsuite_app", None) == app:
+                found.setdefault(name, " ".join([*path, name]))
+
+    walk(typer.main.get_group(build_app(get_host())), [])
+    return next((found[v] for v in verbs if v in found), None)
 
 
 def _panel_rank(parameter: inspect.Parameter) -> int:
@@ -565,6 +601,7 @@ def read_texts(
     *,
     strip: bool = True,
     table_out: list[Any] | None = None,
+    delimiter: str | None = None,
 ) -> tuple[list[str], str]:
     """Texts to predict from arguments, a file (txt: one per line; csv/tsv/jsonl: a text column) or stdin.
 
@@ -583,13 +620,14 @@ def read_texts(
         if sys.stdin.isatty():
             raise ConfigError("nothing to predict: give texts as arguments, --input FILE, or pipe texts on stdin")
         input_file = "-"
-    if input_file == "-" or (fmt in (None, "txt") and Path(input_file).suffix.lower() in (".txt", "")):
+    plain = fmt in (None, "txt") and Path(input_file).suffix.lower() in (".txt", "") and delimiter is None
+    if input_file == "-" or plain:
         raw, source = read_plain_text(input_file)
         texts = [clean(line.rstrip("\r")) for line in raw.split("\n") if line.strip()]
         if not texts:
             raise DataError("no texts (every line is empty)", path=source)
         return texts, source
-    table = read_table(input_file, fmt, data_adapters())
+    table = read_table(input_file, fmt, data_adapters(), delimiter=delimiter)
     column = pick_column(table, text_col, TEXT_COLUMNS, "text", "--text-col")
     texts = []
     for row, line in zip(table.rows, table.lines):

@@ -34,6 +34,9 @@ class Task:
     auto_class: ClassVar[str] = ""
     #: evaluation predictions must come back in the encoded dataset's order (metrics read its extra columns)
     ordered_evaluation: ClassVar[bool] = False
+    #: the task reads inputs in windows of at most the model's own limit, so a larger ``max_length`` is harmless
+    #: (otherwise the engine refuses ``max_length`` above the model's position limit)
+    windows_at_model_limit: ClassVar[bool] = False
     #: ``peft.TaskType`` name for parameter-efficient strategies (``SEQ_CLS``, ``TOKEN_CLS``, ``CAUSAL_LM``...)
     peft_task_type: ClassVar[str | None] = None
     #: the task adds a freshly initialised head (classifier) that every strategy trains and saves

@@ -74,6 +74,7 @@ class SequenceClassification(Task):
             skip_bad_rows=config.skip_bad_rows,
             limit=limit,
             adapters=self.adapters,
+            delimiter=config.delimiter,
         )
 
     def label_names(

@@ -353,6 +353,7 @@ class TokenClassification(Task):
     name: ClassVar[str] = "token-classification"
     auto_class: ClassVar[str] = "AutoModelForTokenClassification"
     ordered_evaluation: ClassVar[bool] = True
+    windows_at_model_limit: ClassVar[bool] = True
     peft_task_type: ClassVar[str | None] = "TOKEN_CLS"
     options_class: ClassVar[type[TaskOptions]] = TokenClassificationOptions
     options: TokenClassificationOptions

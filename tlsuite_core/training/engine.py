@@ -236,7 +236,7 @@ def choose_model(plan: TrainingPlan) -> None:
         plan.task.model_reference(config), allow_pickle=config.allow_pickle, aliases=plan.task.aliases
     )
     limit = position_limit(plan.resolved.path)
-    if limit is not None and config.max_length > limit:
+    if limit is not None and config.max_length > limit and not plan.task.windows_at_model_limit:
         raise ConfigError(
             f"--max-length {config.max_length} is above the model's position limit of {limit} tokens "
             f"({plan.resolved.path.name}); use --max-length {limit} or less (longer texts are scored over windows)"

@@ -28,11 +28,15 @@ def read_only_monitor(db: str | None, model: str | None, bucket: str | None = No
 
     A SQLite file that does not exist is an error: reading commands never leave an empty ``monitor.db`` behind.
     """
+    from tlsuite_finance_monitor import APP
     from tlsuite_finance_monitor.monitor import Monitor
     from tlsuite_finance_monitor.monitor.db import sqlite_file
 
+    from tlsuite_core.apps import check_run_app, run_record
     from tlsuite_core.errors import ConfigError
 
+    if model is not None:  # a run of another app has no predictions here: say whose run it is
+        check_run_app(model, run_record(model), APP.name)
     url = db_url(db)
     path = sqlite_file(url)
     if path is not None and not path.exists():

@@ -77,6 +77,10 @@ def command(
     from tlsuite_finance_monitor.monitor.alerts import load_alert_config
     from tlsuite_finance_monitor.monitor.api import check_source
 
+    from tlsuite_core.apps import check_run_app, run_record
+
+    if model is not None:  # a run of another app: said before anything is read
+        check_run_app(model, run_record(model), APP.name)
     check_source(source, fmt=fmt, follow=follow, poll=poll)  # before the model loads
     config = None if no_alerts else load_alert_config(alerts, bucket=bucket)
     console_sink = config is not None and any(s.kind == "console" for s in config.sinks)

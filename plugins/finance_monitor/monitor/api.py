@@ -197,8 +197,10 @@ class Monitor:
                 if isinstance(self.model, (str, Path)):
                     from tlsuite_core import load_app
 
+                    from .. import APP
+
                     self.classifier = load_app(
-                        self.model, device=self.device, threads=self.threads, runs_dir=self.runs_dir
+                        self.model, device=self.device, threads=self.threads, runs_dir=self.runs_dir, app=APP.name
                     )
                 else:
                     self.classifier = self.model
