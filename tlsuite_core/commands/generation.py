@@ -150,6 +150,7 @@ def evaluate(
     for key, value in (metrics.get("signatures") or {}).items():
         typer.echo(f"{key:>24}  {value}")
     _warn_truncated(metrics.get("generation_truncated", 0), len(outputs), max_new_tokens or saved.max_new_tokens)
+    _warn_cut_sources(outputs, trained.max_length)
 
 
 def run(
@@ -186,6 +187,7 @@ def run(
     _warn_truncated(
         sum(o.truncated for o in outputs), len(outputs), max_new_tokens or trained.task.options.max_new_tokens
     )
+    _warn_cut_sources(outputs, trained.max_length)
 
 
 def _jsonl(sources: list[str], outputs: list[Any], references: Optional[list[Any]] = None) -> str:
@@ -195,6 +197,7 @@ def _jsonl(sources: list[str], outputs: list[Any], references: Optional[list[Any
             "source": s,
             "output": o.text,
             "truncated": o.truncated,
+            "source_truncated": o.source_truncated,
             **({"references": references[i]} if references else {}),
         }
         for i, (s, o) in enumerate(zip(sources, outputs))
@@ -256,6 +259,16 @@ def _sources(texts: list[str], input_file: Optional[str], source_col: Optional[s
         ).sources
     items, _ = read_texts(texts, input_file, None, None)
     return items
+
+
+def _warn_cut_sources(outputs: list[Any], limit: int) -> None:
+    """Sources longer than the run's --max-length were read up to it: counted here, flagged in JSONL outputs."""
+    count = sum(o.source_truncated for o in outputs)
+    if count:
+        common.err.print(
+            f"[yellow]warning:[/] {count} of {len(outputs)} sources were longer than --max-length ({limit} tokens) and "
+            "only their start was read (flagged source_truncated in .jsonl output)"
+        )
 
 
 def _warn_truncated(count: int, total: int, limit: Any) -> None:

@@ -127,7 +127,9 @@ class GenerationOptions(TaskOptions):
         None,
         ge=1,
         unset="all dev pairs",
-        help="Score at most N dev pairs at evaluations during training (the final evaluation uses all).",
+        help="Score at most N dev pairs (loss and generated outputs) at the evaluations during training; the final "
+        "evaluation of the selected model scores every dev pair (reusing a training-time evaluation of the same "
+        "weights on all of them instead of generating again).",
     )
     tokenize: str | None = option(
         None, commands=(), help="translation metric: the sacreBLEU tokenizer.", unset="by target language"
@@ -135,6 +137,21 @@ class GenerationOptions(TaskOptions):
     lang: str | None = option(
         None, commands=(), help="summarization metric: the language of the texts (ROUGE stemming).", unset="tgt_lang"
     )
+
+
+def weights_fingerprint(model: Any) -> str:
+    """A digest of a model's weights (every parameter's sum and sum of squares, in float64): equal for the same
+    weights, different after any training step or a checkpoint of other weights."""
+    import hashlib
+
+    import torch
+
+    digest = hashlib.sha256()
+    with torch.no_grad():
+        for name, tensor in model.named_parameters():
+            t = tensor.detach().double()
+            digest.update(f"{name}:{t.sum().item():.17g}:{(t * t).sum().item():.17g};".encode())
+    return digest.hexdigest()
 
 
 def _is_encoder(config: Any) -> bool:
@@ -150,14 +167,19 @@ def _is_encoder(config: Any) -> bool:
 
 @dataclass
 class Generated:
-    """One generated output: the text and whether it stopped at ``max_new_tokens`` without an end token."""
+    """One generated output: the text, whether it stopped at ``max_new_tokens`` without an end token, and whether
+    its source was longer than ``max_length`` tokens and only its start was read (``source_truncated``)."""
 
     text: str
     truncated: bool = False
     tokens: int = 0  # generated tokens (end and padding tokens not counted)
+    source_truncated: bool = False
 
     def as_dict(self) -> dict[str, Any]:
-        return {"text": self.text, "truncated": self.truncated, "tokens": self.tokens}
+        out: dict[str, Any] = {"text": self.text, "truncated": self.truncated, "tokens": self.tokens}
+        if self.source_truncated:
+            out["source_truncated"] = True
+        return out
 
 
 class Generation(Task):
@@ -176,6 +198,10 @@ class Generation(Task):
         self.peft_task_type = "SEQ_2_SEQ_LM"
         self.trainer: Any = None
         self.raw: dict[int, PairedData] = {}
+        #: generation metrics already computed, by (weights fingerprint, pairs scored): the final evaluation of a
+        #: checkpoint that an evaluation during training scored on the same pairs reuses them
+        self.scored: dict[tuple[str, int], dict[str, float]] = {}
+        self.generations = 0  # generation passes over dev pairs (a test counts them)
         self.truncated_targets = 0
         self.load_notes: list[str] = []
         self.config: Any = None
@@ -459,9 +485,13 @@ class Generation(Task):
         device = device or next(model.parameters()).device
         kwargs = self.generation_kwargs(**overrides)
         if self.kind == "causal":
-            encoded = [self.prompt(tokenizer, s)[-max_length:] for s in sources]
+            prompts = [self.prompt(tokenizer, s) for s in sources]
+            cut = [len(p) > max_length for p in prompts]
+            encoded = [p[-max_length:] for p in prompts]
         else:
             encoded = tokenizer(list(sources), truncation=True, max_length=max_length)["input_ids"]
+            full = tokenizer(list(sources), truncation=False, verbose=False)["input_ids"]
+            cut = [len(f) > len(e) for f, e in zip(full, encoded)]
         order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i]))
         pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         eos = model.generation_config.eos_token_id
@@ -488,7 +518,8 @@ class Generation(Task):
                     end = next((k for k, t in enumerate(raw) if t in eos_ids), None)
                     body = [t for t in (raw if end is None else raw[:end]) if t != pad]
                     # no end token: generation stopped at max_new_tokens (padding comes only after an end token)
-                    out[i] = Generated(tokenizer.decode(body, skip_special_tokens=True).strip(), end is None, len(body))
+                    text = tokenizer.decode(body, skip_special_tokens=True).strip()
+                    out[i] = Generated(text, end is None, len(body), cut[i])
         return [g for g in out if g is not None]
 
     def _metric(self, *, required: bool = False) -> Any:
@@ -544,6 +575,10 @@ class Generation(Task):
             model = self.trainer.model
             # generate for the pairs this evaluation scored: the first N during training (training_evaluation)
             scored = len(eval_pred.label_ids)
+            key = (weights_fingerprint(model), scored)
+            if key in self.scored:  # the same weights on the same pairs: the final evaluation of a checkpoint
+                return dict(self.scored[key])
+            self.generations += 1
             pairs = data if scored >= len(data) else data.subset(range(scored))
             predictions = self.generate(
                 model,
@@ -553,7 +588,11 @@ class Generation(Task):
                 max_length=self.config.max_length,
             )
             metrics = self.score(pairs.targets, predictions)
-            return {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+            numbers = {
+                k: float(v) for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)
+            }
+            self.scored[key] = numbers
+            return dict(numbers)
 
         return compute
 
