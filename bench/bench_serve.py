@@ -61,7 +61,7 @@ class Server:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         args = [sys.executable, "-m", "tlsuite_core", "serve", run, "--port", str(self.port)]
-        args += ["--threads", str(threads), "--no-access-log", *extra]
+        args += ["--threads", str(threads), "--no-access-log", *SERVE_ARGS, *extra]
         env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
         env.pop("TLSUITE_API_KEYS", None)
         self.log = open(ROOT / "bench" / "results" / f".serve-{self.port}.log", "w")
@@ -181,6 +181,7 @@ async def open_loop(url: str, texts: list[str], rate: float, duration: float, pe
 
 
 PATH = ""
+SERVE_ARGS: list[str] = []  # --serve-arg: given to every server
 
 
 def phase_closed(run: str, args: argparse.Namespace, texts: list[str], extra: list[str]) -> dict:
@@ -261,6 +262,12 @@ def main() -> None:
         "busy cores cannot itself send one-text requests at twice the service's rate)",
     )
     parser.add_argument(
+        "--serve-arg",
+        action="append",
+        default=[],
+        help="an option for every server, e.g. --serve-arg=--max-wait-ms=20 (repeatable)",
+    )
+    parser.add_argument(
         "--overload-only",
         type=float,
         metavar="TEXTS_PER_S",
@@ -269,6 +276,7 @@ def main() -> None:
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "serve.json"))
     args = parser.parse_args()
     run = Path(args.run).resolve()
+    SERVE_ARGS[:] = args.serve_arg
     PATH = f"/v1/{json.loads((run / 'run.json').read_text())['app']}/{run.name}/predict"
     texts, source = sentences()
     if args.overload_only:
@@ -298,6 +306,7 @@ def main() -> None:
         "clients": args.clients,
         "duration_s": args.duration,
         "server_threads": args.threads,
+        "serve_args": args.serve_arg,
         "max_queue": args.max_queue,
         "model_alone": ceiling,
         "batching_on": on,
