@@ -168,6 +168,8 @@ def _train_row(
         tokens_per_second=timings.get("real_tokens_per_second"),
         cuda_peak_mb=(record.get("peak_memory") or {}).get("cuda_peak_allocated_mb"),
         learning_rate=(record.get("config") or {}).get("learning_rate"),
+        # which weights the dev figure scores (best on dev, last, or averaged checkpoints)
+        model=read_json(run_dir / "metrics.json").get("model") if (run_dir / "metrics.json").is_file() else None,
     )
     if test:
         from ..apps import load_app
@@ -289,6 +291,10 @@ def _markdown(spec: AppSpec, base: Any, rows: list[dict[str, Any]], metric: str,
             f"{row['tokens_per_second']:.0f}" if row.get("tokens_per_second") else "-",
         ]
         lines.append("| " + " | ".join(cells) + " |")
+    scored = sorted({row["model"] for row in rows if row.get("model")})
+    if scored:
+        note = " (the dev set also selected it: optimistic)" if "best checkpoint on dev" in scored else ""
+        lines += ["", f"Each trained row's dev figure scores its {' / '.join(scored)}{note}."]
     return "\n".join(lines) + "\n"
 
 
