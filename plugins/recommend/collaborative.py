@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-__all__ = ["ALS", "BPR", "MODELS", "ItemKNN", "Popularity", "load_model"]
+__all__ = ["ALS", "BPR", "MODELS", "ItemKNN", "Popularity", "load_model", "recent_counts"]
 
 
 def _save(folder: Path, name: str, arrays: dict[str, np.ndarray], settings: dict[str, Any]) -> None:
@@ -239,3 +239,16 @@ def load_model(name: str, folder: Path) -> Popularity:
     model = MODELS[name]()
     model.restore(load_file(str(folder / f"{name}.safetensors")), settings)
     return model
+
+
+def recent_counts(
+    item: np.ndarray, timestamp: np.ndarray, candidates: np.ndarray, at: np.ndarray, window: int
+) -> np.ndarray:
+    """Per candidate, the interactions (``item``, ``timestamp`` arrays) with it in the ``window`` seconds up to its
+    row's time ``at``: how popular an item was lately, when the user came (an item feature of the fusion)."""
+    keys = np.sort(item.astype(np.int64) << 40 | timestamp.astype(np.int64))
+    base = candidates.astype(np.int64) << 40
+    when = np.broadcast_to(np.asarray(at, dtype=np.int64)[:, None], candidates.shape)
+    high = np.searchsorted(keys, base | when, side="right")
+    low = np.searchsorted(keys, base | np.maximum(when - window, 0), side="left")
+    return (high - low).astype(np.float32)

@@ -15,7 +15,7 @@ from .metrics import candidate_ranks
 __all__ = ["Fusion", "feature_table"]
 
 #: LightGBM settings tried by the user-fold cross-validation (num_leaves, min_child_samples, rounds)
-GRID = ((7, 50, 100), (15, 50, 200), (31, 100, 300))
+GRID = ((4, 100, 100), (7, 50, 100), (15, 50, 200), (31, 100, 300))
 
 
 def feature_table(features: dict[str, np.ndarray], names: Sequence[str]) -> np.ndarray:

@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .collaborative import ALS, BPR, ItemKNN, Popularity, save_model
+from .collaborative import ALS, BPR, ItemKNN, Popularity, recent_counts, save_model
 from .data import Catalogue, Interactions, Split
 from .fusion import Fusion
 from .metrics import bootstrap, candidate_ranks, list_metrics, per_user
@@ -25,7 +25,18 @@ from .text import TwoTower, next_item_pairs, rerank, write_lists
 __all__ = ["ALL_FEATURES", "Settings", "evaluate_run", "train_run"]
 
 #: the fusion ranker's features (``Settings.features`` picks a subset)
-ALL_FEATURES = ("popularity", "itemknn", "als", "bpr", "two_tower", "cross_encoder", "history_length")
+ALL_FEATURES = (
+    "popularity",
+    "recent_popularity",
+    "itemknn",
+    "als",
+    "bpr",
+    "two_tower",
+    "cross_encoder",
+    "history_length",
+)
+#: the window of ``recent_popularity`` (seconds)
+RECENT = 30 * 86400
 
 #: settings tried on validation (the best by HR@10, ties by NDCG@10, is refitted for test)
 GRIDS: dict[str, list[Callable[[], Popularity]]] = {
@@ -241,11 +252,16 @@ def cross_encoder(
 
 
 def features(split: Split, which: str, cf: dict, text: dict, counts: np.ndarray) -> dict[str, np.ndarray]:
+    """The fusion features of the ``which`` lists; the history is the training one (validation), or training +
+    validation (test)."""
     users, cands = split.candidates(which)
-    hist_len = np.bincount(split.train.user, minlength=len(split.train.users))[users].astype(np.float32)
-    hist_len += 1.0 if which == "test" else 0.0  # the validation item joined the history
+    known = split.train if which == "valid" else _with_valid(split)
+    hist_len = np.bincount(known.user, minlength=len(known.users))[users].astype(np.float32)
+    last = np.zeros(len(known.users), dtype=np.int64)
+    np.maximum.at(last, known.user, known.timestamp)
     out = {name: cf[name][which] for name in ("itemknn", "als", "bpr")}
     out["popularity"] = np.log1p(counts[cands])
+    out["recent_popularity"] = np.log1p(recent_counts(known.item, known.timestamp, cands, last[users], RECENT))
     out["history_length"] = np.repeat(hist_len[:, None], cands.shape[1], axis=1)
     for name in ("two_tower", "cross_encoder"):
         if which in text.get(name, {}):

@@ -20,10 +20,10 @@ import numpy as np
 from tlsuite_core.apps import default_runs_dir
 from tlsuite_core.errors import ConfigError, DataError, ModelError
 
-from .collaborative import load_model
+from .collaborative import load_model, recent_counts
 from .data import Catalogue, Interactions, leave_latest_out, load_interactions, load_items, load_movielens, time_split
 from .fusion import Fusion
-from .pipeline import ALL_FEATURES, GRIDS, Settings, train_run
+from .pipeline import ALL_FEATURES, GRIDS, RECENT, Settings, train_run
 from .text import TwoTower, rerank
 
 __all__ = ["Recommendation", "Recommender"]
@@ -184,6 +184,11 @@ class Recommender:
         u = self.user_index[str(user)]
         return u, self.histories[u]
 
+    def _last_time(self, user: int) -> int:
+        """The time of a known user's latest interaction; for a new user, the latest time in the data (now)."""
+        times = self.known.timestamp[self.known.user == user] if user >= 0 else self.known.timestamp
+        return int(times.max()) if len(times) else 0
+
     def _items(self, items: Iterable[str]) -> np.ndarray:
         out = []
         for item in items:
@@ -206,6 +211,10 @@ class Recommender:
         counts = self.models["popularity"].counts
         out["popularity"] = np.log1p(
             np.concatenate([counts, np.zeros(max(n_items - len(counts), 0), np.float32)])[candidates]
+        )
+        last = np.array([self._last_time(u) for u in users], dtype=np.int64)
+        out["recent_popularity"] = np.log1p(
+            recent_counts(self.known.item, self.known.timestamp, candidates, last, RECENT)
         )
         out["history_length"] = np.repeat(
             np.array([[len(h)] for h in histories], np.float32), candidates.shape[1], axis=1

@@ -154,3 +154,12 @@ def test_cross_encoder_rows_on_a_sample_of_users():
     assert found["rows"]["als>cross_encoder@2 (3 users)"]["mrr"] == 1.0
     assert found["rows"]["als (3 users)"]["mrr"] == 0.5
     assert found["cross_encoder_vs_als_hr@10"]["mean"] == 0.0
+
+
+def test_recent_counts_count_the_window_before_each_rows_time():
+    from tlsuite_recommend.collaborative import recent_counts
+
+    item = np.array([0, 0, 0, 1, 2])
+    stamp = np.array([10, 50, 100, 95, 200])
+    got = recent_counts(item, stamp, np.array([[0, 1, 2], [0, 1, 2]]), np.array([100, 60]), window=50)
+    assert got.tolist() == [[2.0, 1.0, 0.0], [2.0, 0.0, 0.0]]
