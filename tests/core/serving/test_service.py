@@ -228,3 +228,23 @@ def test_a_generation_run_answers_with_its_own_result_model(tmp_path):
         assert schemas["PredictResponse_generation"]["properties"]["results"]["items"]["$ref"].endswith(
             "GeneratedResult"
         )
+
+
+class Failing(FakeApp):
+    def predict(self, texts, batch_size=64):
+        if texts and texts[0].startswith("boom"):
+            raise RuntimeError(f"cannot score {texts[0]!r}")
+        return super().predict(texts, batch_size)
+
+
+def test_a_model_error_is_a_json_500_with_the_request_id_and_a_masked_log(tmp_path):
+    loader = fake_loader({"slow": Failing(), "people": FakeApp("token-classification")})
+    with LiveServer(service(tmp_path), loader=loader) as live:
+        live.wait_ready()
+        r = httpx.post(live.url + PREDICT, json={"texts": ["boom jane@corp.example"]}, headers={"X-Request-ID": "b1"})
+        assert r.status_code == 500 and r.json()["request_id"] == "b1" and r.headers["x-request-id"] == "b1"
+        assert "jane@corp" not in r.text
+        assert httpx.post(live.url + PREDICT, json={"texts": ["fine"]}).status_code == 200
+        errors = [line for line in live.log_lines() if line["level"] == "error"]
+        assert errors and errors[0]["request_id"] == "b1" and "cannot score" in errors[0]["message"]
+        assert "jane@corp" not in live.logs.getvalue() and "[EMAIL]" in errors[0]["message"]
