@@ -66,7 +66,9 @@ class LiveServer:
         from tlsuite_core.serving.logs import ACCESS_LOGGER, SERVICE_LOGGER
 
         for name in (SERVICE_LOGGER, ACCESS_LOGGER, "uvicorn.error"):
-            logging.getLogger(name).removeHandler(self.handler)
+            logger = logging.getLogger(name)
+            logger.removeHandler(self.handler)
+            logger.propagate = True  # as before the service configured it
 
     def log_lines(self) -> list[dict]:
         return [json.loads(line) for line in self.logs.getvalue().splitlines() if line.strip()]
