@@ -7,6 +7,7 @@ import asyncio
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from types import SimpleNamespace
 
 import httpx
@@ -248,3 +249,19 @@ def test_a_model_error_is_a_json_500_with_the_request_id_and_a_masked_log(tmp_pa
         errors = [line for line in live.log_lines() if line["level"] == "error"]
         assert errors and errors[0]["request_id"] == "b1" and "cannot score" in errors[0]["message"]
         assert "jane@corp" not in live.logs.getvalue() and "[EMAIL]" in errors[0]["message"]
+
+
+def test_the_hook_docstring_states_the_contract_the_code_uses():
+    import dataclasses
+    import inspect
+
+    from tlsuite_core import hookspecs
+
+    doc = inspect.getdoc(hookspecs.tlsuite_register_routes)
+    assert "tlsuite_core.serving.Route" in doc and "load() -> RouteHandler" in doc
+    assert "async handle(request, context)" in doc
+    assert [f.name for f in dataclasses.fields(Route)] == ["app", "path", "load", "summary"]
+    assert [f.name for f in dataclasses.fields(RouteHandler)] == ["request_model", "response_model", "handle"]
+    assert (
+        "Route(app, path, load, summary)" in (Path(__file__).resolve().parents[3] / "docs" / "plugins.md").read_text()
+    )
