@@ -25,7 +25,15 @@ OUT = ROOT / "bench" / "out" / "recommend"
 RESULTS = ROOT / "bench" / "results"
 
 #: the cross-encoder's caps and training budget (CPU): see docs/results/recommend.md
-ENGINE = {"max_steps": 40, "batch_size": 8, "learning_rate": 5e-5, "max_length": 160, "threads": 1, "name": "bench"}
+ENGINE = {
+    "max_steps": 40,
+    "batch_size": 8,
+    "learning_rate": 2e-4,
+    "head_lr_scale": 10.0,
+    "max_length": 160,
+    "threads": 1,
+    "name": "bench",
+}
 
 
 def log(message: str) -> None:
@@ -54,6 +62,7 @@ def run(args: argparse.Namespace) -> None:
         cross_encoder=not args.no_cross_encoder,
         two_tower_steps=args.two_tower_steps,
         rerank_users=args.rerank_users,
+        dev_users=100,
     )
     start = time.perf_counter()
     metrics = train_run(OUT / "run", split, items, settings, log)
