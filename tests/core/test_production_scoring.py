@@ -165,3 +165,15 @@ def test_output_into_a_missing_folder_is_created_and_said(cli, workdir, keyword_
     assert out.is_file() and f"created folder {out.parent}" in " ".join(result.stderr.split())
     folder = cli(APP, "predict", "--model", keyword_run, "profit rose", "--output-format", "csv", "--output", workdir)
     assert folder.exit_code == 2 and "is a folder" in folder.stderr
+
+
+def test_ner_predict_keeps_the_input_columns(cli, workdir, ner_model, ner_data):
+    runs = workdir / "runs"
+    args = ["ner", "train", "--model", ner_model, "--train", ner_data["train"], "--max-steps", "1", "--threads", "1"]
+    assert cli(*args, "--name", "r", "--runs-dir", runs, "--no-export-onnx").exit_code == 0
+    source = write_table(workdir / "docs.csv", [{"id": "d1", "text": "Ada Lovelace", "entities": "gold"}])
+    out = workdir / "ents.jsonl"
+    result = cli("ner", "predict", "--model", runs / "ner" / "r", "--input", source, "--output", out, "--threads", "1")
+    assert result.exit_code == 0, result.output
+    row = json.loads(out.read_text())
+    assert list(row) == ["id", "text", "input_entities", "entities"] and row["id"] == "d1"

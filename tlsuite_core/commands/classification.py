@@ -164,13 +164,7 @@ def predict(
             "--output-format", help="table | csv | tsv | jsonl | parquet (default: by --output suffix, else table)."
         ),
     ] = None,
-    keep: Annotated[
-        Optional[str],
-        typer.Option(
-            help="Input columns passed through to csv/tsv/jsonl/parquet output, in input order: all (default), none, "
-            "or a list (id,source). A column named like an output field (label, score...) becomes input_<name>."
-        ),
-    ] = None,
+    keep: common.KeepOpt = None,
     text_col: Annotated[
         Optional[str], typer.Option(help="Text column of a CSV/TSV/JSONL input (default: auto).")
     ] = None,
@@ -192,7 +186,7 @@ def predict(
     tables: list = []
     sep = delimiter_character(delimiter) if delimiter is not None else None
     items, _ = read_texts(texts or [], input, text_col, format, table_out=tables, delimiter=sep)
-    passed = _passed_columns(tables[0] if tables else None, keep)
+    passed = common.passed_columns(tables[0] if tables else None, keep)
     trained = use.load(spec)
     predictions = trained.predict(items, batch_size=batch_size, **_given(options))
     _count_flags(predictions)
@@ -227,46 +221,14 @@ def _count_flags(predictions: list) -> None:
         )
 
 
-def _passed_columns(found: Optional[tuple], keep: Optional[str]) -> list[tuple[str, str, list]]:
-    """(input column, output name, values) of the input columns to pass through, in input order."""
-    if found is None:
-        if keep not in (None, "all", "none"):
-            raise ConfigError("--keep needs a CSV/TSV/JSONL --input (texts from arguments or lines have no columns)")
-        return []
-    table, text_column = found
-    if keep in (None, "all"):
-        chosen = list(table.columns)
-    elif keep == "none":
-        chosen = []
-    else:
-        chosen = [c.strip() for c in keep.split(",") if c.strip()]
-        unknown = [c for c in chosen if c not in table.columns]
-        if unknown:
-            raise ConfigError(
-                f"--keep {','.join(unknown)}: not a column of {table.source} (its columns: {', '.join(table.columns)})"
-            )
-        chosen = [c for c in table.columns if c in chosen]  # input order
-    return [(c, c, [row.get(c) for row in table.rows]) for c in chosen] + (
-        [] if text_column in chosen else [("", "text", None)]
-    )
-
-
 def _records(items: list[str], predictions: list, labels: list[str], passed: list, *, nested: bool) -> list[dict]:
     """One output record per text: the passed-through input columns (``input_<name>`` where a name is an output
     field), the text unless its column is among them, then the prediction."""
-    passed = passed or [("", "text", None)]
     scores = ["scores"] if nested else [f"p_{label}" for label in labels]
     fields = {"label", "score", "windows", "truncated", "empty", *scores}
-    if any(values is None for _, _, values in passed):
-        fields.add("text")  # the text goes out as "text" when its own column is not kept
     out = []
     for k, (text, p) in enumerate(zip(items, predictions)):
-        record: dict = {}
-        for _column, name, values in passed:
-            if values is None:
-                record["text"] = text
-            else:
-                record[f"input_{name}" if name in fields else name] = values[k]
+        record = common.input_columns(passed, k, text, fields)
         record.update(label=p.label, score=p.score)
         if nested:
             record["scores"] = p.scores

@@ -593,6 +593,53 @@ def read_plain_text(input_file: str) -> tuple[str, str]:
         raise DataError(f"bytes at offset {exc.start} are not valid UTF-8", path=path) from None
 
 
+def passed_columns(found: Optional[tuple], keep: Optional[str]) -> list[tuple[str, str, list]]:
+    """(input column, output name, values) of the input columns to pass through, in input order."""
+    if found is None:
+        if keep not in (None, "all", "none"):
+            raise ConfigError("--keep needs a CSV/TSV/JSONL --input (texts from arguments or lines have no columns)")
+        return []
+    table, text_column = found
+    if keep in (None, "all"):
+        chosen = list(table.columns)
+    elif keep == "none":
+        chosen = []
+    else:
+        chosen = [c.strip() for c in keep.split(",") if c.strip()]
+        unknown = [c for c in chosen if c not in table.columns]
+        if unknown:
+            raise ConfigError(
+                f"--keep {','.join(unknown)}: not a column of {table.source} (its columns: {', '.join(table.columns)})"
+            )
+        chosen = [c for c in table.columns if c in chosen]  # input order
+    return [(c, c, [row.get(c) for row in table.rows]) for c in chosen] + (
+        [] if text_column in chosen else [("", "text", None)]
+    )
+
+
+def input_columns(passed: list[tuple[str, str, Any]], k: int, text: str, fields: set[str]) -> dict[str, Any]:
+    """The start of output record ``k``: the passed-through columns in input order (``input_<name>`` where a name
+    is one of the output ``fields``), and the text as ``text`` unless its own column is among them."""
+    passed = passed or [("", "text", None)]
+    taken = fields | ({"text"} if any(values is None for _, _, values in passed) else set())
+    record: dict[str, Any] = {}
+    for _column, name, values in passed:
+        if values is None:
+            record["text"] = text
+        else:
+            record[f"input_{name}" if name in taken else name] = values[k]
+    return record
+
+
+KeepOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        help="Input columns passed through to the output, in input order: all (default), none, or a list "
+        "(id,source). A column named like an output field (label, score, entities...) becomes input_<name>."
+    ),
+]
+
+
 def read_texts(
     inputs: list[str],
     input_file: str | None,

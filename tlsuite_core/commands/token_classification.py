@@ -261,10 +261,11 @@ def predict(
     aggregation: AggregationOpt = "first",
     decode: DecodeOpt = None,
     stride: StrideOpt = None,
+    keep: common.KeepOpt = None,
     batch_size: UseBatchSizeOpt = 32,
 ) -> None:
-    """Find entities: JSONL of {start, end, label, text, score} per text (character offsets into it), or tags
-    written back into a CoNLL input."""
+    """Find entities: JSONL of {start, end, label, text, score} per text (character offsets into it), after the
+    input's own columns (id, source...), or tags written back into a CoNLL input."""
     options = _inference(aggregation, decode, stride)
     word_format = _word_format(input, format, writers)
     if word_format is not None and texts:
@@ -274,7 +275,12 @@ def predict(
         trained = use.load(spec)
         _predict_words(trained, input, word_format, kind, writers, output, batch_size, options)
         return
-    items, _ = read_texts(texts or [], input, text_col, format if format != "txt" else None, strip=False)
+    common.check_output_folder(output)
+    tables: list = []
+    items, _ = read_texts(
+        texts or [], input, text_col, format if format != "txt" else None, strip=False, table_out=tables
+    )
+    passed = common.passed_columns(tables[0] if tables else None, keep)
     trained = use.load(spec)
     predictions = trained.predict(items, batch_size=batch_size, **options)
     if kind == "table":
@@ -286,8 +292,13 @@ def predict(
         Console().print(out)
         return
     text = "".join(
-        json.dumps({"text": t, "entities": [e.as_dict() for e in ents]}, ensure_ascii=False) + "\n"
-        for t, ents in zip(items, predictions)
+        json.dumps(
+            {**common.input_columns(passed, k, t, {"entities"}), "entities": [e.as_dict() for e in ents]},
+            ensure_ascii=False,
+            default=str,
+        )
+        + "\n"
+        for k, (t, ents) in enumerate(zip(items, predictions))
     )
     common.emit(text, output, f"{len(items)} texts")
 
