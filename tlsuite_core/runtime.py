@@ -4,10 +4,10 @@ predicts without importing PyTorch or transformers, which is what makes a one-se
 :func:`tlsuite_core.apps.load_app` returns an :class:`OnnxApp` when ``backend`` is ``onnx``, or ``auto`` on a CPU
 (``--device auto`` with no NVIDIA GPU visible, or ``--device cpu``) and the run has an export. It predicts exactly
 as :class:`~tlsuite_core.apps.TrainedApp` does (one tokenizer call, length-sorted batches padded to their own
-longest text, softmax), from the run's own ``model/tokenizer.json`` through the ``tokenizers`` library. What it does
-not do itself it hands to the PyTorch app, loaded on first use: texts longer than the run's ``max_length`` (so long
-texts follow the PyTorch path's rules), task options, ``evaluate``, and the ``task`` / ``model`` / ``tokenizer``
-attributes.
+longest text, softmax), from the run's own ``model/tokenizer.json`` through the ``tokenizers`` library; texts longer
+than the run's ``max_length`` go over the same windows with the same aggregation (:mod:`tlsuite_core.long_texts`).
+What it does not do itself it hands to the PyTorch app, loaded on first use: other task options, ``evaluate``, and
+the ``task`` / ``model`` / ``tokenizer`` attributes.
 """
 
 from __future__ import annotations
@@ -111,29 +111,45 @@ class OnnxApp(TrainedApp):
 
     # -- prediction -----------------------------------------------------------------------------------------------
     def predict(self, texts: Sequence[str] | str, *, batch_size: int = 64, **options: Any) -> list[Any]:
-        """:meth:`TrainedApp.predict` on ONNX Runtime; long texts and task options go to the PyTorch app."""
+        """:meth:`TrainedApp.predict` on ONNX Runtime: long texts over windows (or cut and flagged) as the run or
+        ``options`` say (:mod:`tlsuite_core.long_texts`); other task options go to the PyTorch app."""
+        from .long_texts import INFERENCE_KEYS, score_long_texts, warn_empty
+
         if isinstance(texts, str):
             texts = [texts]
         texts = list(texts)
-        if options:
+        if set(options) - set(INFERENCE_KEYS):
             return self.torch_app.predict(texts, batch_size=batch_size, **options)
+        extra = (self.record.get("config") or {}).get("extra") or {}
+        settings = {key: extra[key] for key in INFERENCE_KEYS if extra.get(key) is not None}
         with self._lock:
-            encodings = self.fast_tokenizer.encode_batch(texts)
-        if any(len(e.ids) > self.max_length for e in encodings):
-            return self.torch_app.predict(texts, batch_size=batch_size)
-        probs = self._probabilities([e.ids for e in encodings], [e.type_ids for e in encodings], batch_size)
+            bodies = [e.ids for e in self.fast_tokenizer.encode_batch(texts, add_special_tokens=False)]
+            wrap, specials = self._special_tokens()
+        scored = score_long_texts(
+            bodies,
+            limit=self.max_length,
+            wrap=wrap,
+            specials=specials,
+            score=lambda ids: self._probabilities(ids, [[0] * len(x) for x in ids], batch_size),
+            n_labels=len(self.labels),
+            **{**settings, **options},
+        )
         labels = self.labels
         out = []
-        for row in probs:
+        for k, row in enumerate(scored.probs):
             best = int(row.argmax())
-            out.append(Prediction(labels[best], float(row[best]), {labels[i]: float(p) for i, p in enumerate(row)}))
-        if any(not text.strip() for text in texts):
-            from .tasks.classification import warn_empty  # only then: keeps the fast path's imports light
+            scores = {labels[i]: float(p) for i, p in enumerate(row)}
+            windows, cut, empty = int(scored.windows[k]), bool(scored.truncated[k]), not texts[k].strip()
+            out.append(Prediction(labels[best], float(row[best]), scores, windows, cut, empty))
+        return warn_empty(out)
 
-            for text, prediction in zip(texts, out):
-                prediction.empty = not text.strip()
-            warn_empty(out)
-        return out
+    def _special_tokens(self) -> tuple[Callable[[list[int]], list[int]], int]:
+        """How the run's tokenizer wraps one text's ids (``[CLS] ... [SEP]``), read off a probe text."""
+        body = self.fast_tokenizer.encode("a", add_special_tokens=False).ids
+        full = self.fast_tokenizer.encode("a", add_special_tokens=True).ids
+        start = next(i for i in range(len(full) - len(body) + 1) if full[i : i + len(body)] == body)
+        prefix, suffix = list(full[:start]), list(full[start + len(body) :])
+        return (lambda ids: prefix + ids + suffix), len(prefix) + len(suffix)
 
     def _probabilities(self, ids: list[list[int]], types: list[list[int]], batch_size: int) -> np.ndarray:
         """Softmax of the logits, batches sorted by length and padded to their own longest text."""

@@ -85,6 +85,14 @@ def test_python_api_flags_windows_and_empty_texts(keyword_run):
     app = load_app(keyword_run, device="cpu", threads=1)
     [windowed] = app.predict(long_text())
     assert windowed.windows > 1 and windowed.label == "negative"
+    # the ONNX Runtime path (the run was exported) windows exactly as the PyTorch one
+    torch_app = load_app(keyword_run, device="cpu", threads=1, backend="torch")
+    assert type(app).__name__ == "OnnxApp" and type(torch_app).__name__ == "TrainedApp"
+    for options in ({}, {"window_aggregation": "max"}, {"long_texts": "truncate"}):
+        [fast], [slow] = app.predict(long_text(), **options), torch_app.predict(long_text(), **options)
+        assert (fast.windows, fast.truncated, fast.label) == (slow.windows, slow.truncated, slow.label), options
+        assert all(abs(fast.scores[k] - slow.scores[k]) < 1e-4 for k in fast.scores), options
+    assert app._torch is None  # never needed PyTorch
     with pytest.warns(UserWarning, match="1 of 2 texts are empty"):
         empty, fine = app.predict(["  ", "profit rose"])
     assert empty.empty is True and empty.as_dict()["empty"] is True and fine.empty is False

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Sequence
@@ -12,14 +11,18 @@ import numpy as np
 
 from ..config import LABELLED, TaskOptions, option
 from ..data import LabelledData, check_label_sets, load_labelled
-from ..errors import ConfigError, DataError
+from ..errors import DataError
+from ..long_texts import (
+    INFERENCE_KEYS,
+    LONG_TEXTS,
+    WINDOW_AGGREGATIONS,
+    Scored,
+    score_long_texts,
+    warn_empty,
+)
 from ..metrics import classification_metrics, flatten_for_trainer
 from .base import Task
 from .batching import length_sorted_batches
-
-LONG_TEXTS = ("window", "truncate")
-WINDOW_AGGREGATIONS = ("mean", "max")
-INFERENCE_KEYS = ("long_texts", "window_aggregation", "window_stride")
 
 
 @dataclass
@@ -242,19 +245,6 @@ class SequenceClassification(Task):
         return out
 
 
-def warn_empty(predictions: list[Any]) -> list[Any]:
-    """Warn (``UserWarning``) when predictions of empty texts are among ``predictions`` (each flagged ``empty``)."""
-    empty = sum(1 for p in predictions if p.empty)
-    if empty:
-        warnings.warn(
-            f"{empty} of {len(predictions)} texts are empty: their predictions say nothing about a text and are "
-            "flagged empty=True",
-            UserWarning,
-            stacklevel=4,
-        )
-    return predictions
-
-
 def tokenize(tokenizer: Any, texts: Sequence[str], max_length: int) -> tuple[dict[str, list[list[int]]], int]:
     """Tokenize a batch of texts without padding; count those cut at ``max_length`` (reported, never silent)."""
     enc = tokenizer(list(texts), truncation=False, padding=False, verbose=False)
@@ -265,30 +255,6 @@ def tokenize(tokenizer: Any, texts: Sequence[str], max_length: int) -> tuple[dic
             for j, i in enumerate(long):
                 enc[key][i] = cut[key][j]
     return dict(enc), len(long)
-
-
-@dataclass
-class Scored:
-    """Per text: class probabilities, the number of windows it was scored over, whether it was cut."""
-
-    probs: np.ndarray
-    windows: np.ndarray
-    truncated: np.ndarray
-
-
-def window_token_ids(
-    body: Sequence[int], limit: int, stride: int | None, wrap: Callable[[list[int]], list[int]], specials: int
-) -> list[list[int]]:
-    """Overlapping windows over a text's token ids (without special tokens), each wrapped (``[CLS] ... [SEP]``) to at
-    most ``limit`` ids; neighbours share ``stride`` tokens (default a quarter of the window), the last one ends with
-    the text. Works on ids alone, so any backend can score the windows."""
-    width = max(1, limit - specials)
-    if len(body) <= width:
-        return [wrap(list(body))]
-    overlap = width // 4 if stride is None else min(stride, width - 1)
-    step = width - overlap
-    starts = list(range(0, len(body) - width, step)) + [len(body) - width]
-    return [wrap(list(body[s : s + width])) for s in starts]
 
 
 def classify(
@@ -309,38 +275,22 @@ def classify(
     The windows are built from token ids, then scored in one call of ``score`` (ids -> probabilities; default: the
     PyTorch model, batches sorted by length and padded per batch) and aggregated per text (``mean`` / ``max``).
     """
-    if long_texts not in LONG_TEXTS:
-        raise ConfigError(f"long_texts {long_texts!r}: expected {' or '.join(LONG_TEXTS)}")
-    if window_aggregation not in WINDOW_AGGREGATIONS:
-        raise ConfigError(f"window_aggregation {window_aggregation!r}: expected {' or '.join(WINDOW_AGGREGATIONS)}")
-    n_labels = model.config.num_labels
-    if not texts:
-        empty = np.zeros(0, dtype=np.int64)
-        return Scored(np.zeros((0, n_labels), dtype=np.float32), empty, empty.astype(bool))
     limit = max_length or min(getattr(tokenizer, "model_max_length", 512) or 512, 512)
     wrap, specials = _special_tokens(tokenizer)
-    bodies = tokenizer(list(texts), add_special_tokens=False, truncation=False, verbose=False)["input_ids"]
-    windows, owner = [], []
-    truncated = np.zeros(len(texts), dtype=bool)
-    for k, body in enumerate(bodies):
-        if long_texts == "truncate" and len(body) + specials > limit:
-            truncated[k] = True
-            body = body[: max(1, limit - specials)]
-        found = window_token_ids(body, limit, window_stride, wrap, specials)
-        windows += found
-        owner += [k] * len(found)
-    probs = (score or _torch_scorer(model, tokenizer, batch_size, device))(windows)
-    owner_ids = np.asarray(owner)
-    counts = np.bincount(owner_ids, minlength=len(texts))
-    if window_aggregation == "mean":
-        out = np.zeros((len(texts), n_labels), dtype=np.float64)
-        np.add.at(out, owner_ids, probs)
-        out /= counts[:, None]
-    else:
-        out = np.zeros((len(texts), n_labels), dtype=np.float64)
-        np.maximum.at(out, owner_ids, probs)
-        out /= out.sum(axis=1, keepdims=True)
-    return Scored(out.astype(np.float32), counts, truncated)
+    bodies = (
+        tokenizer(list(texts), add_special_tokens=False, truncation=False, verbose=False)["input_ids"] if texts else []
+    )
+    return score_long_texts(
+        bodies,
+        limit=limit,
+        wrap=wrap,
+        specials=specials,
+        score=score or _torch_scorer(model, tokenizer, batch_size, device),
+        n_labels=model.config.num_labels,
+        long_texts=long_texts,
+        window_aggregation=window_aggregation,
+        window_stride=window_stride,
+    )
 
 
 def _special_tokens(tokenizer: Any) -> tuple[Callable[[list[int]], list[int]], int]:
