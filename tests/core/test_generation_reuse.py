@@ -83,3 +83,15 @@ def test_long_sources_are_flagged_and_counted(cli, workdir, trained):
     assert result.exit_code == 0, result.output
     assert json.loads(out.read_text())["source_truncated"] is True
     assert "1 of 1 sources were longer than --max-length (32 tokens)" in " ".join(result.stderr.split())
+
+
+def test_run_keeps_the_input_columns(cli, workdir, trained):
+    run, _ = trained
+    source = workdir / "in.jsonl"
+    source.write_text(json.dumps({"id": "a1", "source": "w1 w2", "output": "old"}) + "\n", encoding="utf-8")
+    out = workdir / "out.jsonl"
+    result = cli("translate", "run", "--model", run, "--input", source, "--output", out, "--threads", "1")
+    assert result.exit_code == 0, result.output
+    row = json.loads(out.read_text())
+    assert list(row)[:4] == ["id", "source", "input_output", "output"] and row["id"] == "a1"
+    assert row["truncated"] in (True, False) and row["source_truncated"] is False

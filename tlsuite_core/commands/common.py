@@ -617,15 +617,17 @@ def passed_columns(found: Optional[tuple], keep: Optional[str]) -> list[tuple[st
     )
 
 
-def input_columns(passed: list[tuple[str, str, Any]], k: int, text: str, fields: set[str]) -> dict[str, Any]:
+def input_columns(
+    passed: list[tuple[str, str, Any]], k: int, text: str, fields: set[str], text_field: str = "text"
+) -> dict[str, Any]:
     """The start of output record ``k``: the passed-through columns in input order (``input_<name>`` where a name
-    is one of the output ``fields``), and the text as ``text`` unless its own column is among them."""
+    is one of the output ``fields``), and the text as ``text_field`` unless its own column is among them."""
     passed = passed or [("", "text", None)]
-    taken = fields | ({"text"} if any(values is None for _, _, values in passed) else set())
+    taken = fields | ({text_field} if any(values is None for _, _, values in passed) else set())
     record: dict[str, Any] = {}
     for _column, name, values in passed:
         if values is None:
-            record["text"] = text
+            record[text_field] = text
         else:
             record[f"input_{name}" if name in taken else name] = values[k]
     return record

@@ -173,16 +173,23 @@ def run(
     format: Annotated[Optional[str], typer.Option("--format", help="Input format (default: by suffix).")] = None,
     max_new_tokens: Annotated[Optional[int], typer.Option(help="Override the saved generation setting.")] = None,
     num_beams: Annotated[Optional[int], typer.Option(help="Override the saved beam width.")] = None,
+    keep: common.KeepOpt = None,
     batch_size: UseBatchSizeOpt = 16,
 ) -> None:
-    """Generate with a trained run for texts, a file or stdin (batched, sorted by length)."""
-    items = _sources(texts or [], input, source_col, format)
+    """Generate with a trained run for texts, a file or stdin (batched, sorted by length); a .jsonl output keeps the
+    input's own columns (id...) before each source and output."""
+    common.check_output_folder(output)
+    tables: list = []
+    items = _sources(texts or [], input, source_col, format, tables)
+    passed = common.passed_columns(tables[0] if tables else None, keep)
     trained = use.load(spec)
     outputs = trained.predict(
         items, batch_size=batch_size, **_given(max_new_tokens=max_new_tokens, num_beams=num_beams)
     )
     jsonl = output is not None and output.suffix.lower() == ".jsonl"
-    text = _jsonl(items, outputs) if jsonl else "".join(o.text.replace("\n", " ") + "\n" for o in outputs)
+    text = (
+        _jsonl(items, outputs, passed=passed) if jsonl else "".join(o.text.replace("\n", " ") + "\n" for o in outputs)
+    )
     common.emit(text, output, f"{len(outputs)} outputs")
     _warn_truncated(
         sum(o.truncated for o in outputs), len(outputs), max_new_tokens or trained.task.options.max_new_tokens
@@ -190,11 +197,15 @@ def run(
     _warn_cut_sources(outputs, trained.max_length)
 
 
-def _jsonl(sources: list[str], outputs: list[Any], references: Optional[list[Any]] = None) -> str:
-    """One JSON object per source: the output, whether it stopped at max_new_tokens (and the references)."""
+def _jsonl(
+    sources: list[str], outputs: list[Any], references: Optional[list[Any]] = None, passed: Optional[list] = None
+) -> str:
+    """One JSON object per source: the kept input columns, the source, the output, whether it stopped at
+    max_new_tokens or its source was cut (and the references)."""
+    fields = {"output", "truncated", "source_truncated", "references"}
     rows = (
         {
-            "source": s,
+            **common.input_columns(passed or [], i, s, fields, text_field="source"),
             "output": o.text,
             "truncated": o.truncated,
             "source_truncated": o.source_truncated,
@@ -202,7 +213,7 @@ def _jsonl(sources: list[str], outputs: list[Any], references: Optional[list[Any
         }
         for i, (s, o) in enumerate(zip(sources, outputs))
     )
-    return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+    return "".join(json.dumps(row, ensure_ascii=False, default=str) + "\n" for row in rows)
 
 
 def _given(**values: Any) -> dict[str, Any]:
@@ -246,17 +257,23 @@ def generation_commands(
     )
 
 
-def _sources(texts: list[str], input_file: Optional[str], source_col: Optional[str], fmt: Optional[str]) -> list[str]:
+def _sources(
+    texts: list[str], input_file: Optional[str], source_col: Optional[str], fmt: Optional[str], tables: list
+) -> list[str]:
+    """The sources; from a table file, ``tables`` receives ``(table, source column)`` (its columns pass through)."""
     if (
         input_file is not None
         and Path(input_file).suffix.lower() in (".csv", ".tsv", ".jsonl", ".json")
         or fmt in ("csv", "tsv", "jsonl")
     ):
+        from ..data import read_table
         from ..pairs import load_pairs
 
-        return load_pairs(
+        pairs = load_pairs(
             input_file, source_column=source_col, fmt=fmt, require_targets=False, adapters=common.data_adapters()
-        ).sources
+        )
+        tables.append((read_table(input_file, fmt, common.data_adapters()), pairs.source_column))
+        return pairs.sources
     items, _ = read_texts(texts, input_file, None, None)
     return items
 
