@@ -155,6 +155,17 @@ def test_predict_keeps_every_input_column_in_order(cli, workdir, keyword_run, su
     assert str(rows[1]["input_score"]) == "3" and rows[1]["label"] in ("positive", "neutral", "negative")
 
 
+def test_passed_values_are_written_as_they_came(cli, workdir, keyword_run):
+    source = workdir / "news.jsonl"
+    row = {"id": 7, "price": 3.14159265, "tags": ["a", "b"], "text": "profit rose", "missing": None}
+    source.write_text(json.dumps(row) + "\n", encoding="utf-8")
+    out = workdir / "scored.csv"
+    predict(cli, keyword_run, "--input", source, "--output", out)
+    [got] = read_output(out)
+    assert got["id"] == "7" and got["price"] == "3.14159265" and got["tags"] == '["a", "b"]' and got["missing"] == ""
+    assert len(got["score"].split(".")[1]) == 6
+
+
 def test_keep_chooses_columns_and_names_unknown_ones(cli, workdir, keyword_run):
     source = write_table(workdir / "news.csv", news_rows())
     out = workdir / "scored.csv"

@@ -197,7 +197,8 @@ def predict(
     if kind == "parquet":
         _write_parquet(output, records, len(items))
         return
-    text = _jsonl(records) if kind == "jsonl" else _delimited(records, "\t" if kind == "tsv" else ",")
+    probabilities = {"score", *(f"p_{label}" for label in trained.labels)}
+    text = _jsonl(records) if kind == "jsonl" else _delimited(records, "\t" if kind == "tsv" else ",", probabilities)
     common.emit(text, output, f"{len(items)} predictions")
 
 
@@ -245,13 +246,14 @@ def _jsonl(records: list[dict]) -> str:
     return "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in records)
 
 
-def _delimited(records: list[dict], delimiter: str) -> str:
+def _delimited(records: list[dict], delimiter: str, probabilities: set[str]) -> str:
+    """CSV / TSV: the probabilities with 6 decimals, input values as they came (lists and objects as JSON)."""
     buf = io.StringIO()
     writer = csv.writer(buf, delimiter=delimiter)
     names = list(records[0]) if records else []
     writer.writerow(names)
     for r in records:
-        writer.writerow(f"{v:.6f}" if isinstance(v, float) else _cell(v) for v in (r.get(n) for n in names))
+        writer.writerow(f"{r[n]:.6f}" if n in probabilities else _cell(r.get(n)) for n in names)
     return buf.getvalue()
 
 
