@@ -166,6 +166,15 @@ def test_passed_values_are_written_as_they_came(cli, workdir, keyword_run):
     assert len(got["score"].split(".")[1]) == 6
 
 
+def test_parquet_refuses_a_column_of_mixed_types_in_one_line(cli, workdir, keyword_run):
+    source = workdir / "news.jsonl"
+    source.write_text('{"id": 7, "text": "profit rose"}\n{"id": "x8", "text": "loss fell"}\n', encoding="utf-8")
+    result = cli(APP, "predict", "--model", keyword_run, "--input", source, "--output", workdir / "s.parquet")
+    assert result.exit_code == 2 and "one type per column" in result.stderr and "Traceback" not in result.output
+    assert not (workdir / "s.parquet").exists()
+    predict(cli, keyword_run, "--input", source, "--keep", "text", "--output", workdir / "s.parquet")
+
+
 def test_keep_chooses_columns_and_names_unknown_ones(cli, workdir, keyword_run):
     source = write_table(workdir / "news.csv", news_rows())
     out = workdir / "scored.csv"

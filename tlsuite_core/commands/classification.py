@@ -19,7 +19,7 @@ from rich.table import Table
 
 from ..apps import AppSpec
 from ..config import TRAIN, TaskOptions, delimiter_character
-from ..errors import ConfigError
+from ..errors import ConfigError, first_line
 from ..tasks.classification import ClassificationOptions
 from . import common
 from .common import RunOptions, UseBatchSizeOpt, UsedRun, View, compare, err, read_texts, with_default
@@ -268,7 +268,14 @@ def _write_parquet(output: Path, records: list[dict], n: int) -> None:
     from ..files import write_atomically
 
     buf = pa.BufferOutputStream()
-    pq.write_table(pa.Table.from_pylist(records), buf)
+    try:
+        table = pa.Table.from_pylist(records)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:  # an input column mixing types (7 and "x") across rows
+        raise ConfigError(
+            f"--output {output}: Parquet needs one type per column ({first_line(exc)}); write .jsonl or .csv, "
+            "or --keep other columns"
+        ) from None
+    pq.write_table(table, buf)
     write_atomically(output, buf.getvalue().to_pybytes())
     err.print(f"{n} predictions written to {output}")
 
