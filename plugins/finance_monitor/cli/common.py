@@ -47,6 +47,15 @@ def read_only_monitor(db: str | None, model: str | None, bucket: str | None = No
     return Monitor(url, model_id=model, alerts=False, bucket=bucket)
 
 
+def announce_folder(output: Any) -> None:
+    """``--output`` into a folder that does not exist yet: it is created when the file is written; say so."""
+    from pathlib import Path
+
+    folder = Path(output).parent
+    if not folder.exists():
+        err.print(f"created folder {folder}")
+
+
 def print_evidence(console: Console, alert: Any, *, width: int, style: str = "") -> None:
     """One line per evidence item of ``alert``: id, P(negative), the start of the text."""
     opening, closing = (f"[{style}]", "[/]") if style else ("", "")

@@ -9,7 +9,7 @@ import typer
 
 from tlsuite_core.errors import ConfigError
 
-from .common import DbOpt, StoredModelOpt, read_only_monitor
+from .common import DbOpt, StoredModelOpt, announce_folder, read_only_monitor
 
 EPILOG = (
     "Example: tlsuite finance-monitor report --since 2026-03-01 --until 2026-04-01 --output report.html --bucket 6h"
@@ -32,5 +32,6 @@ def command(
     if start and end and end <= start:
         raise ConfigError("--until must be after --since")
     with read_only_monitor(db, model, bucket) as mon:
+        announce_folder(output)
         path = mon.report(output, since=start, until=end, top=top)
     typer.echo(str(path))

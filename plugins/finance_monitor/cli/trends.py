@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from .common import DbOpt, err, read_only_monitor
+from .common import DbOpt, announce_folder, err, read_only_monitor
 
 EPILOG = (
     "Examples: tlsuite finance-monitor trends --bucket day --output trends.png  |  "
@@ -48,6 +48,7 @@ def command(
     else:
         _print_table(rows, b.name, model_id)
     if not no_chart and rows:
+        announce_folder(output)
         write_atomically(output, trend_png(rows, b, alerts=found))
         err.print(f"chart: {output}")
 

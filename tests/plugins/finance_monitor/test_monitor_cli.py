@@ -135,6 +135,7 @@ def test_monitor_trends_alerts_report(cli, workdir, run, replay):
         APP, "report", "--db", db, "--since", "2026-01-05", "--until", "2026-01-09", "--output", html, "--bucket", "6h"
     )
     assert result.exit_code == 0, result.output
+    assert f"created folder {html.parent}" in " ".join(result.stderr.split())  # --output into a new folder
     text = html.read_text()
     assert "data:image/png;base64," in text and "Top negative items per topic" in text and "banking" in text
     assert "src='http" not in text and "<script" not in text  # self-contained
