@@ -141,3 +141,15 @@ def test_chat_in_a_pseudo_terminal_gives_the_replies_of_respond(cli, cs_run, tmp
     db = f"sqlite:///{tmp_path / 'respond.db'}"
     assert chat_replies == [respond(cli, cs_run, "t", m, db)["reply"] for m in SCRIPT]
     assert chat_replies[1] == "I have cancelled order 12345678 for you."
+
+
+def test_report_has_the_reliability_diagram_and_retrieval_curves(cli, cs_run, tmp_path):
+    retrieval = tmp_path / "retrieval.json"
+    figures = {"recall@1": 0.5, "recall@5": 0.8, "recall@10": 0.9, "mrr": 0.6}
+    retrieval.write_text(json.dumps({"retrieval": {"test": {"bm25": figures, "fine-tuned": figures}}}))
+    out = tmp_path / "report.md"
+    result = cli("customer-service", "report", "--model", cs_run, "--output", out, "--results", retrieval)
+    assert result.exit_code == 0, result.output
+    text = out.read_text()
+    assert "![reliability](report-reliability.png)" in text and "![retrieval](report-retrieval-retrieval.png)" in text
+    assert (tmp_path / "report-reliability.png").is_file() and (tmp_path / "report-retrieval-retrieval.png").is_file()
