@@ -57,7 +57,11 @@ class IntentModel:
     def load(cls, run: str | Path, *, threads: int | None = None, registry: Any = None) -> IntentModel:
         from tlsuite_core.apps import load_app
 
-        return cls(load_app(run, device="cpu", threads=threads, registry=registry))
+        from . import APP
+
+        # PyTorch, not the ONNX export: the out-of-scope scores need the encoder's hidden states beside the logits
+        app = load_app(run, device="cpu", threads=threads, registry=registry, backend="torch", app=APP.name)
+        return cls(app)
 
     def forward(self, texts: Sequence[str], batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
         """Logits ``(n, intents)`` and L2-normalised mean-pooled last-layer features ``(n, hidden)``; one tokenizer

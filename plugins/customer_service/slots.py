@@ -21,7 +21,9 @@ class SlotExtractor:
         if (folder / "run.json").is_file():
             from tlsuite_core.apps import load_app
 
-            self.model = load_app(folder, device="cpu", registry=registry)
+            from . import SLOTS_APP
+
+            self.model = load_app(folder, device="cpu", registry=registry, app=SLOTS_APP.name)
 
     def extract(self, message: str, only: str | None = None) -> dict[str, str]:
         """Slot type -> value found in ``message``; ``only``: the slot type the bot asked for (a bare reply such as
