@@ -154,7 +154,7 @@ def fine_tune(
         max_steps=max_steps if max_steps is not None else -1,
         per_device_train_batch_size=batch_size,
         learning_rate=learning_rate,
-        warmup_ratio=0.1,
+        warmup_steps=0.1,  # a float: a ratio of the steps (transformers 5 deprecates warmup_ratio)
         batch_sampler=BatchSamplers.NO_DUPLICATES,  # the same text twice in a batch would be a false negative
         seed=seed,
         save_strategy="no",
