@@ -39,9 +39,10 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def train(runs_dir: Path, name: str, threads: int | None) -> dict:
+def train(runs_dir: Path, name: str, threads: int | None, seed: int | None) -> dict:
     cmd = ["tlsuite", "finance-monitor", "train", "--name", name, "--runs-dir", str(runs_dir)]
     cmd += ["--threads", str(threads)] if threads else []  # where it runs, not what it learns
+    cmd += ["--seed", str(seed)] if seed is not None else []  # another seed: how stable the figure is
     print("$ " + " ".join(cmd), flush=True)
     cpu0, start = cpu_seconds(), time.perf_counter()
     subprocess.run(cmd, check=True)
@@ -76,6 +77,7 @@ def main() -> int:
     ap.add_argument("--run", help="score this run folder instead of training")
     ap.add_argument("--output", default=str(ROOT / "bench" / "results" / "finance-monitor-demo.json"))
     ap.add_argument("--threads", type=int, help="torch threads (a shared machine: 1)")
+    ap.add_argument("--seed", type=int, help="train with this seed instead of the default")
     args = ap.parse_args()
     if not (DATA / "50agree_dev.csv").exists():
         print(f"skipped: {DATA} not found (set TLSUITE_SHARED_DATA)")
@@ -85,7 +87,7 @@ def main() -> int:
         run = Path(args.run)
     else:
         name = "demo-" + time.strftime("%Y%m%d-%H%M%S")
-        record["train"] = train(Path(args.runs_dir), name, args.threads)
+        record["train"] = train(Path(args.runs_dir), name, args.threads, args.seed)
         run = Path(args.runs_dir) / "finance-monitor" / name
     record.update(score(run), run=str(run), cpu_count=os.cpu_count())
     Path(args.output).write_text(json.dumps(record, indent=2) + "\n")
