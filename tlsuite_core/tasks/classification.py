@@ -37,7 +37,8 @@ class ClassificationOptions(TaskOptions):
         "window",
         choices=LONG_TEXTS,
         help="window | truncate: score a text longer than --max-length over overlapping windows of it, or only its "
-        "first --max-length tokens (each such prediction flagged 'truncated' and counted).",
+        "first --max-length tokens (each such prediction flagged 'truncated' and counted). predict / evaluate "
+        "follow the run's own setting unless given.",
     )
     window_aggregation: str = option(
         "mean",
