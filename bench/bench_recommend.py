@@ -80,12 +80,15 @@ def run(args: argparse.Namespace) -> None:
 
 def cold_start(args: argparse.Namespace) -> None:
     """10 % of the items (seed 13) lose every training interaction; users whose test item is one of them rank it
-    among their 99 negatives by the two-tower text score, popularity and random order."""
+    among their 99 negatives by the two-tower text score (the pretrained encoder, and with --two-tower-steps the
+    encoder fine-tuned on the training interactions without the cold items), popularity and random order."""
     import torch
     from tlsuite_recommend.collaborative import Popularity
-    from tlsuite_recommend.metrics import list_metrics
+    from tlsuite_recommend.metrics import bootstrap, candidate_ranks, list_metrics, per_user
     from tlsuite_recommend.pipeline import _with_valid
-    from tlsuite_recommend.text import TwoTower
+    from tlsuite_recommend.text import TwoTower, next_item_pairs
+
+    from tlsuite_core.retrieval import fine_tune
 
     torch.set_num_threads(1)
     _, items, split = load()
@@ -97,16 +100,22 @@ def cold_start(args: argparse.Namespace) -> None:
     keep = np.isin(cands[:, 0], cold)
     users, cands = users[keep], cands[keep]
     histories = train.histories()
-    tower = TwoTower("minilm", history_cap=args.history_cap).build(items)
-    text = tower.score(tower.users(items, [histories[u] for u in users]), cands)
     counts = Popularity().fit(train.matrix(len(items))).counts
-    result = {
-        "cold_items": int(len(cold)),
-        "test_users_with_a_cold_item": int(len(users)),
-        "two_tower": list_metrics(text, cands, counts),
-        "popularity": list_metrics(counts[cands], cands, counts),
-        "random": list_metrics(rng.random(cands.shape), cands, counts),
-    }
+    scores = {"popularity": counts[cands], "random": rng.random(cands.shape)}
+    encoders = {"two_tower_pretrained": "minilm"}
+    if args.two_tower_steps:
+        tuned = OUT / f"cold-two-tower-{args.two_tower_steps}"
+        if not tuned.is_dir():  # trained without the cold items' interactions (their text is never a positive)
+            queries, positives = next_item_pairs(items, histories, positives=5, history_cap=args.history_cap)
+            fine_tune("minilm", queries, positives, tuned, max_steps=args.two_tower_steps, seed=13)
+        encoders["two_tower"] = str(tuned)
+    for name, encoder in encoders.items():
+        tower = TwoTower(encoder, history_cap=args.history_cap).build(items)
+        scores[name] = tower.score(tower.users(items, [histories[u] for u in users]), cands)
+    result: dict = {"cold_items": int(len(cold)), "test_users_with_a_cold_item": int(len(users))}
+    for name, s in scores.items():
+        result[name] = list_metrics(s, cands, counts)
+        result[name]["hr@10_ci"] = bootstrap(per_user(candidate_ranks(s, cands), cands.shape[1])["hr@10"])
     (RESULTS / "recommend-cold-start.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
     print(json.dumps({k: v["hr@10"] if isinstance(v, dict) else v for k, v in result.items()}, indent=2))
 
