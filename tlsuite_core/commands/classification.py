@@ -299,8 +299,7 @@ def classification_commands(spec: AppSpec, *, task_options: type[TaskOptions] = 
     """
     return common.command_group(
         spec,
-        epilog=EPILOGS["group"].format(name=spec.name),
-        epilogs={k: v.format(name=spec.name) for k, v in EPILOGS.items()},
+        epilogs=EPILOGS,
         views=views,
         training=(train, compare),
         using=((evaluate, {}), (predict, {})),

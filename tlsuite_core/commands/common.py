@@ -505,7 +505,6 @@ class UsedRun:
 def command_group(
     spec: AppSpec,
     *,
-    epilog: str,
     epilogs: Mapping[str, str],
     views: Callable[[AppSpec, str], Mapping[str, View]],
     training: Sequence[Callable[..., Any]],
@@ -515,7 +514,9 @@ def command_group(
 ) -> typer.Typer:
     """An app's command group: ``training`` commands (train, compare) get the declared training options, worded by
     ``views``, and ``bound`` values; ``using`` commands (evaluate, predict...) their bound values. Each command's
-    epilog comes from ``epilogs`` by its name."""
+    epilog is ``epilogs[<its name>]`` and the group's ``epilogs["group"]``, with ``{name}`` replaced by the app's."""
+    epilogs = {k: v.replace("{name}", spec.name) for k, v in epilogs.items()}
+    epilog = epilogs["group"]
     app = typer.Typer(help=spec.description, epilog=epilog, no_args_is_help=True)
     for func in training:
         params = training_parameters(func.__name__, spec, views=views(spec, func.__name__), task_options=task_options)

@@ -247,8 +247,7 @@ def generation_commands(
     }
     return common.command_group(
         spec,
-        epilog=f"Example: tlsuite {name} train {data}",
-        epilogs=epilogs,
+        epilogs={"group": f"Example: tlsuite {name} train {data}", **epilogs},
         views=views,
         training=(train, compare),
         using=((evaluate, {}), (run, {})),

@@ -381,8 +381,7 @@ def token_classification_commands(
     retype = _word_options(", ".join(sorted(writers)) or "none")
     return common.command_group(
         spec,
-        epilog=EPILOGS["group"].format(name=spec.name),
-        epilogs={k: v.format(name=spec.name) for k, v in EPILOGS.items()},
+        epilogs=EPILOGS,
         views=views,
         training=(train, compare),
         using=((evaluate, {}), (predict, {"writers": writers, "retype": retype})),
