@@ -52,6 +52,7 @@ def load():
 def run(args: argparse.Namespace) -> None:
     import torch
     from tlsuite_recommend.pipeline import Settings, train_run
+    from tlsuite_recommend.recommender import save_state
 
     torch.set_num_threads(1)
     interactions, items, split = load()
@@ -66,6 +67,7 @@ def run(args: argparse.Namespace) -> None:
     )
     start = time.perf_counter()
     metrics = train_run(OUT / "run", split, items, settings, log)
+    save_state(OUT / "run", settings, split, items, interactions)  # a run folder `tlsuite recommend rank` can use
     metrics["wall_seconds"] = time.perf_counter() - start
     metrics["data"] = {"interactions": len(interactions), "users": len(interactions.users), "items": len(items)}
     RESULTS.mkdir(parents=True, exist_ok=True)

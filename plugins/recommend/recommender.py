@@ -26,7 +26,7 @@ from .fusion import Fusion
 from .pipeline import ALL_FEATURES, GRIDS, RECENT, Settings, train_run
 from .text import TwoTower, rerank
 
-__all__ = ["Recommendation", "Recommender"]
+__all__ = ["Recommendation", "Recommender", "save_state"]
 
 
 @dataclass
@@ -134,7 +134,7 @@ class Recommender:
         for note in events.notes:
             log(note)
         train_run(folder, parts, catalogue, settings, log)
-        _save_state(folder, settings, parts, catalogue, events)
+        save_state(folder, settings, parts, catalogue, events)
         log(f"run folder: {folder}")
         return cls.load(folder)
 
@@ -336,7 +336,7 @@ class Recommender:
                 yield {"user": user, "rank": rank, **rec.as_dict()}
 
 
-def _save_state(folder: Path, settings: Settings, split: Any, catalogue: Catalogue, events: Interactions) -> None:
+def save_state(folder: Path, settings: Settings, split: Any, catalogue: Catalogue, events: Interactions) -> None:
     """What inference needs, then ``recommend.json`` last (a run without it is incomplete)."""
     from safetensors.numpy import save_file
 
