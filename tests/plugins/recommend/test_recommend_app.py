@@ -135,3 +135,19 @@ def test_bad_input_is_one_line_and_exit_code_2(trained, cli, tmp_path):
     assert f"{events}:3, field 'item'" in out.stderr and "Traceback" not in out.output
     out = cli("recommend", "rank", "--model", str(rec.folder), "--user", "nobody")
     assert out.exit_code == 2 and "unknown user" in out.stderr
+
+
+@pytest.mark.slow
+def test_train_on_the_command_line(tmp_path, tiny_model, cli):
+    files = write_fixture(tmp_path / "data")
+    out = cli(
+        "recommend", "train", "--interactions", str(files["interactions"]), "--items", str(files["items"]),
+        "--model", str(tiny_model), "--negatives", "9", "--no-tune", "--no-cross-encoder", "--two-tower-steps", "0",
+        "--threshold", "4", "--runs-dir", str(tmp_path / "runs"), "--name", "cli",
+    )  # fmt: skip
+    assert out.exit_code == 0, out.output
+    assert out.stdout.strip().endswith(str(tmp_path / "runs" / "recommend" / "cli"))
+    metrics = json.loads((tmp_path / "runs" / "recommend" / "cli" / "metrics.json").read_text())
+    assert "cross_encoder" not in metrics["fusion"]["importance"]
+    again = cli("recommend", "train", "--data", str(tmp_path), "--runs-dir", str(tmp_path / "runs"))
+    assert again.exit_code == 2 and "MovieLens" in again.stderr
