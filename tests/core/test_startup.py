@@ -36,6 +36,8 @@ def run_probe(*args: str, cwd) -> dict:
         (["--help"], 0),
         (["finance-monitor", "train", "--help"], 0),
         (["ner", "predict", "--help"], 0),
+        (["serve", "--help"], 0),
+        (["export", "--help"], 0),
         (["finance-monitor", "train", "--train", "missing.csv"], 2),
         (["ner", "train", "--train", "missing.conll"], 2),
         (["finance-monitor", "train", "--config", "missing.yaml"], 2),

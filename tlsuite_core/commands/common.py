@@ -197,7 +197,8 @@ class Param:
         return None if self.option.is_list and not value else value
 
 
-def _param(o: ConfigOption, role: str, help_text: str, view: Optional[View] = None) -> Param:
+def parameter(o: ConfigOption, role: str, help_text: str, view: Optional[View] = None) -> Param:
+    """The command-line parameter of a declared option (``role``: config, task or action), worded by ``view``."""
     flags = view.flags if view is not None and view.flags is not None else o.flags
     info = typer.Option(*flags, help=help_text, rich_help_panel=o.meta.panel)
     name = flags[0].lstrip("-").replace("-", "_")
@@ -227,19 +228,19 @@ def training_parameters(
         o = declared[key]
         text = view.help if view.help is not None else o.meta.help
         shown = _shown_default(o, defaults[key], strategies) if view.show_default and not view.required else None
-        params.append(_param(o, "config", _described(text, shown, lower=True), view))
+        params.append(parameter(o, "config", _described(text, shown, lower=True), view))
     extra = defaults.get("extra") or {}
     for key, o in options_of(task_options).items():
         if command in o.meta.commands:
             params.append(
-                _param(o, "task", _described(o.meta.help, _shown_default(o, extra.get(key, o.default), strategies)))
+                parameter(o, "task", _described(o.meta.help, _shown_default(o, extra.get(key, o.default), strategies)))
             )
     for key, o in declared.items():
         if command in o.meta.commands and not o.meta.per_task:
-            params.append(_param(o, "config", _described(o.meta.help, _shown_default(o, defaults[key], strategies))))
+            params.append(parameter(o, "config", _described(o.meta.help, _shown_default(o, defaults[key], strategies))))
     for o in options_of(RunOptions).values():
         if command in o.meta.commands:
-            params.append(_param(o, "action", o.meta.help))
+            params.append(parameter(o, "action", o.meta.help))
     return params
 
 

@@ -9,7 +9,7 @@ from rich.console import Console
 
 from ..config import options_of
 from ..serving.config import SERVE, ServeConfig, build_serve_config, load_serve_config
-from .common import Param, RunOptions, _param, bind, show, with_default
+from .common import Param, RunOptions, bind, parameter, show, with_default
 
 err = Console(stderr=True, highlight=False)
 
@@ -27,10 +27,10 @@ def parameters() -> list[Param]:
         shown = (
             None if not o.meta.show_default or o.is_flag else (o.meta.unset if o.default is None else show(o.default))
         )
-        params.append(_param(o, "config", with_default(o.meta.help, shown) if shown else o.meta.help))
+        params.append(parameter(o, "config", with_default(o.meta.help, shown) if shown else o.meta.help))
     config = options_of(RunOptions)["config"]
     params.append(
-        _param(
+        parameter(
             config,
             "action",
             "YAML file of serve options (keys as in docs/serving.md); command-line options override it.",

@@ -26,6 +26,9 @@ class ClassificationResult(BaseModel):
     label: str
     score: float
     scores: dict[str, float]
+    windows: int = Field(1, description="Overlapping windows a text longer than the run's max_length was scored over.")
+    truncated: bool = Field(False, description="Only the text's start was scored (the run's long_texts: truncate).")
+    empty: bool = Field(False, description="The text was empty or blank: the label says nothing about it.")
 
 
 class EntityResult(BaseModel):
@@ -40,6 +43,7 @@ class GeneratedResult(BaseModel):
     text: str
     truncated: bool
     tokens: int
+    source_truncated: bool = Field(False, description="The source was longer than max_length: only its start was read.")
 
 
 class PiiSpanModel(BaseModel):

@@ -224,7 +224,9 @@ def test_a_generation_run_answers_with_its_own_result_model(tmp_path):
     with LiveServer(srv, loader=fake_loader({"de-en": FakeApp("generation")})) as live:
         live.wait_ready()
         r = httpx.post(live.url + "/v1/translate/de-en/predict", json={"texts": ["guten Tag"]}, timeout=30)
-        assert r.json()["results"] == [{"text": "gaT netug", "truncated": False, "tokens": 2}]
+        assert r.json()["results"] == [
+            {"text": "gaT netug", "truncated": False, "tokens": 2, "source_truncated": False}
+        ]
         schemas = httpx.get(live.url + "/openapi.json").json()["components"]["schemas"]
         assert schemas["PredictResponse_generation"]["properties"]["results"]["items"]["$ref"].endswith(
             "GeneratedResult"
