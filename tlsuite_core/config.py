@@ -1016,6 +1016,13 @@ def core_task_options() -> list[type[TaskOptions]]:
     from .tasks.classification import ClassificationOptions
     from .tasks.generation import GenerationOptions
     from .tasks.language_modeling import LanguageModelingOptions
+    from .tasks.ranking import RankingOptions
     from .tasks.token_classification import TokenClassificationOptions
 
-    return [ClassificationOptions, TokenClassificationOptions, GenerationOptions, LanguageModelingOptions]
+    return [
+        ClassificationOptions,
+        TokenClassificationOptions,
+        GenerationOptions,
+        LanguageModelingOptions,
+        RankingOptions,
+    ]
