@@ -58,6 +58,12 @@ def main() -> int:
     ap.add_argument("--beams", type=int, default=1)
     ap.add_argument("--max-new-tokens", type=int, default=32)
     ap.add_argument("--output", default=str(ROOT / "bench" / "results" / "generation.json"))
+    ap.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seeds the warm start's new cross-attention weights: the output lengths, hence the ratio, depend on them",
+    )
     args = ap.parse_args()
     import torch
 
@@ -68,6 +74,8 @@ def main() -> int:
         demo = ROOT / "plugins" / "translate" / "demo" / "dev.en"
         sources = [line.strip() for line in demo.read_text(encoding="utf-8").splitlines() if line.strip()][: args.limit]
         data = str(demo)
+
+    torch.manual_seed(args.seed)
     task, model, tok = load(args.model, args.beams, args.max_new_tokens)
     pad = tok.pad_token_id
     eos = model.generation_config.eos_token_id
@@ -113,6 +121,7 @@ def main() -> int:
             flush=True,
         )
     result = {
+        "seed": args.seed,
         "sources": len(sources),
         "data": data,
         "model": args.model or "minilm2minilm-untrained",
