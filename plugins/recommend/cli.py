@@ -220,8 +220,8 @@ def rank(
     runs_dir: RunsDirOpt = None,
 ) -> None:
     """The best items for a user (seen items excluded), or for a new user given by a few items."""
+    rec = _load(model, runs_dir)  # first: a run of another app is named before argument details
     past = _history(user, history)
-    rec = _load(model, runs_dir)
     pool = None
     if candidates is not None:
         rows = _read_candidates(candidates)
@@ -324,8 +324,8 @@ def explain(
     runs_dir: RunsDirOpt = None,
 ) -> None:
     """Which features (their contributions to the fused score) and which history items drove a score."""
+    rec = _load(model, runs_dir)  # first: a run of another app is named before argument details
     past = _history(user, history)
-    rec = _load(model, runs_dir)
     typer.echo(json.dumps(rec.explain(user, item, history=past), indent=2))
 
 

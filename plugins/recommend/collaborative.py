@@ -139,8 +139,10 @@ class ALS(Popularity):
         from threadpoolctl import threadpool_limits
 
         super().fit(matrix)
-        model = self._implicit_model()
-        with threadpool_limits(1, "blas"):  # implicit's own threads do the work; BLAS threads would oversubscribe
+        # implicit's own threads do the work; BLAS threads would oversubscribe (implicit checks, and warns, when the
+        # model is made, so it is made inside the limit too)
+        with threadpool_limits(1, "blas"):
+            model = self._implicit_model()
             model.fit(matrix.tocsr(), show_progress=False)
         self.user_factors = np.asarray(model.user_factors, dtype=np.float32)
         self.item_factors = np.asarray(model.item_factors, dtype=np.float32)

@@ -143,7 +143,10 @@ class Recommender:
         """A run folder written by :meth:`train` (``runs/recommend/NAME``)."""
         from safetensors.numpy import load_file
 
+        from tlsuite_core.apps import check_run_app, run_record
+
         folder = Path(run)
+        check_run_app(folder, run_record(folder), "recommend")  # a run of another app names its own commands
         record = folder / "recommend.json"
         if not record.is_file():
             raise ModelError(f"{folder}: not a completed recommend run (no recommend.json)")

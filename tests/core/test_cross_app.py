@@ -24,10 +24,6 @@ NOT_YET = {
     ("customer-service", "respond"),
     ("customer-service", "chat"),
     ("customer-service", "report"),
-    ("recommend", "evaluate"),
-    ("recommend", "rank"),
-    ("recommend", "score"),
-    ("recommend", "explain"),
 }
 
 
