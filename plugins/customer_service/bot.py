@@ -47,7 +47,9 @@ class Reply:
 class Bot:
     """A customer-service run ready to answer; ``store`` keeps the sessions (``Store(url)``)."""
 
-    def __init__(self, run: str | Path, store: Store, *, threads: int | None = None, registry: Any = None) -> None:
+    def __init__(
+        self, run: str | Path, store: Store | None, *, threads: int | None = None, registry: Any = None
+    ) -> None:
         self.intents = IntentModel.load(run, threads=threads, registry=registry)
         self.run_dir = self.intents.run_dir
         self.settings = DialogueSettings.load(self.run_dir)

@@ -15,10 +15,10 @@ def run_chat(model: str, session: str | None, db: str, threads: int | None) -> N
 
     console = Console(highlight=False)
     session = session or uuid.uuid4().hex[:12]
-    store = Store(db)
+    with console.status("loading the model..."):
+        bot = Bot(model, None, threads=threads)  # the model first: a bad --model creates no database
+    store = bot.store = Store(db)
     try:
-        with console.status("loading the model..."):
-            bot = Bot(model, store, threads=threads)
         console.print(f"[bold]customer-service[/] session [cyan]{session}[/]; /quit or Ctrl-D to end")
         while True:
             try:

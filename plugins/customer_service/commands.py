@@ -197,11 +197,12 @@ def respond(
     from .bot import Bot
     from .store import Store
 
-    store = Store(db)
+    bot = Bot(model, None, threads=threads)  # the model first: a bad --model creates no database
+    bot.store = Store(db)
     try:
-        reply = Bot(model, store, threads=threads).respond(session, message)
+        reply = bot.respond(session, message)
     finally:
-        store.close()
+        bot.store.close()
     typer.echo(json.dumps({"session": session, **reply.as_dict()}, ensure_ascii=False))
 
 

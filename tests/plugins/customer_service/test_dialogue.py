@@ -106,8 +106,12 @@ def test_evaluate_writes_closed_set_figures_at_the_top(cli, cs_run, tmp_path):
 
 
 def test_respond_bad_input_is_one_line(cli, cs_run, tmp_path):
-    result = cli("customer-service", "respond", "--model", tmp_path / "nope", "--session", "x", "hi")
+    db = tmp_path / "never.db"
+    result = cli(
+        "customer-service", "respond", "--model", tmp_path / "nope", "--session", "x", "--db", f"sqlite:///{db}", "hi"
+    )
     assert result.exit_code == 2 and "Traceback" not in result.output
+    assert not db.exists()  # nothing half-written
     result = cli("customer-service", "respond", "--model", cs_run, "--session", "x", "--db", "nosuch://x", "hi")
     assert result.exit_code == 2 and "--db nosuch://x" in result.output
 
