@@ -140,6 +140,7 @@ def _verify(trained: Any, path: Path, names: list[str]) -> dict[str, Any]:
         "outputs": ["logits"],
         "labels": trained.labels,
         "max_length": trained.max_length,
+        "pad_token_id": int(trained.tokenizer.pad_token_id or 0),
         "verified_max_abs_diff": diff,
         "verified_texts": len(CHECK_TEXTS),
         "versions": versions,

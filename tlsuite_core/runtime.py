@@ -73,14 +73,19 @@ class OnnxApp(TrainedApp):
         self.fast_tokenizer = Tokenizer.from_file(str(tokenizer_file))
         self.fast_tokenizer.no_truncation()
         self.fast_tokenizer.no_padding()
-        self.pad_id = int(self._pad_id(model_dir))
+        pad_id = self.export.get("pad_token_id")
+        self.pad_id = int(pad_id if pad_id is not None else self._pad_id(model_dir))
         self._load_torch, self._torch = load_torch, None
         self._lock = threading.Lock()
 
     @staticmethod
     def _pad_id(model_dir: Path) -> int:
-        config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
-        return config.get("pad_token_id") or 0
+        """The padding id of an export that does not record it: the model's config (an adapter folder has none:
+        ``merged/`` beside it has)."""
+        for folder in (model_dir, model_dir.parent / "merged"):
+            if (folder / "config.json").is_file():
+                return json.loads((folder / "config.json").read_text(encoding="utf-8")).get("pad_token_id") or 0
+        return 0
 
     # -- what the PyTorch app does -----------------------------------------------------------------------------
     @property
