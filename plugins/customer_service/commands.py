@@ -144,6 +144,7 @@ def answers(
     """
     from .workflows import store_answers
 
+    _own_run(model)
     summary = store_answers(model, answers_file, format, placeholders, profile)
     Console().print_json(json.dumps(summary))
 
@@ -180,6 +181,7 @@ def use_slots(
     """
     from .workflows import attach_slots
 
+    _own_run(model)
     typer.echo(str(attach_slots(model, slots_run)))
 
 
@@ -233,7 +235,15 @@ def report(
     """
     from .report import write_report
 
+    _own_run(model)
     typer.echo(str(write_report(model, output, results or [])))
+
+
+def _own_run(model: str) -> None:
+    """Refuse a run of another app before reading anything else (one line naming that app and its commands)."""
+    from tlsuite_core.apps import check_run_app, run_record
+
+    check_run_app(model, run_record(model), APP.name)
 
 
 def customer_service_commands() -> Any:
@@ -243,7 +253,19 @@ def customer_service_commands() -> Any:
     sub = classification_commands(APP)
     sub.registered_commands = [c for c in sub.registered_commands if c.callback.__name__ != "evaluate"]
     for fn in (evaluate, calibrate, evaluate_oos, prepare_bitext, answers, train_retriever, use_slots, respond, chat):
-        sub.command(name=fn.__name__.replace("_", "-"))(fn)
-    sub.command(name="report")(report)
-    sub.add_typer(token_classification_commands(SLOTS_APP), name="slots", help=SLOTS_APP.description)
+        _register(sub, fn)
+    _register(sub, report)
+    slots = token_classification_commands(SLOTS_APP, command=f"{APP.name} slots")
+    sub.add_typer(slots, name="slots", help=SLOTS_APP.description)
     return sub
+
+
+def _register(group: Any, fn: Any) -> None:
+    """Add ``fn`` to ``group``: its docstring is the help, its ``Example:`` line the epilog (shown last, as every
+    tlsuite command shows its example)."""
+    import inspect
+
+    lines = inspect.cleandoc(fn.__doc__ or "").splitlines()
+    examples = [line for line in lines if line.startswith(("Example:", "Examples:"))]
+    text = "\n".join(line for line in lines if line not in examples).strip()
+    group.command(name=fn.__name__.replace("_", "-"), help=text, epilog=examples[0] if examples else None)(fn)

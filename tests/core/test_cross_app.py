@@ -14,17 +14,6 @@ from tests.conftest import train_base_run
 
 #: options that take the base model, not a run (training starts from it)
 TRAINING = {"train", "compare", "train-retriever"}
-#: apps whose own commands do not check a run's app yet (their plugins are being written; reported to the
-#: coordinator): the core's commands they reuse are checked (customer-service predict, slots ...)
-NOT_YET = {
-    ("customer-service", "evaluate"),
-    ("customer-service", "calibrate"),
-    ("customer-service", "answers"),
-    ("customer-service", "use-slots"),
-    ("customer-service", "respond"),
-    ("customer-service", "chat"),
-    ("customer-service", "report"),
-}
 
 
 def _invoke(args: list[Any]):
@@ -123,7 +112,7 @@ def test_every_command_refuses_a_run_of_another_app(app_runs, workdir, monkeypat
     problems = []
     for app, path, cmd in commands_using_a_run():
         for run_app, run in app_runs.items():
-            if run_app == app or path in NOT_YET:
+            if run_app == app:
                 continue
             result = _invoke([*path, "--model", run, *required_arguments(cmd, workdir)])
             lines = result.stderr.strip().splitlines()

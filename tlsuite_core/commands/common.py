@@ -511,12 +511,15 @@ def command_group(
     training: Sequence[Callable[..., Any]],
     using: Sequence[tuple[Callable[..., Any], Mapping[str, Any]]],
     task_options: type[TaskOptions] = TaskOptions,
+    command: Optional[str] = None,
     **bound: Any,
 ) -> typer.Typer:
     """An app's command group: ``training`` commands (train, compare) get the declared training options, worded by
     ``views``, and ``bound`` values; ``using`` commands (evaluate, predict...) their bound values. Each command's
-    epilog is ``epilogs[<its name>]`` and the group's ``epilogs["group"]``, with ``{name}`` replaced by the app's."""
-    epilogs = {k: v.replace("{name}", spec.name) for k, v in epilogs.items()}
+    epilog is ``epilogs[<its name>]`` and the group's ``epilogs["group"]``, with ``{name}`` replaced by ``command``:
+    the words after ``tlsuite`` that reach the group (default: the app's name; a plugin that mounts the group under
+    its own says so, e.g. ``customer-service slots``)."""
+    epilogs = {k: v.replace("{name}", command or spec.name) for k, v in epilogs.items()}
     epilog = epilogs["group"]
     app = typer.Typer(help=spec.description, epilog=epilog, no_args_is_help=True)
     for func in training:

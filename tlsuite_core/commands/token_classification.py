@@ -370,12 +370,15 @@ def token_classification_commands(
     *,
     writers: Mapping[str, TaggedWriter] | None = None,
     task_options: type[TaskOptions] = TokenClassificationOptions,
+    command: str | None = None,
 ) -> typer.Typer:
     """The train / compare / evaluate / predict command group for a token-classification app.
 
     :param writers: data-format name -> writer of predicted tags in that format (``predict`` on such a file
         writes the same format back, e.g. CoNLL with the predicted tag as a new last column).
     :param task_options: the options class of the app's task (a subclass of the token-classification task's own).
+    :param command: the words after ``tlsuite`` that reach the group, for the help examples (default: the app's
+        name; e.g. ``customer-service slots`` for a group a plugin mounts under its own).
     """
     writers = dict(writers or {})
     retype = _word_options(", ".join(sorted(writers)) or "none")
@@ -386,6 +389,7 @@ def token_classification_commands(
         training=(train, compare),
         using=((evaluate, {}), (predict, {"writers": writers, "retype": retype})),
         task_options=task_options,
+        command=command,
     )
 
 
