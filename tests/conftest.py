@@ -43,29 +43,37 @@ def write_csv(path: Path, rows: list[tuple[str, str]], header: tuple[str, str] =
     return path
 
 
-@pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A randomly initialised 2-layer BERT (hidden 32) with a word-level vocab, saved as safetensors."""
+def build_tiny_bert(folder: Path, vocab: list[str], max_length: int = 128) -> Path:
+    """A randomly initialised (seed 0) 2-layer BERT (hidden 32) with the word-level ``vocab``, saved as safetensors
+    with its tokenizer in ``folder``."""
     from transformers import BertConfig, BertModel, BertTokenizerFast
 
-    folder = tmp_path_factory.mktemp("tiny-bert")
-    (folder / "vocab.txt").write_text("\n".join(VOCAB) + "\n", encoding="utf-8")
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
     # transformers 5 ignores vocab_file= here: pass the vocabulary itself
-    tokenizer = BertTokenizerFast(vocab={w: i for i, w in enumerate(VOCAB)}, do_lower_case=True, model_max_length=128)
+    tokenizer = BertTokenizerFast(
+        vocab={w: i for i, w in enumerate(vocab)}, do_lower_case=True, model_max_length=max_length
+    )
     tokenizer.save_pretrained(folder)
     config = BertConfig(
-        vocab_size=len(VOCAB),
+        vocab_size=len(vocab),
         hidden_size=32,
         num_hidden_layers=2,
         num_attention_heads=4,
         intermediate_size=37,
-        max_position_embeddings=128,
+        max_position_embeddings=max_length,
     )
     import torch
 
     torch.manual_seed(0)
     BertModel(config).save_pretrained(folder)
     return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A randomly initialised 2-layer BERT (hidden 32) with a word-level vocab, saved as safetensors."""
+    return build_tiny_bert(tmp_path_factory.mktemp("tiny-bert"), VOCAB)
 
 
 @pytest.fixture(scope="session")

@@ -65,24 +65,10 @@ def make_rows(n_per_intent: int, seed: int) -> list[tuple[str, str]]:
 
 
 def build_tiny_bert(folder: Path) -> Path:
-    from transformers import BertConfig, BertModel, BertTokenizerFast
+    """The suite's tiny BERT (tests/conftest.py) with this app's vocabulary and 64 positions."""
+    from tests.conftest import build_tiny_bert as build
 
-    folder.mkdir(parents=True, exist_ok=True)
-    tokenizer = BertTokenizerFast(vocab={w: i for i, w in enumerate(VOCAB)}, do_lower_case=True, model_max_length=64)
-    tokenizer.save_pretrained(folder)
-    config = BertConfig(
-        vocab_size=len(VOCAB),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        intermediate_size=37,
-        max_position_embeddings=64,
-    )
-    import torch
-
-    torch.manual_seed(0)
-    BertModel(config).save_pretrained(folder)
-    return folder
+    return build(folder, VOCAB, max_length=64)
 
 
 def write_csv(path: Path, rows) -> Path:
