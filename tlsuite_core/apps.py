@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
@@ -37,6 +37,36 @@ class AppSpec:
     demo_train: Path | None = None
     demo_dev: Path | None = None
     defaults: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> AppSpec:
+        """The app declared in a YAML manifest (a plugin's ``app.yaml``): the fields above as keys, the demo files
+        relative to the manifest's folder, and ``defaults`` in the form of a ``--config`` file (task options under
+        ``extra``), with the reasons for each default as comments beside it.
+
+        Raises :class:`~tlsuite_core.errors.ConfigError` naming the file and the key on an unknown or missing key.
+        """
+        import yaml
+
+        from .errors import ConfigError
+
+        path = Path(path)
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: an app manifest must be a mapping of AppSpec fields")
+        known = {f.name for f in fields(cls)}
+        for key in data:
+            if key not in known:
+                raise ConfigError(f"{path}: key '{key}': unknown (known: {', '.join(sorted(known))})")
+        for key in ("name", "task"):
+            if key not in data:
+                raise ConfigError(f"{path}: key '{key}': missing")
+        for key in ("demo_train", "demo_dev"):
+            if data.get(key) is not None:
+                data[key] = path.parent / data[key]
+        if data.get("default_labels") is not None:
+            data["default_labels"] = tuple(data["default_labels"])
+        return cls(**data)
 
 
 @dataclass

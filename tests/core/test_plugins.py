@@ -423,3 +423,38 @@ def test_allow_argument_overrides_the_environment(install, monkeypatch):
     monkeypatch.setenv("TLSUITE_LOAD_PLUGINS", "nothing")
     host = install(ep("good", tlsuite_register_apps=app_adder("good-app")), allow=["good"])
     assert infos(host)["good"].status == "loaded"
+
+
+def test_app_manifest_reads_like_an_app_spec(tmp_path):
+    (tmp_path / "demo").mkdir()
+    manifest = tmp_path / "app.yaml"
+    manifest.write_text(
+        "name: reviews\ntask: sequence-classification\ndefault_labels: [good, bad]\n"
+        "demo_train: demo/train.csv\ndefaults: {learning_rate: 3.0e-5, extra: {long_texts: windows}}\n"
+    )
+    app = AppSpec.from_file(manifest)
+    assert app == AppSpec(
+        name="reviews",
+        task="sequence-classification",
+        default_labels=("good", "bad"),
+        demo_train=tmp_path / "demo" / "train.csv",
+        defaults={"learning_rate": 3e-5, "extra": {"long_texts": "windows"}},
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("name: a\ntask: b\nlabels: [x]\n", "key 'labels': unknown"),
+        ("task: b\n", "key 'name': missing"),
+        ("- a\n", "mapping"),
+    ],
+)
+def test_app_manifest_errors_name_the_file_and_the_key(tmp_path, text, reason):
+    from tlsuite_core.errors import ConfigError
+
+    manifest = tmp_path / "app.yaml"
+    manifest.write_text(text)
+    with pytest.raises(ConfigError) as err:
+        AppSpec.from_file(manifest)
+    assert str(err.value).startswith(f"{manifest}: ") and reason in str(err.value)
