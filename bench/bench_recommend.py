@@ -1,12 +1,16 @@
 """MovieLens-100k, the NCF protocol: every model of the recommend plugin in one report, the cold-start experiment,
 and batch-scoring throughput of the two text paths.
 
-    python bench/bench_recommend.py run          # baselines, text models, fusion -> bench/results/recommend.json
+    python bench/bench_recommend.py select       # validation only: stage scores, fusion feature set and size by
+                                                 # user-fold CV -> recommend-selection.json, bench/recommend_final.json
+    git commit -m "..." -- bench/recommend_final.json   # freeze the configuration
+    python bench/bench_recommend.py final        # once: test lists (seed 13) and a fresh draw (seed 14)
+                                                 # -> bench/results/recommend.json
     python bench/bench_recommend.py cold-start   # items without training interactions -> recommend-cold-start.json
     python bench/bench_recommend.py throughput   # pairs/s of the cross-encoder and the two-tower path
 
 Reads ../shared/data/movielens_100k (never committed). Resumable: stage scores are cached in bench/out/recommend/.
-Run it nice'd with one thread: ``OMP_NUM_THREADS=1 nice -n 10 python bench/bench_recommend.py run``.
+Run it nice'd with one thread: ``OMP_NUM_THREADS=1 nice -n 5 python bench/bench_recommend.py select``.
 """
 
 from __future__ import annotations
@@ -26,11 +30,11 @@ RESULTS = ROOT / "bench" / "results"
 
 #: the cross-encoder's caps and training budget (CPU): see docs/results/recommend.md
 ENGINE = {
-    "max_steps": 40,
+    "max_steps": 64,
     "batch_size": 8,
     "learning_rate": 2e-4,
     "head_lr_scale": 10.0,
-    "max_length": 160,
+    "max_length": 128,
     "threads": 1,
     "name": "bench",
 }
@@ -49,34 +53,133 @@ def load():
     return interactions, items, leave_latest_out(interactions, len(items), negatives=99, seed=13)
 
 
-def run(args: argparse.Namespace) -> None:
+#: the configuration frozen on validation before the one test scoring (committed; ``final`` reads only this)
+FINAL = ROOT / "bench" / "recommend_final.json"
+#: fusion feature sets compared by the validation user-fold CV in ``select``
+VARIANTS = {
+    "all": (),
+    "without cross_encoder": ("cross_encoder",),
+    "without two_tower": ("two_tower",),
+    "without text": ("two_tower", "cross_encoder"),
+}
+
+
+def bench_settings(args: argparse.Namespace) -> dict:
+    """The run settings of ``select`` (and, through recommend_final.json, of ``final``)."""
+    engine = dict(ENGINE, max_steps=args.steps, max_length=args.max_length)
+    return {
+        "history_cap": args.history_cap,
+        "rerank_depth": args.depth,
+        "rerank_users": None,
+        "engine": engine,
+        "cross_encoder": not args.no_cross_encoder,
+        "two_tower_steps": args.two_tower_steps,
+        "dev_users": 100,
+        "fusion_repeats": 3,
+    }
+
+
+def select(args: argparse.Namespace) -> None:
+    """Every choice on the validation lists only: the stages' scores of the validation lists (the cross-encoder
+    trained on training interactions re-ranks the ALS top ``--depth``), then the fusion's feature set and size by
+    a repeated 5-fold user CV over them. Writes recommend-selection.json and the frozen bench/recommend_final.json;
+    computes no test score."""
     import torch
-    from tlsuite_recommend.pipeline import Settings, train_run
+    from tlsuite_recommend.pipeline import ALL_FEATURES, Settings, fit_fusion, prepare
+
+    torch.set_num_threads(1)
+    _, items, split = load()
+    base = bench_settings(args)
+    settings = Settings(**base)
+    folder = OUT / args.folder
+    _, _, valid_feats = prepare(folder, split, items, settings, log, which=("valid",))
+    cands = split.candidates("valid")[1]
+    found = {}
+    for name, drop in VARIANTS.items():
+        settings.features = [f for f in ALL_FEATURES if f not in drop]
+        fusion = fit_fusion(settings, valid_feats, cands)
+        best = max(fusion.cv, key=lambda r: (r["cv_hr@10"], r["cv_ndcg@10"]))
+        found[name] = {"features": fusion.features, "cv": fusion.cv, "best": best, "importance": fusion.importances()}
+        log(f"  {name}: CV HR@10 {best['cv_hr@10']:.4f} NDCG@10 {best['cv_ndcg@10']:.4f} ({best})")
+    chosen = max(found, key=lambda n: (found[n]["best"]["cv_hr@10"], found[n]["best"]["cv_ndcg@10"]))
+    best = found[chosen]["best"]
+    final = {
+        **base,
+        "features": found[chosen]["features"],
+        "fusion_grid": [[best["num_leaves"], best["min_child_samples"], best["rounds"]]],
+    }
+    record = {"variants": found, "chosen": chosen, "settings": final, "folder": str(folder.relative_to(ROOT))}
+    (RESULTS / "recommend-selection.json").write_text(json.dumps(record, indent=2), encoding="utf-8")
+    FINAL.write_text(json.dumps({"variant": chosen, "folder": record["folder"], "settings": final}, indent=2) + "\n")
+    print(json.dumps({n: v["best"] for n, v in found.items()}, indent=2))
+    print(f"chosen: {chosen}; frozen in {FINAL.relative_to(ROOT)} (commit it before `final`)")
+
+
+def _git(*args: str) -> str:
+    import subprocess
+
+    return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+
+
+def final(args: argparse.Namespace) -> None:
+    """The one test scoring: the configuration frozen in the committed bench/recommend_final.json, run on the
+    protocol's test lists (negatives seed 13) and on a fresh draw never looked at (negatives seed ``--fresh-seed``,
+    the same models). Refuses to run with uncommitted plugin/bench code or configuration, or a second time."""
+    import shlex
+
+    import torch
+    from tlsuite_recommend.data import leave_latest_out
+    from tlsuite_recommend.fusion import Fusion
+    from tlsuite_recommend.pipeline import Settings, _with_valid, evaluate_run, test_scores, train_run
     from tlsuite_recommend.recommender import save_state
 
     torch.set_num_threads(1)
+    frozen = FINAL.relative_to(ROOT)
+    dirty = _git("status", "--porcelain", "--", str(frozen), "plugins/recommend", "bench/bench_recommend.py")
+    if dirty or not _git("ls-files", str(frozen)):
+        sys.exit(f"commit {frozen} and the recommend code first:\n{dirty}")
+    done = OUT / "final-scored.json"
+    if done.is_file():
+        sys.exit(f"the test lists were already scored once ({done}); the figures are in bench/results/recommend.json")
+    config = json.loads(FINAL.read_text(encoding="utf-8"))
+    started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    provenance = {
+        "command": shlex.join(["python", *sys.argv]),
+        "started_utc": started,
+        "commit": _git("rev-parse", "HEAD"),
+        "frozen_config": str(frozen),
+    }
+    done.write_text(json.dumps(provenance, indent=2), encoding="utf-8")  # before any test metric: once only
     interactions, items, split = load()
-    settings = Settings(
-        history_cap=args.history_cap,
-        rerank_depth=args.depth,
-        engine=dict(ENGINE, max_steps=args.steps),
-        cross_encoder=not args.no_cross_encoder,
-        two_tower_steps=args.two_tower_steps,
-        rerank_users=args.rerank_users,
-        dev_users=100,
-    )
+    settings = Settings(**config["settings"])
+    folder = ROOT / config["folder"]
     start = time.perf_counter()
-    metrics = train_run(OUT / "run", split, items, settings, log)
-    save_state(OUT / "run", settings, split, items, interactions)  # a run folder `tlsuite recommend rank` can use
-    metrics["wall_seconds"] = time.perf_counter() - start
+    metrics = train_run(folder, split, items, settings, log)
+    save_state(folder, settings, split, items, interactions)
+    fresh = leave_latest_out(interactions, len(items), negatives=99, seed=args.fresh_seed)
+    counts = np.asarray(_with_valid(fresh).matrix(len(items)).sum(axis=0)).ravel().astype(np.float32)
+    cf, text = test_scores(folder, fresh, items, settings, f"fresh{args.fresh_seed}", log)
+    fusion = Fusion.load(folder / "fusion")
+    metrics[f"fresh_draw_seed{args.fresh_seed}"] = evaluate_run(folder, fresh, cf, text, fusion, counts, settings)
+    provenance["finished_utc"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    metrics["final_run"] = {**provenance, "wall_seconds": time.perf_counter() - start, "variant": config["variant"]}
     metrics["data"] = {"interactions": len(interactions), "users": len(interactions.users), "items": len(items)}
-    RESULTS.mkdir(parents=True, exist_ok=True)
+    done.write_text(json.dumps(provenance, indent=2), encoding="utf-8")
     (RESULTS / "recommend.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
-    for name, m in metrics["test"].items():
+    for title, table in (
+        ("test (seed 13)", metrics["test"]),
+        ("fresh draw", metrics[f"fresh_draw_seed{args.fresh_seed}"]["test"]),
+    ):
+        print(title)
+        _print_table(table)
+
+
+def _print_table(table: dict) -> None:
+    for name, m in table.items():
         print(
-            f"{name:28s} HR@10 {m['hr@10']:.4f} [{m['hr@10_ci']['low']:.4f}, {m['hr@10_ci']['high']:.4f}]  "
-            f"NDCG@10 {m['ndcg@10']:.4f}  MRR {m['mrr']:.4f}  AUC {m['auc']:.4f}  cov {m['coverage@10']:.3f}  "
-            f"pop {m['popularity@10']:.3f}"
+            f"  {name:28s} HR@10 {m['hr@10']:.4f} [{m['hr@10_ci']['low']:.4f}, {m['hr@10_ci']['high']:.4f}]  "
+            f"NDCG@10 {m['ndcg@10']:.4f} [{m['ndcg@10_ci']['low']:.4f}, {m['ndcg@10_ci']['high']:.4f}]  "
+            f"MRR {m['mrr']:.4f}  AUC {m['auc']:.4f}  cov {m['coverage@10']:.3f}  pop {m['popularity@10']:.3f}"
         )
 
 
@@ -165,7 +268,10 @@ def throughput(args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=("run", "cold-start", "throughput"))
+    parser.add_argument("what", choices=("select", "final", "cold-start", "throughput"))
+    parser.add_argument("--folder", default="final", help="stage cache folder under bench/out/recommend")
+    parser.add_argument("--max-length", type=int, default=ENGINE["max_length"])
+    parser.add_argument("--fresh-seed", type=int, default=14, help="final: the negatives seed of the fresh test draw")
     parser.add_argument("--history-cap", type=int, default=5)
     parser.add_argument("--depth", type=int, default=10)
     parser.add_argument("--steps", type=int, default=ENGINE["max_steps"])
@@ -175,7 +281,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--users", type=int, default=50)
     args = parser.parse_args()
-    {"run": run, "cold-start": cold_start, "throughput": throughput}[args.what](args)
+    commands = {"select": select, "final": final, "cold-start": cold_start, "throughput": throughput}
+    commands[args.what](args)
 
 
 if __name__ == "__main__":

@@ -325,8 +325,7 @@ def explain(
 ) -> None:
     """Which features (their contributions to the fused score) and which history items drove a score."""
     rec = _load(model, runs_dir)  # first: a run of another app is named before argument details
-    past = _history(user, history)
-    typer.echo(json.dumps(rec.explain(user, item, history=past), indent=2))
+    typer.echo(json.dumps(rec.explain(user, item, history=_history(user, history)), indent=2))
 
 
 def recommend_commands() -> typer.Typer:

@@ -124,16 +124,16 @@ class ALS(Popularity):
     def settings(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in ("factors", "regularization", "alpha", "iterations", "seed")}
 
+    def _implicit_arguments(self) -> dict[str, Any]:
+        """The settings as ``implicit``'s model arguments (its seed is ``random_state``)."""
+        found = self.settings()
+        found["random_state"] = found.pop("seed")
+        return found
+
     def _implicit_model(self) -> Any:
         from implicit.als import AlternatingLeastSquares
 
-        return AlternatingLeastSquares(
-            factors=self.factors,
-            regularization=self.regularization,
-            alpha=self.alpha,
-            iterations=self.iterations,
-            random_state=self.seed,
-        )
+        return AlternatingLeastSquares(**self._implicit_arguments())
 
     def fit(self, matrix: Any) -> ALS:
         from threadpoolctl import threadpool_limits
@@ -209,13 +209,7 @@ class BPR(ALS):
     def _implicit_model(self) -> Any:
         from implicit.bpr import BayesianPersonalizedRanking
 
-        return BayesianPersonalizedRanking(
-            factors=self.factors,
-            learning_rate=self.learning_rate,
-            regularization=self.regularization,
-            iterations=self.iterations,
-            random_state=self.seed,
-        )
+        return BayesianPersonalizedRanking(**self._implicit_arguments())
 
     def fold_in(self, items: np.ndarray) -> np.ndarray:
         """Ridge regression of a 1 on the user's items against the item factors (the bias column's user weight

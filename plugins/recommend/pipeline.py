@@ -11,18 +11,18 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from .collaborative import ALS, BPR, ItemKNN, Popularity, recent_counts, save_model
 from .data import Catalogue, Interactions, Split
-from .fusion import Fusion
+from .fusion import GRID, Fusion
 from .metrics import bootstrap, candidate_ranks, list_metrics, per_user
 from .report import write_report
 from .text import TwoTower, next_item_pairs, rerank, write_lists
 
-__all__ = ["ALL_FEATURES", "Settings", "evaluate_run", "train_run"]
+__all__ = ["ALL_FEATURES", "Settings", "evaluate_run", "fit_fusion", "prepare", "train_run"]
 
 #: the fusion ranker's features (``Settings.features`` picks a subset)
 ALL_FEATURES = (
@@ -37,6 +37,10 @@ ALL_FEATURES = (
 )
 #: the window of ``recent_popularity`` (seconds)
 RECENT = 30 * 86400
+#: settings that change only the fusion ranker, not any cached stage score
+FUSION_ONLY = ("features", "fusion_grid", "fusion_repeats")
+#: candidate lists per cached chunk of cross-encoder scores
+RERANK_CHUNK = 100
 
 #: settings tried on validation (the best by HR@10, ties by NDCG@10, is refitted for test)
 GRIDS: dict[str, list[Callable[[], Popularity]]] = {
@@ -47,6 +51,9 @@ GRIDS: dict[str, list[Callable[[], Popularity]]] = {
         lambda: ALS(64, 0.05, 2.0),
         lambda: ALS(64, 0.1, 10.0),
         lambda: ALS(128, 0.1, 5.0),
+        lambda: ALS(16, 0.1, 5.0),
+        lambda: ALS(32, 0.1, 10.0),
+        lambda: ALS(32, 0.5, 5.0),
     ],
     "bpr": [lambda: BPR(64, 0.01, 0.05, 100), lambda: BPR(128, 0.01, 0.01, 200)],
 }
@@ -56,21 +63,29 @@ GRIDS: dict[str, list[Callable[[], Popularity]]] = {
 class Settings:
     """What a run does (saved in ``recommend.json``)."""
 
-    model: str = "minilm"
-    history_cap: int = 10
-    rerank_depth: int = 20
-    rerank_users: int | None = None
-    cross_encoder: bool = True
-    list_size: int = 8
-    train_positives: int = 2
-    two_tower_steps: int = 100
-    two_tower_positives: int = 5
-    dev_users: int = 200
-    threshold: float | None = None
-    negatives: int = 99
+    # data
+    threshold: float | None = None  # implicit feedback: signals >= threshold (None: every interaction)
+    negatives: int = 99  # sampled negatives per validation / test list
     seed: int = 13
-    tune: bool = True
+    tune: bool = True  # try each collaborative model's grid on validation (else its first setting)
+    # text models
+    model: str = "minilm"
+    history_cap: int = 10  # history items in a user's text, newest first
+    two_tower_steps: int = 100  # fine-tuning steps of the two-tower (0: the pretrained encoder)
+    two_tower_positives: int = 5  # (history, next item) pairs per user for it
+    # the cross-encoder
+    cross_encoder: bool = True
+    rerank_depth: int = 20  # it scores the ALS top N of each list (the others are missing values)
+    rerank_users: int | None = None  # a sample of the test lists only (then it is no fusion feature)
+    list_size: int = 8
+    train_positives: int = 2  # training lists per user (its last training items)
+    hard_negatives: int = 3  # negatives per list from the user's ALS top ``hard_pool`` unseen items
+    hard_pool: int = 50
+    dev_users: int = 200
+    # the fusion ranker
     features: list[str] = field(default_factory=lambda: list(ALL_FEATURES))
+    fusion_grid: list[list[int]] | None = None  # (leaves, min child samples, rounds) tried; None: fusion.GRID
+    fusion_repeats: int = 1  # fold draws of its user-fold CV
     engine: dict[str, Any] = field(default_factory=dict)
 
 
@@ -124,7 +139,7 @@ def collaborative(folder: Path, split: Split, n_items: int, settings: Settings, 
         model = grid[best]().fit(full_m)
         save_model(model, folder / "collaborative")
         test_scores = _cached(
-            folder, f"test_{name}", lambda m=model: m.score(test_users, test_cands, full_m[test_users])
+            folder, f"test_{name}_{best}", lambda m=model: m.score(test_users, test_cands, full_m[test_users])
         )
         out[name] = {
             "settings": chosen,
@@ -177,36 +192,122 @@ def two_tower(
 
 
 def text_scores(
-    folder: Path, split: Split, catalogue: Catalogue, settings: Settings, cf: dict, log: Callable[[str], None]
+    folder: Path,
+    split: Split,
+    catalogue: Catalogue,
+    settings: Settings,
+    cf: dict,
+    log: Callable[[str], None],
+    which: Sequence[str] = ("valid", "test"),
 ) -> dict[str, dict[str, np.ndarray]]:
-    """Two-tower cosine of every candidate; cross-encoder scores of the ALS top ``rerank_depth``."""
+    """Two-tower cosine of every candidate; cross-encoder scores of the ALS top ``rerank_depth`` (NaN below it)."""
     histories = {"valid": split.train.histories(), "test": _with_valid(split).histories()}
     out = two_tower(folder, split, catalogue, settings, histories, log)
     out["cross_encoder"] = {}
     if settings.cross_encoder:
-        app = cross_encoder(folder, split, catalogue, settings, histories["valid"], log)
-        for which in ("valid", "test"):
-            users, cands = split.candidates(which)
+        app = cross_encoder(folder, split, catalogue, settings, cf, log)
+        for part in which:
+            users, cands = split.candidates(part)
             rows = reranked_rows(len(users), settings)
-            if which == "valid" and len(rows) < len(users):
+            if part == "valid" and len(rows) < len(users):
                 continue  # a partial validation set cannot train the fusion: the cross-encoder is reported alone
-            log(f"cross-encoder: re-ranking the ALS top {settings.rerank_depth} of {len(rows)} {which} lists")
-
-            def compute(u: np.ndarray = users[rows], c: np.ndarray = cands, w: str = which, r: np.ndarray = rows):
-                full = np.full(c.shape, np.nan, dtype=np.float32)
-                full[r] = rerank(
-                    app,
-                    catalogue,
-                    [histories[w][i] for i in u],
-                    c[r],
-                    cf["als"][w][r],
-                    depth=settings.rerank_depth,
-                    history_cap=settings.history_cap,
-                )
-                return full
-
-            out["cross_encoder"][which] = _cached(folder, f"{which}_cross_encoder", compute)
+            out["cross_encoder"][part] = cross_encoder_scores(
+                folder,
+                part,
+                app,
+                catalogue,
+                settings,
+                [histories[part][i] for i in users],
+                cands,
+                cf["als"][part],
+                rows,
+                log,
+            )
     return out
+
+
+def cross_encoder_scores(
+    folder: Path,
+    tag: str,
+    app: Any,
+    catalogue: Catalogue,
+    settings: Settings,
+    histories: list[np.ndarray],
+    cands: np.ndarray,
+    first_stage: np.ndarray,
+    rows: np.ndarray,
+    log: Callable[[str], None],
+) -> np.ndarray:
+    """Cross-encoder scores of the ``rerank_depth`` best candidates by ``first_stage`` (ALS) in the lists
+    ``rows``; NaN elsewhere. Cached per chunk of lists, so an interrupted scoring resumes."""
+    log(f"cross-encoder: re-ranking the ALS top {settings.rerank_depth} of {len(rows)} {tag} lists")
+    full = np.full(cands.shape, np.nan, dtype=np.float32)
+    for start in range(0, len(rows), RERANK_CHUNK):
+        r = rows[start : start + RERANK_CHUNK]
+        full[r] = _cached(
+            folder,
+            f"{tag}_cross_encoder_{start}",
+            lambda r=r: rerank(
+                app,
+                catalogue,
+                [histories[i] for i in r],
+                cands[r],
+                first_stage[r],
+                depth=settings.rerank_depth,
+                history_cap=settings.history_cap,
+            ),
+        )
+        log(f"  {tag}: {start + len(r)} of {len(rows)} lists")
+    return full
+
+
+def test_scores(
+    folder: Path, split: Split, catalogue: Catalogue, settings: Settings, tag: str, log: Callable[[str], None]
+) -> tuple[dict, dict]:
+    """The test lists of ``split`` (another draw of negatives) scored by the models a finished run saved in
+    ``folder`` (collaborative models refitted on training + validation, two-tower indexes, the cross-encoder), in
+    the shapes :func:`evaluate_run` takes; cached under ``tag``."""
+    from .collaborative import load_model
+
+    known = _with_valid(split)
+    matrix, histories = known.matrix(len(catalogue)), known.histories()
+    users, cands = split.candidates("test")
+    cf = {
+        name: {
+            "valid": None,
+            "test": _cached(
+                folder,
+                f"{tag}_{name}",
+                lambda n=name: load_model(n, folder / "collaborative").score(users, cands, matrix[users]),
+            ),
+        }
+        for name in GRIDS
+    }
+    tuned = folder / "two_tower_model"
+    text: dict[str, dict[str, np.ndarray]] = {}
+    for name, index, model in (
+        ("two_tower_pretrained", "two_tower_pretrained", settings.model),
+        ("two_tower", "two_tower", str(tuned) if tuned.is_dir() else settings.model),
+    ):
+        tower = TwoTower.load(folder / index, model, settings.history_cap)
+        vectors = lambda t=tower: t.score(t.users(catalogue, [histories[u] for u in users]), cands)  # noqa: E731
+        text[name] = {"test": _cached(folder, f"{tag}_{name}", vectors)}
+    text["cross_encoder"] = {}
+    if settings.cross_encoder:
+        app = cross_encoder(folder, split, catalogue, settings, cf, log)
+        text["cross_encoder"]["test"] = cross_encoder_scores(
+            folder,
+            tag,
+            app,
+            catalogue,
+            settings,
+            [histories[u] for u in users],
+            cands,
+            cf["als"]["test"],
+            np.arange(len(users)),
+            log,
+        )
+    return cf, text
 
 
 def reranked_rows(n: int, settings: Settings) -> np.ndarray:
@@ -216,33 +317,44 @@ def reranked_rows(n: int, settings: Settings) -> np.ndarray:
     return np.sort(np.random.default_rng(settings.seed).choice(n, size=settings.rerank_users, replace=False))
 
 
+def hard_items(split: Split, n_items: int, settings: dict[str, Any], depth: int) -> list[np.ndarray]:
+    """Per user, the ``depth`` items ALS (the chosen settings, fitted on the training interactions) ranks highest
+    among those the user has no training interaction with: the hard negatives of the cross-encoder's lists."""
+    matrix = split.train.matrix(n_items)
+    model = ALS(**settings).fit(matrix)
+    scores = model.user_factors @ model.item_factors.T
+    scores[matrix.nonzero()] = -np.inf
+    return list(np.argsort(-scores, axis=1, kind="stable")[:, :depth])
+
+
 def cross_encoder(
-    folder: Path, split: Split, catalogue: Catalogue, settings: Settings, histories: list, log: Callable[[str], None]
+    folder: Path, split: Split, catalogue: Catalogue, settings: Settings, cf: dict, log: Callable[[str], None]
 ) -> Any:
-    """Train (once) the cross-encoder on lists from the training interactions; dev lists from validation."""
+    """Train (once) the cross-encoder on lists from the training interactions (negatives: ALS's hard items and
+    uniform draws); dev lists from the validation items of ``dev_users`` users."""
     from tlsuite_core import load_app
     from tlsuite_core.tasks.ranking import train_ranker
 
     from . import APP
 
     marker = folder / "cross_encoder.json"
-    if marker.is_file():
-        return load_app(json.loads(marker.read_text())["run"], device="cpu")
+    if marker.is_file():  # the path is relative to the run folder once save_state has written it
+        return load_app(folder / json.loads(marker.read_text())["run"], device="cpu")
+    histories = split.train.histories()
     seen = [set(h.tolist()) | {int(split.valid[u]), int(split.test[u])} for u, h in enumerate(histories)]
     lists = folder / "lists"
     lists.mkdir(parents=True, exist_ok=True)
-    common = dict(list_size=settings.list_size, history_cap=settings.history_cap, seed=settings.seed)
-    n = write_lists(lists / "train.csv", catalogue, histories, seen, positives=settings.train_positives, **common)
-    dev_users = settings.dev_users
-    write_lists(
-        lists / "dev.csv",
-        catalogue,
-        histories[:dev_users],
-        seen,
-        positives=1,
-        targets=split.valid[:dev_users],
-        **common,
+    common = dict(
+        list_size=settings.list_size,
+        history_cap=settings.history_cap,
+        seed=settings.seed,
+        hard=hard_items(split, len(catalogue), cf["als"]["settings"], settings.hard_pool),
+        hard_negatives=settings.hard_negatives,
     )
+    n = write_lists(lists / "train.csv", catalogue, histories, seen, positives=settings.train_positives, **common)
+    dev = settings.dev_users
+    common["hard"] = common["hard"][:dev]
+    write_lists(lists / "dev.csv", catalogue, histories[:dev], seen, positives=1, targets=split.valid[:dev], **common)
     log(f"cross-encoder: {n} training lists of {settings.list_size} (history capped at {settings.history_cap} items)")
     overrides = {"model": settings.model, "runs_dir": str(folder / "runs"), **settings.engine}
     overrides["extra"] = {"list_size": settings.list_size, **(settings.engine.get("extra") or {})}
@@ -331,9 +443,9 @@ def _same_settings(folder: Path, settings: Settings) -> None:
     from tlsuite_core.errors import ConfigError
 
     path = folder / "cache" / "settings.json"
-    mine = json.loads(json.dumps(asdict(settings)))
+    mine = {k: v for k, v in json.loads(json.dumps(asdict(settings))).items() if k not in FUSION_ONLY}
     if path.is_file():
-        theirs = json.loads(path.read_text(encoding="utf-8"))
+        theirs = {k: v for k, v in json.loads(path.read_text(encoding="utf-8")).items() if k not in FUSION_ONLY}
         if theirs != mine:
             changed = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
             raise ConfigError(
@@ -345,24 +457,36 @@ def _same_settings(folder: Path, settings: Settings) -> None:
     path.write_text(json.dumps(mine, indent=2), encoding="utf-8")
 
 
+def prepare(
+    folder: Path, split: Split, catalogue: Catalogue, settings: Settings, log: Callable[[str], None], *, which: Any
+) -> tuple[dict, dict, dict[str, np.ndarray]]:
+    """The stages before the fusion: collaborative models (tuned on validation), the text scores of the ``which``
+    lists, and the validation features. Returns (collaborative, text, validation features)."""
+    _same_settings(folder, settings)
+    log("collaborative baselines (tuned on validation)")
+    cf = collaborative(folder, split, len(catalogue), settings, log)
+    text = text_scores(folder, split, catalogue, settings, cf, log, which)
+    valid_counts = np.asarray(split.train.matrix(len(catalogue)).sum(axis=0)).ravel().astype(np.float32)
+    cf_scores = {k: {w: v[w] for w in ("valid", "test")} for k, v in cf.items()}
+    return cf, text, features(split, "valid", cf_scores, text, valid_counts)
+
+
+def fit_fusion(settings: Settings, valid_feats: dict[str, np.ndarray], candidates: np.ndarray) -> Fusion:
+    """The fusion ranker on the validation lists: ``settings.features`` (those computed), user-fold CV over
+    ``settings.fusion_grid``."""
+    names = [f for f in settings.features if f in valid_feats]
+    fusion = Fusion(names, seed=settings.seed, repeats=settings.fusion_repeats, grid=settings.fusion_grid or GRID)
+    return fusion.fit(valid_feats, candidates)
+
+
 def train_run(
     folder: Path, split: Split, catalogue: Catalogue, settings: Settings, log: Callable[[str], None]
 ) -> dict[str, Any]:
     """Every stage of a run into ``folder``; returns the metrics (also written to ``metrics.json``)."""
-    n_items = len(catalogue)
-    _same_settings(folder, settings)
-    log("collaborative baselines (tuned on validation)")
-    cf = collaborative(folder, split, n_items, settings, log)
-    text = text_scores(folder, split, catalogue, settings, cf, log)
-    counts = np.asarray(_with_valid(split).matrix(n_items).sum(axis=0)).ravel().astype(np.float32)
-    valid_counts = np.asarray(split.train.matrix(n_items).sum(axis=0)).ravel().astype(np.float32)
-    cf_scores = {k: {w: v[w] for w in ("valid", "test")} for k, v in cf.items()}
-    valid_feats = features(split, "valid", cf_scores, text, valid_counts)
-    names = [f for f in settings.features if f in valid_feats]
-    log(
-        f"fusion: LambdaRank on {len(names)} features ({', '.join(names)}), {len(split.candidates('valid')[0])} validation lists"
-    )
-    fusion = Fusion(names, seed=settings.seed).fit(valid_feats, split.candidates("valid")[1])
+    cf, text, valid_feats = prepare(folder, split, catalogue, settings, log, which=("valid", "test"))
+    counts = np.asarray(_with_valid(split).matrix(len(catalogue)).sum(axis=0)).ravel().astype(np.float32)
+    log(f"fusion: LambdaRank on {', '.join(f for f in settings.features if f in valid_feats)}")
+    fusion = fit_fusion(settings, valid_feats, split.candidates("valid")[1])
     fusion.save(folder / "fusion")
     metrics = evaluate_run(folder, split, cf, text, fusion, counts, settings)
     metrics["validation"] = {name: {"settings": cf[name]["settings"], "tried": cf[name]["tried"]} for name in GRIDS}

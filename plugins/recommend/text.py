@@ -90,10 +90,14 @@ def write_lists(
     history_cap: int,
     seed: int,
     targets: Sequence[int] | None = None,
+    hard: Sequence[Sequence[int]] | None = None,
+    hard_negatives: int = 0,
 ) -> int:
     """Write cross-encoder training lists as a ranking file (query, candidate, label, group): per user, each of
     the last ``positives`` history items (or the one ``targets`` item) with the items before it as the query and
-    ``list_size - 1`` items the user never saw as the others. Returns the number of lists."""
+    ``list_size - 1`` items the user never saw as the others: up to ``hard_negatives`` of them drawn from the
+    user's ``hard`` items (what a first-stage model ranks high: the candidates the cross-encoder will re-rank), the
+    rest uniformly from the catalogue. Returns the number of lists."""
     rng = np.random.default_rng(seed)
     n_items, lists = len(catalogue), 0
     with path.open("w", newline="", encoding="utf-8") as fh:
@@ -106,7 +110,8 @@ def write_lists(
                 if target < 0 or t == 0:
                     continue
                 query = history_text(catalogue, hist[:t], history_cap)
-                negatives = []
+                pool = [int(j) for j in (hard[u] if hard is not None else ()) if int(j) not in seen[u]]
+                negatives = [pool[i] for i in rng.permutation(len(pool))[: min(hard_negatives, list_size - 1)]]
                 while len(negatives) < list_size - 1:
                     j = int(rng.integers(n_items))
                     if j not in seen[u] and j not in negatives:

@@ -41,6 +41,7 @@ __all__ = [
 
 #: the training losses (see the module docstring)
 LOSSES = ("pointwise", "pairwise", "listwise")
+_LOSS_HELP = "Ranking loss: pointwise (binary cross-entropy per pair), pairwise (RankNet) or listwise (ListNet)."
 #: the one output of the model
 RELEVANCE = "relevance"
 
@@ -50,13 +51,7 @@ class RankingOptions(TaskOptions):
     """The ranking task's options (``extra`` in a configuration)."""
 
     task: ClassVar[str] = "ranking"
-    loss: str = option(
-        "listwise",
-        panel="Optimisation",
-        commands=(TRAIN,),
-        choices=LOSSES,
-        help="Ranking loss: pointwise (binary cross-entropy per pair), pairwise (RankNet) or listwise (ListNet).",
-    )
+    loss: str = option("listwise", panel="Optimisation", commands=(TRAIN,), choices=LOSSES, help=_LOSS_HELP)
     list_size: int = option(
         8,
         panel="Data",
@@ -256,11 +251,11 @@ class Ranking(Task):
     ``AutoModelForSequenceClassification`` (a cross-encoder)."""
 
     name: ClassVar[str] = "ranking"
-    options_class: ClassVar[type[TaskOptions]] = RankingOptions
-    options: RankingOptions
     auto_class: ClassVar[str] = "AutoModelForSequenceClassification"
     peft_task_type: ClassVar[str | None] = "SEQ_CLS"
-    collator_reads_all_columns: ClassVar[bool] = True
+    collator_reads_all_columns: ClassVar[bool] = True  # the collator reads the lists' labels
+    options_class: ClassVar[type[TaskOptions]] = RankingOptions
+    options: RankingOptions
     ordered_evaluation: ClassVar[bool] = True
 
     # -- data --------------------------------------------------------------------------------------

@@ -151,3 +151,28 @@ def test_train_on_the_command_line(tmp_path, tiny_model, cli):
     assert "cross_encoder" not in metrics["fusion"]["importance"]
     again = cli("recommend", "train", "--data", str(tmp_path), "--runs-dir", str(tmp_path / "runs"))
     assert again.exit_code == 2 and "MovieLens" in again.stderr
+
+
+def test_a_fresh_draw_of_test_negatives_is_scored_by_the_saved_models(trained):
+    """The bench's independent test check: the run's saved models score the test lists of another negatives draw;
+    on the run's own draw they reproduce its test figures exactly."""
+    import numpy as np
+    from tlsuite_recommend.data import leave_latest_out
+    from tlsuite_recommend.fusion import Fusion
+    from tlsuite_recommend.pipeline import _with_valid, evaluate_run, test_scores
+    from tlsuite_recommend.recommender import read_data
+
+    rec, files, _ = trained
+    events, catalogue = read_data(None, str(files["interactions"]), str(files["items"]))
+    fusion = Fusion.load(rec.folder / "fusion")
+    found = {}
+    for seed in (13, 14):
+        split = leave_latest_out(events, len(catalogue), negatives=9, seed=seed)
+        counts = np.asarray(_with_valid(split).matrix(len(catalogue)).sum(axis=0)).ravel().astype(np.float32)
+        cf, text = test_scores(rec.folder, split, catalogue, rec.settings, f"draw{seed}", lambda message: None)
+        ce = text["cross_encoder"]["test"]
+        assert (np.isfinite(ce).sum(axis=1) == rec.settings.rerank_depth).all()  # the ALS top N, NaN below
+        found[seed] = evaluate_run(rec.folder, split, cf, text, fusion, counts, rec.settings)["test"]
+    for name, row in rec.metrics["test"].items():
+        assert found[13][name]["mrr"] == pytest.approx(row["mrr"], abs=1e-9), name
+    assert found[14]["fused"]["users"] == found[13]["fused"]["users"]

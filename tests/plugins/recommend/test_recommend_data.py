@@ -163,3 +163,60 @@ def test_recent_counts_count_the_window_before_each_rows_time():
     stamp = np.array([10, 50, 100, 95, 200])
     got = recent_counts(item, stamp, np.array([[0, 1, 2], [0, 1, 2]]), np.array([100, 60]), window=50)
     assert got.tolist() == [[2.0, 1.0, 0.0], [2.0, 0.0, 0.0]]
+
+
+def test_settings_of_the_fusion_alone_do_not_block_resuming(tmp_path):
+    from tlsuite_recommend.pipeline import Settings, _same_settings
+
+    _same_settings(tmp_path, Settings(rerank_depth=10))
+    _same_settings(tmp_path, Settings(rerank_depth=10, features=["als"], fusion_grid=[[4, 5, 10]], fusion_repeats=3))
+
+
+def test_training_lists_take_hard_negatives_from_the_users_pool(fixture, tmp_path):
+    import csv
+
+    from tlsuite_recommend.text import write_lists
+
+    catalogue = load_items(fixture["items"])
+    histories = [np.array([0, 1, 2, 3]), np.array([4, 5, 6])]
+    seen = [set(h.tolist()) for h in histories]
+    hard = [np.array([10, 11, 12, 0]), np.array([20, 21])]  # 0 is seen by user 0: never a negative
+    n = write_lists(
+        tmp_path / "lists.csv",
+        catalogue,
+        histories,
+        seen,
+        positives=2,
+        list_size=6,
+        history_cap=3,
+        seed=0,
+        hard=hard,
+        hard_negatives=3,
+    )
+    with (tmp_path / "lists.csv").open(encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert n == 4 and len(rows) == 4 * 6
+    for group in {r["group"] for r in rows}:
+        user = int(group.split(":")[0])
+        negatives = {r["candidate"] for r in rows if r["group"] == group and r["label"] == "0"}
+        pool = {catalogue.text(j) for j in hard[user] if j not in seen[user]}
+        assert len(negatives & pool) == min(3, len(pool)) and len(negatives) == 5
+        assert not negatives & {catalogue.text(j) for j in seen[user]}
+
+
+def test_the_fusion_cv_repeats_fold_draws_and_keeps_its_grid(tmp_path):
+    from tlsuite_recommend.fusion import Fusion
+
+    rng = np.random.default_rng(0)
+    cands = np.tile(np.arange(12), (60, 1))
+    signal = rng.normal(size=cands.shape)
+    signal[:, 0] += 2.0  # the held-out item (first) scores higher
+    partial = np.where(rng.random(cands.shape) < 0.5, signal, np.nan)  # a feature missing on half the rows
+    feats = {"a": signal, "b": partial}
+    fusion = Fusion(["a", "b"], repeats=2, grid=[(4, 5, 20), (7, 5, 20)]).fit(feats, cands)
+    assert [(r["num_leaves"], r["rounds"]) for r in fusion.cv] == [(4, 20), (7, 20)]
+    assert all(0.0 <= r["cv_ndcg@10"] <= r["cv_hr@10"] <= 1.0 for r in fusion.cv)
+    fusion.save(tmp_path)
+    again = Fusion.load(tmp_path)
+    assert again.grid == fusion.grid and again.repeats == 2
+    assert np.allclose(again.score(feats, cands.shape), fusion.score(feats, cands.shape))
