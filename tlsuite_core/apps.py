@@ -94,29 +94,20 @@ class Prediction:
         return out
 
 
+@dataclass(eq=False)
 class TrainedApp:
     """A completed run, loaded for inference. Get one with :func:`load_app`."""
 
-    def __init__(
-        self,
-        run_dir: Path | None,
-        model_dir: Path,
-        record: dict[str, Any],
-        task: Any,
-        model: Any,
-        tokenizer: Any,
-        device: str,
-    ) -> None:
-        self.run_dir = run_dir
-        self.model_dir = model_dir
-        self.record = record
-        self.task = task
-        self.model = model
-        self.tokenizer = tokenizer
-        self.device = device
-        # one inference at a time: a fast tokenizer's truncation and padding state is not safe to share between
-        # threads ("Already borrowed"), and the forward pass already uses every thread torch was given
-        self._lock = threading.Lock()
+    run_dir: Path | None
+    model_dir: Path
+    record: dict[str, Any]
+    task: Any
+    model: Any
+    tokenizer: Any
+    device: str
+    # one inference at a time: a fast tokenizer's truncation and padding state is not safe to share between
+    # threads ("Already borrowed"), and the forward pass already uses every thread torch was given
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     @property
     def app(self) -> str | None:

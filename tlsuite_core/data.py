@@ -34,6 +34,7 @@ __all__ = [
     "read_bytes",
     "read_table",
     "refuse_or_skip",
+    "refuse_unknown",
 ]
 
 
@@ -88,6 +89,22 @@ def refuse_or_skip(problem: SkippedRow, *, skip: bool, source: str, skipped: lis
             field=problem.field,
         )
     skipped.append(problem)
+
+
+def refuse_unknown(
+    found: Iterable[tuple[str, int]], known: Sequence[str], *, what: str, where: str, source: str, field: str | None
+) -> None:
+    """A ``DataError`` at the first ``(value, line)`` of ``found`` that is not in ``known`` (labels a model or
+    ``--labels`` does not have), naming the file, line and field."""
+    allowed = set(known)
+    for value, line in found:
+        if value not in allowed:
+            raise DataError(
+                f"{what} {value!r} is unknown to {where} (labels: {', '.join(known)})",
+                path=source,
+                line=line,
+                field=field,
+            )
 
 
 @runtime_checkable

@@ -100,12 +100,12 @@ def _batch(tiny_model: Path, labels: list[int]) -> dict:
 def _trainer(model, tmp_path: Path, **kwargs):
     from transformers import TrainingArguments
 
-    from tlsuite_core.training.trainer import TlsTrainer
+    from tlsuite_core.training.trainer import Levers, TlsTrainer
 
     args = TrainingArguments(
         output_dir=str(tmp_path / "out"), report_to=[], use_cpu=True, per_device_train_batch_size=8
     )
-    return TlsTrainer(model=model, args=args, **kwargs)
+    return TlsTrainer(model=model, args=args, levers=Levers(**kwargs))
 
 
 def test_balanced_class_weights_give_the_weighted_cross_entropy(tiny_model, tmp_path):
@@ -230,7 +230,7 @@ def test_class_weights_and_fgm_reach_the_trainer_in_a_run(cli, workdir, tiny_mod
     class Recording(trainer.TlsTrainer):
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
-            seen.update(class_weights=self.class_weights, fgm_epsilon=self.fgm_epsilon)
+            seen.update(class_weights=self.levers.class_weights, fgm_epsilon=self.levers.fgm_epsilon)
 
         def compute_loss(self, model, inputs, *args, **kwargs):
             seen["train_losses"] += bool(model.training)

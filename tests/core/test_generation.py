@@ -324,7 +324,7 @@ def test_engine_loss_feeds_the_decoder_the_shifted_labels(kind, tmp_path):
     T5 and bert2bert would fail). With weights of one and no smoothing it equals the model's own loss."""
     from transformers import EncoderDecoderModel, TrainingArguments
 
-    from tlsuite_core.training.trainer import TlsTrainer
+    from tlsuite_core.training.trainer import Levers, TlsTrainer
 
     if kind == "bert2bert":
         enc = _build("bert", tmp_path / "bert")
@@ -341,7 +341,7 @@ def test_engine_loss_feeds_the_decoder_the_shifted_labels(kind, tmp_path):
     labels[0, 3:] = -100
     inputs = {"input_ids": input_ids, "attention_mask": torch.ones_like(input_ids), "labels": labels}
     args = TrainingArguments(output_dir=str(tmp_path / "out"), report_to=[], use_cpu=True)
-    trainer = TlsTrainer(model=model, args=args, class_weights=torch.ones(len(VOCAB)))
+    trainer = TlsTrainer(model=model, args=args, levers=Levers(class_weights=torch.ones(len(VOCAB))))
     with torch.no_grad():
         ours = trainer.compute_loss(model, dict(inputs))
         reference = model(**inputs).loss

@@ -15,7 +15,7 @@ import threading
 import time
 from collections import deque
 from concurrent.futures import Future, InvalidStateError
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any, Callable, Sequence
 
 __all__ = ["BatchStats", "DynamicBatcher", "QueueFull"]
@@ -53,40 +53,34 @@ class BatchStats:
         return self.texts / self.seconds if self.seconds else 0.0
 
 
+@dataclass(eq=False)
 class DynamicBatcher:
-    """Gathers texts of concurrent callers into batches for ``predict`` (texts -> one result per text).
+    """Gathers texts of concurrent callers into batches for ``forward`` (texts -> one result per text).
 
-    :param max_batch_size: most texts in one call of ``predict``.
+    :param max_batch_size: most texts in one call of ``forward``.
     :param max_wait: seconds the oldest waiting text waits for more to arrive.
     :param max_queue: most texts waiting; :meth:`submit` raises :class:`QueueFull` beyond it.
-    :param batching: ``False``: one request per call of ``predict`` (the baseline; its texts still in chunks of
+    :param batching: ``False``: one request per call of ``forward`` (the baseline; its texts still in chunks of
         ``max_batch_size``).
     :param on_batch: called after every batch with ``(texts, seconds)`` (metrics).
     """
 
-    def __init__(
-        self,
-        predict: Callable[[list[str]], list[Any]],
-        *,
-        max_batch_size: int = 32,
-        max_wait: float = 0.005,
-        max_queue: int = 1024,
-        batching: bool = True,
-        on_batch: Callable[[int, float], None] | None = None,
-        name: str = "batcher",
-    ) -> None:
-        self._predict = predict
-        self.max_batch_size = max_batch_size
-        self.max_wait = max_wait
-        self.max_queue = max_queue
-        self.batching = batching
-        self.on_batch = on_batch
+    forward: Callable[[list[str]], list[Any]]
+    _: KW_ONLY
+    max_batch_size: int = 32
+    max_wait: float = 0.005
+    max_queue: int = 1024
+    batching: bool = True
+    on_batch: Callable[[int, float], None] | None = None
+    name: str = "batcher"
+
+    def __post_init__(self) -> None:
         self.stats = BatchStats()
         self._items: deque[_Item] = deque()
         self._waiting = 0  # texts not yet handed to a batch (of items not cancelled)
         self._cond = threading.Condition()
         self._closed = False
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
         self._thread.start()
 
     @property
@@ -192,7 +186,7 @@ class DynamicBatcher:
         texts = [text for item, start, end in batch for text in item.texts[start:end]]
         started = time.perf_counter()
         try:
-            results = self._predict(texts)
+            results = self.forward(texts)
         except BaseException as exc:  # the callers get the model's error; the worker goes on
             for item, _, _ in batch:
                 _settle(item.future, exception=exc)

@@ -77,6 +77,10 @@ class Task:
         """The data adapters readers may use (``None``: the core's csv / tsv / jsonl)."""
         return self.registry.mapping("data adapter") if self.registry is not None else None
 
+    def reading(self, config: Any) -> dict[str, Any]:
+        """What every curated-data reader takes from the config: the format, the bad-row policy, the adapters."""
+        return {"fmt": config.format, "skip_bad_rows": config.skip_bad_rows, "adapters": self.adapters}
+
     @property
     def aliases(self) -> dict[str, Any] | None:
         """The model aliases ``--model`` may name (``None``: the core's own)."""

@@ -10,7 +10,7 @@ from typing import Any, Callable, ClassVar, Sequence
 import numpy as np
 
 from ..config import LABELLED, TaskOptions, option
-from ..data import LabelledData, check_label_sets, load_labelled
+from ..data import LabelledData, check_label_sets, load_labelled, refuse_unknown
 from ..errors import DataError
 from ..long_texts import (
     INFERENCE_KEYS,
@@ -70,16 +70,8 @@ class SequenceClassification(Task):
 
     # -- data --------------------------------------------------------------------------------------
     def load_data(self, source: str, config: Any, *, limit: int | None = None) -> LabelledData:
-        return load_labelled(
-            source,
-            text_column=config.text_col,
-            label_column=config.label_col,
-            fmt=config.format,
-            skip_bad_rows=config.skip_bad_rows,
-            limit=limit,
-            adapters=self.adapters,
-            delimiter=config.delimiter,
-        )
+        columns = {"text_column": config.text_col, "label_column": config.label_col}
+        return load_labelled(source, **columns, limit=limit, delimiter=config.delimiter, **self.reading(config))
 
     def label_names(
         self, train: LabelledData, others: Sequence[LabelledData], config: Any, default: Sequence[str] | None
@@ -200,15 +192,9 @@ class SequenceClassification(Task):
         self, model: Any, tokenizer: Any, data: LabelledData, labels: Sequence[str], **kwargs: Any
     ) -> dict[str, Any]:
         """Metrics on labelled data; every label must be known to the model."""
+        found = zip(data.labels, data.lines)
+        refuse_unknown(found, labels, what="label", where="the model", source=data.source, field=data.label_column)
         label2id = {label: i for i, label in enumerate(labels)}
-        for label, line in zip(data.labels, data.lines):
-            if label not in label2id:
-                raise DataError(
-                    f"label {label!r} is unknown to the model (its labels: {', '.join(labels)})",
-                    path=data.source,
-                    line=line,
-                    field=data.label_column,
-                )
         rows = self.predict(model, tokenizer, data.texts, **kwargs)
         refs = [label2id[label] for label in data.labels]
         preds = [label2id[row["label"]] for row in rows]

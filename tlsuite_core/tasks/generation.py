@@ -227,16 +227,9 @@ class Generation(Task):
 
     # -- data --------------------------------------------------------------------------------------
     def load_data(self, source: str, config: Any, *, limit: int | None = None) -> PairedData:
-        return load_pairs(
-            source,
-            source_column=config.text_col,
-            target_column=config.label_col,
-            fmt=config.format,
-            src_lang=self.options.src_lang,
-            tgt_lang=self.options.tgt_lang,
-            skip_bad_rows=config.skip_bad_rows,
-            adapters=self.adapters,
-        )
+        columns = {"source_column": config.text_col, "target_column": config.label_col}
+        languages = {"src_lang": self.options.src_lang, "tgt_lang": self.options.tgt_lang}
+        return load_pairs(source, **columns, **languages, **self.reading(config))
 
     def label_names(self, train: Any, others: Sequence[Any], config: Any, default: Sequence[str] | None) -> list[str]:
         return []

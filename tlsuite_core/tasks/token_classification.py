@@ -20,6 +20,7 @@ from typing import Any, ClassVar, Sequence
 import numpy as np
 
 from ..config import LABELLED, TRAIN, TaskOptions, option
+from ..data import refuse_unknown
 from ..errors import ConfigError, DataError
 from ..tagging import (
     TaggedData,
@@ -378,16 +379,9 @@ class TokenClassification(Task):
 
     # -- data --------------------------------------------------------------------------------------
     def load_data(self, source: str, config: Any, *, limit: int | None = None) -> TaggedData:
+        columns = {"tokens_column": config.text_col, "tags_column": config.label_col}
         return load_tagged(
-            source,
-            tokens_column=config.text_col,
-            tags_column=config.label_col,
-            fmt=config.format,
-            scheme=self.scheme,
-            repair=self.repair_tags,
-            skip_bad_rows=config.skip_bad_rows,
-            limit=limit,
-            adapters=self.adapters,
+            source, **columns, scheme=self.scheme, repair=self.repair_tags, limit=limit, **self.reading(config)
         )
 
     def label_names(
@@ -759,16 +753,8 @@ def check_known_types(data: TaggedData, types: set[str], where: str) -> None:
 
 
 def check_known_tags(data: TaggedData, labels: Sequence[str], where: str) -> None:
-    known = set(labels)
-    for tags, lines in zip(data.tags, data.token_lines):
-        for tag, line in zip(tags, lines):
-            if tag not in known:
-                raise DataError(
-                    f"tag {tag!r} is unknown to {where} (labels: {', '.join(labels)})",
-                    path=data.source,
-                    line=line,
-                    field=data.tags_column,
-                )
+    found = ((tag, line) for tags, lines in zip(data.tags, data.token_lines) for tag, line in zip(tags, lines))
+    refuse_unknown(found, labels, what="tag", where=where, source=data.source, field=data.tags_column)
 
 
 def format_report(metrics: dict[str, Any]) -> str:

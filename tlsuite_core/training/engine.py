@@ -436,14 +436,16 @@ def build_trainer(plan: TrainingPlan) -> None:
         processing_class=plan.tokenizer,
         compute_metrics=task.compute_metrics(labels, plan.dev_ds) if plan.has_dev else None,
         callbacks=callbacks,
-        class_weights=class_weights,
-        layer_lr_decay=config.layer_lr_decay,
-        head_lr_scale=config.head_lr_scale,
-        sequential_eval=task.ordered_evaluation,
-        fgm_epsilon=config.fgm_epsilon,
-        rdrop_alpha=config.rdrop_alpha,
-        shift_labels=task.shifts_labels,
         preprocess_logits_for_metrics=task.preprocess_logits_for_metrics if plan.has_dev else None,
+        levers=trainer_module.Levers(
+            class_weights,
+            config.layer_lr_decay,
+            config.head_lr_scale,
+            sequential_eval=task.ordered_evaluation,
+            fgm_epsilon=config.fgm_epsilon,
+            shift_labels=task.shifts_labels,
+            rdrop_alpha=config.rdrop_alpha,
+        ),
     )
     plan.trainer.remove_callback(PrinterCallback)
     task.attach(plan.trainer)

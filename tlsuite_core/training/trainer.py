@@ -19,6 +19,7 @@ builds a trainer, so ``--help`` and bad-input errors stay fast.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +29,11 @@ from transformers import Trainer
 from .saving import write_training_args
 
 
-class TlsTrainer(Trainer):
-    """``Trainer`` plus weighted / smoothed loss, FGM, layer-wise rates, ordered evaluation and pickle-free saving.
+@dataclass(frozen=True)
+class Levers:
+    """What ``TlsTrainer``'s overrides do beyond ``Trainer`` (each off by default).
 
-    Args (besides ``Trainer``'s):
+    Args:
         class_weights: a float tensor, one weight per label, for the cross-entropy (``--class-weights balanced``).
         layer_lr_decay / head_lr_scale: layer-wise learning rates (1.0 / 1.0: Trainer's own optimiser).
         sequential_eval: evaluate in dataset order (transformers length-groups evaluation batches too).
@@ -41,31 +43,27 @@ class TlsTrainer(Trainer):
             the mean of the two cross-entropies plus ``rdrop_alpha`` x the mean of KL(p1||p2) and KL(p2||p1).
     """
 
+    class_weights: Any = None
+    layer_lr_decay: float = 1.0
+    head_lr_scale: float = 1.0
+    sequential_eval: bool = False
+    fgm_epsilon: float = 0.0
+    shift_labels: bool = False
+    rdrop_alpha: float = 0.0
+
+
+class TlsTrainer(Trainer):
+    """``Trainer`` plus weighted / smoothed loss, FGM, layer-wise rates, ordered evaluation and pickle-free saving,
+    as its :class:`Levers` say."""
+
     # compute_loss returns a micro-batch mean (it ignores num_items_in_batch, as BERT-style heads do even though
     # their forward takes **kwargs): Trainer must divide it by the accumulation steps, or --grad-accum N makes the
     # loss and the gradients N times too large
     loss_is_scaled_for_ga = False
 
-    def __init__(
-        self,
-        *args: Any,
-        class_weights: Any = None,
-        layer_lr_decay: float = 1.0,
-        head_lr_scale: float = 1.0,
-        sequential_eval: bool = False,
-        fgm_epsilon: float = 0.0,
-        shift_labels: bool = False,
-        rdrop_alpha: float = 0.0,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, *args: Any, levers: Levers | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.rdrop_alpha = rdrop_alpha
-        self.shift_labels = shift_labels
-        self.sequential_eval = sequential_eval
-        self.fgm_epsilon = fgm_epsilon
-        self.class_weights = class_weights
-        self.layer_lr_decay = layer_lr_decay
-        self.head_lr_scale = head_lr_scale
+        self.levers = levers or Levers()
 
     # -- the loss -------------------------------------------------------------------------------------------------
     def compute_loss(
@@ -74,9 +72,9 @@ class TlsTrainer(Trainer):
         """Cross-entropy with class weights and/or label smoothing computed here; otherwise the model's own loss.
         Both are the mean over the micro-batch (``num_items_in_batch`` is not used: see ``loss_is_scaled_for_ga``)."""
         smoothing = self.args.label_smoothing_factor
-        if self.rdrop_alpha and model.training and "labels" in inputs:
+        if self.levers.rdrop_alpha and model.training and "labels" in inputs:
             return self._rdrop_loss(model, inputs, return_outputs)
-        if (self.class_weights is None and not smoothing) or "labels" not in inputs:
+        if (self.levers.class_weights is None and not smoothing) or "labels" not in inputs:
             return super().compute_loss(model, inputs, return_outputs=return_outputs, num_items_in_batch=None)
         inputs = dict(inputs)
         labels = inputs.pop("labels")
@@ -86,13 +84,13 @@ class TlsTrainer(Trainer):
                 inputs["decoder_input_ids"] = prepare(labels=labels)
         outputs = model(**inputs)
         logits = outputs.logits
-        if self.shift_labels:  # causal LM: position t predicts token t + 1
+        if self.levers.shift_labels:  # causal LM: position t predicts token t + 1
             logits, labels = logits[:, :-1, :], labels[:, 1:]
         loss = self._cross_entropy(logits, labels)
         return (loss, outputs) if return_outputs else loss
 
     def _cross_entropy(self, logits: Any, labels: Any) -> Any:
-        weight = self.class_weights.to(logits.device) if self.class_weights is not None else None
+        weight = self.levers.class_weights.to(logits.device) if self.levers.class_weights is not None else None
         return torch.nn.functional.cross_entropy(
             logits.float().reshape(-1, logits.shape[-1]),
             labels.reshape(-1).to(logits.device),
@@ -109,14 +107,14 @@ class TlsTrainer(Trainer):
         labels = inputs.pop("labels")
         first, second = model(**inputs), model(**inputs)
         a, b = first.logits.float(), second.logits.float()
-        if self.shift_labels:
+        if self.levers.shift_labels:
             a, b, labels = a[:, :-1, :], b[:, :-1, :], labels[:, 1:]
         mask = (labels.reshape(-1) != -100).to(a.device)
         log_a = torch.log_softmax(a.reshape(-1, a.shape[-1])[mask], dim=-1)
         log_b = torch.log_softmax(b.reshape(-1, b.shape[-1])[mask], dim=-1)
         kl = torch.nn.functional.kl_div(log_a, log_b, log_target=True, reduction="batchmean")
         kl = (kl + torch.nn.functional.kl_div(log_b, log_a, log_target=True, reduction="batchmean")) / 2
-        loss = (self._cross_entropy(a, labels) + self._cross_entropy(b, labels)) / 2 + self.rdrop_alpha * kl
+        loss = (self._cross_entropy(a, labels) + self._cross_entropy(b, labels)) / 2 + self.levers.rdrop_alpha * kl
         return (loss, first) if return_outputs else loss
 
     # -- FGM ------------------------------------------------------------------------------------------------------
@@ -125,7 +123,7 @@ class TlsTrainer(Trainer):
         clean forward/backward, the word-embedding output of each example is moved by ``epsilon`` along its
         normalised loss gradient and a second forward/backward adds the adversarial loss's gradients. Works for
         every strategy (frozen embeddings included): the perturbation acts on the embedding output."""
-        if not self.fgm_epsilon:
+        if not self.levers.fgm_epsilon:
             return super().training_step(model, inputs, num_items_in_batch)
         embeddings = self.model.get_input_embeddings()
         captured: dict[str, Any] = {}
@@ -146,7 +144,7 @@ class TlsTrainer(Trainer):
         if grad is None:
             return loss
         norm = grad.flatten(1).norm(dim=1).clamp(min=1e-12).view(-1, *([1] * (grad.dim() - 1)))
-        delta = (self.fgm_epsilon * grad / norm).detach()
+        delta = (self.levers.fgm_epsilon * grad / norm).detach()
         handle = embeddings.register_forward_hook(lambda module, args, output: output + delta.to(output.dtype))
         try:
             super().training_step(model, dict(inputs), num_items_in_batch)
@@ -157,7 +155,7 @@ class TlsTrainer(Trainer):
     # -- layer-wise optimiser -------------------------------------------------------------------------------------
     def create_optimizer(self, model: Any = None) -> Any:
         """Parameter groups with layer-wise rates when ``layer_lr_decay`` or ``head_lr_scale`` is set."""
-        if self.optimizer is not None or (self.layer_lr_decay == 1.0 and self.head_lr_scale == 1.0):
+        if self.optimizer is not None or (self.levers.layer_lr_decay == 1.0 and self.levers.head_lr_scale == 1.0):
             return super().create_optimizer(model)
         from .optim import layerwise_groups
 
@@ -165,8 +163,8 @@ class TlsTrainer(Trainer):
         groups = layerwise_groups(
             opt_model,
             base_lr=self.args.learning_rate,
-            decay=self.layer_lr_decay,
-            head_scale=self.head_lr_scale,
+            decay=self.levers.layer_lr_decay,
+            head_scale=self.levers.head_lr_scale,
             weight_decay=self.args.weight_decay,
             decay_parameter_names=self.get_decay_parameter_names(opt_model),
         )
@@ -178,7 +176,7 @@ class TlsTrainer(Trainer):
     def _get_eval_sampler(self, eval_dataset: Any) -> Any:
         # transformers length-groups evaluation batches too (shuffled); a task whose metrics read bookkeeping
         # columns of the evaluated dataset needs predictions in dataset order
-        if self.sequential_eval and eval_dataset is not None and self.args.world_size <= 1:
+        if self.levers.sequential_eval and eval_dataset is not None and self.args.world_size <= 1:
             return torch.utils.data.SequentialSampler(eval_dataset)
         return super()._get_eval_sampler(eval_dataset)
 

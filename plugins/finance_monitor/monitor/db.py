@@ -129,20 +129,27 @@ def _item_topics_v1(m: MetaData) -> Table:
 
 item_topics = _item_topics_v1(metadata)
 
-predictions = Table(
-    "predictions",
-    metadata,
-    Column("item_id", String(200), ForeignKey("items.id"), nullable=False),
-    Column("model_id", String(200), ForeignKey("models.model_id"), nullable=False),
-    Column("label", String(100), nullable=False),
-    Column("score", Float, nullable=False),
-    Column("p_negative", Float, nullable=False),
-    Column("sentiment", Float, nullable=False),
-    Column("probs", Text, nullable=False),
-    Column("created_at", DateTime, nullable=False),
-    PrimaryKeyConstraint("item_id", "model_id"),
-    Index("ix_predictions_model", "model_id"),
-)
+
+def _predictions_v1(m: MetaData) -> Table:
+    """One prediction per item and model (version 1; version 2 adds ``sentiment``, below)."""
+    return Table(
+        "predictions",
+        m,
+        Column("item_id", String(200), ForeignKey("items.id"), nullable=False),
+        Column("model_id", String(200), ForeignKey("models.model_id"), nullable=False),
+        Column("label", String(100), nullable=False),
+        Column("score", Float, nullable=False),
+        Column("p_negative", Float, nullable=False),
+        Column("probs", Text, nullable=False),
+        Column("created_at", DateTime, nullable=False),
+        PrimaryKeyConstraint("item_id", "model_id"),
+        Index("ix_predictions_model", "model_id"),
+    )
+
+
+predictions = _predictions_v1(metadata)
+# version 2 (_migration_2): P(positive) - P(negative), what trends and reports read
+predictions.append_column(Column("sentiment", Float, nullable=False))
 
 
 def _quarantine_v1(m: MetaData) -> Table:
@@ -208,20 +215,26 @@ def _alerts_v1(m: MetaData) -> Table:
 
 alerts = _alerts_v1(metadata)
 
-outbox = Table(
-    "outbox",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("alert_id", Integer, ForeignKey("alerts.id"), nullable=False),
-    Column("sink", String(500), nullable=False),
-    Column("status", String(20), nullable=False),
-    Column("attempts", Integer, nullable=False),
-    Column("next_attempt_at", DateTime, nullable=False),
-    Column("last_error", Text),
-    Column("delivered_at", DateTime),
-    UniqueConstraint("alert_id", "sink", name="uq_outbox_alert_sink"),
-    Index("ix_outbox_status", "status", "next_attempt_at"),
-)
+
+def _outbox_v2(m: MetaData) -> Table:
+    """Alert deliveries waiting, retried or done, one per alert and sink (version 2, unchanged since)."""
+    return Table(
+        "outbox",
+        m,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("alert_id", Integer, ForeignKey("alerts.id"), nullable=False),
+        Column("sink", String(500), nullable=False),
+        Column("status", String(20), nullable=False),
+        Column("attempts", Integer, nullable=False),
+        Column("next_attempt_at", DateTime, nullable=False),
+        Column("last_error", Text),
+        Column("delivered_at", DateTime),
+        UniqueConstraint("alert_id", "sink", name="uq_outbox_alert_sink"),
+        Index("ix_outbox_status", "status", "next_attempt_at"),
+    )
+
+
+outbox = _outbox_v2(metadata)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -236,19 +249,7 @@ def _migration_1(conn: Connection) -> None:
     _models_v1(m)
     _items_v1(m)
     _item_topics_v1(m)
-    Table(
-        "predictions",
-        m,
-        Column("item_id", String(200), ForeignKey("items.id"), nullable=False),
-        Column("model_id", String(200), ForeignKey("models.model_id"), nullable=False),
-        Column("label", String(100), nullable=False),
-        Column("score", Float, nullable=False),
-        Column("p_negative", Float, nullable=False),
-        Column("probs", Text, nullable=False),
-        Column("created_at", DateTime, nullable=False),
-        PrimaryKeyConstraint("item_id", "model_id"),
-        Index("ix_predictions_model", "model_id"),
-    )
+    _predictions_v1(m)
     _quarantine_v1(m)
     _ingest_cursors_v1(m)
     _alerts_v1(m)
@@ -278,20 +279,7 @@ def _migration_2(conn: Connection) -> None:
             .values(sentiment=float(p.get("positive", 0.0)) - float(p.get("negative", 0.0)))
         )
     Table("alerts", m, Column("id", Integer, primary_key=True))
-    Table(
-        "outbox",
-        m,
-        Column("id", Integer, primary_key=True, autoincrement=True),
-        Column("alert_id", Integer, ForeignKey("alerts.id"), nullable=False),
-        Column("sink", String(500), nullable=False),
-        Column("status", String(20), nullable=False),
-        Column("attempts", Integer, nullable=False),
-        Column("next_attempt_at", DateTime, nullable=False),
-        Column("last_error", Text),
-        Column("delivered_at", DateTime),
-        UniqueConstraint("alert_id", "sink", name="uq_outbox_alert_sink"),
-        Index("ix_outbox_status", "status", "next_attempt_at"),
-    )
+    _outbox_v2(m)
     m.tables["outbox"].create(conn, checkfirst=True)
     # SQLite keeps the added column nullable; on other databases make it NOT NULL like a fresh schema
     if conn.dialect.name != "sqlite":

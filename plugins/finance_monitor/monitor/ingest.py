@@ -206,7 +206,7 @@ class Ingestor:
         now = db.utcnow()
         with self.engine.begin() as conn:
             if new:
-                conn.execute(_insert_ignore(self.engine, db.items), [_item_row(it, now) for it in new])
+                conn.execute(_insert_ignore(self.engine, db.items), [_row(db.items, it, ingested_at=now) for it in new])
                 topic_rows = [
                     {"item_id": it.id, "topic": topic[:200], "method": method, "score": score}
                     for it, hits in zip(new, topic_hits)
@@ -220,7 +220,9 @@ class Ingestor:
                     [self._prediction_row(it, p, now) for it, p in scored],
                 )
             if bad:
-                conn.execute(_insert_ignore(self.engine, db.quarantine), [_quarantine_row(r, now) for r in bad])
+                conn.execute(
+                    _insert_ignore(self.engine, db.quarantine), [_row(db.quarantine, r, created_at=now) for r in bad]
+                )
             if cursor is not None:
                 self._save_cursor(conn, cursor, now)
 
@@ -278,19 +280,8 @@ class Ingestor:
         cursor._head = row.head_hash  # type: ignore[attr-defined]
         return cursor
 
-    def ingest_file(
-        self,
-        path: str | Path,
-        fmt: str | None = None,
-        *,
-        final: bool = True,
-        should_stop: Callable[[], bool] | None = None,
-    ) -> IngestStats:
+    def _ingest_file(self, path: Path, fmt: str, final: bool, should_stop: Callable[[], bool] | None) -> IngestStats:
         """Read ``path`` from its stored cursor to the end (``final=False``: leave an unfinished last line)."""
-        path = Path(path)
-        if not path.is_file():
-            raise DataError("file not found", path=path)
-        fmt = source_format(path, fmt)
         origin = str(path.resolve())
         cursor = self.load_cursor(origin) or Cursor(origin, 0, 0, None)
         size = path.stat().st_size
@@ -333,16 +324,14 @@ class Ingestor:
     ) -> IngestStats:
         """A file, or every ``.jsonl``/``.csv`` file of a folder in name order."""
         path = Path(path)
-        if path.is_dir():
-            total = IngestStats()
-            for f in list_files(path):
-                total.add(self.ingest_file(f, fmt, final=final, should_stop=should_stop))
-                if should_stop is not None and should_stop():
-                    break
-            return total
         if not path.exists():
             raise DataError("no such file or folder", path=path)
-        return self.ingest_file(path, fmt, final=final, should_stop=should_stop)
+        total = IngestStats()
+        for f in list_files(path) if path.is_dir() else [path]:
+            total.add(self._ingest_file(f, source_format(f, fmt), final, should_stop))
+            if should_stop is not None and should_stop():
+                break
+        return total
 
 
 REASONS = (
@@ -408,26 +397,8 @@ def _conflict(item: NewsItem, where: str) -> BadRecord:
     )
 
 
-def _item_row(item: NewsItem, now: Any) -> dict[str, Any]:
-    return {
-        "id": item.id,
-        "published_at": item.published_at,
-        "title": item.title,
-        "text": item.text,
-        "source": item.source,
-        "content_hash": item.content_hash,
-        "origin": item.origin,
-        "position": item.position,
-        "ingested_at": now,
-    }
-
-
-def _quarantine_row(record: BadRecord, now: Any) -> dict[str, Any]:
-    return {
-        "origin": record.origin,
-        "position": record.position,
-        "reason": record.reason,
-        "raw": record.raw,
-        "item_id": record.item_id,
-        "created_at": now,
-    }
+def _row(table: Any, record: Any, **stamps: Any) -> dict[str, Any]:
+    """The values of ``table``'s columns from the record's attributes of the same names, plus ``stamps``
+    (``ingested_at`` / ``created_at``); an autoincrement id is left to the database."""
+    names = [c.name for c in table.columns if c.autoincrement is not True and c.name not in stamps]
+    return {**{name: getattr(record, name) for name in names}, **stamps}

@@ -32,23 +32,19 @@ from typing import Any, ClassVar
 
 from tlsuite_core.apps import Prediction
 
+HERE = Path(__file__).parent
 LABELS = ("positive", "neutral", "negative")
 BASE_MIX = {"positive": 0.30, "neutral": 0.55, "negative": 0.15}
 EPISODE_MIX = {"positive": 0.08, "neutral": 0.27, "negative": 0.65}
-SECTORS = [
-    ("banking", "Northbank", "NBK", "Banks, lending, deposits, interest rates and credit quality"),
-    ("energy", "Petrona", "PTR", "Oil, gas, power generation and energy prices"),
-    ("retail", "Shopwell", "SHW", "Retail chains, consumer spending and store sales"),
-    ("telecom", "Telvia", "TLV", "Telecom operators, mobile networks and broadband subscribers"),
-    ("autos", "Motorex", "MTX", "Car makers, vehicle sales and auto parts suppliers"),
-    ("pharma", "Curagen", "CRG", "Pharmaceuticals, drug approvals and clinical trials"),
-    ("technology", "Softlane", "SFL", "Software, semiconductors and technology companies"),
-    ("insurance", "Assurio", "ASR", "Insurers, premiums, claims and reinsurance"),
-    ("mining", "Orecast", "ORC", "Mining companies, metals, ore output and commodity prices"),
-    ("airlines", "Skyward", "SKY", "Airlines, passenger traffic, fares and jet fuel"),
-    ("shipping", "Maridock", "MRD", "Shipping lines, freight rates and ports"),
-    ("real-estate", "Propira", "PRP", "Property developers, rents and commercial real estate"),
-]
+
+
+def _sectors() -> list[tuple[str, ...]]:
+    with (HERE / "replay_sectors.csv").open(encoding="utf-8", newline="") as fh:
+        return [tuple(row.values()) for row in csv.DictReader(fh)]
+
+
+#: the replay's topics: (topic, company, ticker, description), the first --topics of them used
+SECTORS = _sectors()
 TEMPLATES = {
     "positive": [
         "{c} reports record quarterly profit as sales rise strongly",
@@ -220,21 +216,8 @@ def generate(
             f"    tickers: [{ticker}]",
         ]
     (output / "topics.yaml").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    (output / "alerts.yaml").write_text(DEFAULT_ALERTS, encoding="utf-8")
+    (output / "alerts.yaml").write_text((HERE / "replay_alerts.yaml").read_text(encoding="utf-8"), encoding="utf-8")
     return truth
-
-
-DEFAULT_ALERTS = """# 6-hour buckets: about 80 items per topic per bucket at 100k items / 30 days / 10 topics
-bucket: 6h
-cooldown: 2
-evidence: 3
-rules:
-  - {name: negative-share, type: negative_share, threshold: 0.45, min_count: 20}
-  - {name: negative-spike, type: negative_spike, z: 4.0, baseline: 8, min_count: 20, min_delta: 0.15}
-  - {name: volume-surge, type: volume_surge, factor: 2.5, z: 5.0, baseline: 8, min_count: 20}
-sinks:
-  - {type: console}
-"""
 
 
 def _iso(value: str) -> datetime:

@@ -118,13 +118,8 @@ class FileReader:
             try:
                 text = data.decode("utf-8")
             except UnicodeDecodeError as exc:
-                yield Raw(
-                    self.line,
-                    self.offset,
-                    self.line,
-                    None,
-                    _clip(data.decode("utf-8", "replace")),
-                    f"bytes at column {exc.start + 1} are not valid UTF-8",
+                yield self._line_record(
+                    data.decode("utf-8", "replace"), f"bytes at column {exc.start + 1} are not valid UTF-8"
                 )
                 continue
             text = text.removeprefix("\ufeff") if self.line == 1 else text
@@ -133,26 +128,16 @@ class FileReader:
             try:
                 value = json.loads(text)
             except json.JSONDecodeError as exc:
-                yield Raw(
-                    self.line,
-                    self.offset,
-                    self.line,
-                    None,
-                    _clip(text.rstrip("\r\n")),
-                    f"invalid JSON: {exc.msg} at column {exc.colno}",
-                )
+                yield self._line_record(text, f"invalid JSON: {exc.msg} at column {exc.colno}")
                 continue
             if not isinstance(value, dict):
-                yield Raw(
-                    self.line,
-                    self.offset,
-                    self.line,
-                    None,
-                    _clip(text.rstrip("\r\n")),
-                    f"invalid record: a JSON {type(value).__name__}, not an object",
-                )
+                yield self._line_record(text, f"invalid record: a JSON {type(value).__name__}, not an object")
                 continue
-            yield Raw(self.line, self.offset, self.line, value, _clip(text.rstrip("\r\n")))
+            yield self._line_record(text, fields=value)
+
+    def _line_record(self, text: str, error: str | None = None, *, fields: dict[str, Any] | None = None) -> Raw:
+        """The record of the JSONL line just read: its fields, or why it has none."""
+        return Raw(self.line, self.offset, self.line, fields, _clip(text.rstrip("\r\n")), error)
 
     def _csv(self) -> Iterator[Raw]:
         lines = self._lines()
