@@ -73,29 +73,22 @@ def views(spec: AppSpec, command: str) -> dict[str, View]:
             "metric": View("Dev metric for model selection and early stopping: macro_f1, accuracy, loss, f1_<label>."),
         }
     return {
-        "model": View(),
+        **common.compare_views(spec),
         "train": View("Training data (same formats as train). Default: demo data."),
-        "dev": View(with_default("Dev data: every strategy is scored on it.", common.dev_default(spec))),
         "text_col": View("Text column (default: auto)."),
         "label_col": View("Label column (default: auto)."),
         "format": View("Data format (default: by suffix)."),
         "delimiter": View(),
         "labels": labels,
         "max_length": View("Token limit per text."),
-        "metric": View("Dev metric the report compares."),
     }
-
-
-def train(spec: AppSpec, task_options: type[TaskOptions], options: RunOptions) -> None:
-    """Fine-tune a pretrained model on labelled texts; writes a run folder (model, metrics, report)."""
-    common.run_training(spec, options, task_options=task_options)
 
 
 def evaluate(
     spec: AppSpec,
     data: Annotated[str, typer.Option(help="Labelled data to evaluate on (same formats as train).")],
     use: UsedRun = UsedRun(),
-    output: Annotated[Optional[Path], typer.Option(help="Write the metrics as JSON here.")] = None,
+    output: common.MetricsOutOpt = None,
     text_col: Annotated[Optional[str], typer.Option(help="Text column (default: auto).")] = None,
     label_col: Annotated[Optional[str], typer.Option(help="Label column (default: auto).")] = None,
     format: Annotated[Optional[str], typer.Option("--format", help="Data format (default: by suffix).")] = None,
@@ -142,15 +135,19 @@ def evaluate(
         err.print(f"metrics written to {output}")
 
 
+TextsArg = Annotated[Optional[list[str]], typer.Argument(help="Texts to classify (or use --input, or stdin).")]
+InputOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--input", "-i", help="File of texts: .txt (one per line), CSV/TSV/JSONL (text column), or - for stdin."
+    ),
+]
+
+
 def predict(
     spec: AppSpec,
-    texts: Annotated[Optional[list[str]], typer.Argument(help="Texts to classify (or use --input, or stdin).")] = None,
-    input: Annotated[
-        Optional[str],
-        typer.Option(
-            "--input", "-i", help="File of texts: .txt (one per line), CSV/TSV/JSONL (text column), or - for stdin."
-        ),
-    ] = None,
+    texts: TextsArg = None,
+    input: InputOpt = None,
     use: UsedRun = UsedRun(),
     output: Annotated[
         Optional[Path],
@@ -301,7 +298,7 @@ def classification_commands(spec: AppSpec, *, task_options: type[TaskOptions] = 
         spec,
         epilogs=EPILOGS,
         views=views,
-        training=(train, compare),
+        training=(common.train, compare),
         using=((evaluate, {}), (predict, {})),
         task_options=task_options,
     )

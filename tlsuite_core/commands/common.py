@@ -149,6 +149,20 @@ def dev_default(spec: AppSpec) -> str:
     return "the demo dev set with the demo data, else none" if spec.demo_dev else "none"
 
 
+def compare_views(spec: AppSpec) -> dict[str, View]:
+    """How ``compare`` words the options every task shares (the model, the dev set every strategy is scored on, the
+    metric of the report)."""
+    return {
+        "model": View(),
+        "dev": View(with_default("Dev data: every strategy is scored on it.", dev_default(spec))),
+        "metric": View("Dev metric the report compares."),
+    }
+
+
+#: ``evaluate --output``
+MetricsOutOpt = Annotated[Optional[Path], typer.Option(help="Write the metrics as JSON here.")]
+
+
 def _strategy_note(key: str, app_value: float) -> str:
     """How the strategies change an app default the user did not set (learning rate, head rate, layer decay)."""
     from ..training.strategies import STRATEGIES
@@ -401,6 +415,11 @@ def run_training(
     )
     err.print(f"[green]completed[/] {result.path}")
     typer.echo(str(result.path))
+
+
+def train(spec: AppSpec, task_options: type[TaskOptions], options: RunOptions) -> None:
+    """Fine-tune a pretrained model on the app's training data; writes a run folder (model, metrics, report)."""
+    run_training(spec, options, task_options=task_options)
 
 
 def compare(spec: AppSpec, task_options: type[TaskOptions], options: RunOptions) -> None:

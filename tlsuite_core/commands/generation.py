@@ -110,7 +110,7 @@ def evaluate(
     spec: AppSpec,
     data: Annotated[str, typer.Option(help="Pairs to score (same formats as train).")],
     use: UsedRun = UsedRun(),
-    output: Annotated[Optional[Path], typer.Option(help="Write the metrics as JSON here.")] = None,
+    output: common.MetricsOutOpt = None,
     predictions: Annotated[
         Optional[Path], typer.Option(help="Also write every source, output and references as JSONL here.")
     ] = None,

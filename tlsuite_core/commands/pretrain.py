@@ -49,17 +49,16 @@ VIEWS = {
 }
 
 
-def pretrain(
-    spec: AppSpec,
-    options: RunOptions,
-    out: Annotated[
-        Optional[Path],
-        typer.Option(
-            help="Output run folder (default: runs/pretrain/<timestamp>); use it as --model of any app.",
-            rich_help_panel="Output",
-        ),
-    ] = None,
-) -> None:
+OutOpt = Annotated[
+    Optional[Path],
+    typer.Option(
+        help="Output run folder (default: runs/pretrain/<timestamp>); use it as --model of any app.",
+        rich_help_panel="Output",
+    ),
+]
+
+
+def pretrain(spec: AppSpec, options: RunOptions, out: OutOpt = None) -> None:
     """Continue pretraining a model on in-domain text; the output folder works as --model for every app."""
     if options.overrides.get("dev") is not None:
         options.overrides["dev_split"] = 0.0

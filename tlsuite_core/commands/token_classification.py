@@ -23,7 +23,7 @@ from ..config import TRAIN, TaskOptions
 from ..errors import ConfigError
 from ..tasks.token_classification import TokenClassificationOptions, _scheme
 from . import common
-from .common import RunOptions, UseBatchSizeOpt, UsedRun, View, compare, read_texts, with_default
+from .common import UseBatchSizeOpt, UsedRun, View, compare, read_texts, with_default
 
 __all__ = ["token_classification_commands"]
 
@@ -122,29 +122,22 @@ def views(spec: AppSpec, command: str) -> dict[str, View]:
             ),
         }
     return {
-        "model": View(),
+        **common.compare_views(spec),
         "train": View(
             "Training data (same formats as train)." + ("" if spec.demo_train else " Required."), show_default=False
         ),
-        "dev": View(with_default("Dev data: every strategy is scored on it.", common.dev_default(spec))),
         **columns,
         "format": View("Data format (default: by suffix)."),
         "labels": labels,
         "max_length": View("Subwords per window."),
-        "metric": View("Dev metric the report compares."),
     }
-
-
-def train(spec: AppSpec, task_options: type[TaskOptions], options: RunOptions) -> None:
-    """Fine-tune a pretrained model to tag words (entities); writes a run folder (model, metrics, report)."""
-    common.run_training(spec, options, task_options=task_options)
 
 
 def evaluate(
     spec: AppSpec,
     data: Annotated[str, typer.Option(help="Tagged data to evaluate on (same formats as train).")],
     use: UsedRun = UsedRun(),
-    output: Annotated[Optional[Path], typer.Option(help="Write the metrics as JSON here.")] = None,
+    output: common.MetricsOutOpt = None,
     tokens_col: TokensColOpt = None,
     tag_col: TagColOpt = None,
     format: Annotated[
@@ -386,7 +379,7 @@ def token_classification_commands(
         spec,
         epilogs=EPILOGS,
         views=views,
-        training=(train, compare),
+        training=(common.train, compare),
         using=((evaluate, {}), (predict, {"writers": writers, "retype": retype})),
         task_options=task_options,
         command=command,
