@@ -113,7 +113,6 @@ def option(
     show_default: bool = True,
     per_task: bool = False,
     scaled: bool = False,
-    invert: bool = False,
     env: str | None = None,
     normalise: Callable[[Any], Any] | None = None,
 ) -> Any:
@@ -123,14 +122,14 @@ def option(
     :param panel: the ``--help`` panel (:data:`PANELS`); default: the owning class's ``panel``.
     :param commands: the commands whose options include it (``train``, ``compare``, ``pretrain``); empty: YAML only;
         default: the owning class's ``commands`` (none: YAML only).
-    :param flags: command-line spelling when it is not ``--<key>`` (``("--learning-rate", "--lr")``); ``()``: none.
+    :param flags: command-line spelling when it is not ``--<key>`` (``("--learning-rate", "--lr")``); ``()``: none;
+        a ``--no-...`` flag turns a ``True`` default off (``--no-group-by-length``).
     :param choices: the allowed values (or a function returning them).
     :param ge / gt / le / lt: bounds of a number; ``hint`` is added to the message when one is broken.
     :param unset: what leaving an option at ``None`` means, shown as its default (``"all rows"``).
     :param show_default: ``False`` for options that name an action or a file (no default to show).
     :param per_task: each task's commands show it in their own words and spelling (data options: ``--tokens-col``).
     :param scaled: the strategies change its default (the learning rates), so help lists the default per strategy.
-    :param invert: a flag that sets the option to ``False`` (``--no-group-by-length``).
     :param env: the environment variable the command line reads when the option is not given.
     :param normalise: turns a given value into its canonical form (``iobes`` -> ``BIOES``); raises ``ConfigError``.
     """
@@ -149,7 +148,7 @@ def option(
         show_default=show_default,
         per_task=per_task,
         scaled=scaled,
-        invert=invert,
+        invert=bool(flags) and all(f.startswith("--no-") for f in flags),
         env=env,
         normalise=normalise,
     )
@@ -612,7 +611,6 @@ class TrainConfig:
     group_by_length: bool = option(
         True,
         flags=("--no-group-by-length",),
-        invert=True,
         panel="Optimisation",
         help="Random batches instead of length-grouped ones.",
     )
@@ -662,7 +660,6 @@ class TrainConfig:
     export_merged: bool = option(
         True,
         flags=("--no-merged",),
-        invert=True,
         panel="Strategy",
         commands=LABELLED,
         help="Do not export merged/ (plain-transformers weights) for a mergeable adapter.",
@@ -670,7 +667,6 @@ class TrainConfig:
     export_onnx: bool = option(
         True,
         flags=("--no-export-onnx",),
-        invert=True,
         panel="Output",
         commands=(TRAIN,),
         help="Do not export onnx/ (sequence classification: the model for ONNX Runtime, so predict starts without PyTorch).",
@@ -719,7 +715,6 @@ class TrainConfig:
         None,
         panel="Continual",
         commands=(TRAIN,),
-        show_default=False,
         help="Continual update: start from this completed run of the app (same labels).",
     )
     replay: float = option(

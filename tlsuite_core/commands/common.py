@@ -51,28 +51,24 @@ class RunOptions:
         None,
         panel="Config",
         commands=ALL,
-        show_default=False,
         help="YAML file of options; command-line options override it.",
     )
     resume: Optional[str] = option(
         None,
         panel="Config",
         commands=(TRAIN, PRETRAIN),
-        show_default=False,
         help="Continue an interrupted run folder from its last checkpoint, exactly.",
     )
     search: Optional[int] = option(
         None,
         panel="Search",
         commands=(TRAIN,),
-        show_default=False,
         help="Hyperparameter search: N Optuna trials on the dev metric, then the table and the best config.",
     )
     cv: Optional[int] = option(
         None,
         panel="Cross-validation",
         commands=(TRAIN, COMPARE),
-        show_default=False,
         help="K-fold cross-validation of the training data: mean ± standard error per metric over folds x "
         "--cv-seeds, the best configuration selected on it, then the dev set scored once by that configuration.",
     )
@@ -80,7 +76,6 @@ class RunOptions:
         None,
         panel="Cross-validation",
         commands=(TRAIN, COMPARE),
-        show_default=False,
         help="Comma-separated seeds each fold trains with under --cv (default: --seed).",
     )
     strategies: Optional[str] = option(
@@ -93,7 +88,6 @@ class RunOptions:
         None,
         panel="Compare",
         commands=(COMPARE,),
-        show_default=False,
         help="Also score every strategy on this labelled test file.",
     )
 

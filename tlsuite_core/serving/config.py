@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, ClassVar, Mapping
 
 from ..config import option, options_of, unknown_key
 from ..errors import ConfigError
@@ -27,64 +27,55 @@ METRICS_ACCESS = ("open", "key", "off")
 class ServeConfig:
     """Everything ``tlsuite serve`` can be told, besides the runs it serves."""
 
+    #: every option here is one of ``tlsuite serve``'s
+    commands: ClassVar[tuple[str, ...]] = (SERVE,)
+
     host: str = option(
         "127.0.0.1",
         panel="Server",
-        commands=(SERVE,),
         help="Address to bind; keep 127.0.0.1 behind a reverse proxy (a public address requires API keys).",
     )
-    port: int = option(8000, panel="Server", commands=(SERVE,), ge=1, le=65535, help="TCP port to listen on.")
+    port: int = option(8000, panel="Server", ge=1, le=65535, help="TCP port to listen on.")
     runs_dir: str | None = option(
         None,
         panel="Server",
-        commands=(SERVE,),
         env="TLSUITE_RUNS_DIR",
         unset="$TLSUITE_RUNS_DIR, else ./runs",
         help="Where an app name given as RUN finds its latest completed run.",
     )
-    device: str = option(
-        "auto", panel="Server", commands=(SERVE,), help="Device for every model: auto, cpu, cuda, mps."
-    )
+    device: str = option("auto", panel="Server", help="Device for every model: auto, cpu, cuda, mps.")
     backend: str = option(
         "auto",
         panel="Server",
-        commands=(SERVE,),
         choices=("auto", "torch", "onnx"),
         help="Inference backend of every run: torch, onnx (the run's ONNX export on ONNX Runtime) or auto (onnx on CPU "
         "when the run has an export).",
     )
-    threads: int | None = option(
-        None, panel="Server", commands=(SERVE,), ge=1, unset="torch's default", help="CPU threads for inference."
-    )
+    threads: int | None = option(None, panel="Server", ge=1, unset="torch's default", help="CPU threads for inference.")
     graceful_timeout_s: float = option(
         30.0,
         panel="Server",
-        commands=(SERVE,),
         ge=0,
         help="On SIGTERM / Ctrl-C, seconds to let in-flight requests finish before closing.",
     )
     batching: bool = option(
         True,
         panel="Batching",
-        commands=(SERVE,),
         flags=("--no-batching",),
-        invert=True,
         help="Run each request in its own forward pass instead of gathering concurrent requests (a baseline).",
     )
     max_batch_size: int = option(
-        32, panel="Batching", commands=(SERVE,), ge=1, help="Most texts in one forward pass (gathered across requests)."
+        32, panel="Batching", ge=1, help="Most texts in one forward pass (gathered across requests)."
     )
     max_wait_ms: float = option(
         5.0,
         panel="Batching",
-        commands=(SERVE,),
         ge=0,
         help="How long the first waiting text waits for others to fill a batch, in milliseconds.",
     )
     forward_batch_size: int | None = option(
         None,
         panel="Batching",
-        commands=(SERVE,),
         ge=1,
         unset="8 on CPU, --max-batch-size on GPU",
         help="Texts per padded forward inside a gathered batch: the batch is sorted by length and run in slices of "
@@ -93,64 +84,51 @@ class ServeConfig:
     max_queue: int = option(
         1024,
         panel="Batching",
-        commands=(SERVE,),
         ge=1,
         help="Most texts waiting per run; beyond it requests get 503 with Retry-After instead of queueing.",
     )
-    request_timeout_s: float = option(
-        30.0, panel="Batching", commands=(SERVE,), gt=0, help="A request not answered within it gets 504."
-    )
+    request_timeout_s: float = option(30.0, panel="Batching", gt=0, help="A request not answered within it gets 504.")
     api_keys: str | None = option(
         None,
         panel="Security",
-        commands=(SERVE,),
-        show_default=False,
         help="File of API keys, one per line: KEY or sha256:HEX, then optional scopes=APP or APP/RUN,... and rate=N/min "
         "(also read: $TLSUITE_API_KEYS, comma-separated; both are used).",
     )
     allow_no_keys: bool = option(
         False,
         panel="Security",
-        commands=(SERVE,),
         help="Serve without API keys on a non-loopback address (refused otherwise).",
     )
     max_body_bytes: int = option(
-        1024 * 1024, panel="Limits", commands=(SERVE,), ge=1, help="Largest request body in bytes (413 above it)."
+        1024 * 1024, panel="Limits", ge=1, help="Largest request body in bytes (413 above it)."
     )
-    max_text_chars: int = option(
-        100_000, panel="Limits", commands=(SERVE,), ge=1, help="Longest text in characters (413 above it)."
-    )
-    max_texts: int = option(1024, panel="Limits", commands=(SERVE,), ge=1, help="Most texts in one request (413).")
+    max_text_chars: int = option(100_000, panel="Limits", ge=1, help="Longest text in characters (413 above it).")
+    max_texts: int = option(1024, panel="Limits", ge=1, help="Most texts in one request (413).")
     metrics: str = option(
         "open",
         panel="Observability",
-        commands=(SERVE,),
         choices=METRICS_ACCESS,
         help="/metrics access: open, key (any valid API key) or off.",
     )
     access_log: bool = option(
         True,
         panel="Observability",
-        commands=(SERVE,),
         flags=("--no-access-log",),
-        invert=True,
         help="Write one JSON line per request on stderr (request id, route, status, latency; never texts or keys).",
     )
     pii_regions: list[str] = option(
         ["US", "GB", "DE", "FR", "CN"],
         panel="PII",
-        commands=(SERVE,),
         help="Regions whose national phone-number formats are recognised (international +CC numbers always are).",
     )
     pii_ner_run: str | None = option(
         None,
         panel="PII",
-        commands=(SERVE,),
         unset="the first served ner run",
         help="Served run (APP/RUN) whose person entities are masked as names.",
     )
     pii_person_labels: list[str] = option(
-        ["PER", "PERSON"], panel="PII", commands=(SERVE,), help="Entity labels of the NER run that are person names."
+        ["PER", "PERSON"], panel="PII", help="Entity labels of the NER run that are person names."
     )
 
     def replace(self, **values: Any) -> ServeConfig:

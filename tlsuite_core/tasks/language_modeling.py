@@ -141,7 +141,6 @@ class LanguageModelingOptions(TaskOptions):
     whole_word_mask: bool = option(
         True,
         flags=("--no-whole-word-mask",),
-        invert=True,
         help="Mask subwords independently (BERT's original masking).",
     )
 
