@@ -5,7 +5,9 @@ A customer-service run is an ordinary intent-classification run folder (``tlsuit
 later steps complete in place: ``ood.json`` (the out-of-scope score, threshold and calibration, written by
 ``train`` when a dev set is given, or by ``calibrate``), ``answers/`` (the answer set, its placeholder map and the
 answer index), ``retriever/`` (a fine-tuned sentence-transformers bi-encoder), ``slots/`` (a token-classification
-run) and ``dialogue.yaml`` (per-intent reply modes, sensitive intents, thresholds). See docs/customer-service.md.
+run), ``generator/`` (a generation run: smollm2-135m with LoRA, trained with ``train --generator`` or
+``train-generator``) and ``dialogue.yaml`` (per-intent reply modes, sensitive intents, thresholds). See
+docs/customer-service.md.
 """
 
 from __future__ import annotations
@@ -51,4 +53,26 @@ SLOTS_APP = AppSpec(
         "max_length": 64,
         "metric": "f1",
     },
+)
+
+GENERATOR_APP = AppSpec(
+    name="customer-service-generator",
+    task="generation",
+    default_model="smollm2-135m",
+    # LoRA on the 135M decoder, sized for a CPU: a prompt (chat template, message, slots, a retrieved answer cut to
+    # ~80 tokens: about 140 tokens) plus a target of at most 112 tokens fits in 256; greedy decoding; chrF
+    # (sacrebleu) scores the replies.
+    defaults={
+        "strategy": "lora",
+        "learning_rate": 3e-4,
+        "epochs": 1.0,
+        "batch_size": 4,
+        "eval_batch_size": 8,
+        "warmup": 0.05,
+        "max_length": 256,
+        "evals_per_epoch": 1,
+        "metric": "chrf",
+        "extra": {"metrics": "reply-chrf", "max_target_length": 112, "max_new_tokens": 128, "num_beams": 1},
+    },
+    description="Customer-service replies generated from the customer's message, its slots and a retrieved answer.",
 )

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .answers import ANSWERS, QUESTIONS, Answer, AnswerSet
+from .generator import GENERATOR, Generator, reply_prompt
 from .intents import OUT_OF_SCOPE, Intent, IntentModel
 from .settings import DialogueSettings
 from .slots import SlotExtractor
@@ -59,6 +60,8 @@ class Bot:
         self.registry = registry
         self._retrieval: Any = None
         self._generator: Any = None
+        #: replies of intents in mode ``generated`` come from ``generator/`` (evaluation turns it off to batch them)
+        self.use_generator = True
 
     # -- answers ---------------------------------------------------------------------------------------
     def encoder_ref(self) -> str:
@@ -117,7 +120,8 @@ class Bot:
                 state.pending = None
                 answer = self.answers.answers[pending["answer_id"]] if self.answers else None
                 if answer is not None:
-                    return self._answer(state, answer, pending["intent"], pending["confidence"]), None
+                    asked = state.turns[-1]["user"] if state.turns else message  # the message the slot completes
+                    return self._answer(state, answer, pending["intent"], pending["confidence"], asked), None
         found: Intent = self.intents.classify([message])[0]
         state.slots.update(self.slots.extract(message))
         if found.intent == OUT_OF_SCOPE:
@@ -140,9 +144,10 @@ class Bot:
                 "Would you like me to hand you over to an agent?"
             )
             return Reply(text, found.intent, found.confidence, dict(state.slots), None), None
-        return self._answer(state, answer, found.intent, found.confidence, generated=mode == "generated"), None
+        return self._answer(state, answer, found.intent, found.confidence, message), None
 
-    def _answer(self, state: SessionState, answer: Answer, intent: str, confidence: float, generated=False) -> Reply:
+    def _answer(self, state: SessionState, answer: Answer, intent: str, confidence: float, message: str) -> Reply:
+        generated = self.settings.mode(intent) == "generated"
         text, missing = self.answers.render(answer, state.slots)
         if missing:
             slot = missing[0]
@@ -150,22 +155,27 @@ class Bot:
             ask = f"Could you give me {QUESTIONS.get(slot, slot.replace('_', ' '))}?"
             return Reply(ask, intent, confidence, dict(state.slots), None, pending=slot, answer_id=answer.id)
         if generated:
-            text = self.generate(answer, text, state)
+            text = self.generate(answer, text, state, message)
         return Reply(text, intent, confidence, dict(state.slots), None, answer_id=answer.id)
 
-    def generate(self, answer: Answer, filled: str, state: SessionState) -> str:
-        """A generated reply conditioned on the retrieved answer and the slots (``generator/``); the filled
-        template when the run has no generator."""
-        folder = self.run_dir / "generator"
-        if not (folder / "run.json").is_file():
-            return filled
+    def generator(self) -> Any:
+        """The run's reply generator (``generator/``), loaded on first use; ``None`` when the run has none or
+        :attr:`use_generator` is off."""
+        folder = self.run_dir / GENERATOR
+        if not self.use_generator or not (folder / "run.json").is_file():
+            return None
         if self._generator is None:
-            from tlsuite_core.apps import load_app
+            self._generator = Generator(folder, registry=self.registry)
+        return self._generator
 
-            self._generator = load_app(folder, device="cpu", registry=self.registry)
-        slots = "; ".join(f"{k}={v}" for k, v in sorted(state.slots.items()))
-        prompt = f"customer: {state.turns[-1]['user'] if state.turns else ''}\nslots: {slots}\nanswer: {filled}"
-        return str(self._generator.predict([prompt])[0])
+    def generate(self, answer: Answer, filled: str, state: SessionState, message: str) -> str:
+        """A reply generated from the message, the slots and the retrieved answer, its placeholders then filled as
+        a template's are; the filled template when the run has no generator."""
+        generator = self.generator()
+        if generator is None:
+            return filled
+        text = generator.replies([reply_prompt(message, state.slots, answer.text)])[0]
+        return self.answers.render(Answer(answer.id, answer.intent, text), state.slots)[0] if text else filled
 
     def _escalate(self, state, text, intent, confidence, reason, record=True):
         escalation = {"reason": reason}

@@ -1,17 +1,23 @@
 """The ``tlsuite customer-service`` command group: the core's classification commands (``train``, ``compare``,
-``predict``) with this app's ``evaluate`` (closed-set figures plus rejection), and ``calibrate``,
-``evaluate-oos``, ``prepare-bitext``, ``answers``, ``train-retriever``, ``slots``, ``respond``, ``chat`` and
-``report``. The CLI parses and prints; the work is in the modules beside this one."""
+``predict``) with this app's ``evaluate`` (closed-set figures plus rejection, reply chrF) and ``train --generator``,
+and ``calibrate``, ``evaluate-oos``, ``prepare-bitext``, ``answers``, ``train-retriever``, ``train-generator``,
+``slots``, ``generator``, ``respond``, ``chat`` and ``report``. The CLI parses and prints; the work is in the modules beside this one."""
 # no `from __future__ import annotations`: Typer reads these annotations at runtime
 
+import contextlib
+import functools
+import io
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
 
-from . import APP, SLOTS_APP
+from tlsuite_core.tasks import SequenceClassification, option
+
+from . import APP, GENERATOR_APP, SLOTS_APP
 
 err = Console(stderr=True)
 
@@ -23,6 +29,34 @@ DbOpt = Annotated[
     typer.Option("--db", help="Conversation store: a SQLAlchemy URL (PostgreSQL: postgresql+psycopg://...)."),
 ]
 ThreadsOpt = Annotated[Optional[int], typer.Option("--threads", help="CPU threads for torch.")]
+
+
+@dataclass
+class CustomerServiceOptions(SequenceClassification.options_class):  # type: ignore[name-defined,misc]
+    """``train``'s options for the reply generator (read by this plugin's ``train`` before the engine sees them:
+    the generator is a second run, ``generator/``, trained after the intents)."""
+
+    generator: bool = option(
+        False,
+        panel="Model",
+        commands=("train",),
+        help="Also train the reply generator into RUN/generator (smollm2-135m + LoRA on the training data's "
+        "response column; slow on a CPU): replies of intents in mode 'generated'. Recorded in RUN/generator.json.",
+    )
+    generator_model: Optional[str] = option(
+        None, panel="Model", commands=("train",), unset="smollm2-135m", help="--generator: the decoder to fine-tune."
+    )
+    generator_steps: Optional[int] = option(
+        None,
+        panel="Model",
+        commands=("train",),
+        ge=1,
+        unset="one epoch",
+        help="--generator: stop the generator's training after N optimiser steps.",
+    )
+
+
+GENERATOR_KEYS = ("generator", "generator_model", "generator_steps")
 
 
 def calibrate(
@@ -56,16 +90,21 @@ def evaluate(
     model: ModelOpt = APP.name,
     output: Annotated[Optional[Path], typer.Option(help="Write the metrics as JSON here.")] = None,
     format: Annotated[Optional[str], typer.Option("--format", help="Data format (default: by suffix).")] = None,
+    generated_limit: Annotated[
+        int, typer.Option(min=0, help="Reply chrF: generate replies for at most N answered messages.")
+    ] = 200,
     threads: ThreadsOpt = None,
 ) -> None:
     """Closed-set accuracy and macro-F1 (argmax over the intents) at the top level, the out-of-scope rejection
-    figures beside them.
+    figures beside them; with reference replies in the data (a response or answer column), each message through
+    the bot: answered / asked for a slot / not understood / escalated (the escalation rate) and reply chrF of the
+    template replies (and of generated replies when the run has a generator).
 
     Example: tlsuite customer-service evaluate --model runs/customer-service/NAME --data test.csv --output m.json
     """
     from .workflows import evaluate_run
 
-    metrics = evaluate_run(model, data, format, threads=threads)
+    metrics = evaluate_run(model, data, format, threads=threads, generated_limit=generated_limit)
     text = json.dumps(metrics, indent=2) + "\n"
     if output is not None:
         from tlsuite_core.files import write_atomically
@@ -77,6 +116,14 @@ def evaluate(
         f"accuracy {metrics['accuracy']:.4f}   macro-F1 {metrics['macro_f1']:.4f}   "
         f"in-scope rejected {rejection['in_scope_rejected']:.4f}   (n={metrics['n']})"
     )
+    replies = metrics.get("replies")
+    if replies:
+        generated = replies.get("generated")
+        Console().print(
+            f"replies: template chrF {replies['template']['chrf']:.2f}   escalation rate "
+            f"{replies['escalation_rate']:.4f}"
+            + (f"   generated chrF {generated['chrf']:.2f} (n={generated['n']})" if generated else "")
+        )
 
 
 def evaluate_oos(
@@ -171,6 +218,31 @@ def train_retriever(
     typer.echo(str(folder))
 
 
+def train_generator(
+    model: ModelOpt = APP.name,
+    data: Annotated[
+        Optional[str],
+        typer.Option(help="Messages with intents and reference replies (default: the run's training data)."),
+    ] = None,
+    format: Annotated[Optional[str], typer.Option("--format", help="Data format (bitext, csv, jsonl...).")] = None,
+    base: Annotated[Optional[str], typer.Option(help="Decoder to fine-tune with LoRA (default: smollm2-135m).")] = None,
+    max_steps: Annotated[
+        Optional[int], typer.Option(min=1, help="Stop after N optimiser steps (default: one epoch).")
+    ] = None,
+    threads: ThreadsOpt = None,
+) -> None:
+    """Fine-tune the reply generator into RUN/generator (what train --generator does after the intents): each
+    training message's prompt holds its slots and the reply of its nearest same-intent neighbour, the target is its
+    own reply.
+
+    Example: tlsuite customer-service train-generator --model runs/customer-service/NAME --data train.csv --max-steps 300
+    """
+    from .generator import add_generator
+
+    _own_run(model)
+    typer.echo(str(add_generator(model, data, format, base=base, steps=max_steps, threads=threads)))
+
+
 def use_slots(
     slots_run: Annotated[Path, typer.Option("--slots", help="A completed customer-service-slots run.")],
     model: ModelOpt = APP.name,
@@ -250,14 +322,69 @@ def customer_service_commands() -> Any:
     from tlsuite_core.commands.classification import classification_commands
     from tlsuite_core.commands.token_classification import token_classification_commands
 
-    sub = classification_commands(APP)
+    sub = classification_commands(APP, task_options=CustomerServiceOptions)
     sub.registered_commands = [c for c in sub.registered_commands if c.callback.__name__ != "evaluate"]
-    for fn in (evaluate, calibrate, evaluate_oos, prepare_bitext, answers, train_retriever, use_slots, respond, chat):
+    for command in sub.registered_commands:
+        if command.callback.__name__ == "train":
+            command.callback = _with_generator(command.callback)
+    for fn in (evaluate, calibrate, evaluate_oos, prepare_bitext, answers, train_retriever, train_generator):
         _register(sub, fn)
-    _register(sub, report)
+    for fn in (use_slots, respond, chat, report):
+        _register(sub, fn)
     slots = token_classification_commands(SLOTS_APP, command=f"{APP.name} slots")
     sub.add_typer(slots, name="slots", help=SLOTS_APP.description)
+    sub.add_typer(_generator_commands(), name="generator", help=GENERATOR_APP.description)
     return sub
+
+
+def _with_generator(inner: Any) -> Any:
+    """The core's ``train`` with ``--generator``: the data's replies are checked first, the intents trained, then
+    the generator (its options never reach the engine: the intent run's task knows nothing of them)."""
+
+    @functools.wraps(inner)
+    def train(**kwargs: Any) -> None:
+        from tlsuite_core.errors import ConfigError
+
+        wanted = {key: kwargs.pop(key) for key in GENERATOR_KEYS}
+        kwargs.update(generator=False, generator_model=None, generator_steps=None)
+        if not wanted["generator"]:
+            if wanted["generator_model"] or wanted["generator_steps"]:
+                raise ConfigError("--generator-model and --generator-steps go with --generator")
+            return inner(**kwargs)
+        if kwargs.get("search") or kwargs.get("cv"):
+            raise ConfigError("--generator trains the generator of one run: not with --search or --cv")
+        from .generator import add_generator, read_reply_examples
+        from .workflows import known_adapters
+
+        examples = None
+        if kwargs.get("train") and not kwargs.get("resume"):  # bad replies fail before the intents train
+            examples = read_reply_examples(kwargs["train"], kwargs.get("format"), known_adapters(kwargs.get("format")))
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed):
+            inner(**kwargs)
+        run = printed.getvalue().strip().splitlines()[-1]
+        steps, base = wanted["generator_steps"], wanted["generator_model"]
+        add_generator(run, examples=examples, base=base, steps=steps, threads=kwargs.get("threads"))
+        typer.echo(run)
+
+    return train
+
+
+def _generator_commands() -> Any:
+    """The core's generation commands for the reply generator, under ``customer-service generator``."""
+    from tlsuite_core.commands.generation import GenerationExamples, generation_commands
+
+    examples = GenerationExamples(
+        data="--train pairs.jsonl --dev dev.jsonl   (source: prompt with message, slots and answer; target: reply)",
+        pairs="pairs.jsonl",
+        text='"Customer message: where is my order 12345?"',
+    )
+    group = generation_commands(GENERATOR_APP, examples=examples)
+    words = (f"tlsuite {GENERATOR_APP.name} ", f"tlsuite {APP.name} generator ")
+    group.info.epilog = group.info.epilog.replace(*words)
+    for command in group.registered_commands:
+        command.epilog = command.epilog.replace(*words)
+    return group
 
 
 def _register(group: Any, fn: Any) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 from tlsuite_core import hookimpl
 
-from . import APP, SLOTS_APP
+from . import APP, GENERATOR_APP, SLOTS_APP
 from .data import BITEXT
 
 
@@ -15,6 +15,14 @@ from .data import BITEXT
 def tlsuite_register_apps(register: Callable[[Any], None]) -> None:
     register(APP)
     register(SLOTS_APP)
+    register(GENERATOR_APP)
+
+
+@hookimpl
+def tlsuite_register_metrics(register: Callable[[Any], None]) -> None:
+    from .generator import REPLY_CHRF
+
+    register(REPLY_CHRF)
 
 
 @hookimpl

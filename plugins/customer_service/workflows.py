@@ -40,9 +40,12 @@ def calibrate_run(run: str, dev: str, train: str | None, fmt: str | None, **opti
     return calibrate(model, train_texts, dev_data.texts, labels, **options)
 
 
-def evaluate_run(run: str, data: str, fmt: str | None, *, threads: int | None = None) -> dict[str, Any]:
+def evaluate_run(
+    run: str, data: str, fmt: str | None, *, threads: int | None = None, generated_limit: int = 200
+) -> dict[str, Any]:
     """``evaluate``: closed-set accuracy / macro-F1 over in-scope rows; rejection figures beside them (rows
-    labelled ``out_of_scope`` are the out-of-scope set when present)."""
+    labelled ``out_of_scope`` are the out-of-scope set when present); with reference replies in the data (a
+    ``response`` or ``answer`` column), the reply figures (:mod:`.replies`)."""
     from tlsuite_core.metrics import classification_metrics
 
     model = IntentModel.load(run, threads=threads)
@@ -69,12 +72,20 @@ def evaluate_run(run: str, data: str, fmt: str | None, *, threads: int | None = 
         rejection.update(ood.detection_figures(scores[inside], scores[outside]))
         rejection["out_of_scope_rejected"] = float(np.mean(scores[outside] < cfg["threshold"]))
     calibration = ood.reliability(ood.softmax(logits[inside], float(cfg.get("temperature", 1.0))), refs)
+    from .generator import read_reply_examples
+    from .replies import reply_figures
+
+    examples = read_reply_examples(data, fmt, model.trained.task.adapters, required=False)
+    replies = (
+        None if examples is None else reply_figures(run, examples, threads=threads, generated_limit=generated_limit)
+    )
     return {
         **metrics,
         "n": len(inside),
         "n_out_of_scope": len(outside),
         "ece": calibration["ece"],
         "out_of_scope": rejection,
+        "replies": replies,
         "model": str(model.run_dir),
         "data": {"source": str(data), "fingerprint": getattr(labelled, "fingerprint", None)},
     }
@@ -88,14 +99,15 @@ def held_out_split(labels: Sequence[str], fraction: float, seed: int) -> list[st
     return sorted(intents[: max(1, round(len(intents) * fraction))])
 
 
-def _write_csv(path: Path, texts: Sequence[str], labels: Sequence[str]) -> Path:
+def _write_csv(path: Path, texts: Sequence[str], labels: Sequence[str], **more: Sequence[str]) -> Path:
+    """A ``text,label`` CSV (and the ``more`` columns after them)."""
     import csv
     import io
 
     buf = io.StringIO()
     writer = csv.writer(buf)
-    writer.writerow(["text", "label"])
-    writer.writerows(zip(texts, labels))
+    writer.writerow(["text", "label", *more])
+    writer.writerows(zip(texts, labels, *more.values()))
     return write_atomically(path, buf.getvalue())
 
 
@@ -163,7 +175,8 @@ def _train_or_reuse(work: Path, files: dict[str, Path], seed: int, options: list
 
 
 def prepare_bitext_files(source: Path, out: Path) -> dict[str, Any]:
-    """Bitext -> ``{split}.csv`` (text, label), ``slots-{split}.jsonl`` (text, entities), ``answers.jsonl`` (the
+    """Bitext -> ``{split}.csv`` (text, label; response and entity for generated replies and reply chrF),
+    ``slots-{split}.jsonl`` (text, entities), ``answers.jsonl`` (the
     training answers: id, intent, question, answer); returns the counts, slot offsets checked."""
     from .data import SPLITS, read_bitext, slot_rows, split_of
 
@@ -172,7 +185,8 @@ def prepare_bitext_files(source: Path, out: Path) -> dict[str, Any]:
     summary: dict[str, Any] = {"source": str(source), "rows": len(table.rows), "splits": {}, "slot_spans": {}}
     for split in SPLITS:
         rows = [row for row in table.rows if split_of(row["text"]) == split]
-        _write_csv(out / f"{split}.csv", [r["text"] for r in rows], [r["label"] for r in rows])
+        replies = {k: [r[k] for r in rows] for k in ("response", "entity_type", "entity_value")}
+        _write_csv(out / f"{split}.csv", [r["text"] for r in rows], [r["label"] for r in rows], **replies)
         slot_data, counts = slot_rows(rows)
         write_atomically(
             out / f"slots-{split}.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in slot_data)
@@ -198,7 +212,7 @@ def store_answers(
     """``answers``: the answer set with its placeholder map and profile, saved into the run's ``answers/``."""
     from .answers import ANSWERS, build_answer_set, read_answers
 
-    model_dir = _run_dir(run)
+    model_dir = run_folder(run)
     from tlsuite_core.apps import load_app
 
     adapters = load_app(model_dir, device="cpu").task.adapters if fmt == "bitext" else None
@@ -216,7 +230,15 @@ def store_answers(
     }
 
 
-def _run_dir(run: str) -> Path:
+def known_adapters(fmt: str | None) -> Any:
+    """Data adapters for reading a file before a run exists: this plugin's ``bitext`` when asked for, else the
+    core's readers."""
+    from .data import BITEXT
+
+    return {BITEXT.name: BITEXT} if fmt == BITEXT.name else None
+
+
+def run_folder(run: str) -> Path:
     """A run folder given as a path or an app name (its latest completed run)."""
     from tlsuite_core.apps import load_app
 
@@ -250,7 +272,7 @@ def fit_retriever(run, data, fmt, base, epochs, batch_size, lr, max_length, seed
         import torch
 
         torch.set_num_threads(threads)
-    run_dir = _run_dir(run)
+    run_dir = run_folder(run)
     app = load_app(run_dir, device="cpu")
     questions, answers_, _ = question_answer_pairs(data, fmt, app.task.adapters)
     base_model = base or app.record.get("config", {}).get("model") or "minilm"
@@ -277,7 +299,7 @@ def attach_slots(run: str, slots_run: Path) -> Path:
         raise ConfigError(f"{slots_run}: not a completed slots run")
     if json.loads(record.read_text()).get("task") != "token-classification":
         raise ConfigError(f"{slots_run}: not a token-classification run")
-    target = _run_dir(run) / SLOTS
+    target = run_folder(run) / SLOTS
     staging = target.with_name(".slots.tmp")
     shutil.rmtree(staging, ignore_errors=True)
     shutil.copytree(slots_run, staging, ignore=shutil.ignore_patterns("checkpoints"))

@@ -6,8 +6,11 @@ A task knows model shapes, not domains. Apps (plugins) pick a task and bring the
 
 from __future__ import annotations
 
+from ..config import TaskOptions, option
 from .base import Task
 from .classification import SequenceClassification
 from .token_classification import TokenClassification
 
-__all__ = ["SequenceClassification", "Task", "TokenClassification"]
+# TaskOptions and option: a plugin declares its own options for a task's commands (customer-service train
+# --generator) the way the core declares its tasks' options
+__all__ = ["SequenceClassification", "Task", "TaskOptions", "TokenClassification", "option"]
