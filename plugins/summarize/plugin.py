@@ -1,6 +1,6 @@
-"""Hook implementations of the summarize plugin (entry point ``summarize`` in group ``tlsuite``).
-
-Commands: the core's generation command group (train / compare / evaluate / run) for this app.
+"""Hook implementations of the summarize plugin (entry point ``summarize`` in group ``tlsuite``): the app, the
+``summarization`` metric (ROUGE), the ``dialogsum`` data adapter, and the core's generation command group
+(train / compare / evaluate / run) with summarization examples.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
-"""Hook implementations of the translate plugin (entry point ``translate`` in group ``tlsuite``).
-
-Commands: the core's generation command group (train / compare / evaluate / run) for this app.
+"""Hook implementations of the translate plugin (entry point ``translate`` in group ``tlsuite``): the app, the
+``translation`` metric (sacreBLEU), and the core's generation command group (train / compare / evaluate / run)
+with translation examples and a check of ``--src-lang`` / ``--tgt-lang``.
 """
 
 from __future__ import annotations
