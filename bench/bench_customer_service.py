@@ -7,6 +7,7 @@ Data from ../shared/data (skips cleanly when absent). Runs go to bench/out/custo
     nice -n 10 python bench/bench_customer_service.py banking --seed 1     # train_minus_dev -> dev.csv, ~20 min
     nice -n 10 python bench/bench_customer_service.py oos --seed 1         # a quarter of the intents held out
     python bench/bench_customer_service.py bitext                          # retrieval R@k/MRR + slot F1
+    nice -n 5 python bench/bench_customer_service.py replies --steps 70    # reply chrF: template vs generated
     python bench/bench_customer_service.py latency --model RUN             # respond p50/p95, warm process
     python bench/bench_customer_service.py throughput --model RUN          # vs pipeline("text-classification")
 """
@@ -272,6 +273,60 @@ def slots(epochs: float) -> None:
     print(json.dumps({k: v for k, v in metrics.items() if not isinstance(v, (dict, list))}))
 
 
+def replies(seed: int, epochs: float, steps: int, limit: int, threads: int) -> None:
+    """Reply chrF on Bitext's test split: a complete run (intents on the train split with dev for the out-of-scope
+    threshold, the training answers, the fine-tuned bi-encoder of ``bitext``, the slots run of ``slots``), its
+    generator (smollm2-135m + LoRA, ``steps`` steps), then ``evaluate`` on test.csv: outcomes, escalation rate,
+    chrF of the template replies and, for the first ``limit`` answered messages, of the generated replies."""
+    out = RESULTS / "customer-service-replies.json"
+    folder, retriever, slots_run = (
+        OUT / "bitext",
+        OUT / "bitext-retriever",
+        OUT / "runs" / "customer-service-slots" / "bitext",
+    )
+    if out.exists() or not BITEXT.is_file() or not (retriever / "modules.json").is_file() or not slots_run.is_dir():
+        print(f"{out} exists, or no data / no retriever or slots run (run the bitext and slots parts first); skipped")
+        return
+    tlsuite("customer-service", "prepare-bitext", str(BITEXT), "--out", str(folder))
+    name = f"bitext-seed{seed}"
+    run, wall = train_run(
+        name, folder / "train.csv", "--dev", str(folder / "dev.csv"), "--seed", str(seed), "--epochs", f"{epochs:g}"
+    )
+    if not (run / "answers").is_dir():
+        tlsuite("customer-service", "answers", "--model", str(run), "--answers", str(folder / "answers.jsonl"))
+        import shutil
+
+        shutil.copytree(retriever, run / "retriever")
+        tlsuite("customer-service", "use-slots", "--model", str(run), "--slots", str(slots_run))
+        calibration = ["--dev", str(folder / "dev.csv"), "--threads", "1"]
+        tlsuite("customer-service", "calibrate", "--model", str(run), *calibration)
+    if not (run / "generator" / "run.json").is_file():
+        budget = ["--max-steps", str(steps), "--threads", str(threads)]
+        tlsuite("customer-service", "train-generator", "--model", str(run), *budget)
+    metrics_path = OUT / f"{name}-test-replies.json"
+    start = time.perf_counter()
+    scored = ["--data", str(folder / "test.csv"), "--output", str(metrics_path), "--generated-limit", str(limit)]
+    tlsuite("customer-service", "evaluate", "--model", str(run), *scored, "--threads", str(threads))
+    metrics = json.loads(metrics_path.read_text())
+    generator = json.loads((run / "generator.json").read_text())
+    record = json.loads((run / "generator" / "run.json").read_text())
+    result = {
+        "run": str(run.relative_to(ROOT)),
+        "scored_on": "Bitext test split (sha256 rule: 9), one message per session",
+        "test_accuracy": metrics["accuracy"],
+        "test_macro_f1": metrics["macro_f1"],
+        "replies": metrics["replies"],
+        "generator": generator,
+        "generator_run": {k: record.get(k) for k in ("config", "metrics", "timings", "versions") if k in record},
+        "intent_train_wall_seconds_this_call": round(wall, 1),
+        "evaluate_wall_seconds": round(time.perf_counter() - start, 1),
+        "environment": environment(),
+    }
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    shown = metrics["replies"]
+    print(json.dumps({"template": shown["template"]["chrf"], "generated": (shown.get("generated") or {}).get("chrf")}))
+
+
 def dev_texts(limit: int | None = None) -> list[str]:
     import csv
 
@@ -374,10 +429,13 @@ def throughput(model: str, pairs: int = 3, threads: int = 2) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("part", choices=["banking", "oos", "bitext", "slots", "latency", "throughput"])
+    ap.add_argument("part", choices=["banking", "oos", "bitext", "slots", "replies", "latency", "throughput"])
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--epochs", type=float, default=2.0, help="oos: epochs of the held-out run; slots: epochs")
     ap.add_argument("--model", default=None, help="latency / throughput: a customer-service run")
+    ap.add_argument("--steps", type=int, default=70, help="replies: generator training steps (batch 4)")
+    ap.add_argument("--limit", type=int, default=200, help="replies: generated replies scored at most")
+    ap.add_argument("--threads", type=int, default=2, help="replies: torch threads of the generator")
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -391,6 +449,8 @@ def main() -> int:
         bitext()
     elif args.part == "slots":
         slots(args.epochs)
+    elif args.part == "replies":
+        replies(args.seed, 3.0, args.steps, args.limit, args.threads)  # Bitext intents: 3 epochs (dev acc. 0.99)
     elif args.part == "latency":
         latency(args.model)
     elif args.part == "throughput":

@@ -3,7 +3,8 @@
 Every score is "higher = more in scope": ``msp`` (max softmax at temperature 1, the baseline), ``msp-t`` (max
 softmax after temperature scaling), ``energy`` (``T * logsumexp(logits / T)``) and ``knn`` (cosine similarity to
 the nearest training utterance in the fine-tuned encoder's space: Sun et al. 2022, the encoder's mean-pooled last
-layer, L2-normalised). Pure numpy; the kNN search goes through :mod:`tlsuite_core.retrieval`.
+layer, L2-normalised). Temperature scaling and ECE are the core's (:mod:`tlsuite_core.training.calibration`);
+the kNN search goes through :mod:`tlsuite_core.retrieval`.
 """
 
 from __future__ import annotations
@@ -12,14 +13,19 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from tlsuite_core.training.calibration import (
+    apply_temperature,
+    expected_calibration_error,
+    reliability_table,
+)
+from tlsuite_core.training.calibration import fit_temperature as fit_scaled
+
 METHODS = ("msp", "msp-t", "energy", "knn")
 
 
 def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
-    z = np.asarray(logits, dtype=np.float64) / temperature
-    z -= z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
+    """Class probabilities of ``logits`` at ``temperature`` (the core's temperature scaling)."""
+    return apply_temperature(logits, temperature, logits=True)
 
 
 def logsumexp(z: np.ndarray) -> np.ndarray:
@@ -27,38 +33,18 @@ def logsumexp(z: np.ndarray) -> np.ndarray:
     return (m + np.log(np.exp(z - m).sum(axis=1, keepdims=True)))[:, 0]
 
 
-def nll(logits: np.ndarray, labels: np.ndarray, temperature: float) -> float:
-    z = np.asarray(logits, dtype=np.float64) / temperature
-    return float(np.mean(logsumexp(z) - z[np.arange(len(labels)), labels]))
-
-
 def fit_temperature(logits: np.ndarray, labels: Sequence[int]) -> float:
-    """The temperature minimising the negative log-likelihood of ``labels`` (a log-spaced grid, then a finer one
-    around its best point: one scalar, so a grid is exact enough and needs no optimiser)."""
-    labels = np.asarray(labels)
-    grid = np.exp(np.linspace(np.log(0.05), np.log(20.0), 121))
-    best = grid[int(np.argmin([nll(logits, labels, t) for t in grid]))]
-    fine = np.linspace(best * 0.9, best * 1.1, 41)
-    return float(fine[int(np.argmin([nll(logits, labels, t) for t in fine]))])
+    """The temperature minimising the negative log-likelihood of ``labels`` (Guo et al. 2017, the core's fit)."""
+    return fit_scaled(logits, labels, logits=True)
 
 
 def reliability(probs: np.ndarray, labels: Sequence[int], bins: int = 15) -> dict[str, Any]:
-    """Expected calibration error (equal-width confidence bins) and the per-bin figures of a reliability diagram."""
-    labels = np.asarray(labels)
-    confidence = probs.max(axis=1)
-    correct = (probs.argmax(axis=1) == labels).astype(float)
-    edges = np.linspace(0.0, 1.0, bins + 1)
-    rows, ece = [], 0.0
-    for lo, hi in zip(edges[:-1], edges[1:]):
-        mask = (confidence > lo) & (confidence <= hi)
-        if not mask.any():
-            continue
-        acc, conf = float(correct[mask].mean()), float(confidence[mask].mean())
-        ece += mask.mean() * abs(acc - conf)
-        rows.append(
-            {"low": float(lo), "high": float(hi), "count": int(mask.sum()), "accuracy": acc, "confidence": conf}
-        )
-    return {"ece": float(ece), "bins": rows}
+    """Expected calibration error (equal-width confidence bins) and the non-empty bins of a reliability diagram."""
+    table = reliability_table(probs, labels, bins=bins)
+    return {
+        "ece": expected_calibration_error(probs, labels, bins=bins),
+        "bins": [row for row in table if row["count"]],
+    }
 
 
 def score(method: str, logits: np.ndarray, temperature: float = 1.0, knn_similarity: np.ndarray | None = None):

@@ -30,6 +30,19 @@ def tlsuite_register_data_adapters(register: Callable[[Any], None]) -> None:
     register(BITEXT)
 
 
+def _respond_route() -> Any:
+    from .routes import respond_handler
+
+    return respond_handler()
+
+
+@hookimpl
+def tlsuite_register_routes(register: Callable[[Any], None]) -> None:
+    from tlsuite_core.serving import Route
+
+    register(Route(APP.name, "respond", _respond_route, summary="The bot's reply to one message of a conversation."))
+
+
 @hookimpl
 def tlsuite_register_commands(cli: Any) -> None:
     from .commands import customer_service_commands

@@ -27,6 +27,7 @@ PUBLIC_MODULES = (
     "tlsuite_core.models",
     "tlsuite_core.pairs",
     "tlsuite_core.retrieval",
+    "tlsuite_core.serving",
     "tlsuite_core.tagging",
     "tlsuite_core.tasks",
     "tlsuite_core.tasks.ranking",
