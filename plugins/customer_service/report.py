@@ -1,5 +1,5 @@
 """``tlsuite customer-service report``: one Markdown file with plots (reliability diagram, the most-confused
-intents, retrieval curves) from a run and the JSON results given."""
+intents, retrieval curves) and the reply figures (chrF, escalation rate) from a run and the JSON results given."""
 
 from __future__ import annotations
 
@@ -63,6 +63,30 @@ def _confused(metrics: dict[str, Any], top: int = 10) -> list[tuple[str, str, in
     return sorted(pairs, key=lambda p: -p[2])[:top]
 
 
+def _replies(result: dict[str, Any]) -> list[str]:
+    """The reply figures of an ``evaluate`` result (outcomes, escalation rate, chrF) as Markdown lines."""
+    replies = result.get("replies")
+    if not replies:
+        return []
+    outcomes = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in replies["outcomes"].items())
+    lines = [
+        f"Replies to {replies['n']} messages (one per session): {outcomes}; escalation rate "
+        f"{replies['escalation_rate']:.4f}.",
+        "",
+        "| replies | messages | chrF |",
+        "|---|---|---|",
+        f"| template (retrieved answer, slots filled) | {replies['template']['n']} | {replies['template']['chrf']:.2f} |",
+    ]
+    generated = replies.get("generated")
+    if generated:
+        lines += [
+            f"| template, the first {generated['n']} of them | {generated['n']} | "
+            f"{generated['template_chrf_same_messages']:.2f} |",
+            f"| generated (generator/) | {generated['n']} | {generated['chrf']:.2f} |",
+        ]
+    return [*lines, ""]
+
+
 def write_report(run: str, output: Path, results: list[Path]) -> Path:
     run_dir = Path(run)
     lines = [f"# customer-service report: {run_dir}", ""]
@@ -70,7 +94,7 @@ def write_report(run: str, output: Path, results: list[Path]) -> Path:
     metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
     ood_file = run_dir / "ood.json"
     ood_settings = json.loads(ood_file.read_text()) if ood_file.is_file() else {}
-    if ood_settings:
+    if "ece_before" in ood_settings:  # calibrated (a hand-written ood.json may carry the threshold only)
         lines += [
             "## Out-of-scope detection and calibration",
             "",
@@ -83,7 +107,8 @@ def write_report(run: str, output: Path, results: list[Path]) -> Path:
             lines += [f"![reliability]({figure.name})", ""]
     for path in results:
         result = json.loads(path.read_text())
-        lines += [f"## {path.name}", "", "```json", json.dumps(result, indent=2)[:4000], "```", ""]
+        lines += [f"## {path.name}", "", *_replies(result)]
+        lines += ["```json", json.dumps(result, indent=2)[:4000], "```", ""]
         confused = _confused(result)
         if confused:
             lines += ["Most-confused intents (true -> predicted: count):", ""]

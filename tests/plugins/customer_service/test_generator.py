@@ -159,3 +159,9 @@ def test_train_with_generator_and_generated_replies(cli, tmp_path):
     assert (
         replies["generated"]["n"] == replies["outcomes"]["answered"] and "nc:6|nw:0" in replies["template"]["signature"]
     )
+    result = cli(
+        "customer-service", "report", "--model", run, "--output", tmp_path / "r.md", "--results", tmp_path / "m.json"
+    )
+    assert result.exit_code == 0, result.output
+    text = (tmp_path / "r.md").read_text()
+    assert "escalation rate" in text and f"| generated (generator/) | {replies['generated']['n']} |" in text
