@@ -61,7 +61,7 @@ GENERATOR_APP = AppSpec(
     default_model="smollm2-135m",
     # LoRA on the 135M decoder, sized for a CPU: a prompt (chat template, message, slots, a retrieved answer cut to
     # ~80 tokens: about 140 tokens) plus a target of at most 112 tokens fits in 256; greedy decoding; chrF
-    # (sacrebleu) scores the replies.
+    # (sacrebleu) scores the replies. The LoRA strategy scales the rate x8: the peak is 2.4e-3.
     defaults={
         "strategy": "lora",
         "learning_rate": 3e-4,
