@@ -30,9 +30,9 @@ RESULTS = ROOT / "bench" / "results"
 
 #: the cross-encoder's caps and training budget (CPU): see docs/results/recommend.md
 ENGINE = {
-    "max_steps": 64,
+    "max_steps": 96,
     "batch_size": 8,
-    "learning_rate": 2e-4,
+    "learning_rate": 5e-5,
     "head_lr_scale": 10.0,
     "max_length": 128,
     "threads": 1,
@@ -79,6 +79,27 @@ def bench_settings(args: argparse.Namespace) -> dict:
     }
 
 
+def validation_table(split, cf: dict, text: dict, n_items: int) -> dict:
+    """Each single model on the validation lists (its chosen setting, fitted on the training interactions), and
+    the cross-encoder re-ranking the ALS top N, with bootstrap intervals."""
+    from tlsuite_recommend.metrics import bootstrap, candidate_ranks, list_metrics, per_user
+    from tlsuite_recommend.pipeline import _reranked
+
+    cands = split.candidates("valid")[1]
+    counts = np.asarray(split.train.matrix(n_items).sum(axis=0)).ravel()
+    scores = {name: cf[name]["valid"] for name in cf}
+    scores.update({name: text[name]["valid"] for name in ("two_tower_pretrained", "two_tower")})
+    if "valid" in text["cross_encoder"]:
+        scores["als>cross_encoder"] = _reranked(cf["als"]["valid"], text["cross_encoder"]["valid"])
+    table = {}
+    for name, s in scores.items():
+        table[name] = list_metrics(s, cands, counts)
+        pu = per_user(candidate_ranks(s, cands), cands.shape[1])
+        table[name]["hr@10_ci"], table[name]["ndcg@10_ci"] = bootstrap(pu["hr@10"]), bootstrap(pu["ndcg@10"])
+        log(f"  validation {name}: HR@10 {table[name]['hr@10']:.4f} NDCG@10 {table[name]['ndcg@10']:.4f}")
+    return table
+
+
 def select(args: argparse.Namespace) -> None:
     """Every choice on the validation lists only: the stages' scores of the validation lists (the cross-encoder
     trained on training interactions re-ranks the ALS top ``--depth``), then the fusion's feature set and size by
@@ -92,8 +113,9 @@ def select(args: argparse.Namespace) -> None:
     base = bench_settings(args)
     settings = Settings(**base)
     folder = OUT / args.folder
-    _, _, valid_feats = prepare(folder, split, items, settings, log, which=("valid",))
+    cf, text, valid_feats = prepare(folder, split, items, settings, log, which=("valid",))
     cands = split.candidates("valid")[1]
+    singles = validation_table(split, cf, text, len(items))
     found = {}
     for name, drop in VARIANTS.items():
         settings.features = [f for f in ALL_FEATURES if f not in drop]
@@ -108,7 +130,13 @@ def select(args: argparse.Namespace) -> None:
         "features": found[chosen]["features"],
         "fusion_grid": [[best["num_leaves"], best["min_child_samples"], best["rounds"]]],
     }
-    record = {"variants": found, "chosen": chosen, "settings": final, "folder": str(folder.relative_to(ROOT))}
+    record = {
+        "validation_models": singles,
+        "variants": found,
+        "chosen": chosen,
+        "settings": final,
+        "folder": str(folder.relative_to(ROOT)),
+    }
     (RESULTS / "recommend-selection.json").write_text(json.dumps(record, indent=2), encoding="utf-8")
     FINAL.write_text(json.dumps({"variant": chosen, "folder": record["folder"], "settings": final}, indent=2) + "\n")
     print(json.dumps({n: v["best"] for n, v in found.items()}, indent=2))
@@ -166,12 +194,13 @@ def final(args: argparse.Namespace) -> None:
     metrics["data"] = {"interactions": len(interactions), "users": len(interactions.users), "items": len(items)}
     done.write_text(json.dumps(provenance, indent=2), encoding="utf-8")
     (RESULTS / "recommend.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
-    for title, table in (
-        ("test (seed 13)", metrics["test"]),
-        ("fresh draw", metrics[f"fresh_draw_seed{args.fresh_seed}"]["test"]),
+    for title, found in (
+        ("test (negatives seed 13)", metrics),
+        ("fresh draw", metrics[f"fresh_draw_seed{args.fresh_seed}"]),
     ):
         print(title)
-        _print_table(table)
+        _print_table(found["test"])
+        print(f"  fused - best collaborative: {json.dumps(found['fused_vs_best_collaborative'])}")
 
 
 def _print_table(table: dict) -> None:
@@ -235,8 +264,10 @@ def throughput(args: argparse.Namespace) -> None:
 
     torch.set_num_threads(args.threads)
     _, items, split = load()
-    marker = json.loads((OUT / "run" / "cross_encoder.json").read_text())
-    app = load_app(marker["run"], device="cpu", threads=args.threads)
+    folder = OUT / args.folder  # the cross-encoder of that run (its marker is relative once the run is saved)
+    app = load_app(
+        folder / json.loads((folder / "cross_encoder.json").read_text())["run"], device="cpu", threads=args.threads
+    )
     histories = split.train.histories()
     users = list(range(args.users))
     cands = split.candidates("valid")[1][: args.users]
