@@ -213,25 +213,33 @@ def batch_counts(url: str) -> tuple[float, float]:
 
 
 def model_ceiling(run: str, texts: list[str], threads: int, n: int = 96) -> dict:
-    """The model alone, no HTTP: ``n`` texts one per forward, against batches of 32 (length-sorted, in forward
-    slices of 8, as the service runs them on CPU) and one forward of 32 padded to its longest text."""
+    """The model alone, no HTTP, per inference backend (PyTorch; ONNX Runtime when the run has ``onnx/``): ``n``
+    texts one per forward, against batches of 32 (length-sorted, in forward slices of 8, as the service runs them on
+    CPU) and one forward of 32 padded to its longest text. The ratios bound what batching can gain in the service."""
     import torch
 
     from tlsuite_core import load_app
 
     torch.set_num_threads(threads)
-    app = load_app(run, threads=threads, backend="torch")
-    sample = texts[:n]
-    app.predict(sample[:8])
-    timings = {}
-    for name, size, forward in (("one_per_forward", 1, 1), ("batch32_slices8", 32, 8), ("batch32_padded32", 32, 32)):
-        start = time.perf_counter()
-        for i in range(0, n, size):
-            app.predict(sample[i : i + size], batch_size=forward)
-        timings[name] = round(n / (time.perf_counter() - start), 2)
-    timings["ratio_slices8"] = round(timings["batch32_slices8"] / timings["one_per_forward"], 2)
-    timings["ratio_padded32"] = round(timings["batch32_padded32"] / timings["one_per_forward"], 2)
-    return {"texts_per_s": timings, "texts": n}
+    out: dict = {"texts": n}
+    for backend in ("torch", "onnx") if (Path(run) / "onnx").is_dir() else ("torch",):
+        app = load_app(run, threads=threads, backend=backend)
+        sample = texts[:n]
+        app.predict(sample[:8])
+        timings = {}
+        for name, size, forward in (
+            ("one_per_forward", 1, 1),
+            ("batch32_slices8", 32, 8),
+            ("batch32_padded32", 32, 32),
+        ):
+            start = time.perf_counter()
+            for i in range(0, n, size):
+                app.predict(sample[i : i + size], batch_size=forward)
+            timings[name] = round(n / (time.perf_counter() - start), 2)
+        timings["ratio_slices8"] = round(timings["batch32_slices8"] / timings["one_per_forward"], 2)
+        timings["ratio_padded32"] = round(timings["batch32_padded32"] / timings["one_per_forward"], 2)
+        out["texts_per_s" if backend == "torch" else f"texts_per_s_{backend}"] = timings
+    return out
 
 
 def phase_overload(run: str, args: argparse.Namespace, texts: list[str], sustainable: float) -> dict:
@@ -254,6 +262,7 @@ def main() -> None:
     parser.add_argument("--overload", type=float, default=30.0)
     parser.add_argument("--threads", type=int, default=1, help="torch threads of the server")
     parser.add_argument("--max-queue", type=int, default=128)
+    parser.add_argument("--ceiling-only", action="store_true", help="only the model-alone batching ceiling")
     parser.add_argument(
         "--overload-texts",
         type=int,
@@ -284,7 +293,12 @@ def main() -> None:
         return
     started, load_at_start = time.time(), os.getloadavg()
     ceiling = model_ceiling(str(run), texts, args.threads)
-    print(f"model alone (texts/s): {ceiling['texts_per_s']}", flush=True)
+    print(f"model alone (texts/s): {ceiling}", flush=True)
+    if args.ceiling_only:
+        Path(args.out).write_text(
+            json.dumps({"bench": "serve", "run": str(run), "model_alone": ceiling}, indent=2) + "\n"
+        )
+        return
     on = phase_closed(str(run), args, texts, [])
     print(
         f"batching on : {on['requests_per_s']} req/s p50 {on['p50_ms']} ms p99 {on['p99_ms']} ms, {on['mean_texts_per_batch']} texts/batch",
