@@ -460,11 +460,7 @@ class TrainConfig:
     # data, model and the metric: every task's commands show these in their own words (per_task)
     model: str = option("minilm", per_task=True, panel="Model", help="Model alias, model/run folder or hub id.")
     train: str | None = option(
-        None,
-        per_task=True,
-        panel="Data",
-        help="Training data (file or hub id).",
-        unset="the app's demo data",
+        None, per_task=True, panel="Data", help="Training data (file or hub id).", unset="the app's demo data"
     )
     dev: str | None = option(
         None,
@@ -505,12 +501,7 @@ class TrainConfig:
     batch_size: int = option(32, panel="Optimisation", ge=1, help="Batch size per device.")
     eval_batch_size: int = option(128, ge=1, commands=(), help="Batch size of evaluation.")
     learning_rate: float = option(
-        5e-5,
-        flags=("--learning-rate", "--lr"),
-        panel="Optimisation",
-        gt=0,
-        scaled=True,
-        help="Peak learning rate.",
+        5e-5, flags=("--learning-rate", "--lr"), panel="Optimisation", gt=0, scaled=True, help="Peak learning rate."
     )
     warmup: float = option(
         0.1,
@@ -521,10 +512,7 @@ class TrainConfig:
     )
     weight_decay: float = option(0.01, panel="Optimisation", help="AdamW weight decay.")
     scheduler: str = option(
-        "linear",
-        panel="Optimisation",
-        choices=SCHEDULERS,
-        help="LR schedule: linear, cosine, constant, ...",
+        "linear", panel="Optimisation", choices=SCHEDULERS, help="LR schedule: linear, cosine, constant, ..."
     )
     grad_accum: int = option(1, panel="Optimisation", ge=1, help="Gradient accumulation steps.")
     max_grad_norm: float = option(1.0, commands=(), help="Gradient clipping norm.")
@@ -549,16 +537,10 @@ class TrainConfig:
     )
     seed: int = option(42, panel="Optimisation", help="Random seed (init, data order, dropout).")
     early_stopping: int = option(
-        0,
-        panel="Optimisation",
-        ge=0,
-        help="Stop after N evaluations without improvement of --metric (0: off).",
+        0, panel="Optimisation", ge=0, help="Stop after N evaluations without improvement of --metric (0: off)."
     )
     metric: str = option(
-        "macro_f1",
-        per_task=True,
-        panel="Optimisation",
-        help="Dev metric for model selection and early stopping.",
+        "macro_f1", per_task=True, panel="Optimisation", help="Dev metric for model selection and early stopping."
     )
     class_weights: str = option(
         "none",
@@ -637,10 +619,7 @@ class TrainConfig:
         help="Where run folders go (default: $TLSUITE_RUNS_DIR or ./runs).",
     )
     keep_checkpoints: bool = option(
-        False,
-        flags=("--keep-checkpoints",),
-        panel="Checkpoints",
-        help="Keep checkpoints/ after the run completes.",
+        False, flags=("--keep-checkpoints",), panel="Checkpoints", help="Keep checkpoints/ after the run completes."
     )
     logging_steps: int = option(20, ge=1, commands=(), help="Log the training loss every N optimiser steps.")
     # strategies

@@ -22,18 +22,7 @@ import typer
 from rich.console import Console
 
 from ..apps import AppSpec
-from ..config import (
-    ALL,
-    COMPARE,
-    PANELS,
-    PRETRAIN,
-    TRAIN,
-    ConfigOption,
-    TaskOptions,
-    TrainConfig,
-    option,
-    options_of,
-)
+from ..config import ALL, COMPARE, PANELS, PRETRAIN, TRAIN, ConfigOption, TaskOptions, TrainConfig, option, options_of
 from ..errors import ConfigError, DataError
 from ..plugins import get_host
 
@@ -48,10 +37,7 @@ class RunOptions:
 
     overrides: dict[str, Any] = field(default_factory=dict)
     config: Optional[str] = option(
-        None,
-        panel="Config",
-        commands=ALL,
-        help="YAML file of options; command-line options override it.",
+        None, panel="Config", commands=ALL, help="YAML file of options; command-line options override it."
     )
     resume: Optional[str] = option(
         None,
@@ -85,10 +71,7 @@ class RunOptions:
         help="Comma-separated strategies to compare (default: full,frozen,partial,gradual,lora,ia3,prefix); the majority and from-scratch baselines are always added.",
     )
     test: Optional[str] = option(
-        None,
-        panel="Compare",
-        commands=(COMPARE,),
-        help="Also score every strategy on this labelled test file.",
+        None, panel="Compare", commands=(COMPARE,), help="Also score every strategy on this labelled test file."
     )
 
 

@@ -53,10 +53,7 @@ class ServeConfig:
     )
     threads: int | None = option(None, panel="Server", ge=1, unset="torch's default", help="CPU threads for inference.")
     graceful_timeout_s: float = option(
-        30.0,
-        panel="Server",
-        ge=0,
-        help="On SIGTERM / Ctrl-C, seconds to let in-flight requests finish before closing.",
+        30.0, panel="Server", ge=0, help="On SIGTERM / Ctrl-C, seconds to let in-flight requests finish before closing."
     )
     batching: bool = option(
         True,
@@ -95,9 +92,7 @@ class ServeConfig:
         "(also read: $TLSUITE_API_KEYS, comma-separated; both are used).",
     )
     allow_no_keys: bool = option(
-        False,
-        panel="Security",
-        help="Serve without API keys on a non-loopback address (refused otherwise).",
+        False, panel="Security", help="Serve without API keys on a non-loopback address (refused otherwise)."
     )
     max_body_bytes: int = option(
         1024 * 1024, panel="Limits", ge=1, help="Largest request body in bytes (413 above it)."

@@ -12,14 +12,7 @@ import numpy as np
 from ..config import LABELLED, TaskOptions, option
 from ..data import LabelledData, check_label_sets, load_labelled, refuse_unknown
 from ..errors import DataError
-from ..long_texts import (
-    INFERENCE_KEYS,
-    LONG_TEXTS,
-    WINDOW_AGGREGATIONS,
-    Scored,
-    score_long_texts,
-    warn_empty,
-)
+from ..long_texts import INFERENCE_KEYS, LONG_TEXTS, WINDOW_AGGREGATIONS, Scored, score_long_texts, warn_empty
 from ..metrics import classification_metrics, flatten_for_trainer
 from .base import Task
 from .batching import length_sorted_batches
@@ -47,9 +40,7 @@ class ClassificationOptions(TaskOptions):
         "or each class's max over windows, renormalised (one strongly worded passage decides).",
     )
     window_stride: int | None = option(
-        None,
-        ge=0,
-        help="Tokens shared by neighbouring windows of a long text (default: a quarter of --max-length).",
+        None, ge=0, help="Tokens shared by neighbouring windows of a long text (default: a quarter of --max-length)."
     )
 
 

@@ -83,22 +83,12 @@ class GenerationOptions(TaskOptions):
     )
     tgt_lang: str | None = option(None, panel="Data", commands=LABELLED, unset="none", help="Target language code.")
     max_target_length: int = option(
-        128,
-        panel="Data",
-        ge=1,
-        help="Target tokens kept for training (longer targets are cut and counted).",
+        128, panel="Data", ge=1, help="Target tokens kept for training (longer targets are cut and counted)."
     )
     max_new_tokens: int = option(
-        128,
-        ge=1,
-        help="Generation: most new tokens per output (outputs that reach it are counted).",
+        128, ge=1, help="Generation: most new tokens per output (outputs that reach it are counted)."
     )
-    min_new_tokens: int | None = option(
-        None,
-        ge=0,
-        unset="none",
-        help="Generation: fewest new tokens per output.",
-    )
+    min_new_tokens: int | None = option(None, ge=0, unset="none", help="Generation: fewest new tokens per output.")
     num_beams: int = option(4, ge=1, help="Generation: beam width (1: greedy).")
     length_penalty: float | None = option(
         None,
@@ -106,10 +96,7 @@ class GenerationOptions(TaskOptions):
         help="Generation: beam length penalty (> 1 favours longer outputs).",
     )
     no_repeat_ngram_size: int | None = option(
-        None,
-        ge=0,
-        unset="none",
-        help="Generation: forbid repeating n-grams of this size.",
+        None, ge=0, unset="none", help="Generation: forbid repeating n-grams of this size."
     )
     do_sample: bool | None = option(
         None, commands=(), help="Generation: sample instead of searching.", unset="the model's generation config"
@@ -239,9 +226,7 @@ class Generation(Task):
         if self.options.encoder or self.options.decoder:
             return "warm"
         from transformers import AutoConfig
-        from transformers.models.auto.modeling_auto import (
-            MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
-        )
+        from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
 
         path = model.path
         if model.adapter is not None:

@@ -128,20 +128,11 @@ class LanguageModelingOptions(TaskOptions):
     panel: ClassVar[str | None] = "Objective"
     commands: ClassVar[tuple[str, ...]] = (PRETRAIN,)
     objective: str = option(
-        "auto",
-        choices=("auto", "mlm", "clm"),
-        help="auto | mlm | clm (auto: masked LM when the architecture has one).",
+        "auto", choices=("auto", "mlm", "clm"), help="auto | mlm | clm (auto: masked LM when the architecture has one)."
     )
-    mlm_probability: float = option(
-        0.15,
-        gt=0,
-        lt=1,
-        help="Share of tokens (words, with whole-word masking) masked.",
-    )
+    mlm_probability: float = option(0.15, gt=0, lt=1, help="Share of tokens (words, with whole-word masking) masked.")
     whole_word_mask: bool = option(
-        True,
-        flags=("--no-whole-word-mask",),
-        help="Mask subwords independently (BERT's original masking).",
+        True, flags=("--no-whole-word-mask",), help="Mask subwords independently (BERT's original masking)."
     )
 
 
@@ -170,9 +161,7 @@ class LanguageModeling(Task):
         if self.objective != "auto":
             return self.objective
         from transformers import AutoConfig
-        from transformers.models.auto.modeling_auto import (
-            MODEL_FOR_MASKED_LM_MAPPING_NAMES,
-        )
+        from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_NAMES
 
         config = AutoConfig.from_pretrained(str(model_path))
         return (

@@ -310,9 +310,7 @@ class TokenClassificationOptions(TaskOptions):
     panel: ClassVar[str | None] = "Data"
     commands: ClassVar[tuple[str, ...]] = LABELLED
     scheme: str = option(
-        "auto",
-        normalise=_scheme,
-        help="Tagging scheme of the files: auto, IOB1, IOB2, BIOES (default: auto-detect).",
+        "auto", normalise=_scheme, help="Tagging scheme of the files: auto, IOB1, IOB2, BIOES (default: auto-detect)."
     )
     repair_tags: bool = option(
         False,
