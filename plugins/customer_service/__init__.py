@@ -8,71 +8,17 @@ answer index), ``retriever/`` (a fine-tuned sentence-transformers bi-encoder), `
 run), ``generator/`` (a generation run: smollm2-135m with LoRA, trained with ``train --generator`` or
 ``train-generator``) and ``dialogue.yaml`` (per-intent reply modes, sensitive intents, thresholds). See
 docs/customer-service.md.
+
+The three apps a run is made of are declared in ``app.yaml`` (intents), ``slots.yaml`` and ``generator.yaml``.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from tlsuite_core.apps import AppSpec
 
-APP = AppSpec(
-    name="customer-service",
-    task="sequence-classification",
-    description="Customer service: intents with out-of-scope detection, answers, slots, dialogue and escalation.",
-    default_model="minilm",
-    default_labels=None,  # the intents come from the data
-    # Chosen on an inner split of Banking77's training file (docs/results/customer-service.md): intents are short
-    # (max length 64 loses nothing), a 6-layer encoder with 77 classes wants a high peak rate, many epochs, a fast
-    # fresh head, slower lower layers and label smoothing; the plain recipe (2e-5, 3 epochs) stays at 0.74.
-    defaults={
-        "learning_rate": 1e-4,
-        "epochs": 5.0,
-        "batch_size": 16,
-        "warmup": 0.1,
-        "weight_decay": 0.01,
-        "layer_lr_decay": 0.9,
-        "head_lr_scale": 10.0,
-        "label_smoothing": 0.1,
-        "max_length": 64,
-        "metric": "accuracy",
-    },
-)
-
-SLOTS_APP = AppSpec(
-    name="customer-service-slots",
-    task="token-classification",
-    description="Customer-service slots (order numbers, account names, amounts ...) tagged in utterances.",
-    default_model="minilm",
-    default_labels=None,
-    defaults={
-        "learning_rate": 2e-4,
-        "epochs": 8.0,
-        "batch_size": 16,
-        "warmup": 0.1,
-        "layer_lr_decay": 0.9,
-        "head_lr_scale": 5.0,
-        "max_length": 64,
-        "metric": "f1",
-    },
-)
-
-GENERATOR_APP = AppSpec(
-    name="customer-service-generator",
-    task="generation",
-    default_model="smollm2-135m",
-    # LoRA on the 135M decoder, sized for a CPU: a prompt (chat template, message, slots, a retrieved answer cut to
-    # ~80 tokens: about 140 tokens) plus a target of at most 112 tokens fits in 256; greedy decoding; chrF
-    # (sacrebleu) scores the replies. The LoRA strategy scales the rate x8: the peak is 2.4e-3.
-    defaults={
-        "strategy": "lora",
-        "learning_rate": 3e-4,
-        "epochs": 1.0,
-        "batch_size": 4,
-        "eval_batch_size": 8,
-        "warmup": 0.05,
-        "max_length": 256,
-        "evals_per_epoch": 1,
-        "metric": "chrf",
-        "extra": {"metrics": "reply-chrf", "max_target_length": 112, "max_new_tokens": 128, "num_beams": 1},
-    },
-    description="Customer-service replies generated from the customer's message, its slots and a retrieved answer.",
-)
+HERE = Path(__file__).parent
+APP = AppSpec.from_file(HERE / "app.yaml")
+SLOTS_APP = AppSpec.from_file(HERE / "slots.yaml")
+GENERATOR_APP = AppSpec.from_file(HERE / "generator.yaml")

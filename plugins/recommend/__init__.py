@@ -11,30 +11,13 @@ Python API::
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from tlsuite_core.apps import AppSpec
 
 __all__ = ["APP", "Recommender"]
 
-APP = AppSpec(
-    name="recommend",
-    task="ranking",
-    description="Recommendations: text interest model (cross-encoder, two-tower) fused with collaborative signals.",
-    default_model="minilm",
-    # the cross-encoder's engine defaults: a short run (CPU), one evaluation at the end, the dev MRR selects; its
-    # one-output head starts random and near zero, so it learns 10x faster than the encoder (at 5e-5 for both, 40
-    # steps left the listwise loss at ln 8: the scores had not moved apart)
-    defaults={
-        "learning_rate": 5e-5,
-        "head_lr_scale": 10.0,
-        "batch_size": 8,
-        "max_length": 160,
-        "warmup": 0.1,
-        "weight_decay": 0.01,
-        "epochs": 1.0,
-        "evals_per_epoch": 1,
-        "metric": "mrr",
-    },
-)
+APP = AppSpec.from_file(Path(__file__).parent / "app.yaml")
 
 
 def __getattr__(name: str):
