@@ -43,6 +43,16 @@ def write_csv(path: Path, rows: list[tuple[str, str]], header: tuple[str, str] =
     return path
 
 
+def tiny_llama_config(vocab_size: int, **overrides):
+    """The tests' tiny Llama: 2 layers, hidden 32, grouped-query attention (4 heads, 2 key/value heads)."""
+    from transformers import LlamaConfig
+
+    shape = dict(
+        hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2
+    )
+    return LlamaConfig(vocab_size=vocab_size, **{**shape, **overrides})
+
+
 def build_tiny_bert(folder: Path, vocab: list[str], max_length: int = 128) -> Path:
     """A randomly initialised (seed 0) 2-layer BERT (hidden 32) with the word-level ``vocab``, saved as safetensors
     with its tokenizer in ``folder``."""

@@ -17,10 +17,10 @@ from transformers import (
     DistilBertForSequenceClassification,
     GPT2Config,
     GPT2ForSequenceClassification,
-    LlamaConfig,
     LlamaForSequenceClassification,
 )
 
+from tests.conftest import tiny_llama_config
 from tlsuite_core.training.adapters import (
     ADAPTER_CONFIG,
     ADAPTER_FILE,
@@ -50,15 +50,7 @@ def distilbert(seed: int = 0) -> nn.Module:
 
 def llama(seed: int = 0) -> nn.Module:
     torch.manual_seed(seed)
-    config = LlamaConfig(
-        vocab_size=99,
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        pad_token_id=0,
-    )
+    config = tiny_llama_config(99, pad_token_id=0)
     return LlamaForSequenceClassification(config).eval()
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.conftest import VOCAB
+from tests.conftest import VOCAB, tiny_llama_config
 from tlsuite_core.apps import AppSpec
 
 WORDS = [f"w{i}" for i in range(20)]
@@ -34,7 +34,6 @@ def _build(kind: str, folder: Path) -> Path:
         BartForConditionalGeneration,
         BertConfig,
         BertModel,
-        LlamaConfig,
         LlamaForCausalLM,
         MarianConfig,
         MarianMTModel,
@@ -99,13 +98,8 @@ def _build(kind: str, folder: Path) -> Path:
         )
     else:
         model = LlamaForCausalLM(
-            LlamaConfig(
-                vocab_size=v,
-                hidden_size=32,
-                intermediate_size=64,
-                num_hidden_layers=2,
-                num_attention_heads=4,
-                num_key_value_heads=2,
+            tiny_llama_config(
+                v,
                 max_position_embeddings=128,
                 **{k: ids[k] for k in ("pad_token_id", "eos_token_id", "bos_token_id")},
             )

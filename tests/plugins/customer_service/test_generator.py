@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+from tests.conftest import tiny_llama_config
 from tests.plugins.customer_service.cs_support import ANSWERS, TRAIN_OPTIONS, VOCAB, build_tiny_bert, make_rows
 
 
@@ -72,7 +73,7 @@ def test_train_generator_without_replies_fails_before_training(cli, tmp_path):
 def build_tiny_decoder(folder):
     """A tiny Llama with the test vocabulary and a chat template (a stand-in for smollm2-135m)."""
     import torch
-    from transformers import BertTokenizerFast, LlamaConfig, LlamaForCausalLM
+    from transformers import BertTokenizerFast, LlamaForCausalLM
 
     folder.mkdir(parents=True, exist_ok=True)
     words = VOCAB + [w for w in "customer message slots retrieved answer write reply i have cancelled".split()]
@@ -80,13 +81,8 @@ def build_tiny_decoder(folder):
     tok.chat_template = "{% for m in messages %}[CLS] {{ m['content'] }} [SEP]{% endfor %}"
     tok.save_pretrained(folder)
     torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=len(tok),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
+    config = tiny_llama_config(
+        len(tok),
         max_position_embeddings=512,
         pad_token_id=tok.pad_token_id,
         eos_token_id=tok.sep_token_id,

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from tlsuite_smollm2 import gguf as tg
 
+from tests.conftest import tiny_llama_config
 from tlsuite_core.errors import ModelError
 from tlsuite_core.plugins import PluginHost
 
@@ -59,16 +60,11 @@ def llama_cpp_permute(weights: np.ndarray, n_head: int) -> np.ndarray:
 def write_tiny_llama_gguf(path: Path, *, tie: bool = True, seed: int = 0):
     """A 2-layer Llama (hidden 32, GQA 4/2 heads) written as a llama-architecture GGUF; returns the HF model."""
     import gguf
-    from transformers import LlamaConfig, LlamaForCausalLM
+    from transformers import LlamaForCausalLM
 
     tokens, types = byte_level_vocab()
-    config = LlamaConfig(
-        vocab_size=len(tokens),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
+    config = tiny_llama_config(
+        len(tokens),
         max_position_embeddings=128,
         rms_norm_eps=1e-5,
         tie_word_embeddings=tie,
