@@ -46,14 +46,11 @@ class AppSpec:
 
         Raises :class:`~tlsuite_core.errors.ConfigError` naming the file and the key on an unknown or missing key.
         """
-        import yaml
-
         from .errors import ConfigError
+        from .files import read_yaml_mapping
 
         path = Path(path)
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        if not isinstance(data, dict):
-            raise ConfigError(f"{path}: an app manifest must be a mapping of AppSpec fields")
+        data = read_yaml_mapping(path, "app manifest", "a mapping of AppSpec fields")
         known = {f.name for f in fields(cls)}
         for key in data:
             if key not in known:
