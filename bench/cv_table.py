@@ -4,11 +4,15 @@ FPB 50agree (``50agree_train.csv``), 5 folds x 3 seeds, the same folds for every
 is one cross-validation folder under ``bench/out/cv/<name>`` (:class:`tlsuite_core.training.cv.CrossValidation`),
 each fold/seed an ordinary run that trains without a dev set and is scored on its held-out fold (last checkpoint,
 averaged checkpoints, every checkpoint, seed ensembles). Units run interleaved (seed, fold, configuration), so at
-any point the configurations have the same fold/seed units done and compare pairwise. The dev set is never read.
+any point the configurations have the same fold/seed units done and compare pairwise. The dev set is not read
+until ``--score-dev``: once the table is complete, the selected configuration scores it once.
 
     python bench/cv_table.py                                   # plain,defaults -> bench/results/cv-fpb50.json
     python bench/cv_table.py --configs plain,defaults,lr1e-4   # more configurations (see CONFIGS)
     python bench/cv_table.py --summary-only                    # rewrite the summary from what is scored
+    python bench/cv_table.py --summary-only --score-dev        # then the dev split, once -> cv-fpb50-dev.json
+    python bench/cv_table.py --configs defaults --keep-models  # keep the units' models: the teachers of
+    python bench/cv_table.py --configs defaults-distill        # ... the defaults distilled from each fold's seeds
 
 Run it in the background, nice'd, one thread (``--threads 1``, the default); kill it at any time and run the same
 command again to go on.
@@ -50,12 +54,21 @@ CONFIGS: dict[str, dict] = {
     "defaults-nollrd": {"layer_lr_decay": 1.0, "head_lr_scale": 1.0},
     "defaults-nosmooth": {"label_smoothing": 0.0},
     "defaults-warmup0": {"warmup": 0.0},
+    # the shipped defaults distilled from the seed ensemble of the same fold: the teachers are the units of the
+    # 'defaults' cross-validation kept with --keep-models (TEACHERS is replaced by its folder)
+    "defaults-distill": {"distill_from": ["TEACHERS"]},
 }
 #: name -> (app, training split); folds are cut from it, the dev split is never read here
 DATASETS = {
     "fpb50": ("finance-monitor", DATA / "financial_phrasebank" / "50agree_train.csv"),
     "banking77": ("customer-service", DATA / "banking77" / "train_minus_dev.csv"),
     "conll": ("ner", DATA / "conll2003" / "train.txt"),
+}
+#: the dev split each dataset's selected configuration is scored on once (--score-dev), after the table
+DEV = {
+    "fpb50": DATA / "financial_phrasebank" / "50agree_dev.csv",
+    "banking77": DATA / "banking77" / "dev.csv",
+    "conll": DATA / "conll2003" / "valid.txt",
 }
 #: the two metrics each table shows (the first is the curve's)
 METRICS = {"fpb50": ("accuracy", "macro_f1"), "banking77": ("accuracy", "macro_f1"), "conll": ("f1", "precision")}
@@ -71,6 +84,18 @@ def main() -> int:
     ap.add_argument("--out", default=str(ROOT / "bench" / "out" / "cv"))
     ap.add_argument("--output", default=None, help="summary JSON (default bench/results/cv-<dataset>.json)")
     ap.add_argument("--summary-only", action="store_true")
+    ap.add_argument(
+        "--score-dev",
+        action="store_true",
+        help="after the table: select the configuration with the best mean held-out metric (last checkpoint, the "
+        "rule of train --cv), train it once on the whole training split (last checkpoint) and score the dev split "
+        "once -> bench/results/cv-<dataset>-dev.json",
+    )
+    ap.add_argument(
+        "--keep-models",
+        action="store_true",
+        help="keep each unit's final model (the teachers of a '-distill' configuration; about 90 MB per unit)",
+    )
     args = ap.parse_args()
     app_name, train = DATASETS[args.dataset]
     if not train.exists():
@@ -87,9 +112,17 @@ def main() -> int:
     cvs = {}
     for name in names:
         overrides = {**CONFIGS[name], "train": str(train), "threads": args.threads, "evals_per_epoch": 2}
+        if overrides.get("distill_from") == ["TEACHERS"]:
+            overrides["distill_from"] = [str(Path(args.out) / f"{args.dataset}-defaults")]
         config, _ = resolve_training_config(spec, config_file=None, overrides=overrides, resume=None)
         cvs[name] = CrossValidation(
-            spec, config, host.registry, Path(args.out) / f"{args.dataset}-{name}", k=args.folds, seeds=args.seeds
+            spec,
+            config,
+            host.registry,
+            Path(args.out) / f"{args.dataset}-{name}",
+            k=args.folds,
+            seeds=args.seeds,
+            keep_models=args.keep_models,
         )
     output = Path(args.output or ROOT / "bench" / "results" / f"cv-{args.dataset}.json")
     if not args.summary_only:
@@ -108,7 +141,40 @@ def main() -> int:
             write(output, args, cvs, paired_difference)
     write(output, args, cvs, paired_difference)
     print(f"written {output}")
+    if args.score_dev:
+        score_dev(args, spec, cvs, host.registry, output)
     return 0
+
+
+def score_dev(args: argparse.Namespace, spec: object, cvs: dict, registry: object, output: Path) -> None:
+    """The dev split scored once by the selected configuration (``tlsuite_core.training.cv.score_dev_once``: trained
+    on the whole training split, last checkpoint; ``bench/out/cv/<dataset>-<name>/final``)."""
+    from tlsuite_core.training.cv import score_dev_once, select_configuration
+
+    metric = METRICS[args.dataset][0]
+    summaries = {name: cv.write_summary() for name, cv in cvs.items()}
+    incomplete = [name for name, s in summaries.items() if len(s["runs"]) < len(cvs[name].units())]
+    if incomplete:
+        raise SystemExit(f"--score-dev waits for the whole table: {', '.join(incomplete)} not complete")
+    chosen = select_configuration(summaries, metric, lower=False)
+    cv = cvs[chosen]
+    config = cv.config.updated(dev=str(DEV[args.dataset]), seed=args.seeds[0])
+    config.extra = dict(cv.config.extra)
+    dev = score_dev_once(spec, config, registry, cv.folder, cv.console)
+    result = {
+        "command": "python bench/cv_table.py " + " ".join(sys.argv[1:]),
+        "dataset": args.dataset,
+        "selected": chosen,
+        "selection_rule": f"best mean held-out {metric} of the last checkpoint over {args.folds} folds x "
+        f"{len(args.seeds)} seeds, among {', '.join(cvs)}",
+        "cv_means": {name: s["variants"]["last"][metric]["mean"] for name, s in summaries.items()},
+        "dev_split": str(DEV[args.dataset]),
+        "dev": dev,
+    }
+    path = output.with_name(output.stem + "-dev.json")
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"dev scored once by {chosen}: " + ", ".join(f"{k} {dev[k]:.4f}" for k in METRICS[args.dataset] if k in dev))
+    print(f"written {path}")
 
 
 def write(output: Path, args: argparse.Namespace, cvs: dict, paired_difference) -> None:
@@ -137,6 +203,16 @@ def write(output: Path, args: argparse.Namespace, cvs: dict, paired_difference) 
                 for variant in s["per_run"]
                 if variant in ("last", "avg-last-2", "swa")
             }
+    # the levers: one change to the shipped defaults, paired with the defaults' last checkpoint on the same units
+    result["paired_vs_defaults"] = {}
+    if "defaults" in summaries and summaries["defaults"]["per_run"]:
+        base = summaries["defaults"]["per_run"]["last"]
+        for name, s in summaries.items():
+            last = s["per_run"].get("last", {})
+            if name.startswith("defaults-") and last:
+                result["paired_vs_defaults"][name] = {
+                    key: paired_difference(last[key], base[key]) for key in METRICS[args.dataset] if key in last
+                }
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(result, indent=2) + "\n")
     output.with_suffix(".md").write_text(markdown(result), encoding="utf-8")
@@ -170,6 +246,16 @@ def markdown(result: dict) -> str:
                 f"{_cell(v.get('ece'))} | {n} | {_cell(paired.get(a))} | {_cell(paired.get(b))} |"
             )
     lines.append("")
+    levers = result.get("paired_vs_defaults") or {}
+    if levers:
+        lines += [
+            f"| lever (one change to the defaults; last checkpoint) | n | paired Δ {a} vs defaults | paired Δ {b} |",
+            "|---|---|---|---|",
+        ]
+        for name, paired in levers.items():
+            n = (paired.get(a) or {}).get("n", 0)
+            lines.append(f"| {name} | {n} | {_cell(paired.get(a))} | {_cell(paired.get(b))} |")
+        lines.append("")
     for name, c in result["configs"].items():
         curve = ", ".join(f"{row[a]:.4f}" for row in c["curve"])
         minutes = (c["train_seconds"].get("mean") or 0) / 60

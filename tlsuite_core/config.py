@@ -682,6 +682,30 @@ class TrainConfig:
         ge=0,
         help="Re-initialise the top N transformer layers (and the pooler) before fine-tuning.",
     )
+    distill_from: list[str] | None = option(
+        None,
+        panel="Regularisation",
+        commands=LABELLED,
+        help="Knowledge distillation: comma-separated completed runs of the app (e.g. the seeds of an ensemble) whose "
+        "mean class probabilities at --distill-temperature the model also learns; under --cv a cross-validation "
+        "folder kept with --cv-keep-models (each fold learns from its own fold's runs).",
+        unset="none",
+    )
+    distill_alpha: float = option(
+        0.5,
+        panel="Regularisation",
+        commands=LABELLED,
+        ge=0,
+        le=1,
+        help="--distill-from: the loss is (1 - alpha) x the labels' cross-entropy + alpha x T^2 x KL(teachers || model).",
+    )
+    distill_temperature: float = option(
+        2.0,
+        panel="Regularisation",
+        commands=LABELLED,
+        gt=0,
+        help="--distill-from: softmax temperature T of both sides.",
+    )
     frozen: FrozenSettings = field(default_factory=FrozenSettings)
     oversample: bool = option(
         False,
@@ -783,6 +807,8 @@ class TrainConfig:
             problems.append("save_steps must be a multiple of eval_steps")
         if self.frozen.cache_features and self.strategy != "frozen":
             problems.append("cache_features needs strategy frozen (only a frozen backbone has fixed features)")
+        if self.frozen.cache_features and self.distill_from:
+            problems.append("cache_features does not combine with distill_from (the loss needs the teachers' targets)")
         if self.frozen.cache_features and self.fgm_epsilon:
             problems.append("cache_features does not combine with fgm (the perturbed embeddings change the features)")
         if self.final_fit and self.early_stopping:

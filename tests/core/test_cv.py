@@ -108,7 +108,9 @@ def test_an_interrupted_fold_resumes_from_its_last_checkpoint(tmp_path, tiny_mod
     from tlsuite_core.plugins import get_host
 
     spec, config = base_config(tiny_model, tiny_data, tmp_path, max_steps=4)
-    cv = CrossValidation(spec, config, get_host().registry, tmp_path / "cv", k=2, seeds=[1], keep_models=True)
+    cv = CrossValidation(
+        spec, config, get_host().registry, tmp_path / "cv", k=2, seeds=[1], keep_checkpoints=True, keep_models=True
+    )
     first = cv.run_unit(0, 1)
     run = cv.unit_path(0, 1)
     record = json.loads((run / "run.json").read_text())

@@ -64,6 +64,14 @@ class RunOptions:
         commands=(TRAIN, COMPARE),
         help="Comma-separated seeds each fold trains with under --cv (default: --seed).",
     )
+    cv_keep_models: bool = option(
+        False,
+        flags=("--cv-keep-models",),
+        panel="Cross-validation",
+        commands=(TRAIN, COMPARE),
+        help="Under --cv: keep each fold/seed run's final model (about one model folder each), e.g. as the "
+        "teachers of a later --cv run with --distill-from THIS_CV_FOLDER.",
+    )
     strategies: Optional[str] = option(
         None,
         panel="Compare",
@@ -448,6 +456,7 @@ def _cross_validate(
         console=err,
         registry=get_host().registry,
         strategies=strategies,
+        keep_models=options.cv_keep_models,
     )
     err.print((folder / "cv-report.md").read_text(encoding="utf-8"))
     typer.echo(str(folder))

@@ -170,6 +170,14 @@ class Task:
         selected model's final evaluation always scores the whole dev set."""
         return dataset
 
+    def soft_targets(self, model: Any, tokenizer: Any, data: Any, *, max_length: int, temperature: float) -> Any:
+        """A trained model's class probabilities at ``temperature`` for each training example, as the student sees
+        it (cut at ``max_length``): an array of shape (examples, labels) in the model's label order, the targets of
+        ``--distill-from``. Tasks without per-example class probabilities raise ``ConfigError``."""
+        from ..errors import ConfigError
+
+        raise ConfigError(f"--distill-from: the {self.name} task has no per-example class probabilities to learn")
+
     def example_classes(self, dataset: Any, labels: Sequence[str]) -> list[int]:
         """One class id per encoded example, for ``--oversample`` (which repeats examples of rare classes)."""
         raise NotImplementedError

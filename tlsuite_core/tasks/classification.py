@@ -107,6 +107,13 @@ class SequenceClassification(Task):
         top = Counter(train.labels).most_common(1)[0][0]
         return self.final_metrics([ids[label] for label in data.labels], [ids[top]] * len(data), labels)
 
+    def soft_targets(
+        self, model: Any, tokenizer: Any, data: LabelledData, *, max_length: int, temperature: float
+    ) -> Any:
+        return classify(
+            model, tokenizer, data.texts, max_length=max_length, long_texts="truncate", temperature=temperature
+        ).probs
+
     def example_classes(self, dataset: Any, labels: Sequence[str]) -> list[int]:
         return list(dataset["labels"])
 
@@ -247,11 +254,13 @@ def classify(
     window_aggregation: str = "mean",
     window_stride: int | None = None,
     score: Callable[[list[list[int]]], np.ndarray] | None = None,
+    temperature: float = 1.0,
 ) -> Scored:
     """Class probabilities for ``texts``; a text longer than ``max_length`` tokens is windowed or cut.
 
     The windows are built from token ids, then scored in one call of ``score`` (ids -> probabilities; default: the
     PyTorch model, batches sorted by length and padded per batch) and aggregated per text (``mean`` / ``max``).
+    ``temperature``: the PyTorch model's logits are divided by it before the softmax (distillation targets).
     """
     limit = max_length or min(getattr(tokenizer, "model_max_length", 512) or 512, 512)
     wrap, specials = _special_tokens(tokenizer)
@@ -263,7 +272,7 @@ def classify(
         limit=limit,
         wrap=wrap,
         specials=specials,
-        score=score or _torch_scorer(model, tokenizer, batch_size, device),
+        score=score or _torch_scorer(model, tokenizer, batch_size, device, temperature),
         n_labels=model.config.num_labels,
         long_texts=long_texts,
         window_aggregation=window_aggregation,
@@ -281,7 +290,9 @@ def _special_tokens(tokenizer: Any) -> tuple[Callable[[list[int]], list[int]], i
     return (lambda ids: prefix + ids + suffix), len(prefix) + len(suffix)
 
 
-def _torch_scorer(model: Any, tokenizer: Any, batch_size: int, device: Any) -> Callable[[list[list[int]]], np.ndarray]:
+def _torch_scorer(
+    model: Any, tokenizer: Any, batch_size: int, device: Any, temperature: float = 1.0
+) -> Callable[[list[list[int]]], np.ndarray]:
     def score(ids: list[list[int]]) -> np.ndarray:
         import torch
 
@@ -293,7 +304,7 @@ def _torch_scorer(model: Any, tokenizer: Any, batch_size: int, device: Any) -> C
                 ids, None, pad_id=pad_id, batch_size=batch_size, device=device or next(model.parameters()).device
             )
             for idx, _, batch in batches:
-                out[idx] = torch.softmax(model(**batch).logits.float(), dim=-1).cpu().numpy()
+                out[idx] = torch.softmax(model(**batch).logits.float() / temperature, dim=-1).cpu().numpy()
         return out
 
     return score

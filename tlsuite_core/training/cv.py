@@ -40,6 +40,7 @@ from ..data import LabelledData, fingerprint
 from ..errors import ConfigError
 from ..registry import Registry
 from .averaging import checkpoints_of, load_averaged, pick_checkpoints
+from .distillation import fold_teachers, is_cv_folder
 from .runs import RunFolder, read_json, write_json
 
 __all__ = [
@@ -49,6 +50,7 @@ __all__ = [
     "parse_seeds",
     "run_cv",
     "score_dev_once",
+    "select_configuration",
     "stratified_folds",
     "summarize_scores",
 ]
@@ -111,7 +113,9 @@ class CrossValidation:
 
     ``config``: the resolved configuration (``config.train`` names the training data; ``config.dev`` is not
     used: the dev set is scored once, by the selected configuration, outside the cross-validation);
-    ``folder``: where the runs and the summary go; ``average_k``: the ``avg-last-k`` variant's k.
+    ``folder``: where the runs and the summary go; ``average_k``: the ``avg-last-k`` variant's k. Once a unit is
+    scored its checkpoints and final model are deleted, unless ``keep_checkpoints`` / ``keep_models`` (the final
+    model: the teachers of a cross-validation with ``--distill-from`` this folder).
     """
 
     app: AppSpec
@@ -124,6 +128,7 @@ class CrossValidation:
     average_k: int = 2
     console: Any = None
     keep_models: bool = False
+    keep_checkpoints: bool = False
     data: Any = field(init=False, default=None)
     folds: list[list[int]] = field(init=False, default_factory=list)
 
@@ -220,8 +225,9 @@ class CrossValidation:
             )
         scores = self.score(path, held)
         write_json(scores_path, scores)
-        if not self.keep_models:
+        if not self.keep_checkpoints:
             shutil.rmtree(path / "checkpoints", ignore_errors=True)
+        if not self.keep_models:
             shutil.rmtree(path / "model", ignore_errors=True)
         return scores
 
@@ -231,6 +237,13 @@ class CrossValidation:
         config.name = f"fold{fold + 1}-seed{seed}"
         config.keep_checkpoints, config.save_total_limit = True, 10_000
         config.export_onnx = False  # a fold's model is scored here and then deleted
+        if config.distill_from and len(config.distill_from) == 1 and is_cv_folder(config.distill_from[0]):
+            config.distill_from = fold_teachers(config.distill_from[0], fold, self._plan())
+        elif config.distill_from:
+            raise ConfigError(
+                "--distill-from under --cv: name one cross-validation folder of the same folds (run with "
+                "--cv-keep-models), not runs trained on every fold (they have seen the held-out examples)"
+            )
         return config
 
     def run(self, progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
@@ -462,11 +475,13 @@ def run_cv(
     console: Any,
     registry: Registry,
     strategies: Sequence[str] | None = None,
+    keep_models: bool = False,
 ) -> Path:
     """``train --cv K`` (one configuration) or ``compare --cv K`` (one per strategy): the cross-validation table,
     the configuration with the best mean ``--metric`` (last checkpoint) selected, then, with a dev set, that
     configuration trained once on the whole training data (a fixed schedule: its last checkpoint) and the dev set
-    scored once. Writes ``cv-report.json`` / ``cv-report.md`` in the folder and returns it."""
+    scored once. Writes ``cv-report.json`` / ``cv-report.md`` in the folder and returns it. ``keep_models``: keep
+    each fold/seed run's final model (``--cv-keep-models``: the teachers of a later ``--distill-from`` under --cv)."""
     from datetime import datetime
 
     from .engine import resolve_training_config
@@ -479,11 +494,13 @@ def run_cv(
     for label in labels:
         config = base.updated(strategy=label) if strategies else copy.deepcopy(base)
         config.extra = dict(base.extra)
-        cv = CrossValidation(spec, config, registry, folder / label, k=k, seeds=seeds, console=console)
+        cv = CrossValidation(
+            spec, config, registry, folder / label, k=k, seeds=seeds, console=console, keep_models=keep_models
+        )
         summaries[label] = cv.run()
         console.print(markdown_table(summaries[label]))
     lower = registry.task(spec.task).lower_is_better(base.metric)
-    chosen = _select(summaries, base.metric, lower)
+    chosen = select_configuration(summaries, base.metric, lower)
     report: dict[str, Any] = {
         "app": spec.name,
         "k": k,
@@ -494,7 +511,13 @@ def run_cv(
         "table": {label: s["variants"] for label, s in summaries.items()},
         "dev": None,
     }
-    if base.dev is not None:
+    per_fold_teachers = bool(base.distill_from) and is_cv_folder(base.distill_from[0])
+    if base.dev is not None and per_fold_teachers:
+        report["dev_note"] = (
+            "dev not scored: the teachers of --distill-from are per fold; train teachers on the whole training data "
+            "and run train --distill-from THEM to score the distilled configuration on dev"
+        )
+    elif base.dev is not None:
         config = base.updated(strategy=chosen) if strategies else copy.deepcopy(base)
         config.extra = dict(base.extra)
         report["dev"] = score_dev_once(spec, config, registry, folder, console)
@@ -503,7 +526,10 @@ def run_cv(
     return folder
 
 
-def _select(summaries: dict[str, dict[str, Any]], metric: str, lower: bool) -> str:
+def select_configuration(summaries: dict[str, dict[str, Any]], metric: str, lower: bool) -> str:
+    """The configuration (a key of ``summaries``, each a :meth:`CrossValidation.write_summary`) with the best mean
+    held-out ``metric`` of its last checkpoint: the selection rule of ``train --cv`` and ``compare --cv``."""
+
     def key(label: str) -> float:
         mean = summaries[label]["variants"].get("last", {}).get(metric, {}).get("mean")
         return math.inf if mean is None else (mean if lower else -mean)
@@ -549,5 +575,5 @@ def report_markdown(report: dict[str, Any]) -> str:
         shown = ", ".join(f"{k} {v:.4f}" for k, v in dev.items() if isinstance(v, float))
         lines += [f"dev, scored once by the selected configuration (last checkpoint): {shown}", ""]
     else:
-        lines += ["no dev set given: nothing scored outside the cross-validation", ""]
+        lines += [report.get("dev_note") or "no dev set given: nothing scored outside the cross-validation", ""]
     return "\n".join(lines)

@@ -372,6 +372,11 @@ def build_model(plan: TrainingPlan) -> None:
                 f"[yellow]note:[/] {plan.truncated[split_name]} of {len(data)} {split_name} texts are longer than "
                 f"--max-length {config.max_length} tokens and were truncated"
             )
+    if config.distill_from:
+        from .distillation import add_teacher_targets
+
+        plan.train_ds, distillation = add_teacher_targets(task, plan.train_ds, plan.train_data, labels, config, console)
+        plan.run.update(distillation=distillation)
     if plan.dev_ds is not None:
         plan.dev_ds = task.prepare_evaluation(plan.dev_ds, plan.tokenizer, config.seed)
     if config.oversample:
@@ -445,6 +450,8 @@ def build_trainer(plan: TrainingPlan) -> None:
             fgm_epsilon=config.fgm_epsilon,
             shift_labels=task.shifts_labels,
             rdrop_alpha=config.rdrop_alpha,
+            distill_alpha=config.distill_alpha if config.distill_from else 0.0,
+            distill_temperature=config.distill_temperature,
         ),
     )
     plan.trainer.remove_callback(PrinterCallback)

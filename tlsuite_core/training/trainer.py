@@ -6,7 +6,9 @@ override                    concern
 ``compute_loss``            the loss: class-weighted and/or label-smoothed cross-entropy computed here (Trainer's
                             label smoother cannot read prompt-learning PEFT models), else the model's own; one
                             micro-batch mean either way, so gradient accumulation divides it (``loss_is_scaled_for_ga``);
-                            R-Drop (``rdrop_alpha``) adds a second dropout pass and the two passes' symmetric KL
+                            R-Drop (``rdrop_alpha``) adds a second dropout pass and the two passes' symmetric KL;
+                            distillation (``distill_alpha``) mixes in the KL to the teachers' probabilities
+``_set_signature_columns..  the teachers' column reaches ``compute_loss`` (the model's forward does not take it)
 ``training_step``           FGM adversarial training on the word-embedding output (``fgm_epsilon``)
 ``create_optimizer``        layer-wise learning rates (``layer_lr_decay``, ``head_lr_scale``; :mod:`.optim`)
 ``_get_eval_sampler``       evaluation order: sequential for tasks whose metrics read the dataset's own columns
@@ -26,6 +28,7 @@ from typing import Any
 import torch
 from transformers import Trainer
 
+from .distillation import TEACHER_COLUMN
 from .saving import write_training_args
 
 
@@ -41,6 +44,9 @@ class Levers:
         shift_labels: the loss predicts the next token (decoder-only language models).
         rdrop_alpha: R-Drop weight (0: off): the batch goes through the model twice (two dropout masks); the loss is
             the mean of the two cross-entropies plus ``rdrop_alpha`` x the mean of KL(p1||p2) and KL(p2||p1).
+        distill_alpha / distill_temperature: knowledge distillation (alpha 0: off) from the training set's
+            ``teacher_probs`` column (:mod:`.distillation`): (1 - alpha) x the loss above + alpha x T^2 x
+            KL(teachers || softmax(logits / T)).
     """
 
     class_weights: Any = None
@@ -50,6 +56,8 @@ class Levers:
     fgm_epsilon: float = 0.0
     shift_labels: bool = False
     rdrop_alpha: float = 0.0
+    distill_alpha: float = 0.0
+    distill_temperature: float = 1.0
 
 
 class TlsTrainer(Trainer):
@@ -70,7 +78,29 @@ class TlsTrainer(Trainer):
         self, model: Any, inputs: Any, return_outputs: bool = False, num_items_in_batch: Any = None
     ) -> Any:
         """Cross-entropy with class weights and/or label smoothing computed here; otherwise the model's own loss.
-        Both are the mean over the micro-batch (``num_items_in_batch`` is not used: see ``loss_is_scaled_for_ga``)."""
+        Both are the mean over the micro-batch (``num_items_in_batch`` is not used: see ``loss_is_scaled_for_ga``).
+        With the teachers' probabilities in the batch (training only), mixed with the distillation term."""
+        teacher = None
+        if TEACHER_COLUMN in inputs:
+            inputs = dict(inputs)
+            teacher = inputs.pop(TEACHER_COLUMN)
+        if teacher is None or not self.levers.distill_alpha or not model.training:
+            return self._label_loss(model, inputs, return_outputs)
+        loss, outputs = self._label_loss(model, inputs, True)
+        t, alpha = self.levers.distill_temperature, self.levers.distill_alpha
+        log_student = torch.log_softmax(outputs.logits.float() / t, dim=-1)
+        target = teacher.to(log_student.device, torch.float32)
+        kl = torch.nn.functional.kl_div(log_student, target, reduction="batchmean") * t * t
+        loss = (1 - alpha) * loss + alpha * kl
+        return (loss, outputs) if return_outputs else loss
+
+    def _set_signature_columns_if_needed(self) -> None:
+        super()._set_signature_columns_if_needed()
+        if TEACHER_COLUMN not in self._signature_columns:
+            self._signature_columns.append(TEACHER_COLUMN)
+
+    def _label_loss(self, model: Any, inputs: Any, return_outputs: bool) -> Any:
+        """The loss against the labels (see :meth:`compute_loss`)."""
         smoothing = self.args.label_smoothing_factor
         if self.levers.rdrop_alpha and model.training and "labels" in inputs:
             return self._rdrop_loss(model, inputs, return_outputs)
