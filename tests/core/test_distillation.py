@@ -114,6 +114,17 @@ def test_a_teacher_with_other_labels_is_refused_before_training(tiny_model, tiny
     spec, config = base_config(tiny_model, tiny_data, tmp_path, max_steps=2, distill_from=[str(teacher)])
     with pytest.raises(ConfigError, match=r"its labels \(up, flat, down\) are not this run's"):
         train(spec, config)
+    assert [p.name for p in (tmp_path / "runs" / "finance-monitor").iterdir()] == ["teacher"]  # nothing written
+
+
+def test_a_task_without_class_probabilities_refuses_before_any_run_folder(ner_model, ner_data, tmp_path, cli):
+    result = cli(
+        "ner", "train", "--model", ner_model, "--train", ner_data["train"], "--distill-from", tmp_path / "some-run",
+        "--runs-dir", tmp_path / "runs",
+    )  # fmt: skip
+    assert result.exit_code == 2
+    assert "the token-classification task has no per-example class probabilities" in result.stderr
+    assert "Traceback" not in result.output and not (tmp_path / "runs").exists()
 
 
 def test_tasks_without_class_probabilities_refuse_distillation():

@@ -27,7 +27,7 @@ import numpy as np
 from ..errors import ConfigError
 from .runs import read_json
 
-__all__ = ["TEACHER_COLUMN", "add_teacher_targets", "fold_teachers", "is_cv_folder", "teacher_runs"]
+__all__ = ["TEACHER_COLUMN", "add_teacher_targets", "check_teachers", "fold_teachers", "is_cv_folder", "teacher_runs"]
 
 #: the training-set column that carries the teachers' mean probabilities (read by TlsTrainer.compute_loss)
 TEACHER_COLUMN = "teacher_probs"
@@ -56,6 +56,23 @@ def teacher_runs(references: Sequence[str]) -> list[Path]:
         runs.append(path)
     if not runs:
         raise ConfigError("--distill-from: name at least one run folder")
+    return runs
+
+
+def check_teachers(task: Any, references: Sequence[str], labels: Sequence[str]) -> list[Path]:
+    """Before anything is written: the task can learn class probabilities and every teacher is a completed run
+    with this run's labels (:func:`add_teacher_targets` then scores with them)."""
+    from ..tasks.base import Task
+
+    if type(task).soft_targets is Task.soft_targets:
+        task.soft_targets(None, None, None, max_length=0, temperature=1.0)  # raises: the task's own message
+    runs = teacher_runs(references)
+    for path in runs:
+        theirs = [str(label) for label in read_json(path / "run.json").get("labels") or []]
+        if sorted(theirs) != sorted(labels):
+            raise ConfigError(
+                f"--distill-from {path}: its labels ({', '.join(theirs)}) are not this run's ({', '.join(labels)})"
+            )
     return runs
 
 
@@ -93,7 +110,7 @@ def add_teacher_targets(
     what to record in the run (teachers, alpha, temperature, the teachers' accuracy on the training data)."""
     from ..models import load_tokenizer, resolve_model
 
-    runs = teacher_runs(config.distill_from)
+    runs = check_teachers(task, config.distill_from, labels)
     start = time.perf_counter()
     console.print(
         f"distillation: {len(runs)} teacher run(s) score the {len(data)} training texts "
@@ -103,10 +120,6 @@ def add_teacher_targets(
     for path in runs:
         record = read_json(path / "run.json")
         theirs = [str(label) for label in record.get("labels") or []]
-        if sorted(theirs) != sorted(labels):
-            raise ConfigError(
-                f"--distill-from {path}: its labels ({', '.join(theirs)}) are not this run's ({', '.join(labels)})"
-            )
         resolved = resolve_model(str(path / "model"), aliases=task.aliases)
         model = task.load_trained(resolved)
         max_length = int((record.get("config") or {}).get("max_length") or config.max_length)

@@ -201,6 +201,10 @@ def load_data(plan: TrainingPlan, data: tuple[Any, Any] | None = None) -> None:
     )
     if continual is not None:
         continual.check_labels(labels)
+    if config.distill_from:  # the teachers score the data in build_model; a wrong one fails here, before the run
+        from .distillation import check_teachers
+
+        check_teachers(task, config.distill_from, labels)
     if dev_data is None and config.early_stopping:
         raise ConfigError("--early-stopping needs a dev set (--dev FILE)")
     known_metrics = task.metric_names(labels)
