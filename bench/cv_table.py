@@ -54,9 +54,11 @@ CONFIGS: dict[str, dict] = {
     "defaults-nollrd": {"layer_lr_decay": 1.0, "head_lr_scale": 1.0},
     "defaults-nosmooth": {"label_smoothing": 0.0},
     "defaults-warmup0": {"warmup": 0.0},
-    # the shipped defaults distilled from the seed ensemble of the same fold: the teachers are the units of the
-    # 'defaults' cross-validation kept with --keep-models (TEACHERS is replaced by its folder)
+    # the shipped defaults distilled from the seed ensemble of the same fold: the teachers are the kept models of
+    # the --teachers configuration's units (TEACHERS is replaced by its folder); 'teachers' is the defaults again,
+    # for datasets whose 'defaults' units were scored before their models were kept (always kept)
     "defaults-distill": {"distill_from": ["TEACHERS"]},
+    "teachers": {},
 }
 #: name -> (app, training split); folds are cut from it, the dev split is never read here
 DATASETS = {
@@ -84,6 +86,12 @@ def main() -> int:
     ap.add_argument("--out", default=str(ROOT / "bench" / "out" / "cv"))
     ap.add_argument("--output", default=None, help="summary JSON (default bench/results/cv-<dataset>.json)")
     ap.add_argument("--summary-only", action="store_true")
+    ap.add_argument(
+        "--teachers",
+        default="defaults",
+        help="the configuration whose kept unit models teach 'defaults-distill' (default: defaults; 'teachers' where "
+        "the defaults' models were not kept)",
+    )
     ap.add_argument(
         "--score-dev",
         action="store_true",
@@ -113,7 +121,7 @@ def main() -> int:
     for name in names:
         overrides = {**CONFIGS[name], "train": str(train), "threads": args.threads, "evals_per_epoch": 2}
         if overrides.get("distill_from") == ["TEACHERS"]:
-            overrides["distill_from"] = [str(Path(args.out) / f"{args.dataset}-defaults")]
+            overrides["distill_from"] = [str(Path(args.out) / f"{args.dataset}-{args.teachers}")]
         config, _ = resolve_training_config(spec, config_file=None, overrides=overrides, resume=None)
         cvs[name] = CrossValidation(
             spec,
@@ -122,7 +130,7 @@ def main() -> int:
             Path(args.out) / f"{args.dataset}-{name}",
             k=args.folds,
             seeds=args.seeds,
-            keep_models=args.keep_models,
+            keep_models=args.keep_models or name == "teachers",
         )
     output = Path(args.output or ROOT / "bench" / "results" / f"cv-{args.dataset}.json")
     if not args.summary_only:
