@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -166,9 +167,17 @@ def score_dev(args: argparse.Namespace, spec: object, cvs: dict, registry: objec
         raise SystemExit(f"--score-dev waits for the whole table: {', '.join(incomplete)} not complete")
     chosen = select_configuration(summaries, metric, lower=False)
     cv = cvs[chosen]
-    config = cv.config.updated(dev=str(DEV[args.dataset]), seed=args.seeds[0])
+    config = cv.config.updated(
+        dev=str(DEV[args.dataset]), seed=args.seeds[0], keep_checkpoints=True, save_total_limit=10_000
+    )
     config.extra = dict(cv.config.extra)
     dev = score_dev_once(spec, config, registry, cv.folder, cv.console)
+    # the same run's checkpoint averages on dev: the fixed-schedule variants the CV table chose between before the dev
+    # split was read (docs/results/cv.md, "Decisions"); the per-checkpoint curve is not reported
+    final = Path(dev["run"])
+    scored = cv.score(final, cv.task.load_data(str(DEV[args.dataset]), cv.config))
+    variants = {name: {k: v for k, v in m.items() if k != "checkpoints"} for name, m in scored["variants"].items()}
+    shutil.rmtree(final / "checkpoints", ignore_errors=True)
     result = {
         "command": "python bench/cv_table.py " + " ".join(sys.argv[1:]),
         "dataset": args.dataset,
@@ -178,10 +187,13 @@ def score_dev(args: argparse.Namespace, spec: object, cvs: dict, registry: objec
         "cv_means": {name: s["variants"]["last"][metric]["mean"] for name, s in summaries.items()},
         "dev_split": str(DEV[args.dataset]),
         "dev": dev,
+        "dev_variants": variants,
     }
     path = output.with_name(output.stem + "-dev.json")
     path.write_text(json.dumps(result, indent=2) + "\n")
     print(f"dev scored once by {chosen}: " + ", ".join(f"{k} {dev[k]:.4f}" for k in METRICS[args.dataset] if k in dev))
+    for name, m in variants.items():
+        print(f"  {name}: " + ", ".join(f"{k} {m[k]:.4f}" for k in (*METRICS[args.dataset], "ece") if k in m))
     print(f"written {path}")
 
 

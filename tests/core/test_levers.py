@@ -114,3 +114,18 @@ def test_compare_cv_selects_a_strategy_by_its_cv_mean(tiny_model, tiny_data, tmp
     assert report["selected"] == max(means, key=means.get)
     final = json.loads((tmp_path / "runs" / "finance-monitor" / "cmp" / "final" / "run.json").read_text())
     assert final["config"]["strategy"] == report["selected"] and report["dev"]["n"] == 30
+
+
+def test_averaging_keeps_older_checkpoints_as_weights_only(tmp_path):
+    from types import SimpleNamespace
+
+    from tlsuite_core.training.callbacks import SlimCheckpoints
+
+    files = ("model.safetensors", "trainer_state.json", "optimizer.pt", "scheduler.pt", "rng_state.pth")
+    for step in (2, 4):
+        (tmp_path / f"checkpoint-{step}").mkdir()
+        for name in files:
+            (tmp_path / f"checkpoint-{step}" / name).write_text("x")
+    SlimCheckpoints().on_save(SimpleNamespace(output_dir=str(tmp_path)), SimpleNamespace(global_step=4), None)
+    assert sorted(p.name for p in (tmp_path / "checkpoint-2").iterdir()) == ["model.safetensors", "trainer_state.json"]
+    assert sorted(p.name for p in (tmp_path / "checkpoint-4").iterdir()) == sorted(files)  # --resume reads it whole

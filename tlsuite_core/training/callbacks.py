@@ -126,6 +126,26 @@ class RunRecord(TrainerCallback):
         )
 
 
+class SlimCheckpoints(TrainerCallback):
+    """For checkpoint averaging: once a newer checkpoint exists, an older one keeps only what averaging reads (its
+    weights and trainer state), not its optimiser, scheduler and RNG states (two thirds of an AdamW checkpoint).
+    ``--resume`` always starts from the newest checkpoint, which stays whole."""
+
+    #: what resuming reads and averaging does not (Trainer's file names)
+    RESUME_ONLY = ("optimizer.pt", "scheduler.pt", "scaler.pt", "rng_state.pth")
+
+    def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        from pathlib import Path
+
+        newest = f"checkpoint-{state.global_step}"
+        for checkpoint in Path(args.output_dir).glob("checkpoint-*"):
+            if checkpoint.name == newest:
+                continue
+            for path in checkpoint.iterdir():
+                if path.name in self.RESUME_ONLY or path.name.startswith("rng_state_"):
+                    path.unlink()
+
+
 def current_rss_mb() -> float | None:
     """This process's resident set size now (Linux ``/proc``), in MiB; ``None`` where unavailable."""
     import os

@@ -169,6 +169,9 @@ def resolve_training_config(
     config = build_config({"model": app.default_model}, dict(app.defaults), file_layer, overrides)
     given = {k for layer in (file_layer or {}, overrides) for k, v in layer.items() if v is not None}
     apply_strategy_defaults(config, given)
+    if config.early_stopping and not given & {"select_checkpoint", "average_checkpoints"}:
+        # early stopping selects on dev: it keeps the best checkpoint, whatever fixed schedule the app ships
+        config.select_checkpoint, config.average_checkpoints = "best", "none"
     return config.validate(), None
 
 
@@ -406,7 +409,7 @@ def build_trainer(plan: TrainingPlan) -> None:
     from transformers import EarlyStoppingCallback, PrinterCallback
 
     from . import trainer as trainer_module
-    from .callbacks import MemoryMonitor, RichProgress, RunRecord, TimeBudget
+    from .callbacks import MemoryMonitor, RichProgress, RunRecord, SlimCheckpoints, TimeBudget
 
     config, task, labels, console = plan.config, plan.task, plan.labels, plan.console
     class_weights = None
@@ -436,6 +439,8 @@ def build_trainer(plan: TrainingPlan) -> None:
             )
     if config.early_stopping and plan.has_dev:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.early_stopping))
+    if config.average_checkpoints != "none" and not config.keep_checkpoints:
+        callbacks.append(SlimCheckpoints())  # averaging keeps many checkpoints: the older ones as weights only
     plan.trainer = trainer_module.TlsTrainer(
         model=plan.model,
         args=training_arguments(plan),
