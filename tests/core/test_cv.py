@@ -79,6 +79,12 @@ def test_cross_validation_scores_every_fold_and_seed_and_resumes(tmp_path, tiny_
     _, other = base_config(tiny_model, tiny_data, tmp_path, max_steps=6)
     with pytest.raises(ConfigError, match="another config"):
         CrossValidation(spec, other, registry, tmp_path / "cv", k=2, seeds=[1, 2])
+    # ... but not one that differs only in which checkpoint a run keeps: each unit keeps its last checkpoint as its
+    # model and scores every average itself
+    _, same = base_config(tiny_model, tiny_data, tmp_path, max_steps=4, average_checkpoints="last-k", average_k=3)
+    again = CrossValidation(spec, same, registry, tmp_path / "cv", k=2, seeds=[1, 2])
+    assert again._unit_config(0, 1).average_checkpoints == "none"
+    assert again._unit_config(0, 1).select_checkpoint == "last"
 
 
 @pytest.mark.slow

@@ -78,7 +78,9 @@ def test_final_fit_trains_on_train_and_dev_and_scores_nothing(tiny_model, tiny_d
     record = json.loads((result.path / "run.json").read_text())
     assert record["data"]["train"]["rows"] == 96 + 30
     assert record["data"]["dev"] is None
-    assert result.metrics["split"] is None and record["selection"] == {"checkpoint": "last"}
+    # finance-monitor's fixed schedule (swa: checkpoints at or after half of the last step), nothing scored on dev
+    selection = {"checkpoint": "swa", "averaged": ["checkpoint-4", "checkpoint-6"]}
+    assert result.metrics["split"] is None and record["selection"] == selection
 
 
 @pytest.mark.slow
@@ -94,7 +96,8 @@ def test_train_cv_reports_the_table_and_scores_dev_once(tiny_model, tiny_data, t
     report = json.loads((folder / "cv-report.json").read_text())
     assert report["k"] == 2 and report["seeds"] == [1, 2]
     assert report["table"]["full"]["last"]["accuracy"]["n"] == 4
-    assert report["dev"]["n"] == 30 and report["dev"]["model"] == "last checkpoint"
+    # finance-monitor's fixed schedule: the mean of the second half's checkpoints, nothing selected on dev
+    assert report["dev"]["n"] == 30 and report["dev"]["model"] == "mean of 2 checkpoints (swa)"
     assert "scored once" in (folder / "cv-report.md").read_text()
     bad = cli("finance-monitor", "train", "--cv", "1", "--model", tiny_model, "--train", tiny_data["train"])
     assert bad.exit_code == 2 and "at least 2 folds" in bad.stderr

@@ -56,6 +56,11 @@ __all__ = [
 ]
 
 
+#: options a fold/seed unit sets itself (every checkpoint kept, the last one as its model, each averaging scored):
+#: a configuration that differs only in them is the same cross-validation
+UNIT_DECIDES = ("select_checkpoint", "average_checkpoints", "average_k", "keep_checkpoints", "save_total_limit")
+
+
 def stratified_folds(strata: Sequence[Any] | None, n: int, k: int, seed: int = 13) -> list[list[int]]:
     """The held-out indices of each of ``k`` folds over ``n`` examples: each class (``strata``, one value per
     example; ``None``: one class) shuffled with ``seed`` and dealt round the folds, continuing where the previous
@@ -148,7 +153,7 @@ class CrossValidation:
     # -- the plan ----------------------------------------------------------------------------------------------
     def _plan(self) -> dict[str, Any]:
         config = self.config.to_dict()
-        for key in ("seed", "dev", "name", "runs_dir", "threads", "device"):
+        for key in ("seed", "dev", "name", "runs_dir", "threads", "device", *UNIT_DECIDES):
             config.pop(key, None)
         return {
             "app": self.app.name,
@@ -168,7 +173,8 @@ class CrossValidation:
             changed = [key for key in ("k", "split_seed", "data") if before.get(key) != plan.get(key)]
             # an option added since the folder was started counts as unchanged while it has its default value
             defaults = TrainConfig().to_dict()
-            old, new = before.get("config", {}), plan["config"]
+            old = {k: v for k, v in before.get("config", {}).items() if k not in UNIT_DECIDES}
+            new = plan["config"]
             if any(old.get(key, defaults.get(key)) != new.get(key) for key in set(old) | set(new)):
                 changed.append("config")
             if changed:
@@ -236,6 +242,8 @@ class CrossValidation:
         config.seed, config.dev, config.dev_split, config.early_stopping = seed, None, 0, 0
         config.name = f"fold{fold + 1}-seed{seed}"
         config.keep_checkpoints, config.save_total_limit = True, 10_000
+        # the unit's model/ is its last checkpoint; the averages are scored from the kept checkpoints
+        config.select_checkpoint, config.average_checkpoints = "last", "none"
         config.export_onnx = False  # a fold's model is scored here and then deleted
         if config.distill_from and len(config.distill_from) == 1 and is_cv_folder(config.distill_from[0]):
             config.distill_from = fold_teachers(config.distill_from[0], fold, self._plan())
@@ -538,8 +546,9 @@ def select_configuration(summaries: dict[str, dict[str, Any]], metric: str, lowe
 
 
 def score_dev_once(spec: AppSpec, config: TrainConfig, registry: Registry, folder: Path, console: Any) -> dict:
-    """The selected configuration trained on the whole training data with its last checkpoint kept (nothing is
-    selected on dev), and the dev set scored by it once (``<folder>/final``; a completed one is reused)."""
+    """The selected configuration trained on the whole training data on its fixed schedule (its last checkpoint, or
+    the checkpoint average it configures; nothing is selected on dev), and the dev set scored by it once
+    (``<folder>/final``; a completed one is reused)."""
     from .engine import train
 
     path = folder / "final"
@@ -573,7 +582,7 @@ def report_markdown(report: dict[str, Any]) -> str:
     dev = report.get("dev")
     if dev:
         shown = ", ".join(f"{k} {v:.4f}" for k, v in dev.items() if isinstance(v, float))
-        lines += [f"dev, scored once by the selected configuration (last checkpoint): {shown}", ""]
+        lines += [f"dev, scored once by the selected configuration ({dev.get('model')}): {shown}", ""]
     else:
         lines += [report.get("dev_note") or "no dev set given: nothing scored outside the cross-validation", ""]
     return "\n".join(lines)

@@ -169,7 +169,9 @@ def resolve_training_config(
     config = build_config({"model": app.default_model}, dict(app.defaults), file_layer, overrides)
     given = {k for layer in (file_layer or {}, overrides) for k, v in layer.items() if v is not None}
     apply_strategy_defaults(config, given)
-    if config.early_stopping and not given & {"select_checkpoint", "average_checkpoints"}:
+    if "select_checkpoint" in given and "average_checkpoints" not in given:
+        config.average_checkpoints = "none"  # the checkpoint asked for, not the average an app ships
+    elif config.early_stopping and not given & {"select_checkpoint", "average_checkpoints"}:
         # early stopping selects on dev: it keeps the best checkpoint, whatever fixed schedule the app ships
         config.select_checkpoint, config.average_checkpoints = "best", "none"
     return config.validate(), None
