@@ -487,8 +487,8 @@ def run_cv(
 ) -> Path:
     """``train --cv K`` (one configuration) or ``compare --cv K`` (one per strategy): the cross-validation table,
     the configuration with the best mean ``--metric`` (last checkpoint) selected, then, with a dev set, that
-    configuration trained once on the whole training data (a fixed schedule: its last checkpoint) and the dev set
-    scored once. Writes ``cv-report.json`` / ``cv-report.md`` in the folder and returns it. ``keep_models``: keep
+    configuration trained once on the whole training data (its fixed schedule: the last checkpoint, or the average
+    it configures) and the dev set scored once. Writes ``cv-report.json`` / ``cv-report.md`` in the folder and returns it. ``keep_models``: keep
     each fold/seed run's final model (``--cv-keep-models``: the teachers of a later ``--distill-from`` under --cv)."""
     from datetime import datetime
 
