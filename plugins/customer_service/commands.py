@@ -4,9 +4,7 @@ and ``calibrate``, ``evaluate-oos``, ``prepare-bitext``, ``answers``, ``train-re
 ``slots``, ``generator``, ``respond``, ``chat`` and ``report``. The CLI parses and prints; the work is in the modules beside this one."""
 # no `from __future__ import annotations`: Typer reads these annotations at runtime
 
-import contextlib
 import functools
-import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -359,13 +357,9 @@ def _with_generator(inner: Any) -> Any:
         examples = None
         if kwargs.get("train") and not kwargs.get("resume"):  # bad replies fail before the intents train
             examples = read_reply_examples(kwargs["train"], kwargs.get("format"), known_adapters(kwargs.get("format")))
-        printed = io.StringIO()
-        with contextlib.redirect_stdout(printed):
-            inner(**kwargs)
-        run = printed.getvalue().strip().splitlines()[-1]
+        run = inner(**kwargs)  # the core's train prints the run folder and returns it
         steps, base = wanted["generator_steps"], wanted["generator_model"]
-        add_generator(run, examples=examples, base=base, steps=steps, threads=kwargs.get("threads"))
-        typer.echo(run)
+        add_generator(str(run), examples=examples, base=base, steps=steps, threads=kwargs.get("threads"))
 
     return train
 

@@ -357,8 +357,9 @@ def _with_environment(overrides: dict[str, Any]) -> dict[str, Any]:
 
 def run_training(
     spec: AppSpec, options: RunOptions, *, task_options: type[TaskOptions] = TaskOptions, run_path: Path | None = None
-) -> None:
-    """Resolve the configuration (or the resumed run's), train (or search), and print the run folder on stdout."""
+) -> Path:
+    """Resolve the configuration (or the resumed run's), train (or search, or cross-validate), print the run (study,
+    cross-validation) folder on stdout and return it (a plugin that wraps ``train`` continues from it)."""
     from ..config import load_config_file
     from ..training.engine import resolve_training_config
     from ..training.engine import train as engine_train
@@ -383,10 +384,9 @@ def run_training(
         )
         err.print(f"[green]search completed[/] {result}")
         typer.echo(str(result))
-        return
+        return Path(result)
     if options.cv is not None:
-        _cross_validate(spec, options, overrides, strategies=None)
-        return
+        return _cross_validate(spec, options, overrides, strategies=None)
     cfg, resume_run = resolve_training_config(
         spec, config_file=options.config, overrides=overrides, resume=options.resume
     )
@@ -400,11 +400,12 @@ def run_training(
     )
     err.print(f"[green]completed[/] {result.path}")
     typer.echo(str(result.path))
+    return result.path
 
 
-def train(spec: AppSpec, task_options: type[TaskOptions], options: RunOptions) -> None:
+def train(spec: AppSpec, task_options: type[TaskOptions], options: RunOptions) -> Path:
     """Fine-tune a pretrained model on the app's training data; writes a run folder (model, metrics, report)."""
-    run_training(spec, options, task_options=task_options)
+    return run_training(spec, options, task_options=task_options)
 
 
 def compare(spec: AppSpec, task_options: type[TaskOptions], options: RunOptions) -> None:
@@ -440,7 +441,7 @@ def run_comparison(spec: AppSpec, options: RunOptions, *, task_options: type[Tas
 
 def _cross_validate(
     spec: AppSpec, options: RunOptions, overrides: dict[str, Any], *, strategies: Optional[Sequence[str]]
-) -> None:
+) -> Path:
     """``--cv K``: the cross-validation table (of one configuration, or of each strategy), the selection and the
     dev set scored once; prints the folder on stdout."""
     from ..training.cv import parse_seeds, run_cv
@@ -460,6 +461,7 @@ def _cross_validate(
     )
     err.print((folder / "cv-report.md").read_text(encoding="utf-8"))
     typer.echo(str(folder))
+    return folder
 
 
 # -- the commands that use a trained run -----------------------------------------------------------------------------
