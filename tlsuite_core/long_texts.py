@@ -1,6 +1,6 @@
 """Long texts over windows, for any backend: windows are built from token ids, scored in one call of a scorer
-(token ids in, class probabilities out) and aggregated per text. Light on purpose (numpy only): the ONNX Runtime
-path uses it without importing the tasks or PyTorch."""
+(token ids in, class probabilities out), optionally temperature-scaled, and aggregated per text. Light on purpose
+(numpy only): the ONNX Runtime path uses it without importing the tasks or PyTorch."""
 
 from __future__ import annotations
 
@@ -15,17 +15,56 @@ from .errors import ConfigError
 __all__ = [
     "INFERENCE_KEYS",
     "LONG_TEXTS",
+    "SCORES",
     "WINDOW_AGGREGATIONS",
     "Scored",
+    "run_temperature",
     "score_long_texts",
+    "score_temperature",
+    "tempered",
     "warn_empty",
     "window_token_ids",
 ]
 
 LONG_TEXTS = ("window", "truncate")
 WINDOW_AGGREGATIONS = ("mean", "max")
-#: the classification task options that decide how a run reads long texts (saved under a run's ``extra``)
-INFERENCE_KEYS = ("long_texts", "window_aggregation", "window_stride")
+SCORES = ("raw", "calibrated")
+#: the classification task options that decide how a run reads long texts and which probabilities it returns (saved
+#: under a run's ``extra``; ``predict`` / ``evaluate`` can override each)
+INFERENCE_KEYS = ("long_texts", "window_aggregation", "window_stride", "scores")
+
+
+def run_temperature(record: dict[str, Any]) -> float | None:
+    """The temperature a run fitted on its dev set at the end of training (``run.json`` -> ``metrics``), or None."""
+    value = (record.get("metrics") or {}).get("temperature")
+    return float(value) if value else None
+
+
+def score_temperature(scores: str, fitted: float | None) -> float:
+    """The temperature predicted probabilities are scaled with: 1 for ``raw`` scores; for ``calibrated`` ones the
+    run's temperature fitted on dev (``ConfigError`` when the run has none: it was trained without a dev set)."""
+    if scores not in SCORES:
+        raise ConfigError(f"scores {scores!r}: expected {' or '.join(SCORES)}")
+    if scores == "raw":
+        return 1.0
+    if not fitted:
+        raise ConfigError(
+            "--scores calibrated: this run has no temperature fitted on dev (it was trained without --dev); "
+            "use --scores raw, or train with --dev"
+        )
+    return float(fitted)
+
+
+def tempered(probs: np.ndarray, temperature: float) -> np.ndarray:
+    """Probabilities scaled by ``temperature``: softmax(logits / T), computed from softmax(logits) as p^(1/T)
+    renormalised (the same numbers, for any backend that returns probabilities)."""
+    if temperature == 1.0:
+        return probs
+    with np.errstate(divide="ignore"):
+        logs = np.log(np.asarray(probs, dtype=np.float64)) / temperature
+    logs -= logs.max(axis=-1, keepdims=True)
+    out = np.exp(logs)
+    return (out / out.sum(axis=-1, keepdims=True)).astype(np.float32)
 
 
 @dataclass
@@ -63,11 +102,12 @@ def score_long_texts(
     long_texts: str = "window",
     window_aggregation: str = "mean",
     window_stride: int | None = None,
+    temperature: float = 1.0,
 ) -> Scored:
     """Class probabilities per text from its token ids (``bodies``, without special tokens): a text longer than
     ``limit`` is windowed (``long_texts="window"``) or cut and flagged (``"truncate"``); every window of every text
-    goes to ``score`` in one call; a text's probabilities are its windows' mean or (``max``) their per-class max,
-    renormalised."""
+    goes to ``score`` in one call, its probabilities scaled by ``temperature`` (:func:`tempered`); a text's
+    probabilities are its windows' mean or (``max``) their per-class max, renormalised."""
     if long_texts not in LONG_TEXTS:
         raise ConfigError(f"long_texts {long_texts!r}: expected {' or '.join(LONG_TEXTS)}")
     if window_aggregation not in WINDOW_AGGREGATIONS:
@@ -84,7 +124,7 @@ def score_long_texts(
         found = window_token_ids(body, limit, window_stride, wrap, specials)
         windows += found
         owner += [k] * len(found)
-    probs = score(windows)
+    probs = tempered(score(windows), temperature)
     owner_ids = np.asarray(owner)
     counts = np.bincount(owner_ids, minlength=len(bodies))
     out = np.zeros((len(bodies), n_labels), dtype=np.float64)

@@ -116,9 +116,10 @@ class OnnxApp(TrainedApp):
 
     # -- prediction -----------------------------------------------------------------------------------------------
     def predict(self, texts: Sequence[str] | str, *, batch_size: int = 64, **options: Any) -> list[Any]:
-        """:meth:`TrainedApp.predict` on ONNX Runtime: long texts over windows (or cut and flagged) as the run or
-        ``options`` say (:mod:`tlsuite_core.long_texts`); other task options go to the PyTorch app."""
-        from .long_texts import INFERENCE_KEYS, score_long_texts, warn_empty
+        """:meth:`TrainedApp.predict` on ONNX Runtime: long texts over windows (or cut and flagged) and raw or
+        calibrated scores as the run or ``options`` say (:mod:`tlsuite_core.long_texts`); other task options go to the
+        PyTorch app."""
+        from .long_texts import INFERENCE_KEYS, run_temperature, score_long_texts, score_temperature, warn_empty
 
         if isinstance(texts, str):
             texts = [texts]
@@ -127,6 +128,8 @@ class OnnxApp(TrainedApp):
             return self.torch_app.predict(texts, batch_size=batch_size, **options)
         extra = (self.record.get("config") or {}).get("extra") or {}
         settings = {key: extra[key] for key in INFERENCE_KEYS if extra.get(key) is not None}
+        settings.update(options)
+        temperature = score_temperature(settings.pop("scores", "raw"), run_temperature(self.record))
         with self._lock:
             bodies = [e.ids for e in self.fast_tokenizer.encode_batch(texts, add_special_tokens=False)]
             wrap, specials = self._special_tokens()
@@ -137,7 +140,8 @@ class OnnxApp(TrainedApp):
             specials=specials,
             score=lambda ids: self._probabilities(ids, [[0] * len(x) for x in ids], batch_size),
             n_labels=len(self.labels),
-            **{**settings, **options},
+            temperature=temperature,
+            **settings,
         )
         labels = self.labels
         out = []

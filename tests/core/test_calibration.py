@@ -64,3 +64,19 @@ def test_reliability_diagram_is_written(tmp_path):
     logits, labels = sampled(300, 2.0)
     path = reliability_diagram_png(tmp_path / "reliability.png", calibrate(logits, labels, logits=True))
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_tempered_probabilities_are_the_softmax_of_the_scaled_logits():
+    from tlsuite_core.errors import ConfigError
+    from tlsuite_core.long_texts import score_temperature, tempered
+
+    logits = np.array([[2.0, 0.5, -1.0], [0.1, 0.2, 3.0]])
+    softmax = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
+    scaled = np.exp(logits / 1.7) / np.exp(logits / 1.7).sum(-1, keepdims=True)
+    assert np.allclose(tempered(softmax, 1.7), scaled, atol=1e-6)
+    assert tempered(softmax, 1.0) is softmax
+    assert score_temperature("raw", 1.7) == 1.0 and score_temperature("calibrated", 1.7) == 1.7
+    with pytest.raises(ConfigError, match="no temperature fitted on dev"):
+        score_temperature("calibrated", None)
+    with pytest.raises(ConfigError, match="expected raw or calibrated"):
+        score_temperature("sharp", 1.7)

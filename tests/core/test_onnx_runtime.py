@@ -101,3 +101,30 @@ def test_one_sentence_predict_does_not_import_torch(run: Path) -> None:
     out = subprocess.run([sys.executable, "-c", code, str(run)], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "IMPORTED []" in out.stdout, out.stdout + out.stderr
+
+
+def test_calibrated_scores_use_the_temperature_fitted_on_dev_on_both_backends(run: Path, tmp_path: Path, cli) -> None:
+    from tlsuite_core import load_app
+    from tlsuite_core.long_texts import tempered
+
+    temperature = json.loads((run / "run.json").read_text())["metrics"]["temperature"]
+    texts = ["profit rose sharply", "shares fell", "the company said nothing new"]
+    for backend in ("torch", "onnx"):
+        app = load_app(run, backend=backend)
+        raw, calibrated = app.predict(texts), app.predict(texts, scores="calibrated")
+        assert [p.label for p in raw] == [p.label for p in calibrated]  # the same argmax
+        for r, c in zip(raw, calibrated):
+            expected = tempered(np.array([list(r.scores.values())]), temperature)[0]
+            assert np.allclose(list(c.scores.values()), expected, atol=1e-5)
+    result = cli("finance-monitor", "predict", "--model", run, "--scores", "calibrated", "--backend", "torch", texts[0])
+    assert result.exit_code == 0, result.output
+    # a run trained without a dev set has no fitted temperature: asking for calibrated scores is a clear error
+    record = json.loads((run / "run.json").read_text())
+    record["metrics"].pop("temperature")
+    import shutil
+
+    copy = tmp_path / "runs" / "finance-monitor" / "nodev"
+    shutil.copytree(run, copy)
+    (copy / "run.json").write_text(json.dumps(record))
+    bad = cli("finance-monitor", "predict", "--model", copy, "--scores", "calibrated", texts[0])
+    assert bad.exit_code == 2 and "no temperature fitted on dev" in bad.stderr

@@ -577,6 +577,7 @@ OWN = {
         "--long-texts",
         "--window-aggregation",
         "--window-stride",
+        "--scores",
     },
     ("ner", "train"): {
         "--model",

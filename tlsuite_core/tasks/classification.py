@@ -12,7 +12,17 @@ import numpy as np
 from ..config import LABELLED, TaskOptions, option
 from ..data import LabelledData, check_label_sets, load_labelled, refuse_unknown
 from ..errors import DataError
-from ..long_texts import INFERENCE_KEYS, LONG_TEXTS, WINDOW_AGGREGATIONS, Scored, score_long_texts, warn_empty
+from ..long_texts import (
+    INFERENCE_KEYS,
+    LONG_TEXTS,
+    SCORES,
+    WINDOW_AGGREGATIONS,
+    Scored,
+    run_temperature,
+    score_long_texts,
+    score_temperature,
+    warn_empty,
+)
 from ..metrics import classification_metrics, flatten_for_trainer
 from .base import Task
 from .batching import length_sorted_batches
@@ -41,6 +51,13 @@ class ClassificationOptions(TaskOptions):
     )
     window_stride: int | None = option(
         None, ge=0, help="Tokens shared by neighbouring windows of a long text (default: a quarter of --max-length)."
+    )
+    scores: str = option(
+        "raw",
+        choices=SCORES,
+        help="raw | calibrated: the class probabilities predictions carry: the model's softmax, or scaled by the "
+        "temperature the run fitted on dev at the end of training (better calibrated for thresholds and averages, "
+        "e.g. the monitor's negative share; the predicted label is the same).",
     )
 
 
@@ -202,15 +219,27 @@ class SequenceClassification(Task):
     def inference_options(self, record: dict[str, Any]) -> dict[str, Any]:
         extra = (record.get("config") or {}).get("extra") or {}
         options = ClassificationOptions.of(extra, strict=False)
-        return {key: getattr(options, key) for key in INFERENCE_KEYS}
+        return {**{key: getattr(options, key) for key in INFERENCE_KEYS}, "fitted_temperature": run_temperature(record)}
 
     def results(self, rows: list[dict[str, Any]]) -> list[Any]:
         from ..apps import Prediction
 
         return warn_empty([Prediction(**row) for row in rows])
 
-    def predict(self, model: Any, tokenizer: Any, inputs: Sequence[str], **kwargs: Any) -> list[dict[str, Any]]:
-        scored = classify(model, tokenizer, inputs, **kwargs)
+    def predict(
+        self,
+        model: Any,
+        tokenizer: Any,
+        inputs: Sequence[str],
+        *,
+        scores: str = "raw",
+        fitted_temperature: float | None = None,
+        **kwargs: Any,
+    ) -> list[dict[str, Any]]:
+        """One row per text; ``scores="calibrated"`` scales the probabilities by ``fitted_temperature`` (the run's,
+        from :meth:`inference_options`)."""
+        temperature = score_temperature(scores, fitted_temperature)
+        scored = classify(model, tokenizer, inputs, temperature=temperature, **kwargs)
         id2label = model.config.id2label
         out = []
         for k, row in enumerate(scored.probs):
@@ -260,7 +289,7 @@ def classify(
 
     The windows are built from token ids, then scored in one call of ``score`` (ids -> probabilities; default: the
     PyTorch model, batches sorted by length and padded per batch) and aggregated per text (``mean`` / ``max``).
-    ``temperature``: the PyTorch model's logits are divided by it before the softmax (distillation targets).
+    ``temperature``: every window's probabilities are scaled by it (calibrated scores, distillation targets).
     """
     limit = max_length or min(getattr(tokenizer, "model_max_length", 512) or 512, 512)
     wrap, specials = _special_tokens(tokenizer)
@@ -272,11 +301,12 @@ def classify(
         limit=limit,
         wrap=wrap,
         specials=specials,
-        score=score or _torch_scorer(model, tokenizer, batch_size, device, temperature),
+        score=score or _torch_scorer(model, tokenizer, batch_size, device),
         n_labels=model.config.num_labels,
         long_texts=long_texts,
         window_aggregation=window_aggregation,
         window_stride=window_stride,
+        temperature=temperature,
     )
 
 
@@ -290,9 +320,7 @@ def _special_tokens(tokenizer: Any) -> tuple[Callable[[list[int]], list[int]], i
     return (lambda ids: prefix + ids + suffix), len(prefix) + len(suffix)
 
 
-def _torch_scorer(
-    model: Any, tokenizer: Any, batch_size: int, device: Any, temperature: float = 1.0
-) -> Callable[[list[list[int]]], np.ndarray]:
+def _torch_scorer(model: Any, tokenizer: Any, batch_size: int, device: Any) -> Callable[[list[list[int]]], np.ndarray]:
     def score(ids: list[list[int]]) -> np.ndarray:
         import torch
 
@@ -304,7 +332,7 @@ def _torch_scorer(
                 ids, None, pad_id=pad_id, batch_size=batch_size, device=device or next(model.parameters()).device
             )
             for idx, _, batch in batches:
-                out[idx] = torch.softmax(model(**batch).logits.float() / temperature, dim=-1).cpu().numpy()
+                out[idx] = torch.softmax(model(**batch).logits.float(), dim=-1).cpu().numpy()
         return out
 
     return score
