@@ -169,12 +169,17 @@ def resolve_training_config(
     config = build_config({"model": app.default_model}, dict(app.defaults), file_layer, overrides)
     given = {k for layer in (file_layer or {}, overrides) for k, v in layer.items() if v is not None}
     apply_strategy_defaults(config, given)
-    if "select_checkpoint" in given and "average_checkpoints" not in given:
-        config.average_checkpoints = "none"  # the checkpoint asked for, not the average an app ships
-    elif config.early_stopping and not given & {"select_checkpoint", "average_checkpoints"}:
-        # early stopping selects on dev: it keeps the best checkpoint, whatever fixed schedule the app ships
-        config.select_checkpoint, config.average_checkpoints = "best", "none"
+    apply_checkpoint_choice(config, given)
     return config.validate(), None
+
+
+def apply_checkpoint_choice(config: TrainConfig, given: set[str]) -> None:
+    """What the user asked for decides which model a run keeps over the app's shipped fixed schedule (an average):
+    ``--select-checkpoint`` alone keeps that checkpoint; ``--early-stopping`` (it selects on dev) the best one."""
+    if "select_checkpoint" in given and "average_checkpoints" not in given:
+        config.average_checkpoints = "none"
+    elif config.early_stopping and not given & {"select_checkpoint", "average_checkpoints"}:
+        config.select_checkpoint, config.average_checkpoints = "best", "none"
 
 
 # -- the steps -----------------------------------------------------------------------------------------------------
