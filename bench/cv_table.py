@@ -61,6 +61,9 @@ CONFIGS: dict[str, dict] = {
     "defaults-distill": {"distill_from": ["TEACHERS"]},
     "teachers": {},
 }
+#: what "plain" also means per dataset: the task options a plain Hugging Face fine-tune has (ner: each sentence
+#: alone, each word's most probable tag; the app ships document context and Viterbi decoding)
+PLAIN_EXTRA = {"conll": {"context": "sentence", "decode": "argmax"}}
 #: name -> (app, training split); folds are cut from it, the dev split is never read here
 DATASETS = {
     "fpb50": ("finance-monitor", DATA / "financial_phrasebank" / "50agree_train.csv"),
@@ -121,6 +124,8 @@ def main() -> int:
     cvs = {}
     for name in names:
         overrides = {**CONFIGS[name], "train": str(train), "threads": args.threads, "evals_per_epoch": 2}
+        if name == "plain" and args.dataset in PLAIN_EXTRA:
+            overrides["extra"] = PLAIN_EXTRA[args.dataset]
         if overrides.get("distill_from") == ["TEACHERS"]:
             overrides["distill_from"] = [str(Path(args.out) / f"{args.dataset}-{args.teachers}")]
         config, _ = resolve_training_config(spec, config_file=None, overrides=overrides, resume=None)
