@@ -162,8 +162,14 @@ def main() -> int:
 
 def score_dev(args: argparse.Namespace, spec: object, cvs: dict, registry: object, output: Path) -> None:
     """The dev split scored once by the selected configuration (``tlsuite_core.training.cv.score_dev_once``: trained
-    on the whole training split, last checkpoint; ``bench/out/cv/<dataset>-<name>/final``)."""
+    on the whole training split on its fixed schedule; ``bench/out/cv/<dataset>-<name>/final``), and its last
+    checkpoint and averages on dev from the same run. Done once: a later call prints what was written."""
     from tlsuite_core.training.cv import score_dev_once, select_configuration
+
+    path = output.with_name(output.stem + "-dev.json")
+    if path.is_file():
+        print(f"the dev split was scored once already: {path}")
+        return
 
     metric = METRICS[args.dataset][0]
     summaries = {name: cv.write_summary() for name, cv in cvs.items()}
@@ -172,6 +178,9 @@ def score_dev(args: argparse.Namespace, spec: object, cvs: dict, registry: objec
         raise SystemExit(f"--score-dev waits for the whole table: {', '.join(incomplete)} not complete")
     chosen = select_configuration(summaries, metric, lower=False)
     cv = cvs[chosen]
+    final = cv.folder / "final"
+    if (final / "metrics.json").is_file() and not (final / "checkpoints").is_dir():
+        raise SystemExit(f"{final}: the dev split was scored once already (its checkpoints are gone); see {path.name}")
     config = cv.config.updated(
         dev=str(DEV[args.dataset]), seed=args.seeds[0], keep_checkpoints=True, save_total_limit=10_000
     )
@@ -194,7 +203,6 @@ def score_dev(args: argparse.Namespace, spec: object, cvs: dict, registry: objec
         "dev": dev,
         "dev_variants": variants,
     }
-    path = output.with_name(output.stem + "-dev.json")
     path.write_text(json.dumps(result, indent=2) + "\n")
     print(f"dev scored once by {chosen}: " + ", ".join(f"{k} {dev[k]:.4f}" for k in METRICS[args.dataset] if k in dev))
     for name, m in variants.items():
