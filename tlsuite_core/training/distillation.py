@@ -104,13 +104,13 @@ def fold_teachers(folder: str | Path, fold: int, plan: dict[str, Any]) -> list[s
 
 
 def add_teacher_targets(
-    task: Any, dataset: Any, data: Any, labels: Sequence[str], config: Any, console: Any
+    task: Any, dataset: Any, data: Any, labels: Sequence[str], config: Any, console: Any, runs: Sequence[Path]
 ) -> tuple[Any, dict[str, Any]]:
-    """``dataset`` (the encoded training data, in ``data``'s order) with the :data:`TEACHER_COLUMN` column, and
-    what to record in the run (teachers, alpha, temperature, the teachers' accuracy on the training data)."""
+    """``dataset`` (the encoded training data, in ``data``'s order) with the :data:`TEACHER_COLUMN` column from the
+    teacher ``runs`` (:func:`check_teachers` checked them), and what to record in the run (teachers, alpha,
+    temperature, the teachers' accuracy on the training data)."""
     from ..models import load_tokenizer, resolve_model
 
-    runs = check_teachers(task, config.distill_from, labels)
     start = time.perf_counter()
     console.print(
         f"distillation: {len(runs)} teacher run(s) score the {len(data)} training texts "

@@ -74,6 +74,7 @@ class TrainingPlan:
     dev_data: Any = None
     labels: list[str] = field(default_factory=list)
     continual: Continual | None = None
+    teachers: list[Path] = field(default_factory=list)  # --distill-from, checked
     # choose_model
     device: Any = None
     resolved: Any = None
@@ -214,7 +215,7 @@ def load_data(plan: TrainingPlan, data: tuple[Any, Any] | None = None) -> None:
     if config.distill_from:  # the teachers score the data in build_model; a wrong one fails here, before the run
         from .distillation import check_teachers
 
-        check_teachers(task, config.distill_from, labels)
+        plan.teachers = check_teachers(task, config.distill_from, labels)
     if dev_data is None and config.early_stopping:
         raise ConfigError("--early-stopping needs a dev set (--dev FILE)")
     known_metrics = task.metric_names(labels)
@@ -389,7 +390,9 @@ def build_model(plan: TrainingPlan) -> None:
     if config.distill_from:
         from .distillation import add_teacher_targets
 
-        plan.train_ds, distillation = add_teacher_targets(task, plan.train_ds, plan.train_data, labels, config, console)
+        plan.train_ds, distillation = add_teacher_targets(
+            task, plan.train_ds, plan.train_data, labels, config, console, plan.teachers
+        )
         plan.run.update(distillation=distillation)
     if plan.dev_ds is not None:
         plan.dev_ds = task.prepare_evaluation(plan.dev_ds, plan.tokenizer, config.seed)
