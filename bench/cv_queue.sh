@@ -3,13 +3,15 @@
 # thread each, nice'd). Every step resumes where it stopped (bench/cv_table.py keeps each scored unit), so kill this
 # at any time and start it again; a finished step costs seconds. Logs: bench/out/cv/lane1.log, lane2.log.
 #
-#   bash bench/cv_queue.sh            # both lanes, then the summaries and Banking77's dev split scored once
+#   bash bench/cv_queue.sh            # both lanes, then the summaries
+#   bash bench/cv_queue.sh lane1      # one lane alone (lane1, lane2) or the summaries alone (summaries)
 #
-# Lane 1: Banking77 defaults (models kept: the teachers), Banking77 defaults distilled from each fold's seeds,
-#         then FPB's teachers (the defaults again with models kept) and FPB defaults distilled, then CoNLL's ner
-#         defaults (5 folds x seed 1 first: a unit trains on ~11,200 sentences, 25-40 minutes).
-# Lane 2: Banking77 plain, then the FPB levers one at a time on top of the defaults (seed 1: 5 units each,
-#         paired with the defaults' same units), then CoNLL's plain token-classification fine-tune (seed 1).
+# Lane 1: Banking77 defaults (models kept: the teachers), Banking77's dev split scored once (refused until both
+#         Banking77 tables are complete), two FPB levers (seed 1: 5 units each, paired with the defaults' same
+#         units), FPB's teachers (the defaults again with models kept) and FPB defaults distilled, CoNLL's ner
+#         defaults (5 folds x seed 1: a unit trains on ~11,200 sentences, 25-40 minutes), Banking77 distilled.
+# Lane 2: Banking77 plain, the other three FPB levers (seed 1), CoNLL's plain token-classification fine-tune
+#         (seed 1), then the Banking77 levers (seed 1).
 set -u
 cd "$(dirname "$0")/.." || exit 1
 export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
@@ -18,30 +20,47 @@ mkdir -p "$out"
 
 step() { nice -n 19 python bench/cv_table.py "$@"; }
 
+levers() { # DATASET LEVER...: one lever at a time on top of the defaults, seed 1
+    local dataset=$1 lever
+    shift
+    for lever in "$@"; do
+        step --dataset "$dataset" --configs "$lever" --seeds 1 --output "$out/$dataset-$lever.json" || return
+    done
+}
+
 lane1() {
-    step --dataset banking77 --configs defaults --keep-models --output "$out/banking77-defaults.json" &&
-        step --dataset banking77 --configs defaults-distill --output "$out/banking77-defaults-distill.json" &&
+    step --dataset banking77 --configs defaults --keep-models --output "$out/banking77-defaults.json" || return
+    step --dataset banking77 --configs plain,defaults --summary-only --score-dev
+    levers fpb50 defaults-reinit1 defaults-rdrop &&
         step --configs teachers --output "$out/fpb50-teachers.json" &&
         step --configs defaults-distill --teachers teachers --output "$out/fpb50-defaults-distill.json" &&
-        step --dataset conll --configs defaults --seeds 1 --output "$out/conll-defaults.json"
+        step --dataset conll --configs defaults --seeds 1 --output "$out/conll-defaults.json" &&
+        step --dataset banking77 --configs defaults-distill --output "$out/banking77-defaults-distill.json"
 }
 
 lane2() {
     step --dataset banking77 --configs plain --output "$out/banking77-plain.json" &&
-        for lever in defaults-nollrd defaults-nosmooth defaults-warmup0 defaults-rdrop defaults-reinit1; do
-            step --configs "$lever" --seeds 1 --output "$out/fpb50-$lever.json" || return
-        done &&
-        step --dataset conll --configs plain --seeds 1 --output "$out/conll-plain.json"
+        levers fpb50 defaults-nollrd defaults-nosmooth defaults-warmup0 &&
+        step --dataset conll --configs plain --seeds 1 --output "$out/conll-plain.json" &&
+        levers banking77 defaults-nollrd defaults-nosmooth defaults-warmup0 defaults-reinit1 defaults-rdrop
 }
 
-lane1 >"$out/lane1.log" 2>&1 &
-lane2 >"$out/lane2.log" 2>&1 &
-wait
+summaries() { # the tables from whatever is scored (bench/results/cv-<dataset>.{json,md})
+    local b77=defaults-nollrd,defaults-nosmooth,defaults-warmup0,defaults-reinit1,defaults-rdrop,defaults-distill
+    step --dataset banking77 --configs "plain,defaults,$b77" --summary-only
+    step --configs "plain,defaults,$b77" --teachers teachers --summary-only
+    step --dataset conll --configs plain,defaults --seeds 1 --summary-only
+}
 
-# Banking77's dev split once (bench/results/cv-banking77-dev.json; refused until both tables are complete), then the
-# tables from whatever is scored (bench/results/cv-<dataset>.{json,md})
-step --dataset banking77 --configs plain,defaults --summary-only --score-dev
-step --dataset banking77 --configs plain,defaults,defaults-distill --summary-only
-levers=defaults-nollrd,defaults-nosmooth,defaults-warmup0,defaults-rdrop,defaults-reinit1,defaults-distill
-step --configs "plain,defaults,$levers" --teachers teachers --summary-only
-step --dataset conll --configs plain,defaults --seeds 1 --summary-only
+case "${1:-all}" in
+lane1) lane1 >>"$out/lane1.log" 2>&1 ;;
+lane2) lane2 >>"$out/lane2.log" 2>&1 ;;
+summaries) summaries ;;
+all)
+    lane1 >>"$out/lane1.log" 2>&1 &
+    lane2 >>"$out/lane2.log" 2>&1 &
+    wait
+    summaries
+    ;;
+*) echo "usage: bash bench/cv_queue.sh [all|lane1|lane2|summaries]" >&2 && exit 2 ;;
+esac
