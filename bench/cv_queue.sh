@@ -7,10 +7,10 @@
 #   bash bench/cv_queue.sh lane1      # one lane alone (lane1, lane2) or the summaries alone (summaries)
 #
 # Lane 1: Banking77 defaults (models kept: the teachers), Banking77's dev split scored once (refused until both
-#         Banking77 tables are complete), two FPB levers (seed 1: 5 units each, paired with the defaults' same
+#         Banking77 tables are complete), three FPB levers (seed 1: 5 units each, paired with the defaults' same
 #         units), FPB's teachers (the defaults again with models kept) and FPB defaults distilled, CoNLL's ner
 #         defaults (5 folds x seed 1: a unit trains on ~11,200 sentences, 25-40 minutes), Banking77 distilled.
-# Lane 2: Banking77 plain, the other three FPB levers (seed 1), CoNLL's plain token-classification fine-tune
+# Lane 2: Banking77 plain, the other four FPB levers (seed 1), CoNLL's plain token-classification fine-tune
 #         (seed 1), then the Banking77 levers (seed 1).
 set -u
 cd "$(dirname "$0")/.." || exit 1
@@ -31,7 +31,7 @@ levers() { # DATASET LEVER...: one lever at a time on top of the defaults, seed 
 lane1() {
     step --dataset banking77 --configs defaults --keep-models --output "$out/banking77-defaults.json" || return
     step --dataset banking77 --configs plain,defaults --summary-only --score-dev
-    levers fpb50 defaults-reinit1 defaults-rdrop &&
+    levers fpb50 defaults-reinit1 defaults-rdrop defaults-lr5e-5 &&
         step --configs teachers --output "$out/fpb50-teachers.json" &&
         step --configs defaults-distill --teachers teachers --output "$out/fpb50-defaults-distill.json" &&
         step --dataset conll --configs defaults --seeds 1 --output "$out/conll-defaults.json" &&
@@ -40,15 +40,16 @@ lane1() {
 
 lane2() {
     step --dataset banking77 --configs plain --output "$out/banking77-plain.json" &&
-        levers fpb50 defaults-nollrd defaults-nosmooth defaults-warmup0 &&
+        levers fpb50 defaults-nollrd defaults-nosmooth defaults-warmup0 defaults-e3 &&
         step --dataset conll --configs plain --seeds 1 --output "$out/conll-plain.json" &&
         levers banking77 defaults-nollrd defaults-nosmooth defaults-warmup0 defaults-reinit1 defaults-rdrop
 }
 
 summaries() { # the tables from whatever is scored (bench/results/cv-<dataset>.{json,md})
     local b77=defaults-nollrd,defaults-nosmooth,defaults-warmup0,defaults-reinit1,defaults-rdrop,defaults-distill
+    local fpb=$b77,defaults-e3,defaults-lr5e-5
     step --dataset banking77 --configs "plain,defaults,$b77" --summary-only
-    step --configs "plain,defaults,$b77" --teachers teachers --summary-only
+    step --configs "plain,defaults,$fpb" --teachers teachers --summary-only
     step --dataset conll --configs plain,defaults --seeds 1 --summary-only
 }
 

@@ -55,6 +55,8 @@ CONFIGS: dict[str, dict] = {
     "defaults-nollrd": {"layer_lr_decay": 1.0, "head_lr_scale": 1.0},
     "defaults-nosmooth": {"label_smoothing": 0.0},
     "defaults-warmup0": {"warmup": 0.0},
+    "defaults-e3": {"epochs": 3.0},
+    "defaults-lr5e-5": {"learning_rate": 5e-5},
     # the shipped defaults distilled from the seed ensemble of the same fold: the teachers are the kept models of
     # the --teachers configuration's units (TEACHERS is replaced by its folder); 'teachers' is the defaults again,
     # for datasets whose 'defaults' units were scored before their models were kept (always kept)
