@@ -28,7 +28,7 @@ __all__ = [
 
 LONG_TEXTS = ("window", "truncate")
 WINDOW_AGGREGATIONS = ("mean", "max")
-SCORES = ("raw", "calibrated")
+SCORES = ("raw", "calibrated", "auto")
 #: the classification task options that decide how a run reads long texts and which probabilities it returns (saved
 #: under a run's ``extra``; ``predict`` / ``evaluate`` can override each)
 INFERENCE_KEYS = ("long_texts", "window_aggregation", "window_stride", "scores")
@@ -42,15 +42,16 @@ def run_temperature(record: dict[str, Any]) -> float | None:
 
 def score_temperature(scores: str, fitted: float | None) -> float:
     """The temperature predicted probabilities are scaled with: 1 for ``raw`` scores; for ``calibrated`` ones the
-    run's temperature fitted on dev (``ConfigError`` when the run has none: it was trained without a dev set)."""
+    run's temperature fitted on dev (``ConfigError`` when the run has none: it was trained without a dev set);
+    ``auto``: the fitted temperature when the run has one, else 1 (the run's ``metrics.temperature`` says which)."""
     if scores not in SCORES:
-        raise ConfigError(f"scores {scores!r}: expected {' or '.join(SCORES)}")
-    if scores == "raw":
+        raise ConfigError(f"scores {scores!r}: expected {', '.join(SCORES[:-1])} or {SCORES[-1]}")
+    if scores == "raw" or (scores == "auto" and not fitted):
         return 1.0
     if not fitted:
         raise ConfigError(
             "--scores calibrated: this run has no temperature fitted on dev (it was trained without --dev); "
-            "use --scores raw, or train with --dev"
+            "use --scores raw or auto, or train with --dev"
         )
     return float(fitted)
 

@@ -78,5 +78,7 @@ def test_tempered_probabilities_are_the_softmax_of_the_scaled_logits():
     assert score_temperature("raw", 1.7) == 1.0 and score_temperature("calibrated", 1.7) == 1.7
     with pytest.raises(ConfigError, match="no temperature fitted on dev"):
         score_temperature("calibrated", None)
-    with pytest.raises(ConfigError, match="expected raw or calibrated"):
+    # auto: the run's temperature when it fitted one, raw scores when it had no dev set to fit it on
+    assert score_temperature("auto", 1.7) == 1.7 and score_temperature("auto", None) == 1.0
+    with pytest.raises(ConfigError, match="expected raw, calibrated or auto"):
         score_temperature("sharp", 1.7)

@@ -111,8 +111,10 @@ def test_calibrated_scores_use_the_temperature_fitted_on_dev_on_both_backends(ru
     texts = ["profit rose sharply", "shares fell", "the company said nothing new"]
     for backend in ("torch", "onnx"):
         app = load_app(run, backend=backend)
-        raw, calibrated = app.predict(texts), app.predict(texts, scores="calibrated")
+        raw, calibrated = app.predict(texts, scores="raw"), app.predict(texts, scores="calibrated")
         assert [p.label for p in raw] == [p.label for p in calibrated]  # the same argmax
+        # finance-monitor's default (scores: auto) gives the calibrated probabilities of a run trained with a dev set
+        assert [p.scores for p in app.predict(texts)] == [p.scores for p in calibrated]
         for r, c in zip(raw, calibrated):
             expected = tempered(np.array([list(r.scores.values())]), temperature)[0]
             assert np.allclose(list(c.scores.values()), expected, atol=1e-5)
@@ -128,3 +130,12 @@ def test_calibrated_scores_use_the_temperature_fitted_on_dev_on_both_backends(ru
     (copy / "run.json").write_text(json.dumps(record))
     bad = cli("finance-monitor", "predict", "--model", copy, "--scores", "calibrated", texts[0])
     assert bad.exit_code == 2 and "no temperature fitted on dev" in bad.stderr
+    # auto (finance-monitor's default): calibrated where the run fitted a temperature, raw where it did not
+    assert np.allclose(
+        [list(p.scores.values()) for p in load_app(run, backend="torch").predict(texts, scores="auto")],
+        [list(p.scores.values()) for p in load_app(run, backend="torch").predict(texts, scores="calibrated")],
+    )
+    assert np.allclose(
+        [list(p.scores.values()) for p in load_app(copy, backend="torch").predict(texts, scores="auto")],
+        [list(p.scores.values()) for p in load_app(copy, backend="torch").predict(texts, scores="raw")],
+    )

@@ -55,9 +55,10 @@ class ClassificationOptions(TaskOptions):
     scores: str = option(
         "raw",
         choices=SCORES,
-        help="raw | calibrated: the class probabilities predictions carry: the model's softmax, or scaled by the "
-        "temperature the run fitted on dev at the end of training (better calibrated for thresholds and averages, "
-        "e.g. the monitor's negative share; the predicted label is the same).",
+        help="raw | calibrated | auto: the class probabilities predictions carry: the model's softmax, or scaled by "
+        "the temperature the run fitted on dev at the end of training (better calibrated for thresholds and "
+        "averages, e.g. the monitor's P(negative); the predicted label is the same), or calibrated when the run "
+        "fitted a temperature and raw when it had no dev set.",
     )
 
 
