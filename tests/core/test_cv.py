@@ -6,7 +6,14 @@ from collections import Counter
 import pytest
 
 from tlsuite_core.errors import ConfigError
-from tlsuite_core.training.cv import CrossValidation, mean_se, paired_difference, stratified_folds
+from tlsuite_core.training.cv import (
+    CrossValidation,
+    document_folds,
+    make_folds,
+    mean_se,
+    paired_difference,
+    stratified_folds,
+)
 
 
 def test_stratified_folds_partition_the_data_evenly_per_class():
@@ -28,6 +35,29 @@ def test_fold_counts_that_cannot_work_are_config_errors():
         stratified_folds(None, 10, 1)
     with pytest.raises(ConfigError, match="only 3 training examples"):
         stratified_folds(None, 3, 5)
+
+
+def test_tagged_data_with_documents_is_folded_by_whole_documents():
+    # 12 documents of 1 to 6 sentences: a held-out sentence must be read with its own document, so no document
+    # is split across folds
+    docs = [d for d in range(12) for _ in range(1 + d % 6)]
+    folds = document_folds(docs, 3, seed=13)
+    assert sorted(i for f in folds for i in f) == list(range(len(docs)))
+    for fold in folds:
+        held = {docs[i] for i in fold}
+        assert all(docs[i] not in held for other in folds if other is not fold for i in other)
+    assert max(map(len, folds)) - min(map(len, folds)) <= 6  # balanced up to one document
+    assert document_folds(docs, 3, seed=13) == folds and document_folds(docs, 3, seed=14) != folds
+    with pytest.raises(ConfigError, match="only 2 documents"):
+        document_folds([0, 0, 1], 3)
+
+    class Tagged(list):  # what make_folds reads: len() and docs
+        def __init__(self, docs):
+            super().__init__(docs)
+            self.docs = docs
+
+    assert make_folds(Tagged(docs), 3, 13) == folds
+    assert make_folds(Tagged([0] * 10), 5, 13) == stratified_folds(None, 10, 5, 13)  # one document: nothing to keep
 
 
 def test_mean_and_standard_error():

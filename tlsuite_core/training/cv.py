@@ -1,8 +1,10 @@
 """K-fold cross-validation over the training data, with seeds: a configuration's quality measured on examples it
 was never selected on.
 
-The training data is split once into ``k`` folds (stratified by label for labelled data, shuffled with
-``split_seed``; the same folds for every configuration, so two configurations are compared fold by fold). For each
+The training data is split once into ``k`` folds (stratified by label for labelled data; whole documents for
+tagged data that marks them, e.g. CoNLL ``-DOCSTART-``, so a held-out sentence is read with its own document and
+no fold sees a piece of another's document; shuffled with ``split_seed``; the same folds for every configuration,
+so two configurations are compared fold by fold). For each
 seed and fold, one ordinary run trains on the other ``k - 1`` folds with **no dev set** (nothing is selected on the
 held-out fold) and keeps every checkpoint; the held-out fold then scores, without retraining:
 
@@ -45,6 +47,7 @@ from .runs import RunFolder, read_json, write_json
 
 __all__ = [
     "CrossValidation",
+    "document_folds",
     "mean_se",
     "paired_difference",
     "parse_seeds",
@@ -87,6 +90,19 @@ def stratified_folds(strata: Sequence[Any] | None, n: int, k: int, seed: int = 1
     return [sorted(f) for f in folds]
 
 
+def document_folds(docs: Sequence[Any], k: int, seed: int = 13) -> list[list[int]]:
+    """The held-out indices of each of ``k`` folds that keep every document whole (``docs``: each example's
+    document): scikit-learn's ``GroupKFold``, shuffled with ``seed``, which balances the folds' sizes."""
+    from sklearn.model_selection import GroupKFold
+
+    if k < 2:
+        raise ConfigError(f"--cv {k}: cross-validation needs at least 2 folds")
+    if len(set(docs)) < k:
+        raise ConfigError(f"--cv {k}: the training data has only {len(set(docs))} documents (need one per fold)")
+    splitter = GroupKFold(n_splits=k, shuffle=True, random_state=seed)
+    return [sorted(int(i) for i in held) for _, held in splitter.split(np.zeros(len(docs)), groups=list(docs))]
+
+
 def mean_se(values: Sequence[float]) -> dict[str, Any]:
     """Mean, standard error (sample standard deviation / sqrt(n); ``None`` for one value) and n."""
     vals = [float(v) for v in values if v is not None and not math.isnan(float(v))]
@@ -104,6 +120,19 @@ def paired_difference(a: dict[str, float], b: dict[str, float]) -> dict[str, Any
 
 def _strata(data: Any) -> list[str] | None:
     return list(data.labels) if isinstance(data, LabelledData) else None
+
+
+def _by_document(data: Any) -> bool:
+    docs = getattr(data, "docs", None)
+    return bool(docs) and len(set(docs)) > 1
+
+
+def make_folds(data: Any, k: int, seed: int) -> list[list[int]]:
+    """Folds of ``data``: whole documents where it marks more than one (:func:`document_folds`), else stratified
+    by label (:func:`stratified_folds`)."""
+    if _by_document(data):
+        return document_folds(data.docs, k, seed)
+    return stratified_folds(_strata(data), len(data), k, seed)
 
 
 def _fold_part(data: Any, indices: Sequence[int], what: str) -> Any:
@@ -147,7 +176,7 @@ class CrossValidation:
         if self.config.train is None:
             raise ConfigError("cross-validation needs --train FILE (the folds are cut from it)")
         self.data = self.task.load_data(self.config.train, self.config)
-        self.folds = stratified_folds(_strata(self.data), len(self.data), self.k, self.split_seed)
+        self.folds = make_folds(self.data, self.k, self.split_seed)
         self._check_plan()
 
     # -- the plan ----------------------------------------------------------------------------------------------
@@ -160,6 +189,7 @@ class CrossValidation:
             "k": self.k,
             "split_seed": self.split_seed,
             "data": self.data.describe(),
+            "folds_by": "document" if _by_document(self.data) else "example",
             "fold_sizes": [len(f) for f in self.folds],
             "config": config,
         }
@@ -171,6 +201,8 @@ class CrossValidation:
         if path.is_file():
             before = read_json(path)
             changed = [key for key in ("k", "split_seed", "data") if before.get(key) != plan.get(key)]
+            if before.get("folds_by", "example") != plan["folds_by"]:  # folders started before folds_by existed
+                changed.append("folds")
             # an option added since the folder was started counts as unchanged while it has its default value
             defaults = TrainConfig().to_dict()
             old = {k: v for k, v in before.get("config", {}).items() if k not in UNIT_DECIDES}
