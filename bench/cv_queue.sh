@@ -8,8 +8,9 @@
 #
 # Lane 1: Banking77 defaults (models kept: the teachers), Banking77's dev split scored once (refused until both
 #         Banking77 tables are complete), three FPB levers (seed 1: 5 units each, paired with the defaults' same
-#         units), FPB's teachers (the defaults again with models kept) and FPB defaults distilled, CoNLL's ner
-#         defaults (5 folds x seed 1: a unit trains on ~11,200 sentences, 25-40 minutes), Banking77 distilled.
+#         units), CoNLL's ner defaults (5 folds x seed 1: a unit trains on ~11,200 sentences, 25-40 minutes),
+#         Banking77 defaults distilled from each fold's 3 seed models (seed 1), FPB's teachers (the defaults again
+#         with models kept: FPB's defaults units were scored before models were kept) and FPB distilled (seed 1).
 # Lane 2: Banking77 plain, the other four FPB levers (seed 1), CoNLL's plain token-classification fine-tune
 #         (seed 1), then the Banking77 levers (seed 1).
 set -u
@@ -32,10 +33,10 @@ lane1() {
     step --dataset banking77 --configs defaults --keep-models --output "$out/banking77-defaults.json" || return
     step --dataset banking77 --configs plain,defaults --summary-only --score-dev
     levers fpb50 defaults-reinit1 defaults-rdrop defaults-lr5e-5 &&
-        step --configs teachers --output "$out/fpb50-teachers.json" &&
-        step --configs defaults-distill --teachers teachers --output "$out/fpb50-defaults-distill.json" &&
         step --dataset conll --configs defaults --seeds 1 --output "$out/conll-defaults.json" &&
-        step --dataset banking77 --configs defaults-distill --output "$out/banking77-defaults-distill.json"
+        step --dataset banking77 --configs defaults-distill --seeds 1 --output "$out/banking77-defaults-distill.json" &&
+        step --configs teachers --output "$out/fpb50-teachers.json" &&
+        step --configs defaults-distill --teachers teachers --seeds 1 --output "$out/fpb50-defaults-distill.json"
 }
 
 lane2() {
