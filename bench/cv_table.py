@@ -189,9 +189,9 @@ def score_dev(args: argparse.Namespace, spec: object, cvs: dict, registry: objec
     config.extra = dict(cv.config.extra)
     dev = score_dev_once(spec, config, registry, cv.folder, cv.console)
     # the same run's checkpoint averages on dev: the fixed-schedule variants the CV table chose between before the dev
-    # split was read (docs/results/cv.md, "Decisions"); the per-checkpoint curve is not reported
+    # split was read (docs/results/cv.md, "Decisions"); no per-checkpoint curve is computed on dev
     final = Path(dev["run"])
-    scored = cv.score(final, cv.task.load_data(str(DEV[args.dataset]), cv.config))
+    scored = cv.score(final, cv.task.load_data(str(DEV[args.dataset]), cv.config), curve=False)
     variants = {name: {k: v for k, v in m.items() if k != "checkpoints"} for name, m in scored["variants"].items()}
     shutil.rmtree(final / "checkpoints", ignore_errors=True)
     result = {

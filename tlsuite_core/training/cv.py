@@ -296,8 +296,9 @@ class CrossValidation:
         return self.write_summary()
 
     # -- scoring -----------------------------------------------------------------------------------------------
-    def score(self, path: Path, held: Any) -> dict[str, Any]:
-        """Every checkpoint and the averaged variants of the run at ``path`` on the held-out fold."""
+    def score(self, path: Path, held: Any, *, curve: bool = True) -> dict[str, Any]:
+        """Every checkpoint (``curve``) and the averaged variants of the run at ``path`` on the held-out fold
+        (``curve=False``: the variants only, e.g. a dev set that is scored once by the fixed-schedule models)."""
         from ..models import load_tokenizer, resolve_model
 
         record = read_json(path / "run.json")
@@ -312,7 +313,7 @@ class CrossValidation:
             "swa": pick_checkpoints(checkpoints, "swa"),
         }
         scorer = _Scorer(self.task, model, tokenizer, held, labels, path)
-        curve = [{"checkpoint": c.name, **scorer.metrics([c], save_as=None)} for c in checkpoints]
+        points = [{"checkpoint": c.name, **scorer.metrics([c], save_as=None)} for c in checkpoints] if curve else []
         scored = {
             name: {"checkpoints": [c.name for c in picked], **scorer.metrics(picked, save_as=name)}
             for name, picked in variants.items()
@@ -324,7 +325,7 @@ class CrossValidation:
             "steps": record.get("steps"),
             "train_seconds": (record.get("timings") or {}).get("train_seconds"),
             "variants": scored,
-            "curve": curve,
+            "curve": points,
         }
 
     # -- the summary -------------------------------------------------------------------------------------------
