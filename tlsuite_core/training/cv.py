@@ -4,9 +4,9 @@ was never selected on.
 The training data is split once into ``k`` folds (stratified by label for labelled data; whole documents for
 tagged data that marks them, e.g. CoNLL ``-DOCSTART-``, so a held-out sentence is read with its own document and
 no fold sees a piece of another's document; shuffled with ``split_seed``; the same folds for every configuration,
-so two configurations are compared fold by fold). For each
-seed and fold, one ordinary run trains on the other ``k - 1`` folds with **no dev set** (nothing is selected on the
-held-out fold) and keeps every checkpoint; the held-out fold then scores, without retraining:
+so two configurations are compared fold by fold). For each seed and fold, one ordinary run trains on the other
+``k - 1`` folds with **no dev set** (nothing is selected on the held-out fold) and keeps every checkpoint; the
+held-out fold then scores, without retraining:
 
 * ``last``: the model at the end of the schedule (what a fixed schedule ships);
 * ``avg-last-k``: the mean of the last ``k`` checkpoints' weights (:mod:`.averaging`);
@@ -48,6 +48,7 @@ from .runs import RunFolder, read_json, write_json
 __all__ = [
     "CrossValidation",
     "document_folds",
+    "make_folds",
     "mean_se",
     "paired_difference",
     "parse_seeds",
