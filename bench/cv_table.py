@@ -63,6 +63,35 @@ CONFIGS: dict[str, dict] = {
     "defaults-distill": {"distill_from": ["TEACHERS"]},
     "teachers": {},
 }
+#: the decision rules written before the lever units ran (docs/results/cv.md, "Decisions" 3 and 4), per lever
+#: configuration: which side of (configuration - defaults) the lever is on, and what each outcome means. "removes":
+#: the configuration drops something the defaults have, which stays only if the defaults win by more than one paired
+#: standard error; "adds": the configuration adds something, which enters only if it wins by more than one; a tie
+#: goes to the simpler (or cheaper) recipe.
+LEVERS = {
+    "defaults-nollrd": ("removes", "keep layer-wise rates", "drop layer-wise rates"),
+    "defaults-nosmooth": ("removes", "keep label smoothing", "drop label smoothing"),
+    "defaults-warmup0": ("removes", "keep warm-up", "drop warm-up"),
+    "defaults-e3": ("removes", "keep 5 epochs", "3 epochs"),
+    "defaults-rdrop": ("adds", "add R-Drop", "no R-Drop"),
+    "defaults-reinit1": ("adds", "re-initialise the top layer", "no re-initialisation"),
+    "defaults-distill": ("adds", "distil from the seed ensemble", "no distillation"),
+    "defaults-lr5e-5": ("adds", "peak rate 5e-5", "keep peak rate 1e-4"),
+}
+#: a lever decision is final once this many paired units are scored (seed 1's five folds)
+LEVER_UNITS = 5
+
+
+def lever_decision(name: str, paired: dict | None) -> str:
+    """The pre-registered rule applied to a lever's paired accuracy difference (configuration - defaults)."""
+    if name not in LEVERS or not paired or paired.get("mean") is None or paired.get("se") is None:
+        return "-"
+    kind, if_wins, otherwise = LEVERS[name]
+    mean, se, n = paired["mean"], paired["se"], paired["n"]
+    verdict = if_wins if (-mean if kind == "removes" else mean) > se else otherwise
+    return verdict if n >= LEVER_UNITS else f"so far: {verdict} ({n} of {LEVER_UNITS} units)"
+
+
 #: what "plain" also means per dataset: the task options a plain Hugging Face fine-tune has (ner: each sentence
 #: alone, each word's most probable tag; the app ships document context and Viterbi decoding)
 PLAIN_EXTRA = {"conll": {"context": "sentence", "decode": "argmax"}}
@@ -284,12 +313,14 @@ def markdown(result: dict) -> str:
     levers = result.get("paired_vs_defaults") or {}
     if levers:
         lines += [
-            f"| lever (one change to the defaults; last checkpoint) | n | paired Δ {a} vs defaults | paired Δ {b} |",
-            "|---|---|---|---|",
+            f"| lever (one change to the defaults; last checkpoint) | n | paired Δ {a} vs defaults | paired Δ {b} "
+            "| decision (rule written before the units ran) |",
+            "|---|---|---|---|---|",
         ]
         for name, paired in levers.items():
             n = (paired.get(a) or {}).get("n", 0)
-            lines.append(f"| {name} | {n} | {_cell(paired.get(a))} | {_cell(paired.get(b))} |")
+            decision = lever_decision(name, paired.get(a))
+            lines.append(f"| {name} | {n} | {_cell(paired.get(a))} | {_cell(paired.get(b))} | {decision} |")
         lines.append("")
     for name, c in result["configs"].items():
         curve = ", ".join(f"{row[a]:.4f}" for row in c["curve"])
