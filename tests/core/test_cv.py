@@ -115,6 +115,12 @@ def test_cross_validation_scores_every_fold_and_seed_and_resumes(tmp_path, tiny_
     again = CrossValidation(spec, same, registry, tmp_path / "cv", k=2, seeds=[1, 2])
     assert again._unit_config(0, 1).average_checkpoints == "none"
     assert again._unit_config(0, 1).select_checkpoint == "last"
+    # ... nor one that differs only in the scores its predictions carry (units have no dev set to fit a temperature)
+    same.extra = {**same.extra, "scores": "auto"}
+    CrossValidation(spec, same, registry, tmp_path / "cv", k=2, seeds=[1, 2])
+    same.extra = {**same.extra, "long_texts": "truncate"}  # ... but a task option that changes scoring is another
+    with pytest.raises(ConfigError, match="another config"):
+        CrossValidation(spec, same, registry, tmp_path / "cv", k=2, seeds=[1, 2])
 
 
 @pytest.mark.slow

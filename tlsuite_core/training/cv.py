@@ -63,6 +63,9 @@ __all__ = [
 #: options a fold/seed unit sets itself (every checkpoint kept, the last one as its model, each averaging scored):
 #: a configuration that differs only in them is the same cross-validation
 UNIT_DECIDES = ("select_checkpoint", "average_checkpoints", "average_k", "keep_checkpoints", "save_total_limit")
+#: task options (``extra``) that do not change a cross-validation either: the units train without a dev set, so
+#: they have no fitted temperature and their held-out probabilities are scored raw (and calibrated separately)
+EXTRA_UNIT_IGNORES = ("scores",)
 
 
 def stratified_folds(strata: Sequence[Any] | None, n: int, k: int, seed: int = 13) -> list[list[int]]:
@@ -136,6 +139,14 @@ def make_folds(data: Any, k: int, seed: int) -> list[list[int]]:
     return stratified_folds(_strata(data), len(data), k, seed)
 
 
+def _deciding(config: dict[str, Any]) -> dict[str, Any]:
+    """The options of a configuration dict that decide a cross-validation's units (see :data:`UNIT_DECIDES`)."""
+    kept = {key: value for key, value in config.items() if key not in UNIT_DECIDES}
+    if isinstance(kept.get("extra"), dict):
+        kept["extra"] = {key: value for key, value in kept["extra"].items() if key not in EXTRA_UNIT_IGNORES}
+    return kept
+
+
 def _fold_part(data: Any, indices: Sequence[int], what: str) -> Any:
     part = data.subset(indices)
     tag = f"{data.fingerprint}:{what}:{','.join(map(str, indices))}"
@@ -182,8 +193,8 @@ class CrossValidation:
 
     # -- the plan ----------------------------------------------------------------------------------------------
     def _plan(self) -> dict[str, Any]:
-        config = self.config.to_dict()
-        for key in ("seed", "dev", "name", "runs_dir", "threads", "device", *UNIT_DECIDES):
+        config = _deciding(self.config.to_dict())
+        for key in ("seed", "dev", "name", "runs_dir", "threads", "device"):
             config.pop(key, None)
         return {
             "app": self.app.name,
@@ -206,8 +217,7 @@ class CrossValidation:
                 changed.append("folds")
             # an option added since the folder was started counts as unchanged while it has its default value
             defaults = TrainConfig().to_dict()
-            old = {k: v for k, v in before.get("config", {}).items() if k not in UNIT_DECIDES}
-            new = plan["config"]
+            old, new = _deciding(before.get("config", {})), plan["config"]
             if any(old.get(key, defaults.get(key)) != new.get(key) for key in set(old) | set(new)):
                 changed.append("config")
             if changed:
