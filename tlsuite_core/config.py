@@ -680,7 +680,9 @@ class TrainConfig:
         panel="Regularisation",
         commands=LABELLED,
         ge=0,
-        help="Re-initialise the top N transformer layers (and the pooler) before fine-tuning.",
+        help="Re-initialise the top N transformer layers (and the pooler) before fine-tuning, with --strategy full, "
+        "partial or gradual; an app's default is not applied from a trained run (--model RUN, --init-from) or to a "
+        "strategy that keeps the top layers frozen.",
     )
     distill_from: list[str] | None = option(
         None,

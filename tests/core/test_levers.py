@@ -26,6 +26,42 @@ def test_reinit_top_layers_changes_the_top_layers_and_the_pooler_only(tiny_model
         reinit_top_layers(model, 3)
 
 
+@pytest.mark.parametrize(
+    ("options", "given", "kept"),
+    [
+        ({}, set(), 1),  # the app's default, fine-tuning a pretrained model in full
+        ({"strategy": "gradual"}, {"strategy"}, 1),
+        ({"strategy": "lora"}, {"strategy"}, 0),  # the top layers stay frozen: nothing would train them again
+        ({"strategy": "frozen"}, {"strategy"}, 0),
+        ({"init_from": "runs/old"}, {"init_from"}, 0),  # a continual update keeps what the run learned
+        ({"from_scratch": True}, {"from_scratch"}, 0),
+        ({"init_from": "runs/old"}, {"init_from", "reinit_layers"}, 1),  # asked for: done
+    ],
+)
+def test_an_apps_reinit_default_applies_only_where_pretrained_top_layers_are_trained_again(options, given, kept):
+    from tlsuite_core.config import TrainConfig
+    from tlsuite_core.training.engine import apply_reinit_choice
+
+    config = TrainConfig(reinit_layers=1, **options)
+    apply_reinit_choice(config, given)
+    assert config.reinit_layers == kept
+
+
+def test_reinit_default_is_off_from_a_trained_run_and_refused_with_a_frozen_strategy(tmp_path):
+    from tlsuite_core.config import TrainConfig
+    from tlsuite_core.errors import ConfigError
+    from tlsuite_core.training.engine import apply_reinit_choice
+
+    run = tmp_path / "runs" / "finance-monitor" / "v1"
+    run.mkdir(parents=True)
+    (run / "run.json").write_text("{}")
+    config = TrainConfig(reinit_layers=1, model=str(run))
+    apply_reinit_choice(config, {"model"})
+    assert config.reinit_layers == 0
+    with pytest.raises(ConfigError, match="--strategy lora keeps the top layers frozen"):
+        apply_reinit_choice(TrainConfig(reinit_layers=1, strategy="lora"), {"strategy", "reinit_layers"})
+
+
 def base_config(tiny_model, tiny_data, tmp_path, **options):
     from tlsuite_core.plugins import get_host
     from tlsuite_core.training.engine import resolve_training_config

@@ -171,7 +171,35 @@ def resolve_training_config(
     given = {k for layer in (file_layer or {}, overrides) for k, v in layer.items() if v is not None}
     apply_strategy_defaults(config, given)
     apply_checkpoint_choice(config, given)
+    apply_reinit_choice(config, given)
     return config.validate(), None
+
+
+#: the strategies that train the top layers' own weights, the only ones a re-initialised layer can learn again in
+REINIT_STRATEGIES = ("full", "partial", "gradual")
+
+
+def apply_reinit_choice(config: TrainConfig, given: set[str]) -> None:
+    """Re-initialising the top layers (``--reinit-layers``, an app default for fine-tuning a pretrained encoder)
+    replaces pretrained weights that fine-tuning then trains again. Where there are none to replace or they would not
+    be trained, an app's default is dropped: a run that starts from a trained run (``--model RUN``, ``--init-from``:
+    its top layers hold what it learned) or from random weights, or a strategy that keeps the top layers frozen; the
+    option given explicitly with such a strategy is an error (the layers would stay random)."""
+    if not config.reinit_layers:
+        return
+    if config.strategy not in REINIT_STRATEGIES:
+        if "reinit_layers" in given:
+            raise ConfigError(
+                f"--reinit-layers {config.reinit_layers}: --strategy {config.strategy} keeps the top layers frozen, so "
+                f"re-initialised ones would stay random; use it with --strategy {', '.join(REINIT_STRATEGIES)}"
+            )
+        config.reinit_layers = 0
+    elif "reinit_layers" not in given and (config.init_from or config.from_scratch or _is_run(config.model)):
+        config.reinit_layers = 0
+
+
+def _is_run(model: str | None) -> bool:
+    return model is not None and (Path(str(model)).expanduser() / "run.json").is_file()
 
 
 def apply_checkpoint_choice(config: TrainConfig, given: set[str]) -> None:
