@@ -8,12 +8,13 @@
 #
 # Lane 1: Banking77 defaults (models kept: the teachers), Banking77's dev split scored once (refused until both
 #         Banking77 tables are complete), three FPB levers (seed 1: 5 units each, paired with the defaults' same
-#         units); then, once every FPB lever row is scored and the decisions are applied to finance-monitor's
+#         units; the last row, defaults-lr5e-5, is on both lanes: they share its units); then, once every FPB lever
+#         row is scored and the decisions are applied to finance-monitor's
 #         app.yaml (rule 5 of docs/results/cv.md; refused before), the recipe that ships measured 5 folds x 3 seeds
 #         with its models kept, and that recipe distilled from each fold's seed ensemble (seed 1); then CoNLL's ner
 #         defaults (5 folds x seed 1: a unit trains on ~11,200 sentences, 25-40 minutes) and Banking77's defaults
 #         distilled from their kept seed models (seed 1).
-# Lane 2: Banking77 plain, the other four FPB levers (seed 1), CoNLL's plain token-classification fine-tune
+# Lane 2: Banking77 plain, the other four FPB levers and defaults-lr5e-5 (seed 1), CoNLL's plain token-classification fine-tune
 #         (seed 1), then the Banking77 levers (seed 1).
 set -u
 cd "$(dirname "$0")/.." || exit 1
@@ -44,7 +45,7 @@ lane1() {
 
 lane2() {
     step --dataset banking77 --configs plain --output "$out/banking77-plain.json" &&
-        levers fpb50 defaults-nollrd defaults-nosmooth defaults-warmup0 defaults-e3 &&
+        levers fpb50 defaults-nollrd defaults-nosmooth defaults-warmup0 defaults-e3 defaults-lr5e-5 &&
         step --dataset conll --configs plain --seeds 1 --output "$out/conll-plain.json" &&
         levers banking77 defaults-nollrd defaults-nosmooth defaults-warmup0 defaults-reinit1 defaults-rdrop
 }

@@ -19,7 +19,8 @@ until ``--score-dev``: once the table is complete, the selected configuration sc
 meaning what their folders hold once the lever decisions change the app's app.yaml; 'shipped' is what it ships now.
 
 Run it in the background, nice'd, one thread (``--threads 1``, the default); kill it at any time and run the same
-command again to go on.
+command again to go on. Two processes with the same configuration share its units (each unit is locked while one
+runs it), so a second core can join a row that is under way.
 """
 
 from __future__ import annotations
@@ -213,7 +214,7 @@ def main() -> int:
         return 0
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from tlsuite_core.plugins import get_host
-    from tlsuite_core.training.cv import CrossValidation, paired_difference
+    from tlsuite_core.training.cv import CrossValidation, UnitBusy, paired_difference
     from tlsuite_core.training.engine import resolve_training_config
 
     host = get_host()
@@ -251,7 +252,11 @@ def main() -> int:
         for i, (fold, seed) in enumerate(units):
             for name, cv in cvs.items():
                 start = time.perf_counter()
-                scores = cv.run_unit(fold, seed)
+                try:  # a second process on the same configuration takes the units the first is not running
+                    scores = cv.run_unit(fold, seed, wait=False)
+                except UnitBusy:
+                    print(f"[{i + 1}/{len(units)}] {name} fold {fold + 1} seed {seed}: another process runs it")
+                    continue
                 last = scores["variants"]["last"]
                 shown = "  ".join(f"{key} {last[key]:.4f}" for key in METRICS[args.dataset])
                 print(

@@ -123,6 +123,39 @@ def test_cross_validation_scores_every_fold_and_seed_and_resumes(tmp_path, tiny_
         CrossValidation(spec, same, registry, tmp_path / "cv", k=2, seeds=[1, 2])
 
 
+def test_a_unit_another_process_runs_is_left_to_it_or_waited_for(tmp_path, tiny_model, tiny_data):
+    import threading
+    import time
+
+    from filelock import FileLock
+
+    from tests.core.test_levers import base_config
+    from tlsuite_core.plugins import get_host
+    from tlsuite_core.training.cv import UnitBusy
+
+    spec, config = base_config(tiny_model, tiny_data, tmp_path, max_steps=4)
+    cv = CrossValidation(spec, config, get_host().registry, tmp_path / "cv", k=2, seeds=[1])
+    path = cv.unit_path(0, 1)
+    path.parent.mkdir(parents=True)
+    holding = threading.Event()
+
+    def other_process():
+        with FileLock(str(path.parent / f".{path.name}.lock")):
+            holding.set()
+            time.sleep(0.5)
+            path.mkdir()
+            (path / "scores.json").write_text('{"scored": "by the other process"}')
+
+    worker = threading.Thread(target=other_process)
+    worker.start()
+    holding.wait()
+    with pytest.raises(UnitBusy, match="another process"):
+        cv.run_unit(0, 1, wait=False)
+    assert cv.run_unit(0, 1) == {"scored": "by the other process"}  # waited for, read, nothing trained here
+    worker.join()
+    assert not (path / "run.json").exists()
+
+
 @pytest.mark.slow
 def test_cross_validation_of_entity_tagging_scores_entity_f1(tmp_path, ner_model, ner_data):
     from tlsuite_core.plugins import get_host

@@ -39,7 +39,7 @@ import numpy as np
 from ..apps import AppSpec
 from ..config import TrainConfig, build_config, load_config_file
 from ..data import LabelledData, fingerprint
-from ..errors import ConfigError
+from ..errors import ConfigError, TlsuiteError
 from ..registry import Registry
 from .averaging import checkpoints_of, load_averaged, pick_checkpoints
 from .distillation import fold_teachers, is_cv_folder
@@ -153,6 +153,10 @@ def _fold_part(data: Any, indices: Sequence[int], what: str) -> Any:
     return replace(part, source=f"{data.source} ({what})", fingerprint=fingerprint(tag.encode()))
 
 
+class UnitBusy(TlsuiteError):
+    """A fold/seed unit another process is running (:meth:`CrossValidation.run_unit` with ``wait=False``)."""
+
+
 @dataclass
 class CrossValidation:
     """``k``-fold cross-validation of one configuration over ``seeds`` (see the module docstring).
@@ -243,14 +247,35 @@ class CrossValidation:
         return _fold_part(self.data, rest, f"{name}: training"), _fold_part(self.data, self.folds[fold], name)
 
     # -- running -----------------------------------------------------------------------------------------------
-    def run_unit(self, fold: int, seed: int) -> dict[str, Any]:
-        """Train and score one fold/seed (skipped when scored; resumed when interrupted); returns its scores."""
-        from .engine import train
+    def run_unit(self, fold: int, seed: int, *, wait: bool = True) -> dict[str, Any]:
+        """Train and score one fold/seed (skipped when scored; resumed when interrupted); returns its scores.
+
+        Several processes may work on one folder: a unit is locked while one of them runs it. Another process waits
+        for it and reads its scores (``wait``), or gets :class:`UnitBusy` at once (``wait=False``) and takes
+        another unit."""
+        from filelock import FileLock, Timeout
 
         path = self.unit_path(fold, seed)
         scores_path = path / "scores.json"
         if scores_path.is_file():
             return read_json(scores_path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(path.parent / f".{path.name}.lock"))
+        try:
+            lock.acquire(timeout=-1 if wait else 0)
+        except Timeout:
+            raise UnitBusy(f"{path}: another process is running this unit") from None
+        try:
+            if scores_path.is_file():  # scored by the process that held the lock
+                return read_json(scores_path)
+            return self._run_unit(fold, seed, path)
+        finally:
+            lock.release()
+
+    def _run_unit(self, fold: int, seed: int, path: Path) -> dict[str, Any]:
+        from .engine import train
+
+        scores_path = path / "scores.json"
         train_part, held = self.fold_data(fold)
         run = RunFolder(path)
         status = run.record().get("status") if run.record_path.is_file() else None
@@ -298,12 +323,26 @@ class CrossValidation:
         return config
 
     def run(self, progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
-        """Every fold/seed (scored ones skipped), then the summary (``cv.json``, ``cv.md``)."""
-        units = self.units()
-        for i, (fold, seed) in enumerate(units):
-            self.run_unit(fold, seed)
+        """Every fold/seed (scored ones skipped; ones another process is running left to it and waited for at the
+        end), then the summary (``cv.json``, ``cv.md``)."""
+        units, busy, done = self.units(), [], 0
+        for fold, seed in units:
+            try:
+                self.run_unit(fold, seed, wait=False)
+            except UnitBusy:
+                busy.append((fold, seed))
+                continue
+            done += 1
             if progress is not None:
-                progress(i + 1, len(units))
+                progress(done, len(units))
+        for fold, seed in busy:
+            self.console.print(
+                f"[dim]cv {self.folder.name}: waiting for fold {fold + 1}, seed {seed} (another process)[/]"
+            )
+            self.run_unit(fold, seed)
+            done += 1
+            if progress is not None:
+                progress(done, len(units))
         return self.write_summary()
 
     # -- scoring -----------------------------------------------------------------------------------------------
