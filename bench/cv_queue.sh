@@ -14,8 +14,8 @@
 #         with its models kept, and that recipe distilled from each fold's seed ensemble (seed 1); then CoNLL's ner
 #         defaults (5 folds x seed 1: a unit trains on ~11,200 sentences, 25-40 minutes) and Banking77's defaults
 #         distilled from their kept seed models (seed 1).
-# Lane 2: Banking77 plain, the other four FPB levers and defaults-lr5e-5 (seed 1), CoNLL's plain token-classification fine-tune
-#         (seed 1), then the Banking77 levers (seed 1).
+# Lane 2: Banking77 plain, the other four FPB levers and defaults-lr5e-5 (seed 1), CoNLL's plain
+#         token-classification fine-tune (seed 1), then the Banking77 levers (seed 1).
 set -u
 cd "$(dirname "$0")/.." || exit 1
 export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
