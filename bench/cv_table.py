@@ -48,6 +48,8 @@ PLAIN = {
     "layer_lr_decay": 1.0,
     "head_lr_scale": 1.0,
     "label_smoothing": 0.0,
+    "reinit_layers": 0,
+    "rdrop_alpha": 0.0,
 }
 #: each app's training defaults when its lever rows started. Every lever is measured against the same defaults, and
 #: the app's defaults change only once all of a dataset's rows are scored (rule 5 of docs/results/cv.md), so the
@@ -64,6 +66,7 @@ BASELINE = {
         "head_lr_scale": 5.0,
         "label_smoothing": 0.1,
         "reinit_layers": 0,
+        "rdrop_alpha": 0.0,
     },
     "banking77": {  # customer-service
         "learning_rate": 1e-4,
@@ -76,6 +79,7 @@ BASELINE = {
         "label_smoothing": 0.1,
         "max_length": 64,
         "reinit_layers": 0,
+        "rdrop_alpha": 0.0,
     },
     "conll": {  # ner
         "learning_rate": 2e-4,
@@ -88,6 +92,7 @@ BASELINE = {
         "label_smoothing": 0.0,
         "max_length": 256,
         "reinit_layers": 0,
+        "rdrop_alpha": 0.0,
         "extra": {"context": "document", "decode": "viterbi"},
     },
 }
