@@ -42,6 +42,12 @@ def test_a_trained_topic_classifier_assigns_topics(cli, workdir, tiny_model):
         "1",
         "--head-lr-scale",
         "1",
+        "--reinit-layers",
+        "0",
+        "--rdrop",
+        "0",
+        "--warmup",
+        "0.1",
     )
     assert result.exit_code == 0, result.output
     run = workdir / "runs" / "finance-monitor" / "topics"
