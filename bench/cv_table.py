@@ -241,7 +241,7 @@ def main() -> int:
             overrides["distill_from"] = [str(Path(args.out) / f"{args.dataset}-{teachers}")]
         config, _ = resolve_training_config(spec, config_file=None, overrides=overrides, resume=None)
         if name == "shipped":
-            refuse_unchanged(spec, config, args.dataset, train, resolve_training_config)
+            refuse_unchanged(spec, config, args.dataset, train)
         cvs[name] = CrossValidation(
             spec,
             config,
@@ -277,12 +277,13 @@ def main() -> int:
     return 0
 
 
-def refuse_unchanged(spec: object, config: object, dataset: str, train: Path, resolve) -> None:
+def refuse_unchanged(spec: object, config: object, dataset: str, train: Path) -> None:
     """'shipped' measures the recipe after the lever decisions are applied to the app's defaults (rule 5); while the
     app still ships the pinned defaults it would only repeat the 'defaults' units, so it is refused."""
     from tlsuite_core.training.cv import _deciding
+    from tlsuite_core.training.engine import resolve_training_config
 
-    pinned, _ = resolve(
+    pinned, _ = resolve_training_config(
         spec,
         config_file=None,
         overrides={**overrides_for("defaults", dataset), "train": str(train), "evals_per_epoch": 2},
