@@ -14,7 +14,7 @@
 # measured 5 folds x 3 seeds with its models kept, and that recipe distilled from each fold's seed ensemble (seed 1,
 # rule 6); CoNLL's plain token-classification fine-tune and the ner defaults (5 folds x seed 1: a unit trains on
 # ~11,200 sentences, 25-40 minutes); Banking77's defaults distilled from their kept seed models (seed 1) and the
-# Banking77 lever rows (seed 1).
+# Banking77 lever rows (seed 1; epochs and peak rate too, as on FPB).
 set -u
 cd "$(dirname "$0")/.." || exit 1
 export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
@@ -44,12 +44,14 @@ lane() { # a step that fails (a refused 'shipped', a distillation whose teachers
     step --dataset conll --configs plain --seeds 1 --output "$out/conll-plain.json"
     step --dataset conll --configs defaults --seeds 1 --output "$out/conll-defaults.json"
     step --dataset banking77 --configs defaults-distill --seeds 1 --output "$out/banking77-defaults-distill.json"
-    levers banking77 defaults-nollrd defaults-nosmooth defaults-warmup0 defaults-reinit1 defaults-rdrop
+    levers banking77 defaults-nollrd defaults-nosmooth defaults-warmup0 defaults-reinit1 defaults-rdrop \
+        defaults-e3 defaults-lr5e-5
 }
 
 summaries() { # the tables from whatever is scored (bench/results/cv-<dataset>.{json,md})
     local levers=defaults-nollrd,defaults-nosmooth,defaults-warmup0,defaults-reinit1,defaults-rdrop
-    step --dataset banking77 --configs "plain,defaults,$levers,defaults-distill" --summary-only
+    step --dataset banking77 --configs "plain,defaults,$levers,defaults-e3,defaults-lr5e-5,defaults-distill" \
+        --summary-only
     step --configs "plain,defaults,$levers,defaults-e3,defaults-lr5e-5,shipped,shipped-distill" --summary-only
     step --dataset conll --configs plain,defaults --seeds 1 --summary-only
 }
