@@ -556,6 +556,13 @@ class TrainConfig:
         unset="none, --epochs decides",
         help="Stop after N optimiser steps (quick runs).",
     )
+    min_steps: int = option(
+        0,
+        panel="Optimisation",
+        ge=0,
+        help="Train at least N optimiser steps: a training set too small for them in --epochs gets more epochs "
+        "(0: off; --max-steps overrides it).",
+    )
     max_train_samples: int | None = option(
         None, panel="Data", ge=1, unset="all rows", help="Use a random subset of N training rows."
     )

@@ -168,3 +168,34 @@ def test_averaging_keeps_older_checkpoints_as_weights_only(tmp_path):
     SlimCheckpoints().on_save(SimpleNamespace(output_dir=str(tmp_path)), SimpleNamespace(global_step=4), None)
     assert sorted(p.name for p in (tmp_path / "checkpoint-2").iterdir()) == ["model.safetensors", "trainer_state.json"]
     assert sorted(p.name for p in (tmp_path / "checkpoint-4").iterdir()) == sorted(files)  # --resume reads it whole
+
+
+@pytest.mark.parametrize(
+    ("options", "planned"),
+    [
+        ({}, (3, 3)),  # 96 rows, batch 32: 3 steps per epoch
+        ({"min_steps": 2}, (3, 3)),  # --epochs already gives more
+        ({"min_steps": 7}, (3, 7)),  # a small training set gets more epochs
+        ({"min_steps": 7, "max_steps": 2}, (3, 2)),  # --max-steps decides
+        ({"min_steps": 7, "grad_accum": 2}, (2, 7)),
+    ],
+)
+def test_min_steps_raises_the_schedule_of_a_small_training_set_only(options, planned):
+    from tlsuite_core.config import TrainConfig
+    from tlsuite_core.training.strategies import planned_steps
+
+    assert planned_steps(96, TrainConfig(batch_size=32, epochs=1.0, **options)) == planned
+
+
+def test_a_run_trains_the_min_steps_across_epochs_and_says_so(tiny_model, tiny_data, tmp_path):
+    import io
+
+    from rich.console import Console
+
+    spec, config = base_config(tiny_model, tiny_data, tmp_path, max_steps=None, epochs=1.0, batch_size=32, min_steps=7)
+    config.save_steps, config.select_checkpoint, config.average_checkpoints = None, "last", "none"
+    out = io.StringIO()
+    result = train(spec, config, console=Console(file=out, width=200))
+    record = json.loads((result.path / "run.json").read_text())
+    assert record["status"] == "completed" and record["steps"] == 7 and record["epochs"] > 2
+    assert "training 7 steps (2.3 epochs) instead of 3 (--min-steps 7)" in out.getvalue()

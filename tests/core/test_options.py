@@ -488,6 +488,7 @@ ENGINE = {
     "--seed",
     "--early-stopping",
     "--max-steps",
+    "--min-steps",
     "--max-train-minutes",
     "--no-group-by-length",
     "--label-smoothing",

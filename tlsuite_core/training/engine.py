@@ -90,6 +90,7 @@ class TrainingPlan:
     truncated: dict[str, int] = field(default_factory=dict)
     strategy_callbacks: list[Any] = field(default_factory=list)
     counts: dict[str, Any] = field(default_factory=dict)
+    steps_per_epoch: int = 1
     total_steps: int = 0
     # build_trainer
     trainer: Any = None
@@ -106,6 +107,11 @@ class TrainingPlan:
     @property
     def has_dev(self) -> bool:
         return self.dev_data is not None
+
+    @property
+    def raised_to_min_steps(self) -> bool:
+        """``--min-steps`` lengthened the schedule past ``--epochs`` (``total_steps`` is then the number of steps)."""
+        return not self.config.max_steps and self.total_steps > math.ceil(self.steps_per_epoch * self.config.epochs)
 
 
 def train(
@@ -427,9 +433,15 @@ def build_model(plan: TrainingPlan) -> None:
     if config.oversample:
         plan.train_ds, added = oversample(task, plan.train_ds, labels, config.seed)
         console.print(f"oversampling: {added} repeated examples of rare classes added ({len(plan.train_ds)} in all)")
-    steps_per_epoch, plan.total_steps = planned_steps(len(plan.train_ds), config)
+    plan.steps_per_epoch, plan.total_steps = planned_steps(len(plan.train_ds), config)
+    if plan.raised_to_min_steps:
+        console.print(
+            f"min steps: {len(plan.train_ds)} training examples make {plan.steps_per_epoch} steps per epoch; training "
+            f"{plan.total_steps} steps ({plan.total_steps / plan.steps_per_epoch:.1f} epochs) instead of "
+            f"{math.ceil(plan.steps_per_epoch * config.epochs)} (--min-steps {config.min_steps})"
+        )
     plan.model, plan.strategy_callbacks = prepare_model(
-        model, config, task, total_steps=plan.total_steps, steps_per_epoch=steps_per_epoch
+        model, config, task, total_steps=plan.total_steps, steps_per_epoch=plan.steps_per_epoch
     )
     plan.counts = counts = count_parameters(plan.model)
     device = plan.device
@@ -523,7 +535,7 @@ def training_arguments(plan: TrainingPlan) -> Any:
         learning_rate=config.learning_rate,
         weight_decay=config.weight_decay,
         num_train_epochs=config.epochs,
-        max_steps=config.max_steps or -1,
+        max_steps=config.max_steps or (plan.total_steps if plan.raised_to_min_steps else -1),
         lr_scheduler_type=config.scheduler,
         warmup_steps=config.warmup if config.warmup < 1 else int(config.warmup),
         max_grad_norm=config.max_grad_norm,

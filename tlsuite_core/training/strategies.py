@@ -347,7 +347,8 @@ def _wrap_peft(model: Any, strategy: Strategy, config: Any, task: Any, total_ste
 
 
 def planned_steps(examples: int, config: Any) -> tuple[int, int]:
-    """(optimiser steps per epoch, total optimiser steps) for ``examples`` training rows (single process)."""
+    """(optimiser steps per epoch, total optimiser steps) for ``examples`` training rows: ``--max-steps`` when set,
+    else ``--epochs`` of them, raised to ``--min-steps`` (single process)."""
     per_epoch = max(1, math.ceil(math.ceil(examples / config.batch_size) / config.grad_accum))
-    total = config.max_steps or max(1, math.ceil(per_epoch * config.epochs))
+    total = config.max_steps or max(1, math.ceil(per_epoch * config.epochs), getattr(config, "min_steps", 0))
     return per_epoch, total
