@@ -27,6 +27,8 @@ class AppSpec:
         default_labels: label order used when the data's labels fit it.
         demo_train / demo_dev: shipped demo data used when no ``--train`` is given.
         defaults: training-option defaults tuned for this app (override the engine's; overridden by the user).
+        demo_defaults: options the demo data trains with, over ``defaults``, when no ``--train`` is given (a recipe
+            chosen for the small shipped set, where ``defaults`` are chosen on real data).
     """
 
     name: str
@@ -37,6 +39,7 @@ class AppSpec:
     demo_train: Path | None = None
     demo_dev: Path | None = None
     defaults: Mapping[str, Any] = field(default_factory=dict)
+    demo_defaults: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_file(cls, path: str | Path) -> AppSpec:

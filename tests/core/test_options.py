@@ -280,9 +280,11 @@ def test_every_apps_defaults_are_declared_options_of_its_task():
 
     host = get_host()
     for app in [*(host.app(name) for name in host.registry.names("app")), PRETRAIN]:
-        config = build_config({"model": app.default_model}, dict(app.defaults))
+        # the demo data's recipe too (over the defaults, as when no --train is given)
+        config = build_config({"model": app.default_model}, dict(app.defaults), dict(app.demo_defaults))
         options = host.registry.task(app.task).options_class.of(config.extra)  # strict: unknown keys fail
-        for key, value in dict(app.defaults).get("extra", {}).items():
+        extra = {**dict(app.defaults).get("extra", {}), **dict(app.demo_defaults).get("extra", {})}
+        for key, value in extra.items():
             assert getattr(options, key) == value, (app.name, key)
 
 

@@ -443,6 +443,33 @@ def test_app_manifest_reads_like_an_app_spec(tmp_path):
 
 
 @pytest.mark.parametrize(
+    ("given", "config_file", "expected"),
+    [
+        ({}, None, (1e-4, 5.0, 0.85)),  # no --train: the demo data with its own recipe
+        ({"learning_rate": 2e-5}, None, (2e-5, 5.0, 0.85)),  # the command line still wins over it
+        ({"train": "mine.csv"}, None, (5e-5, 3.0, 1.0)),  # the user's data: the app's defaults
+        ({}, "train: mine.csv\n", (5e-5, 3.0, 1.0)),  # the same, named in a --config file
+    ],
+)
+def test_the_demo_recipe_applies_only_to_the_demo_data(tmp_path, given, config_file, expected):
+    from tlsuite_core.training.engine import resolve_training_config
+
+    app = AppSpec(
+        name="reviews",
+        task="sequence-classification",
+        demo_train=tmp_path / "train.csv",
+        defaults={"learning_rate": 5e-5, "epochs": 3.0},
+        demo_defaults={"learning_rate": 1e-4, "epochs": 5.0, "layer_lr_decay": 0.85},
+    )
+    if config_file:
+        (tmp_path / "c.yaml").write_text(config_file)
+    config, _ = resolve_training_config(
+        app, config_file=str(tmp_path / "c.yaml") if config_file else None, overrides=given, resume=None
+    )
+    assert (config.learning_rate, config.epochs, config.layer_lr_decay) == expected
+
+
+@pytest.mark.parametrize(
     ("text", "reason"),
     [
         ("name: a\ntask: b\nlabels: [x]\n", "key 'labels': unknown"),

@@ -173,7 +173,9 @@ def resolve_training_config(
     from .strategies import apply_strategy_defaults
 
     file_layer = load_config_file(config_file) if config_file else None
-    config = build_config({"model": app.default_model}, dict(app.defaults), file_layer, overrides)
+    on_demo = not (overrides.get("train") or (file_layer or {}).get("train"))
+    demo_layer = dict(app.demo_defaults) if on_demo else None  # the demo data's own recipe
+    config = build_config({"model": app.default_model}, dict(app.defaults), demo_layer, file_layer, overrides)
     given = {k for layer in (file_layer or {}, overrides) for k, v in layer.items() if v is not None}
     apply_strategy_defaults(config, given)
     apply_checkpoint_choice(config, given)
@@ -268,7 +270,11 @@ def _read_data(plan: TrainingPlan) -> tuple[Any, Any]:
         config.train = str(app.demo_train)
         if config.dev is None and app.demo_dev is not None:
             config.dev = str(app.demo_dev)
-        console.print(f"[dim]no --train given: using the {app.name} demo data ({config.train})[/]")
+        recipe = f" and its recipe ({', '.join(f'{k} {v}' for k, v in app.demo_defaults.items())})"
+        console.print(
+            f"[dim]no --train given: using the {app.name} demo data ({config.train})"
+            f"{recipe if app.demo_defaults else ''}[/]"
+        )
     train_data = subsample(task.load_data(config.train, config), config.max_train_samples, config.seed)
     dev_data = task.load_data(config.dev, config) if config.dev else None
     if dev_data is None and config.dev_split:
