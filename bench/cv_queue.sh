@@ -39,7 +39,7 @@ lane() { # a step that fails (a refused 'shipped', a distillation whose teachers
     levers fpb50 defaults-nollrd defaults-nosmooth defaults-warmup0 defaults-reinit1 defaults-rdrop defaults-e3 \
         defaults-lr5e-5
     step --configs shipped --output "$out/fpb50-shipped.json" &&
-        step --configs plain,shipped --summary-only --score-dev # the recipe that ships scores dev once (no-op after)
+        step --configs plain,defaults,shipped --summary-only --score-dev # rule 8: the winner scores dev once
     step --configs shipped-distill --seeds 1 --output "$out/fpb50-shipped-distill.json"
     step --dataset conll --configs plain --seeds 1 --output "$out/conll-plain.json"
     step --dataset conll --configs defaults --seeds 1 --output "$out/conll-defaults.json"
