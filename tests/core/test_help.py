@@ -173,7 +173,13 @@ def test_shown_defaults_are_the_ones_a_run_gets(app):
     key_of = {o.param: key for key, o in options_of(TrainConfig).items()}  # --fgm sets fgm_epsilon
 
     spec = get_host().app(app)
-    config, _ = resolve_training_config(spec, config_file=None, overrides={}, resume=None)
+    # help shows the defaults of a run on the user's data; the bare run on the demo data gets the demo's own recipe
+    # where the app has one, and the --train help names each of its values
+    config, _ = resolve_training_config(spec, config_file=None, overrides={"train": "yours.csv"}, resume=None)
+    demo, _ = resolve_training_config(spec, config_file=None, overrides={}, resume=None)
+    train_help = next(p for p in COMMANDS[(app, "train")].params if p.name == "train").help
+    for key, value in spec.demo_defaults.items():
+        assert f"{key} {show(value)}" in train_help and demo.get(key) == value, key
     assert config.strategy == "full"
     names = [
         "metric",
@@ -226,7 +232,8 @@ def test_strategy_defaults_in_help_follow_the_strategy_table():
     spec = get_host().app("finance-monitor")
     shown = _shown_default(("finance-monitor", "train"), "learning_rate")
     for strategy in ("lora", "prefix", "frozen"):
-        config, _ = resolve_training_config(spec, config_file=None, overrides={"strategy": strategy}, resume=None)
+        overrides = {"strategy": strategy, "train": "yours.csv"}  # the defaults help shows: a run on your data
+        config, _ = resolve_training_config(spec, config_file=None, overrides=overrides, resume=None)
         group = next(part for part in shown.split("; ") if strategy in part.split(" with ")[1].split(", "))
         assert group.split(" with ")[0] == show(config.learning_rate), (strategy, shown)
 

@@ -199,3 +199,21 @@ def test_a_run_trains_the_min_steps_across_epochs_and_says_so(tiny_model, tiny_d
     record = json.loads((result.path / "run.json").read_text())
     assert record["status"] == "completed" and record["steps"] == 7 and record["epochs"] > 2
     assert "training 7 steps (2.3 epochs) instead of 3 (--min-steps 7)" in out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("given", "floor"),
+    [
+        ({}, 291),  # the app's schedule, floor included
+        ({"learning_rate": 1e-4}, 291),
+        ({"epochs": 1.0}, 0),  # --epochs replaces the app's schedule: one epoch means one epoch
+        ({"epochs": 1.0, "min_steps": 50}, 50),
+    ],
+)
+def test_an_apps_step_floor_gives_way_to_an_explicit_epoch_count(given, floor):
+    from tlsuite_core.apps import AppSpec
+    from tlsuite_core.training.engine import resolve_training_config
+
+    app = AppSpec(name="a", task="sequence-classification", defaults={"epochs": 3.0, "min_steps": 291})
+    config, _ = resolve_training_config(app, config_file=None, overrides={"train": "x.csv", **given}, resume=None)
+    assert config.min_steps == floor

@@ -60,7 +60,10 @@ def views(spec: AppSpec, command: str) -> dict[str, View]:
     if command == TRAIN:
         return {
             "model": View(),
-            "train": View("Training data: CSV/TSV/JSONL, PhraseBank .txt, or hf:org/name[:split]. Default: demo data."),
+            "train": View(
+                "Training data: CSV/TSV/JSONL, PhraseBank .txt, or hf:org/name[:split]. "
+                f"Default: {common.demo_data(spec)}."
+            ),
             "dev": View(
                 with_default("Dev data for evaluation, model selection and early stopping.", common.dev_default(spec))
             ),
@@ -74,7 +77,7 @@ def views(spec: AppSpec, command: str) -> dict[str, View]:
         }
     return {
         **common.compare_views(spec),
-        "train": View("Training data (same formats as train). Default: demo data."),
+        "train": View(f"Training data (same formats as train). Default: {common.demo_data(spec)}."),
         "text_col": View("Text column (default: auto)."),
         "label_col": View("Label column (default: auto)."),
         "format": View("Data format (default: by suffix)."),

@@ -129,6 +129,15 @@ def with_default(text: str, default: str) -> str:
     return f"{text[:-1] if dot else text} (default: {default}){dot}"
 
 
+def demo_data(spec: AppSpec) -> str:
+    """What ``--train`` defaults to for ``spec``: its demo data, and the demo's own recipe where it has one (the
+    defaults help shows are then those of a run on your data)."""
+    if not spec.demo_defaults:
+        return "demo data"
+    recipe = ", ".join(f"{key} {show(value)}" for key, value in spec.demo_defaults.items())
+    return f"demo data, trained with its own recipe ({recipe}); the defaults shown are those for your data"
+
+
 def dev_default(spec: AppSpec) -> str:
     """What ``--dev`` defaults to for ``spec``."""
     return "the demo dev set with the demo data, else none" if spec.demo_dev else "none"

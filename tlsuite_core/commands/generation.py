@@ -48,7 +48,7 @@ class GenerationExamples:
 
 def views(spec: AppSpec, command: str) -> dict[str, View]:
     """How ``train`` / ``compare`` word the data options for source -> target pairs."""
-    data, on_train = "demo data" if spec.demo_train else "required", command == TRAIN
+    data, on_train = common.demo_data(spec) if spec.demo_train else "required", command == TRAIN
     return {
         "model": View(
             "Seq2seq or decoder-only model: alias, folder or hub id; an encoder (BERT family) is warm-started as an encoder-decoder."

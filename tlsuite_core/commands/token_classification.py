@@ -105,7 +105,11 @@ def views(spec: AppSpec, command: str) -> dict[str, View]:
     if command == TRAIN:
         data = (
             "Training data: CoNLL columns (.txt/.conll), JSONL of tokens + tags, or JSONL of text + character-offset entities."
-            + (" (default: demo data)" if spec.demo_train else f" Required: {spec.name} ships no demo data.")
+            + (
+                f" (default: {common.demo_data(spec)})"
+                if spec.demo_train
+                else f" Required: {spec.name} ships no demo data."
+            )
         )
         return {
             "model": View(),

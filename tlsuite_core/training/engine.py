@@ -180,7 +180,15 @@ def resolve_training_config(
     apply_strategy_defaults(config, given)
     apply_checkpoint_choice(config, given)
     apply_reinit_choice(config, given)
+    apply_schedule_choice(config, given)
     return config.validate(), None
+
+
+def apply_schedule_choice(config: TrainConfig, given: set[str]) -> None:
+    """An app's ``--min-steps`` belongs to its default schedule: ``--epochs`` given (on the command line or in a
+    ``--config`` file) replaces that schedule, floor included, unless ``--min-steps`` is given too."""
+    if config.min_steps and "epochs" in given and "min_steps" not in given:
+        config.min_steps = 0
 
 
 #: the strategies that train the top layers' own weights, the only ones a re-initialised layer can learn again in
