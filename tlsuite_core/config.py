@@ -561,7 +561,7 @@ class TrainConfig:
         panel="Optimisation",
         ge=0,
         help="Train at least N optimiser steps: a training set too small for them in --epochs gets more epochs "
-        "(0: off; --max-steps overrides it).",
+        "(0: off; --max-steps overrides it; an app's floor gives way to an --epochs you give).",
     )
     max_train_samples: int | None = option(
         None, panel="Data", ge=1, unset="all rows", help="Use a random subset of N training rows."
