@@ -125,10 +125,24 @@ CONFIGS: dict[str, dict] = {
 }
 #: configurations built on the app's app.yaml as it is now rather than on the pinned BASELINE
 SHIPPED = ("shipped", "shipped-distill")
-#: options an app's app.yaml gained after its 'shipped' units started, pinned to what those units ran with. Each
-#: changes no unit of that dataset, or it would be a new recipe to measure: finance-monitor's --min-steps 291 (for
-#: training sets smaller than FPB's folds) leaves every FPB fold at its 291 steps and the final fit at 366.
-SHIPPED_PINNED = {"fpb50": {"min_steps": 0}}
+#: the recipe each 'shipped' folder measured (rule 5 applied), pinned once its units started, so that the folder keeps
+#: its meaning whatever app.yaml says later (rule 8 may select the old defaults; finance-monitor's --min-steps 291,
+#: added after the units started, changes none of them: every FPB fold trains 291 steps, the final fit 366)
+SHIPPED_PINNED = {
+    "fpb50": {
+        "learning_rate": 5e-5,
+        "epochs": 3.0,
+        "batch_size": 32,
+        "warmup": 0.0,
+        "weight_decay": 0.01,
+        "layer_lr_decay": 1.0,
+        "head_lr_scale": 1.0,
+        "label_smoothing": 0.0,
+        "reinit_layers": 1,
+        "rdrop_alpha": 1.0,
+        "min_steps": 0,
+    }
+}
 #: configurations whose units always keep their models (they teach the '-distill' configuration built on them)
 TEACHES = ("shipped",)
 #: the decision rules written before the lever units ran (docs/results/cv.md, "Decisions" 3 and 4), per lever
