@@ -458,10 +458,16 @@ def markdown(result: dict) -> str:
         ]
         for name, paired in levers.items():
             n = (paired.get(a) or {}).get("n", 0)
-            decision = lever_decision(name, paired.get(a)) if name in LEVERS else "the lever decisions applied together"
+            decision = (
+                lever_decision(name, paired.get(a))
+                if name in LEVERS
+                else "the lever decisions applied together (rule 8 selects between it and the defaults)"
+            )
             lines.append(f"| {name} | {n} | {_cell(paired.get(a))} | {_cell(paired.get(b))} | {decision} |")
         lines.append("")
     for name, c in result["configs"].items():
+        if not c["curve"]:  # no unit scored yet
+            continue
         curve = ", ".join(f"{row[a]:.4f}" for row in c["curve"])
         minutes = (c["train_seconds"].get("mean") or 0) / 60
         lines.append(f"- {name}: mean held-out {a} at each half-epoch checkpoint: {curve}; {minutes:.1f} min per fold")
