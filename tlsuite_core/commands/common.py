@@ -130,12 +130,12 @@ def with_default(text: str, default: str) -> str:
 
 
 def demo_data(spec: AppSpec) -> str:
-    """What ``--train`` defaults to for ``spec``: its demo data, and the demo's own recipe where it has one (the
-    defaults help shows are then those of a run on your data)."""
+    """What ``--train`` defaults to for ``spec``: its demo data, and where the demo's own recipe differs from the
+    defaults help shows (those of a run on your data)."""
     if not spec.demo_defaults:
         return "demo data"
     recipe = ", ".join(f"{key} {show(value)}" for key, value in spec.demo_defaults.items())
-    return f"demo data, trained with its own recipe ({recipe}); the defaults shown are those for your data"
+    return f"demo data, trained with the defaults shown except {recipe} (the demo's own recipe)"
 
 
 def dev_default(spec: AppSpec) -> str:
