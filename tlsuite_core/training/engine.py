@@ -538,8 +538,7 @@ def training_arguments(plan: TrainingPlan) -> Any:
     config, has_dev = plan.config, plan.has_dev
     save_steps = config.save_steps
     if save_steps is None and config.evals_per_epoch > 1:
-        per_epoch = math.ceil(len(plan.train_ds) / (config.batch_size * config.grad_accum))
-        save_steps = max(1, math.ceil(per_epoch / config.evals_per_epoch))
+        save_steps = max(1, math.ceil(plan.steps_per_epoch / config.evals_per_epoch))
     cadence = "steps" if save_steps else "epoch"
     return TrainingArguments(
         output_dir=str(plan.run.checkpoints),
