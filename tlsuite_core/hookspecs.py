@@ -102,8 +102,10 @@ def tlsuite_register_routes(register: Callable[..., None]) -> None:
     """Register HTTP routes of ``tlsuite serve`` beside the generic ``POST /v1/{app}/{run}/predict`` every served
     run gets from its task.
 
-    :param register: call ``register(route)`` with a :class:`tlsuite_core.serving.Route`: the app whose runs it
-        serves, its path under ``/v1/{app}/{run}/`` and ``load() -> RouteHandler`` (request and response models,
+    :param register: call ``register(route)`` with a :class:`tlsuite_core.serving.Route`:
+        ``Route(app, path, load, summary, open_run)``: the app whose runs it serves, its path under
+        ``/v1/{app}/{run}/`` and ``load() -> RouteHandler`` (request and response models,
         ``async handle(request, context)``), called when the service starts, so registering imports no web
-        framework. Its name is ``app/path``.
+        framework. Its name is ``app/path``. ``open_run(folder)``, for an app whose run folders are not engine runs,
+        loads one (``context.trained``); a ``DataError`` a handler raises is answered 422 with its message.
     """

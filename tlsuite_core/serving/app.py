@@ -16,9 +16,9 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException
 
-from ..errors import PluginError, first_line
+from ..errors import DataError, PluginError, first_line
 from .limits import BodyLimitMiddleware, error_body
-from .routes import Route, RouteContext
+from .routes import Route, RouteContext, run_openers
 from .runs import ServedRun, start_loading
 from .schemas import PredictRequest, as_json, predict_response_model
 from .service import Refused, Service
@@ -42,10 +42,13 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         runs = list(service.runs.values())
-        start_loading(runs, service.config, service.registry, service.metrics, loader=loader, log=service.log)
+        start_loading(
+            runs, service.config, service.registry, service.metrics, loader=loader, openers=openers, log=service.log
+        )
         yield
         await service.close()
 
+    openers = run_openers(routes)
     app = FastAPI(title="tlsuite", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.service = service
     _add_error_handlers(app)
@@ -204,7 +207,10 @@ def _add_plugin_route(app: FastAPI, service: Service, run: ServedRun, route: Rou
         context = RouteContext(
             run.app, run.name, run.trained, lambda t: service.predict(run, t), request.state.request_id
         )
-        return await handler.handle(body, context)
+        try:
+            return await handler.handle(body, context)
+        except DataError as exc:  # the request names something the run does not know: the client's to fix
+            raise Refused(422, first_line(exc)) from None
 
     path = f"/v1/{run.app}/{run.name}/{route.path.strip('/')}"
     run.routes.append(path)

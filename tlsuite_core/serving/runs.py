@@ -12,7 +12,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 from ..errors import ConfigError, first_line
 from .batching import DynamicBatcher
@@ -92,7 +92,10 @@ def resolve_runs(refs: Sequence[str], runs_dir: str | None, registry: Registry) 
             apps = ", ".join(registry.names("app")) or "none"
             raise ConfigError(f"{ref}: no such run folder, and not an app name (installed apps: {apps})")
         record = _record(path)
-        served = ServedRun(str(record.get("app") or path.parent.name), path.name, path.resolve(), record.get("task"))
+        app = str(record.get("app") or path.parent.name)
+        spec = registry.get("app", app)  # a run folder without run.json (an app's own runs): the app's task
+        task = record.get("task") or (spec.task if spec is not None else None)
+        served = ServedRun(app, path.name, path.resolve(), task)
         if served.key in runs:
             raise ConfigError(f"{ref}: {served.key} is served twice (runs are addressed as /v1/APP/RUN)")
         runs[served.key] = served
@@ -106,28 +109,39 @@ def load_runs(
     metrics: ServiceMetrics,
     *,
     loader: Callable[..., Any] | None = None,
+    openers: Mapping[str, Callable[[Path], Any]] | None = None,
     log: logging.Logger | None = None,
 ) -> None:
-    """Load, warm up and start a batcher for each run, in order (a failure is recorded on its run)."""
+    """Load, warm up and start a batcher for each run, in order (a failure is recorded on its run). A run of an
+    app in ``openers`` (``{app: open_run}`` of its plugin's routes) is opened by that function and gets no batcher."""
     from ..apps import load_app
 
     loader = loader or load_app
+    openers = openers or {}
     log = log or logging.getLogger("tlsuite.serve")
     for run in runs:
         metrics.ready.labels(run=run.key).set(0)
         started = time.perf_counter()
+        opener = openers.get(run.app)
         try:
-            trained = loader(
-                run.path, device=config.device, threads=config.threads, registry=registry, backend=config.backend
-            )
-            if run.takes_texts:
-                trained.predict(WARM_UP)
+            if opener is not None:
+                trained = opener(run.path)
+            else:
+                trained = loader(
+                    run.path, device=config.device, threads=config.threads, registry=registry, backend=config.backend
+                )
+                if run.takes_texts:
+                    trained.predict(WARM_UP)
         except Exception as exc:  # any failure: recorded with its reason, the other runs go on
             run.status, run.error = FAILED, f"{type(exc).__name__}: {first_line(exc)}"
             log.error(f"{run.key} failed to load: {run.error}", extra={"fields": {"run": run.key}})
             continue
         run.load_seconds = time.perf_counter() - started
-        run.trained, run.task = trained, run.task or trained.task.name
+        run.trained = trained
+        if opener is not None:
+            _ready(run, metrics, log)
+            continue
+        run.task = run.task or trained.task.name
         on_cpu = str(getattr(trained, "device", "cpu")) == "cpu"  # an ONNX Runtime app runs on the CPU
         forward = config.forward_batch_size or (CPU_FORWARD_BATCH if on_cpu else config.max_batch_size)
         run.batcher = DynamicBatcher(
@@ -140,10 +154,14 @@ def load_runs(
             name=f"batcher {run.key}",
         )
         metrics.watch_queue(run.key, lambda _b=run.batcher: _b.depth)
-        metrics.load_seconds.labels(run=run.key).set(run.load_seconds)
-        metrics.ready.labels(run=run.key).set(1)
-        run.status = READY
-        log.info(f"{run.key} ready in {run.load_seconds:.1f} s", extra={"fields": {"run": run.key}})
+        _ready(run, metrics, log)
+
+
+def _ready(run: ServedRun, metrics: ServiceMetrics, log: logging.Logger) -> None:
+    metrics.load_seconds.labels(run=run.key).set(run.load_seconds)
+    metrics.ready.labels(run=run.key).set(1)
+    run.status = READY
+    log.info(f"{run.key} ready in {run.load_seconds:.1f} s", extra={"fields": {"run": run.key}})
 
 
 def start_loading(runs: Sequence[ServedRun], *args: Any, **kwargs: Any) -> threading.Thread:

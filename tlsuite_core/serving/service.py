@@ -113,7 +113,8 @@ class Service:
         """Results for ``texts`` through ``run``'s batcher: 503 + Retry-After when its queue is full, 504 past the
         request timeout."""
         batcher = self.ready_run(run).batcher
-        assert batcher is not None
+        if batcher is None:  # a run its plugin opened (open_run): it has no text prediction
+            raise Refused(404, f"{run.key} predicts from no texts (see GET /v1/runs for its routes)")
         try:
             future = batcher.submit(texts)
         except QueueFull as exc:

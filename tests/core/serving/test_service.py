@@ -218,6 +218,88 @@ def test_a_run_of_a_task_without_text_inputs_gets_only_its_plugin_routes(tmp_pat
         assert httpx.get(live.url + "/v1/runs").json()["runs"][0]["routes"] == []
 
 
+class Shelf:
+    """A run of an app whose folders are not engine runs: a JSON file of items, opened by the plugin itself."""
+
+    def __init__(self, folder: Path) -> None:
+        import json
+
+        self.items = json.loads((folder / "shelf.json").read_text(encoding="utf-8"))
+
+    def find(self, item: str) -> str:
+        from tlsuite_core.errors import DataError
+
+        if item not in self.items:
+            raise DataError(f"unknown item {item!r}")
+        return self.items[item]
+
+
+class Find(BaseModel):
+    item: str
+
+
+class Found(BaseModel):
+    title: str
+
+
+async def find(request: Find, context) -> Found:
+    return Found(title=context.trained.find(request.item))
+
+
+def open_shelf(folder: Path) -> Shelf:
+    if folder.name == "broken":
+        raise OSError(f"{folder}: shelf.json is missing")
+    return Shelf(folder)
+
+
+class ShelfPlugin:
+    @hookimpl
+    def tlsuite_register_apps(self, register):
+        from tlsuite_core.apps import AppSpec
+
+        register(AppSpec("shelf", "ranking"))
+
+    @hookimpl
+    def tlsuite_register_routes(self, register):
+        register(Route("shelf", "find", lambda: RouteHandler(Find, Found, find), open_run=open_shelf))
+
+
+def test_a_plugin_opens_its_own_runs_and_serves_them_through_its_routes(tmp_path):
+    import json
+
+    good, broken = tmp_path / "shelf" / "books", tmp_path / "shelf" / "broken"
+    for folder in (good, broken):
+        folder.mkdir(parents=True)
+    (good / "shelf.json").write_text(json.dumps({"b1": "A title"}), encoding="utf-8")
+    entry = SimpleNamespace(name="shelf", value="tests:shelf", dist=None, load=lambda: ShelfPlugin())
+    host = PluginHost(entry_points=[entry])
+    srv = build_service(ServeConfig(), [str(good), str(broken)], host.registry, env_keys="")
+    assert [run.task for run in srv.runs.values()] == ["ranking", "ranking"]  # no run.json: the app's task
+    with LiveServer(srv, host.registry.values("route"), loader=fake_loader({})) as live:
+        runs = live.wait_ready()["runs"]
+        assert runs["shelf/books"] == {"status": "ready"}
+        assert runs["shelf/broken"]["status"] == "failed" and "shelf.json is missing" in runs["shelf/broken"]["error"]
+        assert httpx.get(live.url + "/readyz").status_code == 503
+        url = live.url + "/v1/shelf/books"
+        assert httpx.post(url + "/find", json={"item": "b1"}).json() == {"title": "A title"}
+        unknown = httpx.post(url + "/find", json={"item": "b2"})
+        assert unknown.status_code == 422 and unknown.json()["error"]["message"] == "unknown item 'b2'"
+        assert httpx.post(url + "/predict", json={"texts": ["x"]}).status_code == 404  # a ranking run takes no texts
+        assert httpx.post(live.url + "/v1/shelf/broken/find", json={"item": "b1"}).status_code == 503
+
+
+def test_two_routes_of_one_app_may_not_open_its_runs_differently(tmp_path):
+    from tlsuite_core.errors import PluginError
+    from tlsuite_core.serving import create_app
+
+    routes = [
+        Route("shelf", "find", lambda: RouteHandler(Find, Found, find), open_run=open_shelf),
+        Route("shelf", "other", lambda: RouteHandler(Find, Found, find), open_run=lambda folder: None),
+    ]
+    with pytest.raises(PluginError, match="shelf/other: another route of shelf opens its runs"):
+        create_app(service(tmp_path), routes)
+
+
 def test_a_generation_run_answers_with_its_own_result_model(tmp_path):
     run = fake_run(tmp_path, "translate", "de-en", "generation")
     srv = build_service(ServeConfig(), [str(run)], PluginHost(entry_points=[]).registry, env_keys="")
@@ -262,8 +344,10 @@ def test_the_hook_docstring_states_the_contract_the_code_uses():
     doc = inspect.getdoc(hookspecs.tlsuite_register_routes)
     assert "tlsuite_core.serving.Route" in doc and "load() -> RouteHandler" in doc
     assert "async handle(request, context)" in doc
-    assert [f.name for f in dataclasses.fields(Route)] == ["app", "path", "load", "summary"]
+    assert "open_run" in doc and "Route(app, path, load, summary, open_run)" in doc
+    assert [f.name for f in dataclasses.fields(Route)] == ["app", "path", "load", "summary", "open_run"]
     assert [f.name for f in dataclasses.fields(RouteHandler)] == ["request_model", "response_model", "handle"]
     assert (
-        "Route(app, path, load, summary)" in (Path(__file__).resolve().parents[3] / "docs" / "plugins.md").read_text()
+        "Route(app, path, load, summary, open_run)"
+        in (Path(__file__).resolve().parents[3] / "docs" / "plugins.md").read_text()
     )

@@ -8,32 +8,6 @@ import pytest
 from tests.plugins.recommend.recommend_support import write_fixture
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory, tiny_model):
-    from tlsuite_recommend import Recommender
-
-    base = tmp_path_factory.mktemp("recommend")
-    files = write_fixture(base / "data")
-    rec = Recommender.train(
-        interactions=str(files["interactions"]),
-        items=str(files["items"]),
-        runs_dir=str(base / "runs"),
-        name="tiny",
-        model=str(tiny_model),
-        negatives=9,
-        tune=False,
-        history_cap=4,
-        rerank_depth=4,
-        list_size=4,
-        max_steps=4,
-        max_length=64,
-        two_tower_steps=2,
-        threads=1,
-        log=lambda message: None,
-    )
-    return rec, files, base
-
-
 def test_the_run_folder_holds_every_artefact_without_pickle(trained):
     rec, _, _ = trained
     folder = rec.folder

@@ -1,0 +1,54 @@
+"""``tlsuite serve``'s recommend routes on a real uvicorn server: the plugin opens its run folder itself
+(``open_run``), ``rank`` and ``explain`` answer as the Python API does, bad ids are 422, keys apply."""
+
+import httpx
+import pytest
+
+from tests.core.serving.support import LiveServer
+
+
+def test_the_plugin_registers_rank_and_explain():
+    from tlsuite_core.plugins import get_host
+
+    names = get_host().registry.names("route")
+    assert {"recommend/rank", "recommend/explain"} <= set(names)
+
+
+def test_rank_and_explain_over_http(trained):
+    pytest.importorskip("fastapi")
+    from tlsuite_recommend import Recommender
+
+    from tlsuite_core.plugins import get_host
+    from tlsuite_core.serving import ServeConfig, build_service
+
+    rec, _, _ = trained
+    registry = get_host().registry
+    srv = build_service(ServeConfig(), [str(rec.folder)], registry, env_keys="rec-key")
+    run = srv.runs["recommend/tiny"]
+    assert run.task == "ranking" and not run.takes_texts  # no run.json: the app's task
+    with LiveServer(srv, registry.values("route")) as live:
+        assert live.wait_ready(120)["runs"]["recommend/tiny"] == {"status": "ready"}
+        auth = {"Authorization": "Bearer rec-key"}
+        url = live.url + "/v1/recommend/tiny"
+        assert httpx.post(url + "/rank", json={"user": "u0"}).status_code == 401
+        fresh = Recommender.load(rec.folder)
+        r = httpx.post(url + "/rank", json={"user": "u0", "k": 5}, headers=auth, timeout=60)
+        assert r.status_code == 200, r.text
+        assert [i["item"] for i in r.json()["items"]] == [x.item for x in fresh.rank("u0", k=5)]
+        assert r.json()["run"] == "tiny" and r.json()["request_id"]
+        newcomer = httpx.post(url + "/rank", json={"history": ["1", "4"], "k": 3}, headers=auth, timeout=60).json()
+        assert len(newcomer["items"]) == 3 and not {"1", "4"} & {i["item"] for i in newcomer["items"]}
+        pool = httpx.post(url + "/rank", json={"user": "u0", "retrieve": 6, "k": 2}, headers=auth, timeout=60)
+        assert pool.status_code == 200 and len(pool.json()["items"]) == 2
+        why = httpx.post(url + "/explain", json={"user": "u0", "item": "1"}, headers=auth, timeout=60).json()
+        assert why["score"] == pytest.approx(fresh.explain("u0", "1")["score"], abs=1e-5)
+        assert set(why["features"]) == set(fresh.fusion.features)
+        unknown = httpx.post(url + "/rank", json={"user": "nobody"}, headers=auth, timeout=60)
+        assert unknown.status_code == 422 and "unknown user 'nobody'" in unknown.json()["error"]["message"]
+        bad_item = httpx.post(url + "/explain", json={"user": "u0", "item": "zz"}, headers=auth, timeout=60)
+        assert bad_item.status_code == 422 and "unknown item 'zz'" in bad_item.json()["error"]["message"]
+        both = httpx.post(url + "/rank", json={"user": "u0", "history": ["1"]}, headers=auth, timeout=60)
+        assert both.status_code == 422 and "not both" in both.json()["error"]["message"]
+        assert httpx.post(url + "/predict", json={"texts": ["x"]}, headers=auth).status_code == 404
+        served = httpx.get(live.url + "/v1/runs", headers=auth).json()["runs"]
+        assert sorted(served[0]["routes"]) == ["/v1/recommend/tiny/explain", "/v1/recommend/tiny/rank"]
