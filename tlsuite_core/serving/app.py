@@ -20,7 +20,7 @@ from ..errors import DataError, PluginError, first_line
 from .limits import BodyLimitMiddleware, error_body
 from .routes import Route, RouteContext, run_openers
 from .runs import ServedRun, start_loading
-from .schemas import PredictRequest, as_json, predict_response_model
+from .schemas import PredictRequest, ScoreRequest, ScoreResponse, as_json, predict_response_model
 from .service import Refused, Service
 
 __all__ = ["create_app"]
@@ -54,10 +54,12 @@ def create_app(
     _add_error_handlers(app)
     _add_open_routes(app, service)
     for run in service.runs.values():
-        if run.takes_texts:
+        if run.generic_route == "predict":
             _add_predict_route(app, service, run)
-        for route in routes:
-            if route.app == run.app:
+        elif run.generic_route == "score":
+            _add_score_route(app, service, run)
+        for route in routes:  # a route that opens its app's runs serves those, not the app's engine runs
+            if route.app == run.app and (route.open_run is None or not run.engine):
                 _add_plugin_route(app, service, run, route)
     app.add_middleware(BodyLimitMiddleware, limit=service.config.max_body_bytes)
     app.add_middleware(ObserveMiddleware, service=service)
@@ -189,6 +191,34 @@ def _add_predict_route(app: FastAPI, service: Service, run: ServedRun) -> None:
         response_model_exclude_none=True,
         tags=[run.app],
         summary=f"Predict with {run.key} ({run.task or 'unknown task'}).",
+    )
+
+
+def _add_score_route(app: FastAPI, service: Service, run: ServedRun) -> None:
+    async def handle(body: ScoreRequest, request: Request) -> dict:
+        service.ready_run(run)
+        texts, masked = await _prepared_texts(service, request, [body.query, *body.candidates], body.mask_pii)
+        scores = await service.predict(run, [(texts[0], candidate) for candidate in texts[1:]])
+        return {
+            "app": run.app,
+            "run": run.name,
+            "task": run.task,
+            "scores": scores,
+            "order": sorted(range(len(scores)), key=lambda i: (-scores[i], i)),
+            "masked": [m.as_dict() for m in masked] if masked is not None else None,
+            "request_id": request.state.request_id,
+        }
+
+    path = f"/v1/{run.app}/{run.name}/score"
+    run.routes.append(path)
+    app.add_api_route(
+        path,
+        _endpoint(ScoreRequest, ScoreResponse, run, service, handle),
+        methods=["POST"],
+        response_model=ScoreResponse,
+        response_model_exclude_none=True,
+        tags=[run.app],
+        summary=f"Score candidates against a query with {run.key} ({run.task}).",
     )
 
 

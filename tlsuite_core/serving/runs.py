@@ -29,9 +29,10 @@ LOADING, READY, FAILED = "loading", "ready", "failed"
 #: forward of 32 padded to the longest text)
 CPU_FORWARD_BATCH = 8
 WARM_UP = ["Warm-up: the model runs once before the service says it is ready."]
-#: the core tasks whose ``predict`` takes texts: their runs get the generic predict route and a warm-up; runs of
-#: other tasks (ranking takes query / candidate pairs) are served through the routes their plugin declares
+#: the core tasks whose ``predict`` takes texts: their runs get the generic ``predict`` route and a warm-up
 TEXT_TASKS = ("sequence-classification", "token-classification", "generation")
+#: the core tasks whose ``predict`` takes (query, candidate) pairs: their runs get the generic ``score`` route
+PAIR_TASKS = ("ranking",)
 
 
 @dataclass
@@ -49,10 +50,19 @@ class ServedRun:
     batcher: DynamicBatcher | None = None
     load_seconds: float | None = None
     routes: list[str] = field(default_factory=list)
+    #: an engine run or model folder (``run.json`` / ``tlsuite.json``), opened with ``load_app``; another folder
+    #: is opened by its app's plugin (``Route.open_run``) and served through that plugin's routes only
+    engine: bool = True
 
     @property
-    def takes_texts(self) -> bool:
-        return self.task is None or self.task in TEXT_TASKS
+    def generic_route(self) -> str | None:
+        """The route the run's task gets from the service: ``predict`` (texts), ``score`` (a query and its
+        candidates, ranking), or ``None`` (another task, or a run its plugin opens: its plugin's routes only)."""
+        if not self.engine:
+            return None
+        if self.task is None or self.task in TEXT_TASKS:
+            return "predict"
+        return "score" if self.task in PAIR_TASKS else None
 
     @property
     def key(self) -> str:
@@ -95,7 +105,8 @@ def resolve_runs(refs: Sequence[str], runs_dir: str | None, registry: Registry) 
         app = str(record.get("app") or path.parent.name)
         spec = registry.get("app", app)  # a run folder without run.json (an app's own runs): the app's task
         task = record.get("task") or (spec.task if spec is not None else None)
-        served = ServedRun(app, path.name, path.resolve(), task)
+        engine = (path / "run.json").is_file() or (path / "tlsuite.json").is_file()
+        served = ServedRun(app, path.name, path.resolve(), task, engine=engine)
         if served.key in runs:
             raise ConfigError(f"{ref}: {served.key} is served twice (runs are addressed as /v1/APP/RUN)")
         runs[served.key] = served
@@ -112,8 +123,9 @@ def load_runs(
     openers: Mapping[str, Callable[[Path], Any]] | None = None,
     log: logging.Logger | None = None,
 ) -> None:
-    """Load, warm up and start a batcher for each run, in order (a failure is recorded on its run). A run of an
-    app in ``openers`` (``{app: open_run}`` of its plugin's routes) is opened by that function and gets no batcher."""
+    """Load, warm up and start a batcher for each run, in order (a failure is recorded on its run). A run that is
+    not an engine run, of an app in ``openers`` (``{app: open_run}`` of its plugin's routes), is opened by that
+    function and gets no batcher."""
     from ..apps import load_app
 
     loader = loader or load_app
@@ -122,7 +134,7 @@ def load_runs(
     for run in runs:
         metrics.ready.labels(run=run.key).set(0)
         started = time.perf_counter()
-        opener = openers.get(run.app)
+        opener = None if run.engine else openers.get(run.app)
         try:
             if opener is not None:
                 trained = opener(run.path)
@@ -130,8 +142,10 @@ def load_runs(
                 trained = loader(
                     run.path, device=config.device, threads=config.threads, registry=registry, backend=config.backend
                 )
-                if run.takes_texts:
+                if run.generic_route == "predict":
                     trained.predict(WARM_UP)
+                elif run.generic_route == "score":
+                    trained.predict([(WARM_UP[0], WARM_UP[0])])
         except Exception as exc:  # any failure: recorded with its reason, the other runs go on
             run.status, run.error = FAILED, f"{type(exc).__name__}: {first_line(exc)}"
             log.error(f"{run.key} failed to load: {run.error}", extra={"fields": {"run": run.key}})

@@ -6,7 +6,7 @@ from typing import Any, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-__all__ = ["PredictRequest", "as_json", "predict_response_model"]
+__all__ = ["PredictRequest", "ScoreRequest", "ScoreResponse", "as_json", "predict_response_model"]
 
 
 class PredictRequest(BaseModel):
@@ -20,6 +20,16 @@ class PredictRequest(BaseModel):
         description="Mask PII (e-mails, phone numbers, IBAN / card / account numbers, names with a NER run) before "
         "the model sees the texts; the masked texts and spans come back under `masked`.",
     )
+
+
+class ScoreRequest(BaseModel):
+    """``POST /v1/{app}/{run}/score`` (a ranking run: a cross-encoder)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    query: str = Field(description="The query (a question, a user's history...).")
+    candidates: list[str] = Field(min_length=1, description="Texts to score against the query (one score each).")
+    mask_pii: bool = Field(False, description="Mask PII in the query and the candidates first (as in `predict`).")
 
 
 class ClassificationResult(BaseModel):
@@ -63,6 +73,16 @@ RESULTS: dict[str, Any] = {
     "token-classification": list[EntityResult],
     "generation": GeneratedResult,
 }
+
+
+class ScoreResponse(BaseModel):
+    app: str
+    run: str
+    task: Optional[str] = None
+    scores: list[float] = Field(description="One relevance score per candidate, in order (higher: more relevant).")
+    order: list[int] = Field(description="The candidates' indices, most relevant first.")
+    masked: Optional[list[MaskedTextModel]] = Field(None, description="The query, then each candidate, as masked.")
+    request_id: str
 
 
 def predict_response_model(task: str | None) -> type[BaseModel]:

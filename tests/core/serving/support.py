@@ -109,6 +109,8 @@ class FakeApp:
             from tlsuite_core.tasks.generation import Generated
 
             return [Generated(text[::-1], truncated=False, tokens=len(text.split())) for text in texts]
+        if self.task.name == "ranking":  # (query, candidate) pairs: the words they share
+            return [float(len(set(q.split()) & set(c.split()))) for q, c in texts]
         if self.task.name == "token-classification":
             out = []
             for text in texts:

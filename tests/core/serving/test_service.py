@@ -207,15 +207,28 @@ def test_masking_refuses_rather_than_leave_names_when_the_ner_run_failed(tmp_pat
         assert httpx.post(live.url + PREDICT, json={"texts": ["John Smith"]}, timeout=30).status_code == 200
 
 
-def test_a_run_of_a_task_without_text_inputs_gets_only_its_plugin_routes(tmp_path):
-    ranker = fake_run(tmp_path, "recommend", "ranker", "ranking")
-    srv = build_service(ServeConfig(), [str(ranker)], PluginHost(entry_points=[]).registry, env_keys="")
-    ranking = FakeApp("ranking")
-    with LiveServer(srv, loader=fake_loader({"ranker": ranking})) as live:
-        assert live.wait_ready()["runs"]["recommend/ranker"] == {"status": "ready"}
-        assert ranking.calls == []  # no warm-up with texts
-        assert httpx.post(live.url + "/v1/recommend/ranker/predict", json={"texts": ["x"]}).status_code == 404
-        assert httpx.get(live.url + "/v1/runs").json()["runs"][0]["routes"] == []
+def test_a_ranking_run_scores_candidates_and_other_tasks_get_only_their_plugin_routes(tmp_path):
+    ranker = fake_run(tmp_path, "search", "ranker", "ranking")
+    lm = fake_run(tmp_path, "search", "domain-lm", "language-modeling")
+    srv = build_service(ServeConfig(), [str(ranker), str(lm)], PluginHost(entry_points=[]).registry, env_keys="")
+    ranking, language_model = FakeApp("ranking"), FakeApp("language-modeling")
+    with LiveServer(srv, loader=fake_loader({"ranker": ranking, "domain-lm": language_model})) as live:
+        assert live.wait_ready()["runs"]["search/ranker"] == {"status": "ready"}
+        assert ranking.calls and isinstance(ranking.calls[0][0], tuple)  # warmed up with a pair
+        assert language_model.calls == []  # no text route: no warm-up
+        url = live.url + "/v1/search/ranker"
+        body = {"query": "profit rose", "candidates": ["sales fell", "profit rose again", "rose"]}
+        r = httpx.post(url + "/score", json=body, timeout=30)
+        assert r.status_code == 200, r.text
+        assert r.json()["scores"] == [0.0, 2.0, 1.0] and r.json()["order"] == [1, 2, 0]
+        assert ("profit rose", "profit rose again") in ranking.calls[-1]
+        masked = httpx.post(url + "/score", json={**body, "query": "mail a@b.example", "mask_pii": True}, timeout=30)
+        assert masked.json()["masked"][0]["text"] == "mail [EMAIL]" and ranking.calls[-1][0][0] == "mail [EMAIL]"
+        assert httpx.post(url + "/score", json={"query": "q", "candidates": []}, timeout=30).status_code == 422
+        assert httpx.post(url + "/predict", json={"texts": ["x"]}).status_code == 404
+        assert httpx.post(live.url + "/v1/search/domain-lm/predict", json={"texts": ["x"]}).status_code == 404
+        routes = {r["run"]: r["routes"] for r in httpx.get(live.url + "/v1/runs").json()["runs"]}
+        assert routes == {"ranker": ["/v1/search/ranker/score"], "domain-lm": []}
 
 
 class Shelf:
