@@ -54,8 +54,10 @@ class _Who(BaseModel):
 
     @model_validator(mode="after")
     def _one_of(self) -> _Who:
-        if (self.user is None) == (self.history is None):
-            raise ValueError("give user or history (a new user's item ids), not both")
+        if self.user is not None and self.history is not None:
+            raise ValueError("give user or history, not both")
+        if self.user is None and self.history is None:
+            raise ValueError("give user (a known user's id) or history (a new user's item ids)")
         return self
 
 

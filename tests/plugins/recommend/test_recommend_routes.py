@@ -56,6 +56,8 @@ def test_rank_and_explain_over_http(trained):
         assert bad_item.status_code == 422 and "unknown item 'zz'" in bad_item.json()["error"]["message"]
         both = httpx.post(url + "/rank", json={"user": "u0", "history": ["1"]}, headers=auth, timeout=60)
         assert both.status_code == 422 and "not both" in both.json()["error"]["message"]
+        neither = httpx.post(url + "/rank", json={"k": 3}, headers=auth, timeout=60)
+        assert neither.status_code == 422 and "give user (a known user's id) or history" in neither.text
         for generic in ("/predict", "/score"):  # the plugin's routes only
             assert httpx.post(url + generic, json={"texts": ["x"]}, headers=auth).status_code == 404
         served = {r["run"]: r["routes"] for r in httpx.get(live.url + "/v1/runs", headers=auth).json()["runs"]}
