@@ -46,16 +46,22 @@ def _weights(folder: Path) -> dict:
     return load_file(str(folder / "model.safetensors"))
 
 
-@pytest.mark.parametrize("group_by_length", [True, False])
-def test_killed_then_resumed_matches_uninterrupted(cli, workdir, tiny_model, tiny_data, group_by_length):
+@pytest.mark.parametrize(
+    "group_by_length, kill_at, resumed_from", [(True, 10, 8), (True, 18, 16), (False, 10, 8)], ids=str
+)
+def test_killed_then_resumed_matches_uninterrupted(
+    cli, workdir, tiny_model, tiny_data, group_by_length, kill_at, resumed_from
+):
     extra = ["--save-steps", "4", "--keep-checkpoints", "--seed", "7"]
     if not group_by_length:
         extra.append("--no-group-by-length")
-    # 96 rows / batch 8 = 12 steps per epoch, 2 epochs = 24 steps; checkpoints at 4, 8, ...; killed at step 10
+    # 96 rows / batch 8 = 12 steps per epoch, 2 epochs = 24 steps; checkpoints at 4, 8, ...; killed at step 10 (the
+    # first epoch) or 18 (the second: its length-grouped order was drawn after the first epoch's training, and the
+    # resumed run must draw the same one)
     full = cli(*train_args(tiny_model, tiny_data, *extra, "--name", "full"))
     assert full.exit_code == 0, full.output
 
-    env = {**os.environ, "KILL_AT_STEP": "10"}
+    env = {**os.environ, "KILL_AT_STEP": str(kill_at)}
     args = train_args(tiny_model, tiny_data, *extra, "--name", "killed")
     proc = subprocess.run([sys.executable, "-c", KILLER, *args], cwd=workdir, env=env, capture_output=True, text=True)
     assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
@@ -70,7 +76,7 @@ def test_killed_then_resumed_matches_uninterrupted(cli, workdir, tiny_model, tin
     resumed = cli("finance-monitor", "train", "--resume", str(run))
     assert resumed.exit_code == 0, resumed.output
     record = json.loads((run / "run.json").read_text())
-    assert record["status"] == "completed" and record["resumed_from"] == "checkpoints/checkpoint-8"
+    assert record["status"] == "completed" and record["resumed_from"] == f"checkpoints/checkpoint-{resumed_from}"
 
     full_run = workdir / "runs" / "finance-monitor" / "full"
     assert json.loads((run / "metrics.json").read_text()) == json.loads((full_run / "metrics.json").read_text())
@@ -106,3 +112,29 @@ def test_sigterm_marks_the_run_interrupted_and_it_resumes(cli, workdir, tiny_mod
     resumed = cli("finance-monitor", "train", "--resume", str(run))
     assert resumed.exit_code == 0, resumed.output
     assert json.loads((run / "run.json").read_text())["status"] == "completed"
+
+
+def test_the_length_grouped_order_is_transformers_and_a_checkpoint_replays_it():
+    import torch
+    from transformers.trainer_pt_utils import LengthGroupedSampler
+
+    from tlsuite_core.training.trainer import ResumableLengthGroupedSampler
+
+    lengths = [int(n) for n in torch.randint(3, 40, (90,), generator=torch.Generator().manual_seed(0))]
+    torch.manual_seed(11)
+    torch.rand(5)  # training consumed some randomness before the epoch starts
+    state = torch.get_rng_state()
+    theirs = list(LengthGroupedSampler(8, lengths=lengths))
+    torch.set_rng_state(state)
+    ours = ResumableLengthGroupedSampler(8, lengths)
+    ours.set_epoch(1)
+    assert list(ours) == theirs  # a fresh run's order is unchanged
+    assert ours.drawn[0] == 1 and torch.equal(ours.drawn[1], state)
+    torch.manual_seed(99)  # a resumed process reaches the epoch with another RNG state
+    again = ResumableLengthGroupedSampler(8, lengths, resume=ours.drawn)
+    again.set_epoch(1)
+    assert list(again) == theirs
+    other = ResumableLengthGroupedSampler(8, lengths, resume=ours.drawn)
+    other.set_epoch(2)  # a checkpoint of another epoch: drawn as transformers draws it
+    state = torch.get_rng_state()
+    assert list(other) == list(LengthGroupedSampler(8, lengths=lengths, generator=torch.Generator().set_state(state)))

@@ -12,6 +12,9 @@ override                    concern
 ``training_step``           FGM adversarial training on the word-embedding output (``fgm_epsilon``)
 ``create_optimizer``        layer-wise learning rates (``layer_lr_decay``, ``head_lr_scale``; :mod:`.optim`)
 ``_get_eval_sampler``       evaluation order: sequential for tasks whose metrics read the dataset's own columns
+``_get_train_sampler``,     length-grouped training order that ``--resume`` replays inside an epoch: the RNG state of
+``_save_rng_state``,        the epoch's draw is kept in every checkpoint (``sampler_state.safetensors``) and a run
+``train``                   resumed inside that epoch draws from it (:class:`ResumableLengthGroupedSampler`)
 ``_save``                   the training arguments as JSON (``training_args.json``), never the pickle Trainer writes
 ==========================  =================================================================================
 
@@ -27,6 +30,7 @@ from typing import Any
 
 import torch
 from transformers import Trainer
+from transformers.trainer_pt_utils import LengthGroupedSampler, get_length_grouped_indices
 
 from .distillation import TEACHER_COLUMN
 from .saving import write_training_args
@@ -60,6 +64,53 @@ class Levers:
     distill_temperature: float = 1.0
 
 
+#: the length-grouped sampler's draw in a checkpoint (:class:`ResumableLengthGroupedSampler`)
+SAMPLER_STATE = "sampler_state.safetensors"
+
+
+class ResumableLengthGroupedSampler(LengthGroupedSampler):
+    """transformers' length-grouped training order, drawn as it draws it (from the global torch RNG at the start of
+    each epoch), that a run resumed inside an epoch draws again identically.
+
+    transformers' own sampler takes its epoch's permutation from the global RNG when the epoch starts; a resumed
+    process reaches that point with another RNG state (the checkpoint's is restored only at the first step), so the
+    rest of the resumed epoch saw other batches than the uninterrupted run. This sampler remembers the RNG state of
+    its last draw (``drawn``: epoch, state), which checkpoints keep; given that of a checkpoint (``resume``), the
+    epoch it belongs to is drawn from it. A fresh run's order is exactly transformers'.
+    """
+
+    def __init__(self, batch_size: int, lengths: list[int], resume: tuple[int, torch.Tensor] | None = None) -> None:
+        super().__init__(batch_size, lengths=lengths)
+        self.epoch = 0
+        self.drawn: tuple[int, torch.Tensor] | None = None
+        self.resume = resume
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self) -> Any:
+        generator = None
+        if self.resume is not None and self.resume[0] == self.epoch:
+            generator = torch.Generator()
+            generator.set_state(self.resume[1])
+            self.drawn = self.resume
+        else:
+            self.drawn = (self.epoch, torch.get_rng_state())
+        self.resume = None
+        return iter(get_length_grouped_indices(self.lengths, self.batch_size, generator=generator))
+
+
+def read_sampler_state(checkpoint: str | Path | None) -> tuple[int, torch.Tensor] | None:
+    """The (epoch, RNG state) of the sampler's draw a checkpoint kept, or ``None`` (none kept, or no checkpoint)."""
+    path = Path(checkpoint) / SAMPLER_STATE if checkpoint else None
+    if path is None or not path.is_file():
+        return None
+    from safetensors.torch import load_file
+
+    state = load_file(str(path))
+    return int(state["epoch"][0]), state["rng_state"]
+
+
 class TlsTrainer(Trainer):
     """``Trainer`` plus weighted / smoothed loss, FGM, layer-wise rates, ordered evaluation and pickle-free saving,
     as its :class:`Levers` say."""
@@ -72,6 +123,13 @@ class TlsTrainer(Trainer):
     def __init__(self, *args: Any, levers: Levers | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.levers = levers or Levers()
+        self.length_sampler: ResumableLengthGroupedSampler | None = None
+        self._sampler_resume: tuple[int, torch.Tensor] | None = None
+
+    def train(self, resume_from_checkpoint: str | bool | None = None, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(resume_from_checkpoint, (str, Path)):
+            self._sampler_resume = read_sampler_state(resume_from_checkpoint)
+        return super().train(resume_from_checkpoint, *args, **kwargs)
 
     # -- the loss -------------------------------------------------------------------------------------------------
     def compute_loss(
@@ -201,6 +259,23 @@ class TlsTrainer(Trainer):
         optimizer_cls, optimizer_kwargs = self.get_optimizer_cls_and_kwargs(self.args, opt_model)
         self.optimizer = optimizer_cls(groups, **optimizer_kwargs)
         return self.optimizer
+
+    # -- training order -------------------------------------------------------------------------------------------
+    def _get_train_sampler(self, train_dataset: Any = None) -> Any:
+        sampler = super()._get_train_sampler(train_dataset)
+        if type(sampler) is LengthGroupedSampler and sampler.generator is None:
+            sampler = ResumableLengthGroupedSampler(sampler.batch_size, sampler.lengths, self._sampler_resume)
+            self.length_sampler = sampler
+        return sampler
+
+    def _save_rng_state(self, output_dir: str) -> None:
+        super()._save_rng_state(output_dir)
+        drawn = self.length_sampler.drawn if self.length_sampler is not None else None
+        if drawn is not None and self.args.should_save:
+            from safetensors.torch import save_file
+
+            state = {"epoch": torch.tensor([drawn[0]]), "rng_state": drawn[1]}
+            save_file(state, str(Path(output_dir) / SAMPLER_STATE))
 
     # -- evaluation order -----------------------------------------------------------------------------------------
     def _get_eval_sampler(self, eval_dataset: Any) -> Any:
