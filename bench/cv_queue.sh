@@ -42,7 +42,8 @@ lane() { # a step that fails (a refused 'shipped', a distillation whose teachers
         step --configs plain,defaults,shipped --summary-only --score-dev # rule 8: the winner scores dev once
     step --configs shipped-distill --seeds 1 --output "$out/fpb50-shipped-distill.json"
     step --dataset conll --configs plain --seeds 1 --output "$out/conll-plain.json"
-    step --dataset conll --configs defaults --seeds 1 --output "$out/conll-defaults.json"
+    step --dataset conll --configs defaults --seeds 1 --output "$out/conll-defaults.json" &&
+        step --dataset conll --configs plain,defaults --seeds 1 --summary-only --score-dev # the winner, dev once
     step --dataset banking77 --configs defaults-distill --seeds 1 --output "$out/banking77-defaults-distill.json"
     levers banking77 defaults-nollrd defaults-nosmooth defaults-warmup0 defaults-reinit1 defaults-rdrop \
         defaults-e3 defaults-lr5e-5
