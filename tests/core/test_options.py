@@ -198,12 +198,15 @@ def test_an_old_config_file_loads_with_typed_settings_and_saves_in_the_same_layo
     assert_old_layout(config.to_dict(), old)
 
 
-def assert_old_layout(saved: dict, old: dict) -> None:
+def assert_old_layout(saved: dict, old: dict, app: str | None = None) -> None:
     """``saved`` has ``old``'s keys, values and order (task options too); keys of options added since then hold
-    their defaults."""
+    their defaults (``app``'s, when a run of that app wrote ``saved``)."""
+    from tlsuite_core.commands.common import app_defaults
+    from tlsuite_core.plugins import get_host
+
     assert {k: saved[k] for k in old} == old and [k for k in saved if k in old] == list(old)
     assert list(saved["extra"]) == list(old["extra"])
-    defaults = TrainConfig().to_dict()
+    defaults = app_defaults(get_host().app(app)) if app else TrainConfig().to_dict()
     assert {k: v for k, v in saved.items() if k not in old} == {k: defaults[k] for k in saved if k not in old}
 
 
@@ -258,7 +261,9 @@ def test_an_old_ner_run_resumes_and_predicts(cli, workdir, ner_model, ner_data, 
     run = workdir / "runs" / "ner" / "old"
     old_text = OLD_NER_CONFIG.format(model=ner_model, train=ner_data["train"], dev=ner_data["dev"])
     # the run wrote the layout runs have always had, key for key (options added since: their defaults)
-    assert_old_layout(yaml.safe_load((run / "config.yaml").read_text(encoding="utf-8")), yaml.safe_load(old_text))
+    saved = yaml.safe_load((run / "config.yaml").read_text(encoding="utf-8"))
+    assert_old_layout(saved, yaml.safe_load(old_text), app="ner")
+    assert saved["select_checkpoint"] == "last"  # an option added since, at the ner app's default
     # a run folder whose config.yaml and run.json hold the old text resumes with it...
     (run / "config.yaml").write_text("# an old run\n" + old_text, encoding="utf-8")
     record = json.loads((run / "run.json").read_text())
