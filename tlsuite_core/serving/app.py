@@ -171,27 +171,10 @@ def _add_predict_route(app: FastAPI, service: Service, run: ServedRun) -> None:
         service.ready_run(run)
         texts, masked = await _prepared_texts(service, request, body.texts, body.mask_pii)
         results = await service.predict(run, texts)
-        return {
-            "app": run.app,
-            "run": run.name,
-            "task": run.task,
-            "results": as_json(results),
-            "masked": [m.as_dict() for m in masked] if masked is not None else None,
-            "request_id": request.state.request_id,
-        }
+        return _answer(run, request, masked, results=as_json(results))
 
-    response_model = predict_response_model(run.task)
-    path = f"/v1/{run.app}/{run.name}/predict"
-    run.routes.append(path)
-    app.add_api_route(
-        path,
-        _endpoint(PredictRequest, response_model, run, service, handle),
-        methods=["POST"],
-        response_model=response_model,
-        response_model_exclude_none=True,
-        tags=[run.app],
-        summary=f"Predict with {run.key} ({run.task or 'unknown task'}).",
-    )
+    summary = f"Predict with {run.key} ({run.task or 'unknown task'})."
+    _add_task_route(app, service, run, "predict", PredictRequest, predict_response_model(run.task), handle, summary)
 
 
 def _add_score_route(app: FastAPI, service: Service, run: ServedRun) -> None:
@@ -199,26 +182,46 @@ def _add_score_route(app: FastAPI, service: Service, run: ServedRun) -> None:
         service.ready_run(run)
         texts, masked = await _prepared_texts(service, request, [body.query, *body.candidates], body.mask_pii)
         scores = await service.predict(run, [(texts[0], candidate) for candidate in texts[1:]])
-        return {
-            "app": run.app,
-            "run": run.name,
-            "task": run.task,
-            "scores": scores,
-            "order": sorted(range(len(scores)), key=lambda i: (-scores[i], i)),
-            "masked": [m.as_dict() for m in masked] if masked is not None else None,
-            "request_id": request.state.request_id,
-        }
+        order = sorted(range(len(scores)), key=lambda i: (-scores[i], i))
+        return _answer(run, request, masked, scores=scores, order=order)
 
-    path = f"/v1/{run.app}/{run.name}/score"
+    summary = f"Score candidates against a query with {run.key} ({run.task})."
+    _add_task_route(app, service, run, "score", ScoreRequest, ScoreResponse, handle, summary)
+
+
+def _answer(run: ServedRun, request: Request, masked: Any, **results: Any) -> dict:
+    """A task route's answer: the run, its results, the masked texts (when asked) and the request id."""
+    return {
+        "app": run.app,
+        "run": run.name,
+        "task": run.task,
+        **results,
+        "masked": [m.as_dict() for m in masked] if masked is not None else None,
+        "request_id": request.state.request_id,
+    }
+
+
+def _add_task_route(
+    app: FastAPI,
+    service: Service,
+    run: ServedRun,
+    name: str,
+    request_model: type,
+    response_model: type,
+    handle: Callable,
+    summary: str,
+) -> None:
+    """``POST /v1/{app}/{run}/{name}``: a route the run's task gets from the service."""
+    path = f"/v1/{run.app}/{run.name}/{name}"
     run.routes.append(path)
     app.add_api_route(
         path,
-        _endpoint(ScoreRequest, ScoreResponse, run, service, handle),
+        _endpoint(request_model, response_model, run, service, handle),
         methods=["POST"],
-        response_model=ScoreResponse,
+        response_model=response_model,
         response_model_exclude_none=True,
         tags=[run.app],
-        summary=f"Score candidates against a query with {run.key} ({run.task}).",
+        summary=summary,
     )
 
 
