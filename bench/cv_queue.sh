@@ -14,7 +14,8 @@
 # measured 5 folds x 3 seeds with its models kept, and that recipe distilled from each fold's seed ensemble (seed 1,
 # rule 6); CoNLL's plain token-classification fine-tune and the ner defaults (5 folds x seed 1: a unit trains on
 # ~11,200 sentences, 25-40 minutes); Banking77's defaults distilled from their kept seed models (seed 1) and the
-# Banking77 lever rows (seed 1; epochs and peak rate too, as on FPB).
+# Banking77 lever rows (seed 1; epochs and peak rate too, as on FPB), and once their decisions are applied to
+# customer-service's app.yaml, its 'shipped' recipe (5 folds x 3 seeds) and the winner's dev split scored once.
 set -u
 cd "$(dirname "$0")/.." || exit 1
 export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
@@ -47,6 +48,9 @@ lane() { # a step that fails (a refused 'shipped', a distillation whose teachers
     step --dataset banking77 --configs defaults-distill --seeds 1 --output "$out/banking77-defaults-distill.json"
     levers banking77 defaults-nollrd defaults-nosmooth defaults-warmup0 defaults-reinit1 defaults-rdrop \
         defaults-e3 defaults-lr5e-5
+    # refused until rule 5 has applied Banking77's decisions to customer-service's app.yaml; then rule 8
+    step --dataset banking77 --configs shipped --output "$out/banking77-shipped.json" &&
+        step --dataset banking77 --configs plain,defaults,shipped --summary-only --score-dev
 }
 
 summaries() { # the tables from whatever is scored (bench/results/cv-<dataset>.{json,md})
