@@ -55,7 +55,7 @@ lane() { # a step that fails (a refused 'shipped', a distillation whose teachers
 
 summaries() { # the tables from whatever is scored (bench/results/cv-<dataset>.{json,md})
     local levers=defaults-nollrd,defaults-nosmooth,defaults-warmup0,defaults-reinit1,defaults-rdrop
-    step --dataset banking77 --configs "plain,defaults,$levers,defaults-e3,defaults-lr5e-5,defaults-distill" \
+    step --dataset banking77 --configs "plain,defaults,$levers,defaults-e3,defaults-lr5e-5,defaults-distill,shipped" \
         --summary-only
     step --configs "plain,defaults,$levers,defaults-e3,defaults-lr5e-5,shipped,shipped-distill" --summary-only
     step --dataset conll --configs plain,defaults --seeds 1 --summary-only
