@@ -142,20 +142,8 @@ SHIPPED_PINNED = {
         "rdrop_alpha": 1.0,
         "min_steps": 0,
     },
-    "banking77": {  # customer-service with its lever decisions (rules 5 and 7): no warm-up, no label smoothing
-        "learning_rate": 1e-4,
-        "epochs": 5.0,
-        "batch_size": 16,
-        "warmup": 0.0,
-        "weight_decay": 0.01,
-        "layer_lr_decay": 0.9,
-        "head_lr_scale": 10.0,
-        "label_smoothing": 0.0,
-        "max_length": 64,
-        "reinit_layers": 0,
-        "rdrop_alpha": 0.0,
-        "min_steps": 0,
-    },
+    # customer-service with its lever decisions (rules 5 and 7): its pinned defaults without warm-up and smoothing
+    "banking77": {**BASELINE["banking77"], "warmup": 0.0, "label_smoothing": 0.0},
 }
 #: configurations whose units always keep their models (they teach the '-distill' configuration built on them)
 TEACHES = ("shipped",)
