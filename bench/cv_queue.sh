@@ -3,7 +3,9 @@
 # thread each, nice'd). Both lanes run the same list: two processes on one configuration share its units (a unit is
 # locked while one of them runs it), and a lane that finds the rest of a configuration taken goes on to the next.
 # Every step resumes where it stopped (bench/cv_table.py keeps each scored unit), so kill this at any time and
-# start it again; a finished step costs seconds. Logs: bench/out/cv/lane1.log, lane2.log.
+# start it again; a finished step costs seconds. Logs: bench/out/cv/lane1.log, lane2.log. The unit folders are
+# not committed: on a fresh checkout every step starts over, so run only the steps whose tables are not complete
+# (the committed tables carry the other configurations' entries: bench/cv_table.py --summary-only).
 #
 #   bash bench/cv_queue.sh            # both lanes, then the summaries
 #   bash bench/cv_queue.sh lane       # one lane alone, or the summaries alone (summaries)

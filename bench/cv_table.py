@@ -163,6 +163,10 @@ LEVERS = {
     "defaults-lr5e-5": ("adds", "peak rate 5e-5", "keep peak rate 1e-4"),
     "shipped-distill": ("adds", "distil from the seed ensemble", "no distillation"),
 }
+#: the checkpoint variants paired with another configuration's last checkpoint on the same units
+PAIRED_VARIANTS = ("last", "avg-last-2", "swa")
+#: how the table marks a configuration whose unit folders are not on this machine (bench/out is not committed)
+CARRIED = "units scored on an earlier machine (bench/out is not committed): entry and pairs as committed"
 #: a lever decision is final once this many paired units are scored (seed 1's five folds)
 LEVER_UNITS = 5
 
@@ -249,10 +253,18 @@ def main() -> int:
     host = get_host()
     spec = host.app(app_name)
     names = [n.strip() for n in args.configs.split(",") if n.strip()]
-    cvs = {}
+    output = Path(args.output or ROOT / "bench" / "results" / f"cv-{args.dataset}.json")
+    previous = json.loads(output.read_text()) if output.is_file() else {}
+    cvs, carried = {}, {}
     for name in names:
         if args.summary_only and not (Path(args.out) / f"{args.dataset}-{name}").is_dir():
-            print(f"{name}: nothing scored yet (no folder {args.dataset}-{name}), left out of the summary")
+            # unit folders live under bench/out (not committed): on a machine without them, a configuration the
+            # committed table already holds keeps its entry, marked as carried, instead of dropping out of it
+            if name in previous.get("configs", {}):
+                carried[name] = previous
+                print(f"{name}: no folder {args.dataset}-{name} here; its entry is carried from {output.name}")
+            else:
+                print(f"{name}: nothing scored yet (no folder {args.dataset}-{name}), left out of the summary")
             continue
         overrides = {
             **overrides_for(name, args.dataset),
@@ -275,7 +287,6 @@ def main() -> int:
             seeds=args.seeds,
             keep_models=args.keep_models or name in TEACHES,
         )
-    output = Path(args.output or ROOT / "bench" / "results" / f"cv-{args.dataset}.json")
     if not args.summary_only:
         units = next(iter(cvs.values())).units()
         for i, (fold, seed) in enumerate(units):
@@ -294,10 +305,10 @@ def main() -> int:
                     flush=True,
                 )
             write(output, args, cvs, paired_difference)
-    write(output, args, cvs, paired_difference)
+    write(output, args, cvs, paired_difference, carried)
     print(f"written {output}")
     if args.score_dev:
-        score_dev(args, spec, cvs, host.registry, output)
+        score_dev(args, spec, cvs, host.registry, output, carried)
     return 0
 
 
@@ -322,18 +333,33 @@ def refuse_unchanged(spec: object, config: object, dataset: str, train: Path) ->
         )
 
 
-def score_dev(args: argparse.Namespace, spec: object, cvs: dict, registry: object, output: Path) -> None:
+def score_dev(
+    args: argparse.Namespace, spec: object, cvs: dict, registry: object, output: Path, carried: dict | None = None
+) -> None:
     """The dev split scored once by the selected configuration (``tlsuite_core.training.cv.score_dev_once``: trained
     on the whole training split on its fixed schedule; ``bench/out/cv/<dataset>-<name>/final``), and its last
-    checkpoint and averages on dev from the same run. Done once: a later call prints what was written."""
+    checkpoint and averages on dev from the same run. Done once: a later call prints what was written. Configurations
+    carried from the committed table take part in the selection with their committed means; one of them selected
+    has its dev figure in the committed dev file already."""
     from tlsuite_core.training.cv import score_dev_once, select_configuration
 
     metric = METRICS[args.dataset][0]
+    carried = carried or {}
+    units = args.folds * len(args.seeds)
     summaries = {name: cv.write_summary() for name, cv in cvs.items()}
     incomplete = [name for name, s in summaries.items() if len(s["runs"]) < len(cvs[name].units())]
+    incomplete += [name for name, t in carried.items() if len(t["configs"][name]["runs"]) < units]
     if incomplete:
         raise SystemExit(f"--score-dev waits for the whole table: {', '.join(incomplete)} not complete")
-    chosen = select_configuration(summaries, metric, lower=False)
+    candidates = {**summaries, **{name: t["configs"][name] for name, t in carried.items()}}
+    chosen = select_configuration(candidates, metric, lower=False)
+    if chosen in carried:
+        scored = [p for p in (output.with_name(output.stem + "-dev.json"),) if p.is_file()]
+        scored = [p for p in scored if json.loads(p.read_text()).get("selected") == chosen]
+        if not scored:
+            raise SystemExit(f"{chosen} is selected but its units are not on this machine: run it again to score dev")
+        print(f"{chosen} is selected (carried from {output.name}); it scored the dev split once already: {scored[0]}")
+        return
     # each configuration scores the dev split at most once: the first selected one in cv-<dataset>-dev.json, one
     # selected later (the recipe that ships after rule 5) in cv-<dataset>-dev-<name>.json
     path = output.with_name(output.stem + "-dev.json")
@@ -362,8 +388,8 @@ def score_dev(args: argparse.Namespace, spec: object, cvs: dict, registry: objec
         "dataset": args.dataset,
         "selected": chosen,
         "selection_rule": f"best mean held-out {metric} of the last checkpoint over {args.folds} folds x "
-        f"{len(args.seeds)} seeds, among {', '.join(cvs)}",
-        "cv_means": {name: s["variants"]["last"][metric]["mean"] for name, s in summaries.items()},
+        f"{len(args.seeds)} seeds, among {', '.join(candidates)}",
+        "cv_means": {name: s["variants"]["last"][metric]["mean"] for name, s in candidates.items()},
         "dev_split": str(DEV[args.dataset]),
         "dev": dev,
         "dev_variants": variants,
@@ -375,8 +401,21 @@ def score_dev(args: argparse.Namespace, spec: object, cvs: dict, registry: objec
     print(f"written {path}")
 
 
-def write(output: Path, args: argparse.Namespace, cvs: dict, paired_difference) -> None:
+def write(output: Path, args: argparse.Namespace, cvs: dict, paired_difference, carried: dict | None = None) -> None:
+    """The table: each configuration scored here (its unit folders) or carried from the committed table (``carried``:
+    name -> that table), with its per-unit figures, so that pairs can be formed again on any machine."""
+    carried = carried or {}
+    metrics = METRICS[args.dataset]
     summaries = {name: cv.write_summary() for name, cv in cvs.items()}
+    configs, per_run = {}, {}
+    for name in [n.strip() for n in args.configs.split(",") if n.strip()]:
+        if name in summaries:
+            configs[name] = {"overrides": overrides_for(name, args.dataset), **_brief(summaries[name], metrics)}
+        elif name in carried:
+            configs[name] = {**carried[name]["configs"][name], "carried": CARRIED}
+        else:
+            continue
+        per_run[name] = configs[name].get("per_run") or {}
     result = {
         "command": "python bench/cv_table.py " + " ".join(sys.argv[1:]),
         "dataset": args.dataset,
@@ -384,38 +423,57 @@ def write(output: Path, args: argparse.Namespace, cvs: dict, paired_difference) 
         "seeds": args.seeds,
         "threads": args.threads,
         "cpu_cores": os.cpu_count(),
-        "configs": {
-            name: {"overrides": overrides_for(name, args.dataset), **_brief(s)} for name, s in summaries.items()
-        },
+        "configs": configs,
         "paired_vs_plain": {},
     }
-    if "plain" in summaries and summaries["plain"]["per_run"]:
-        base = summaries["plain"]["per_run"]
-        for name, s in summaries.items():
-            if name == "plain":
-                continue
-            result["paired_vs_plain"][name] = {
+
+    def pairs(name: str, base_name: str, section: str, compute):  # computed from per-unit figures, else as committed
+        if per_run.get(name) and per_run.get(base_name):
+            return compute(per_run[name], per_run[base_name])
+        if name in carried and base_name in carried:
+            return carried[name].get(section, {}).get(name)
+        return None
+
+    for name in configs:
+        if name == "plain" or "plain" not in configs:
+            continue
+        paired = pairs(
+            name,
+            "plain",
+            "paired_vs_plain",
+            lambda runs, base: {
                 variant: {
-                    key: paired_difference(s["per_run"][variant][key], base["last"][key])
-                    for key in METRICS[args.dataset]
-                    if key in s["per_run"].get(variant, {})
+                    key: paired_difference(runs[variant][key], base["last"][key])
+                    for key in metrics
+                    if key in runs.get(variant, {})
                 }
-                for variant in s["per_run"]
-                if variant in ("last", "avg-last-2", "swa")
-            }
+                for variant in runs
+                if variant in PAIRED_VARIANTS
+            },
+        )
+        if paired:
+            result["paired_vs_plain"][name] = paired
     # the levers: one change to a base configuration (the pinned defaults, or the recipe that ships), paired with the
     # base's last checkpoint on the same units; 'shipped' itself is paired with the pinned defaults it replaces
     for base_name in ("defaults", "shipped"):
-        result[f"paired_vs_{base_name}"] = {}
-        if base_name not in summaries or not summaries[base_name]["per_run"]:
+        section = result[f"paired_vs_{base_name}"] = {}
+        if base_name not in configs:
             continue
-        base = summaries[base_name]["per_run"]["last"]
-        for name, s in summaries.items():
-            last = s["per_run"].get("last", {})
-            if (name.startswith(f"{base_name}-") or (base_name, name) == ("defaults", "shipped")) and last:
-                result[f"paired_vs_{base_name}"][name] = {
-                    key: paired_difference(last[key], base[key]) for key in METRICS[args.dataset] if key in last
-                }
+        for name in configs:
+            if not (name.startswith(f"{base_name}-") or (base_name, name) == ("defaults", "shipped")):
+                continue
+            paired = pairs(
+                name,
+                base_name,
+                f"paired_vs_{base_name}",
+                lambda runs, base: {
+                    key: paired_difference(runs["last"][key], base["last"][key])
+                    for key in metrics
+                    if key in runs.get("last", {})
+                },
+            )
+            if paired:
+                section[name] = paired
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(result, indent=2) + "\n")
     output.with_suffix(".md").write_text(markdown(result), encoding="utf-8")
@@ -443,11 +501,14 @@ def markdown(result: dict) -> str:
                 continue
             paired = result["paired_vs_plain"].get(name, {}).get(variant, {})
             label = variant + (" (selects on the held-out fold: optimistic)" if variant == "best-peeking" else "")
+            label += " (carried)" if c.get("carried") and variant == "last" else ""
             n = v.get(a, {}).get("n", 0)
             lines.append(
                 f"| {name} | {label} | {_cell(v.get(a))} | {_cell(v.get(b))} | "
                 f"{_cell(v.get('ece'))} | {n} | {_cell(paired.get(a))} | {_cell(paired.get(b))} |"
             )
+    if any(c.get("carried") for c in result["configs"].values()):
+        lines += ["", f"(carried): {CARRIED}."]
     lines.append("")
     for base_name in ("defaults", "shipped"):
         levers = result.get(f"paired_vs_{base_name}") or {}
@@ -476,13 +537,21 @@ def markdown(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _brief(summary: dict) -> dict:
+def _brief(summary: dict, metrics: tuple[str, ...]) -> dict:
+    """What the committed table keeps of a configuration's summary: the means, the curve, the time, the resolved
+    configuration, and each unit's figures for the variants that are paired (so pairs survive the unit folders)."""
+    keep = (*metrics, "ece")
     return {
         "runs": summary["runs"],
         "variants": summary["variants"],
         "curve": summary["curve"],
         "train_seconds": summary["train_seconds"],
         "config": summary["config"],
+        "per_run": {
+            variant: {key: values for key, values in figures.items() if key in keep}
+            for variant, figures in summary["per_run"].items()
+            if variant in PAIRED_VARIANTS
+        },
     }
 
 
