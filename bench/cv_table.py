@@ -474,6 +474,20 @@ def write(output: Path, args: argparse.Namespace, cvs: dict, paired_difference, 
             )
             if paired:
                 section[name] = paired
+    # rule 2: checkpoint averaging against the same configuration's last checkpoint on the same units
+    result["averaging_vs_last"] = {
+        name: {
+            variant: {
+                key: paired_difference(runs[variant][key], runs["last"][key])
+                for key in metrics
+                if key in runs[variant] and key in runs.get("last", {})
+            }
+            for variant in PAIRED_VARIANTS[1:]
+            if variant in runs
+        }
+        for name, runs in per_run.items()
+        if runs.get("last")
+    }
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(result, indent=2) + "\n")
     output.with_suffix(".md").write_text(markdown(result), encoding="utf-8")
@@ -527,6 +541,17 @@ def markdown(result: dict) -> str:
                 else "the lever decisions applied together (rule 8 selects between it and the defaults)"
             )
             lines.append(f"| {name} | {n} | {_cell(paired.get(a))} | {_cell(paired.get(b))} | {decision} |")
+        lines.append("")
+    averaging = {name: v for name, v in (result.get("averaging_vs_last") or {}).items() if v}
+    if averaging:
+        lines += [
+            f"| checkpoint averaging (rule 2) | variant | n | paired Δ {a} vs its last checkpoint | paired Δ {b} |",
+            "|---|---|---|---|---|",
+        ]
+        for name, variants in averaging.items():
+            for variant, paired in variants.items():
+                n = (paired.get(a) or {}).get("n", 0)
+                lines.append(f"| {name} | {variant} | {n} | {_cell(paired.get(a))} | {_cell(paired.get(b))} |")
         lines.append("")
     for name, c in result["configs"].items():
         if not c["curve"]:  # no unit scored yet
