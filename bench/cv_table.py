@@ -354,11 +354,10 @@ def score_dev(
     candidates = {**summaries, **{name: t["configs"][name] for name, t in carried.items()}}
     chosen = select_configuration(candidates, metric, lower=False)
     if chosen in carried:
-        scored = [p for p in (output.with_name(output.stem + "-dev.json"),) if p.is_file()]
-        scored = [p for p in scored if json.loads(p.read_text()).get("selected") == chosen]
-        if not scored:
+        scored = output.with_name(output.stem + "-dev.json")
+        if not scored.is_file() or json.loads(scored.read_text()).get("selected") != chosen:
             raise SystemExit(f"{chosen} is selected but its units are not on this machine: run it again to score dev")
-        print(f"{chosen} is selected (carried from {output.name}); it scored the dev split once already: {scored[0]}")
+        print(f"{chosen} is selected (carried from {output.name}); it scored the dev split once already: {scored}")
         return
     # each configuration scores the dev split at most once: the first selected one in cv-<dataset>-dev.json, one
     # selected later (the recipe that ships after rule 5) in cv-<dataset>-dev-<name>.json
